@@ -1,0 +1,30 @@
+/* bodyhash.h - the strong ETag notmod synthesizes: XXH3-128 (libxxhash) of
+ * the body bytes, seeded with the fleet secret when there is one, written
+ * as "nm-" + 22 chars of base64url. Streaming, so bodies are hashed as they
+ * pass. Used by the shim (held bodies, sendfile regions) and pcap reports. */
+#ifndef NM_BODYHASH_H
+#define NM_BODYHASH_H
+
+#include "nm.h"
+
+#define XXH_STATIC_LINKING_ONLY
+#include <xxhash.h>
+
+/* Length of the quoted tag: DQUOTE "nm-" 22 chars DQUOTE. */
+#define NM_BODYHASH_TAG_LEN 27
+
+typedef struct nm_bodyhash {
+    XXH3_state_t state;
+} nm_bodyhash_t;
+
+/* Starts a hash; seed 0 when there is no fleet secret. */
+void nm_bodyhash_init(nm_bodyhash_t *h, uint64_t seed);
+void nm_bodyhash_update(nm_bodyhash_t *h, const void *data, size_t len);
+
+/* Writes the quoted tag and a NUL into out (NM_BODYHASH_TAG_LEN + 1 bytes). */
+void nm_bodyhash_final(nm_bodyhash_t *h, char *out);
+
+/* One-shot convenience for a whole body in memory. */
+void nm_bodyhash_tag(const void *data, size_t len, uint64_t seed, char *out);
+
+#endif

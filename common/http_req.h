@@ -1,0 +1,92 @@
+/* http_req.h - incremental HTTP/1.x request parser. Fed any split of the
+ * client's byte stream (one byte at a time gives the same result), it finds
+ * each request's head, captures the fields notmod needs into a caller-owned
+ * nm_req_t, and skips request bodies (Content-Length, chunked) so pipelined
+ * requests are found. Used by the shim's read side and the pcap observer. */
+#ifndef NM_HTTP_REQ_H
+#define NM_HTTP_REQ_H
+
+#include "nm.h"
+
+/* Capture sizes. A field longer than its capture sets NM_REQ_TRUNCATED_*;
+ * a truncated conditional field must never lead to a 304. */
+#define NM_REQ_TARGET_MAX 1024
+#define NM_REQ_HOST_MAX 256
+#define NM_REQ_INM_MAX 512
+#define NM_REQ_DATE_MAX 64
+#define NM_REQ_IF_MATCH_MAX 256
+
+/* nm_req_t.flags */
+#define NM_REQ_HAS_INM (1u << 0)      /* If-None-Match present (maybe empty) */
+#define NM_REQ_HAS_IMS (1u << 1)      /* If-Modified-Since present */
+#define NM_REQ_HAS_IF_MATCH (1u << 2) /* If-Match present */
+#define NM_REQ_HAS_IUS (1u << 3)      /* If-Unmodified-Since present */
+#define NM_REQ_HAS_RANGE (1u << 4)
+#define NM_REQ_HAS_IF_RANGE (1u << 5)
+#define NM_REQ_CONN_CLOSE (1u << 6)      /* Connection: close */
+#define NM_REQ_CONN_KEEP_ALIVE (1u << 7) /* Connection: keep-alive */
+#define NM_REQ_UPGRADE (1u << 8)         /* Upgrade field present */
+#define NM_REQ_EXPECT_CONTINUE (1u << 9) /* Expect: 100-continue */
+#define NM_REQ_IMS_MULTI (1u << 10)      /* If-Modified-Since repeated */
+#define NM_REQ_IUS_MULTI (1u << 11)      /* If-Unmodified-Since repeated */
+#define NM_REQ_TRUNCATED_TARGET (1u << 12)
+#define NM_REQ_TRUNCATED_HOST (1u << 13)
+#define NM_REQ_TRUNCATED_COND (1u << 14) /* INM/IMS/IM/IUS overflowed */
+#define NM_REQ_HAS_BODY (1u << 15)       /* Content-Length > 0 or chunked */
+
+/* What one request head says. Repeated If-None-Match / If-Match field lines
+ * are joined with ", " (RFC 9110 §5.3); a repeated date field sets *_MULTI. */
+typedef struct nm_req {
+    nm_method_t method;
+    int version_minor; /* HTTP/1.<minor>: 0 or 1 */
+    uint32_t flags;
+    uint16_t target_len, host_len, inm_len, ims_len, if_match_len, ius_len;
+    char target[NM_REQ_TARGET_MAX]; /* request-target as sent */
+    char host[NM_REQ_HOST_MAX];     /* Host field value */
+    char inm[NM_REQ_INM_MAX];
+    char ims[NM_REQ_DATE_MAX];
+    char if_match[NM_REQ_IF_MATCH_MAX];
+    char ius[NM_REQ_DATE_MAX];
+} nm_req_t;
+
+/* Parser events, reported through *ev by nm_http_req_feed. */
+typedef enum nm_req_event {
+    NM_REQ_EV_NONE = 0,  /* consumed everything, need more bytes */
+    NM_REQ_EV_HEAD_DONE, /* *req now holds a complete request head */
+    NM_REQ_EV_MSG_DONE,  /* the request (head and body) is complete */
+} nm_req_event_t;
+
+/* Parser state; small, no pointers into the input, safe to copy. */
+typedef struct nm_req_parser {
+    uint8_t state;
+    uint8_t field;    /* which captured field the current line is */
+    uint8_t name_pos; /* bytes of the field name matched so far */
+    uint8_t flags;
+    uint32_t line_len;    /* length of the current line, for limits */
+    uint32_t field_count; /* header fields in this head */
+    uint64_t body_left;   /* Content-Length or chunk bytes still to skip */
+    uint64_t content_length;
+    uint32_t framing; /* internal framing bits */
+} nm_req_parser_t;
+
+/* Limits: a head over NM_REQ_HEAD_MAX bytes or NM_REQ_FIELDS_MAX fields
+ * gives NM_E_TOO_LONG (the shim then stops touching the connection). */
+#define NM_REQ_HEAD_MAX (64 * 1024)
+#define NM_REQ_FIELDS_MAX 256
+
+/* Resets the parser to expect the start of a request. */
+void nm_http_req_init(nm_req_parser_t *p);
+
+/* Feeds up to len bytes. Returns the number consumed (≤ len) and sets *ev;
+ * it stops right after the byte that completes a head or a message, so call
+ * again with the rest. Between HEAD_DONE and the next head the parser does
+ * not touch *req. Returns NM_E_PARSE for bytes that are not HTTP/1.x,
+ * NM_E_AMBIGUOUS for smuggling shapes (CL+TE, differing CLs, obs-fold, bare
+ * LF) and NM_E_TOO_LONG; after an error the parser stays failed. */
+long nm_http_req_feed(nm_req_parser_t *p, nm_req_t *req, const char *buf,
+                      size_t len, nm_req_event_t *ev);
+
+/* Maps a method token to nm_method_t (case-sensitive, RFC 9110 §9.1). */
+nm_method_t nm_http_method(const char *s, size_t len);
+
+#endif

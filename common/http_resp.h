@@ -1,0 +1,86 @@
+/* http_resp.h - incremental HTTP/1.x response parser. Fed the server's
+ * byte stream in any split, it reports each response head (status, framing,
+ * the validators it carries), then the de-chunked body bytes as spans of the
+ * input, then the end of the message. Used by the shim's write side and the
+ * pcap observer; the caller keeps the head bytes if it needs them. */
+#ifndef NM_HTTP_RESP_H
+#define NM_HTTP_RESP_H
+
+#include "nm.h"
+
+/* nm_resp_t.flags */
+#define NM_RESP_HAS_ETAG (1u << 0)
+#define NM_RESP_HAS_LAST_MODIFIED (1u << 1)
+#define NM_RESP_HAS_DATE (1u << 2)
+#define NM_RESP_HAS_CL (1u << 3)          /* Content-Length framing */
+#define NM_RESP_CHUNKED (1u << 4)         /* Transfer-Encoding: chunked */
+#define NM_RESP_CLOSE_DELIMITED (1u << 5) /* body ends when the conn closes */
+#define NM_RESP_NO_BODY (1u << 6)  /* HEAD, 1xx, 204, 304: head is all */
+#define NM_RESP_CONN_CLOSE (1u << 7)      /* Connection: close */
+#define NM_RESP_KEEP_ALIVE (1u << 8)      /* Connection: keep-alive */
+#define NM_RESP_STREAMING (1u << 9) /* text/event-stream, multipart/x-mixed-replace */
+#define NM_RESP_HAS_CONTENT_ENCODING (1u << 10)
+#define NM_RESP_HAS_CONTENT_RANGE (1u << 11)
+#define NM_RESP_HAS_TRAILER (1u << 12)    /* a chunked body ended with fields */
+#define NM_RESP_TRUNCATED_VALIDATOR (1u << 13) /* ETag/LM overflowed capture */
+
+#define NM_RESP_ETAG_MAX 256
+#define NM_RESP_DATE_MAX 64
+
+/* What one response head says. */
+typedef struct nm_resp {
+    int status;
+    int version_minor;
+    uint32_t flags;
+    uint64_t content_length; /* valid with NM_RESP_HAS_CL */
+    uint32_t head_len;       /* bytes from the status line to the empty line */
+    uint16_t etag_len, last_modified_len, date_len;
+    char etag[NM_RESP_ETAG_MAX]; /* ETag field value as sent */
+    char last_modified[NM_RESP_DATE_MAX];
+    char date[NM_RESP_DATE_MAX];
+} nm_resp_t;
+
+typedef enum nm_resp_event {
+    NM_RESP_EV_NONE = 0,  /* consumed everything, need more bytes */
+    NM_RESP_EV_HEAD_DONE, /* *resp holds a complete head (1xx included) */
+    NM_RESP_EV_BODY,      /* body bytes: p->body_ptr / p->body_len */
+    NM_RESP_EV_MSG_DONE,  /* the response is complete */
+} nm_resp_event_t;
+
+typedef struct nm_resp_parser {
+    uint8_t state;
+    uint8_t field;
+    uint8_t name_pos;
+    uint8_t is_head_request; /* set before each response: no body follows */
+    uint32_t line_len;
+    uint32_t field_count;
+    uint32_t head_len;
+    uint32_t framing;
+    uint64_t body_left;
+    const char *body_ptr; /* with NM_RESP_EV_BODY: de-chunked body span */
+    size_t body_len;
+} nm_resp_parser_t;
+
+#define NM_RESP_HEAD_MAX (64 * 1024)
+#define NM_RESP_FIELDS_MAX 256
+
+/* Resets the parser to expect the start of a response. */
+void nm_http_resp_init(nm_resp_parser_t *p);
+
+/* Says whether the response about to be parsed answers a HEAD (no body
+ * whatever the framing fields say). Call before its first byte. */
+void nm_http_resp_expect_head(nm_resp_parser_t *p, bool is_head_request);
+
+/* Feeds up to len bytes; returns bytes consumed and the event in *ev,
+ * stopping right after each event. After a 1xx head the parser expects the
+ * final response of the same request. Errors as nm_http_req_feed, plus
+ * NM_E_UNSUPPORTED for 101 Switching Protocols (the rest is not HTTP). */
+long nm_http_resp_feed(nm_resp_parser_t *p, nm_resp_t *resp, const char *buf,
+                       size_t len, nm_resp_event_t *ev);
+
+/* The connection was closed by the server: completes a close-delimited body
+ * (returns NM_RESP_EV_MSG_DONE), or returns NM_RESP_EV_NONE when no
+ * message was in progress, or NM_E_PARSE when one was cut short. */
+int nm_http_resp_eof(nm_resp_parser_t *p);
+
+#endif

@@ -1,0 +1,22 @@
+/* resp304.h - builds the 304 that replaces a 200 (RFC 9110 §15.4.5): same
+ * HTTP version, the fields a 304 must or may keep copied verbatim in their
+ * order, representation metadata dropped, a Date added when the 200 had
+ * none, no body. Used by the shim; output goes into the caller's buffer. */
+#ifndef NM_RESP304_H
+#define NM_RESP304_H
+
+#include "nm.h"
+
+/* head: the 200's complete head (status line .. empty line). extra: field
+ * lines to add (each ending CRLF, e.g. a synthesized ETag), may be empty.
+ * now_unix: used for Date when the head has none. Returns the 304's length,
+ * NM_E_NOSPACE when out_cap is too small (nothing usable written), or
+ * NM_E_PARSE when head is not a well-formed response head. */
+long nm_resp304_build(const char *head, size_t head_len, const char *extra,
+                      size_t extra_len, int64_t now_unix, char *out,
+                      size_t out_cap);
+
+/* True when a field of this name is carried from the 200 to the 304. */
+bool nm_resp304_keeps_field(const char *name, size_t len);
+
+#endif
