@@ -78,6 +78,16 @@ void nm_http_resp_expect_head(nm_resp_parser_t *p, bool is_head_request);
 long nm_http_resp_feed(nm_resp_parser_t *p, nm_resp_t *resp, const char *buf,
                        size_t len, nm_resp_event_t *ev);
 
+/* Body bytes that may be consumed now without being seen: what is left of a
+ * Content-Length body or of the current chunk's data, UINT64_MAX for a
+ * close-delimited body, 0 when the parser is not inside body data. Lets the
+ * shim follow sendfile() bodies it never reads. */
+uint64_t nm_http_resp_skippable(const nm_resp_parser_t *p);
+
+/* Consumes n ≤ skippable body bytes unseen; sets *ev to NM_RESP_EV_MSG_DONE
+ * when that completes a Content-Length body, else NM_RESP_EV_NONE. */
+int nm_http_resp_skip(nm_resp_parser_t *p, uint64_t n, nm_resp_event_t *ev);
+
 /* The connection was closed by the server: completes a close-delimited body
  * (returns NM_RESP_EV_MSG_DONE), or returns NM_RESP_EV_NONE when no
  * message was in progress, or NM_E_PARSE when one was cut short. */
