@@ -1,0 +1,121 @@
+/* config.c - see config.h. */
+#include "config.h"
+#include "log.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+struct nm_config nm_cfg;
+
+int64_t nm_config_parse_size(const char *s)
+{
+    char *end;
+    if (s == NULL || *s < '0' || *s > '9')
+        return -1;
+    errno = 0;
+    unsigned long long v = strtoull(s, &end, 10);
+    if (errno != 0)
+        return -1;
+    uint64_t mult = 1;
+    if (*end == 'k' || *end == 'K')
+        mult = 1024, end++;
+    else if (*end == 'm' || *end == 'M')
+        mult = 1024 * 1024, end++;
+    else if (*end == 'g' || *end == 'G')
+        mult = 1024ull * 1024 * 1024, end++;
+    if (*end != '\0' || v > (uint64_t)INT64_MAX / mult)
+        return -1;
+    return (int64_t)(v * mult);
+}
+
+/* Reads a size variable; a malformed value keeps the default, logged. */
+static uint64_t size_var(const char *name, uint64_t dflt)
+{
+    const char *s = getenv(name);
+    if (s == NULL || *s == '\0')
+        return dflt;
+    int64_t v = nm_config_parse_size(s);
+    if (v < 0) {
+        nm_log(NM_LOG_WARN, "%s=%.32s is not a size, using %llu", name, s,
+               (unsigned long long)dflt);
+        return dflt;
+    }
+    return (uint64_t)v;
+}
+
+/* NOTMOD_PORTS="80,8080": anything unparsable disables the filter's entry
+ * (and is logged); an empty result means "all ports". */
+static void load_ports(void)
+{
+    const char *s = getenv("NOTMOD_PORTS");
+    nm_cfg.port_count = 0;
+    while (s != NULL && *s != '\0' && nm_cfg.port_count < NM_PORTS_MAX) {
+        char *end;
+        long v = strtol(s, &end, 10);
+        if (end == s || v <= 0 || v > 65535 || (*end != ',' && *end != '\0')) {
+            nm_log(NM_LOG_WARN, "NOTMOD_PORTS: bad entry near '%.16s'", s);
+            while (*end != ',' && *end != '\0')
+                end++;
+        } else {
+            nm_cfg.ports[nm_cfg.port_count++] = (uint16_t)v;
+        }
+        s = *end == ',' ? end + 1 : end;
+    }
+}
+
+/* DESIGN.md: /run/notmod if writable, else $XDG_RUNTIME_DIR, else /tmp. */
+static void default_socket(char *out, size_t cap)
+{
+    const char *xdg = getenv("XDG_RUNTIME_DIR");
+    if (access("/run/notmod", W_OK) == 0)
+        snprintf(out, cap, "/run/notmod/notmodd.sock");
+    else if (xdg != NULL && *xdg == '/' && strlen(xdg) < cap - 16)
+        snprintf(out, cap, "%s/notmod.sock", xdg);
+    else
+        snprintf(out, cap, "/tmp/notmod-%u.sock", (unsigned)getuid());
+}
+
+void nm_config_load(void)
+{
+    const char *s = getenv("NOTMOD_DISABLE");
+    nm_cfg.is_disabled = s != NULL && strcmp(s, "1") == 0;
+    load_ports();
+    nm_cfg.hold_max_bytes = size_var("NOTMOD_HOLD_MAX", 8u << 20);
+    nm_cfg.hold_total_bytes = size_var("NOTMOD_HOLD_TOTAL", 64u << 20);
+    uint64_t ms = size_var("NOTMOD_HOLD_MS", 200);
+    if (ms > 60000) {
+        nm_log(NM_LOG_WARN, "NOTMOD_HOLD_MS too large, using 200");
+        ms = 200;
+    }
+    nm_cfg.hold_ms = (uint32_t)ms;
+    s = getenv("NOTMOD_SOCKET");
+    if (s != NULL && *s != '\0' && strlen(s) < sizeof(nm_cfg.socket_path))
+        snprintf(nm_cfg.socket_path, sizeof(nm_cfg.socket_path), "%s", s);
+    else
+        default_socket(nm_cfg.socket_path, sizeof(nm_cfg.socket_path));
+    s = getenv("NOTMOD_SNAPSHOT");
+    if (s != NULL && *s != '\0' && strlen(s) < sizeof(nm_cfg.snapshot_path)) {
+        snprintf(nm_cfg.snapshot_path, sizeof(nm_cfg.snapshot_path), "%s", s);
+    } else {
+        /* Next to the socket: same directory, notmod.snapshot. */
+        snprintf(nm_cfg.snapshot_path, sizeof(nm_cfg.snapshot_path), "%s",
+                 nm_cfg.socket_path);
+        char *slash = strrchr(nm_cfg.snapshot_path, '/');
+        size_t dir = slash ? (size_t)(slash - nm_cfg.snapshot_path) + 1 : 0;
+        snprintf(nm_cfg.snapshot_path + dir, sizeof(nm_cfg.snapshot_path) - dir,
+                 "notmod.snapshot");
+    }
+}
+
+bool nm_config_port_ok(uint16_t port)
+{
+    if (nm_cfg.port_count == 0)
+        return true;
+    for (int i = 0; i < nm_cfg.port_count; i++)
+        if (nm_cfg.ports[i] == port)
+            return true;
+    return false;
+}

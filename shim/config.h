@@ -1,0 +1,35 @@
+/* config.h - the shim's configuration, read once from the environment at
+ * load (DESIGN.md "Shim contract"). Absurd values fall back to defaults
+ * with a logged warning; nothing here ever fails the server. */
+#ifndef NM_SHIM_CONFIG_H
+#define NM_SHIM_CONFIG_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define NM_PORTS_MAX 64
+
+struct nm_config {
+    bool is_disabled; /* NOTMOD_DISABLE=1 */
+    int port_count;   /* 0: every TCP port */
+    uint16_t ports[NM_PORTS_MAX];
+    uint64_t hold_max_bytes;   /* NOTMOD_HOLD_MAX */
+    uint64_t hold_total_bytes; /* NOTMOD_HOLD_TOTAL */
+    uint32_t hold_ms;          /* NOTMOD_HOLD_MS */
+    char socket_path[108];     /* NOTMOD_SOCKET */
+    char snapshot_path[256];   /* NOTMOD_SNAPSHOT */
+};
+
+extern struct nm_config nm_cfg;
+
+/* Reads NOTMOD_* from the environment into nm_cfg. */
+void nm_config_load(void);
+
+/* True when local TCP port is one the shim should handle. */
+bool nm_config_port_ok(uint16_t port);
+
+/* Parses "8M", "512k", "1048576" into bytes; -1 when malformed. */
+int64_t nm_config_parse_size(const char *s);
+
+#endif

@@ -1,0 +1,1151 @@
+/* conn.c - the per-connection tracker (see conn.h).
+ *
+ * Write side in one picture: the server's bytes are cut into phases at
+ * response boundaries. A response whose request could be answered by a 304
+ * has its head HELD until complete (usually it arrives in one call, and is
+ * not copied), then decided: either its 304 goes out and the rest of the
+ * response is SWALLOWED (the server is told it was sent), or the head is
+ * released in front of the following bytes and the response PASSES. Pass
+ * phases call the real function with the server's own bytes; on a partial
+ * write the parser is rolled back so the server's view stays exact.
+ * Bytes the shim itself must deliver (a 304, a released head) that the
+ * socket cannot take now are OWED and go out before any later byte. */
+#include "conn.h"
+
+#include "config.h"
+#include "fdtable.h"
+#include "flusher.h"
+#include "log.h"
+#include "symbols.h"
+
+#include "cond.h"
+#include "http_req.h"
+#include "http_resp.h"
+#include "httpdate.h"
+#include "resp304.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <pthread.h>
+#include <stddef.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+/* Requests read but not yet answered; beyond this the client is pipelining
+ * more than any real client does, and we stop following. */
+#define PENDING_MAX 64
+/* A 304 is the 200's head minus a few fields, plus Date and extras. */
+#define RESP304_EXTRA 128
+/* iovecs assembled for one pass-through call. */
+#define PHASE_IOV_MAX 64
+
+enum resp_state {
+    RS_IDLE,    /* between responses: the next byte starts one */
+    RS_HEAD,    /* holding a head until it is complete and decided */
+    RS_PASS,    /* passing this response through */
+    RS_SWALLOW, /* a 304 replaced this response: discard its bytes */
+    RS_SINK,    /* unframeable bytes after a 304: drop all, write side shut */
+};
+
+struct pending {
+    struct pending *next;
+    nm_req_t req;
+};
+
+struct nm_conn {
+    pthread_mutex_t lock;
+    struct nm_conn *free_next;
+    int refs;         /* fds naming this connection */
+    int fd;           /* one of them, for the flusher */
+    bool is_given_up; /* pass everything through for life */
+    bool is_in_flusher;
+    uint8_t rs;
+    /* read side */
+    nm_req_parser_t reqp;
+    struct pending *req_cur; /* head being parsed */
+    struct pending *q_head, *q_tail;
+    int q_len;
+    /* write side */
+    nm_resp_parser_t respp;
+    nm_resp_t *resp;
+    char *head; /* held head bytes that arrived in earlier calls */
+    size_t head_len, head_cap;
+    /* bytes the shim owes the client */
+    char *owed;
+    size_t owed_len, owed_off;
+};
+
+static pthread_mutex_t table_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct nm_conn *free_conns;
+
+/* ---- allocation: connections are type-stable (recycled, never freed) so a
+ * racing lookup that lost its fd can still lock and re-check safely. ---- */
+
+static struct nm_conn *conn_new(int fd)
+{
+    struct nm_conn *c = free_conns;
+    if (c != NULL) {
+        free_conns = c->free_next;
+    } else {
+        c = calloc(1, sizeof(*c));
+        if (c == NULL)
+            return NULL;
+        pthread_mutex_init(&c->lock, NULL);
+    }
+    pthread_mutex_t lock = c->lock;
+    memset(c, 0, sizeof(*c));
+    c->lock = lock;
+    c->fd = fd;
+    c->refs = 1;
+    nm_http_req_init(&c->reqp);
+    nm_http_resp_init(&c->respp);
+    return c;
+}
+
+static void free_requests(struct nm_conn *c)
+{
+    struct pending *p = c->q_head;
+    while (p != NULL) {
+        struct pending *next = p->next;
+        free(p);
+        p = next;
+    }
+    c->q_head = c->q_tail = NULL;
+    c->q_len = 0;
+    free(c->req_cur);
+    c->req_cur = NULL;
+}
+
+/* Drops everything but the owed bytes, which must still be delivered. */
+static void release_state(struct nm_conn *c)
+{
+    free_requests(c);
+    free(c->resp);
+    c->resp = NULL;
+    free(c->head);
+    c->head = NULL;
+    c->head_len = c->head_cap = 0;
+}
+
+/* The one way out of trouble: stop touching this connection. Held bytes
+ * must have been delivered or owed by the caller. */
+static void conn_give_up(struct nm_conn *c, const char *why)
+{
+    if (!c->is_given_up)
+        nm_log(NM_LOG_INFO, "fd %d: passing through from now on: %s", c->fd,
+               why);
+    c->is_given_up = true;
+    release_state(c);
+}
+
+struct nm_conn *nm_conn_acquire(int fd)
+{
+    uintptr_t v = nm_fdtable_get(fd);
+    if (!NM_FD_IS_CONN(v))
+        return NULL;
+    struct nm_conn *c = (struct nm_conn *)v;
+    pthread_mutex_lock(&c->lock);
+    if (nm_fdtable_get(fd) != v || (c->is_given_up && c->owed_len == 0)) {
+        pthread_mutex_unlock(&c->lock);
+        return NULL;
+    }
+    return c;
+}
+
+void nm_conn_release(struct nm_conn *c)
+{
+    pthread_mutex_unlock(&c->lock);
+}
+
+/* ---- which sockets are ours ---- */
+
+/* A TCP socket (v4 or v6) whose local port is handled. One getsockname; the
+ * answer is cached in the fd table by the callers. */
+static bool is_handled_tcp(int fd)
+{
+    struct sockaddr_storage ss;
+    socklen_t len = sizeof(ss);
+    int type = 0;
+    socklen_t tlen = sizeof(type);
+    if (getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &tlen) != 0 ||
+        type != SOCK_STREAM)
+        return false;
+    if (getsockname(fd, (struct sockaddr *)&ss, &len) != 0)
+        return false;
+    uint16_t port;
+    if (ss.ss_family == AF_INET)
+        port = ntohs(((struct sockaddr_in *)&ss)->sin_port);
+    else if (ss.ss_family == AF_INET6)
+        port = ntohs(((struct sockaddr_in6 *)&ss)->sin6_port);
+    else
+        return false;
+    return nm_config_port_ok(port);
+}
+
+static struct nm_conn *track(int fd)
+{
+    pthread_mutex_lock(&table_lock);
+    struct nm_conn *c = conn_new(fd);
+    if (c != NULL && nm_fdtable_set(fd, (uintptr_t)c) != 0) {
+        c->free_next = free_conns;
+        free_conns = c;
+        c = NULL;
+    }
+    pthread_mutex_unlock(&table_lock);
+    return c;
+}
+
+void nm_conn_on_accept(int listen_fd, int fd)
+{
+    uintptr_t lv = nm_fdtable_get(listen_fd);
+    if (lv == NM_FD_UNKNOWN) {
+        lv = is_handled_tcp(listen_fd) ? NM_FD_LISTEN_OK : NM_FD_IGNORED;
+        nm_fdtable_set(listen_fd, lv);
+    }
+    /* A new fd number: whatever the slot held is stale. */
+    nm_conn_forget_fd(fd);
+    if (lv == NM_FD_LISTEN_OK)
+        track(fd);
+    else
+        nm_fdtable_set(fd, NM_FD_IGNORED);
+}
+
+struct nm_conn *nm_conn_adopt(int fd)
+{
+    if (!is_handled_tcp(fd)) {
+        nm_fdtable_set(fd, NM_FD_IGNORED);
+        return NULL;
+    }
+    struct nm_conn *c = track(fd);
+    if (c == NULL)
+        return NULL;
+    pthread_mutex_lock(&c->lock);
+    return c;
+}
+
+/* ---- delivering the shim's own bytes ---- */
+
+static bool is_nonblocking(int fd)
+{
+    int fl = fcntl(fd, F_GETFL);
+    return fl >= 0 && (fl & O_NONBLOCK);
+}
+
+static void register_flush(struct nm_conn *c)
+{
+    if (!c->is_in_flusher) {
+        c->is_in_flusher = true;
+        nm_flusher_add(c);
+    }
+}
+
+/* Appends bytes to the owed queue; false when memory is short. */
+static bool owe(struct nm_conn *c, const char *p, size_t n)
+{
+    if (n == 0)
+        return true;
+    if (c->owed_off > 0 && c->owed_off == c->owed_len)
+        c->owed_off = c->owed_len = 0;
+    char *grown = realloc(c->owed, c->owed_len + n);
+    if (grown == NULL)
+        return false;
+    memcpy(grown + c->owed_len, p, n);
+    c->owed = grown;
+    c->owed_len += n;
+    register_flush(c);
+    return true;
+}
+
+static void owed_clear(struct nm_conn *c)
+{
+    free(c->owed);
+    c->owed = NULL;
+    c->owed_len = c->owed_off = 0;
+}
+
+/* Waits until fd is writable; false on timeout or error. */
+static bool wait_writable(int fd, int timeout_ms)
+{
+    struct pollfd pfd = {.fd = fd, .events = POLLOUT};
+    int r;
+    do
+        r = poll(&pfd, 1, timeout_ms);
+    while (r < 0 && errno == EINTR);
+    return r > 0 && !(pfd.revents & (POLLERR | POLLNVAL));
+}
+
+/* Sends the owed bytes. may_block: wait for a blocking socket, as the
+ * server's own call would have. Returns true when nothing is owed. */
+static bool flush_owed(struct nm_conn *c, int fd, bool may_block)
+{
+    while (c->owed_off < c->owed_len) {
+        ssize_t r =
+            nm_real_send(fd, c->owed + c->owed_off, c->owed_len - c->owed_off,
+                         MSG_DONTWAIT | MSG_NOSIGNAL);
+        if (r > 0) {
+            c->owed_off += (size_t)r;
+        } else if (r < 0 && errno == EINTR) {
+            continue;
+        } else if (r < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+            if (!may_block || is_nonblocking(fd) || !wait_writable(fd, 30000))
+                return false;
+        } else {
+            owed_clear(c); /* the peer is gone: nothing to deliver to */
+            return true;
+        }
+    }
+    owed_clear(c);
+    return true;
+}
+
+int nm_conn_fd_of(struct nm_conn *c)
+{
+    return c->fd;
+}
+
+bool nm_conn_flush_watched(struct nm_conn *c)
+{
+    pthread_mutex_lock(&c->lock);
+    bool is_done = c->is_given_up && c->owed_len == 0;
+    if (!is_done)
+        is_done = flush_owed(c, c->fd, false);
+    if (is_done)
+        c->is_in_flusher = false;
+    pthread_mutex_unlock(&c->lock);
+    return is_done;
+}
+
+/* Delivers the shim's bytes (iov) before anything later: sent now without
+ * blocking where possible, else waited for on a blocking socket, else owed. */
+static void send_own(struct nm_conn *c, int fd, const struct iovec *iov,
+                     int cnt)
+{
+    int i = 0;
+    size_t off = 0;
+    if (c->owed_len == c->owed_off) {
+        while (i < cnt) {
+            struct iovec v[8];
+            int n = 0;
+            for (int j = i; j < cnt && n < 8; j++) {
+                v[n].iov_base = (char *)iov[j].iov_base + (j == i ? off : 0);
+                v[n].iov_len = iov[j].iov_len - (j == i ? off : 0);
+                n++;
+            }
+            struct msghdr msg = {.msg_iov = v, .msg_iovlen = (size_t)n};
+            ssize_t r = nm_real_sendmsg(fd, &msg, MSG_DONTWAIT | MSG_NOSIGNAL);
+            if (r < 0 && errno == EINTR)
+                continue;
+            if (r < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+                if (!is_nonblocking(fd) && wait_writable(fd, 30000))
+                    continue;
+                break;
+            }
+            if (r < 0)
+                return; /* the peer is gone */
+            size_t left = (size_t)r;
+            while (i < cnt && left >= iov[i].iov_len - off) {
+                left -= iov[i].iov_len - off;
+                i++;
+                off = 0;
+            }
+            off += left;
+        }
+    }
+    for (; i < cnt; i++, off = 0)
+        if (!owe(c, (const char *)iov[i].iov_base + off, iov[i].iov_len - off))
+            return; /* out of memory: the client sees a cut response */
+}
+
+/* ---- read side ---- */
+
+static void queue_request(struct nm_conn *c)
+{
+    struct pending *p = c->req_cur;
+    c->req_cur = NULL;
+    p->next = NULL;
+    if (c->q_tail != NULL)
+        c->q_tail->next = p;
+    else
+        c->q_head = p;
+    c->q_tail = p;
+    c->q_len++;
+}
+
+static void feed_requests(struct nm_conn *c, const char *p, size_t len)
+{
+    while (len > 0 && !c->is_given_up) {
+        if (c->req_cur == NULL) {
+            c->req_cur = malloc(sizeof(*c->req_cur));
+            if (c->req_cur == NULL) {
+                conn_give_up(c, "out of memory");
+                return;
+            }
+            memset(&c->req_cur->req, 0, offsetof(nm_req_t, target));
+        }
+        nm_req_event_t ev;
+        long r = nm_http_req_feed(&c->reqp, &c->req_cur->req, p, len, &ev);
+        if (r < 0) {
+            conn_give_up(c, "request is not plain HTTP/1.x");
+            return;
+        }
+        p += r;
+        len -= (size_t)r;
+        if (ev == NM_REQ_EV_HEAD_DONE) {
+            queue_request(c);
+            if (c->q_len > PENDING_MAX)
+                conn_give_up(c, "too many pipelined requests");
+        }
+    }
+}
+
+void nm_conn_on_read(struct nm_conn *c, int fd, const struct iovec *iov,
+                     int iovcnt, size_t n)
+{
+    if (c->owed_off < c->owed_len)
+        flush_owed(c, fd, false);
+    for (int i = 0; i < iovcnt && n > 0 && !c->is_given_up; i++) {
+        size_t take = iov[i].iov_len < n ? iov[i].iov_len : n;
+        feed_requests(c, iov[i].iov_base, take);
+        n -= take;
+    }
+}
+
+/* ---- write side ---- */
+
+/* A read position in the server's iovec array. */
+struct cursor {
+    const struct iovec *iov;
+    int cnt;
+    int i;
+    size_t off;
+};
+
+static size_t cur_piece(struct cursor *k, const char **p)
+{
+    while (k->i < k->cnt && k->off >= k->iov[k->i].iov_len) {
+        k->i++;
+        k->off = 0;
+    }
+    if (k->i >= k->cnt)
+        return 0;
+    *p = (const char *)k->iov[k->i].iov_base + k->off;
+    return k->iov[k->i].iov_len - k->off;
+}
+
+/* Collects up to n bytes from k into out (at most cap entries); returns the
+ * entry count and sets *got to the bytes covered. */
+static int cur_slice(struct cursor k, size_t n, struct iovec *out, int cap,
+                     size_t *got)
+{
+    int cnt = 0;
+    *got = 0;
+    const char *p;
+    size_t len;
+    while (n > 0 && cnt < cap && (len = cur_piece(&k, &p)) > 0) {
+        size_t take = len < n ? len : n;
+        out[cnt].iov_base = (void *)p;
+        out[cnt].iov_len = take;
+        cnt++;
+        k.off += take;
+        n -= take;
+        *got += take;
+    }
+    return cnt;
+}
+
+/* Calls the real function the server used, on the server's own bytes. */
+static ssize_t emit(int fd, enum nm_write_op op, const struct iovec *iov,
+                    int cnt, int flags)
+{
+    if (op == NM_OP_WRITE)
+        return cnt == 1 ? nm_real_write(fd, iov[0].iov_base, iov[0].iov_len)
+                        : nm_real_writev(fd, iov, cnt);
+    if (cnt == 1)
+        return nm_real_send(fd, iov[0].iov_base, iov[0].iov_len, flags);
+    struct msghdr msg = {.msg_iov = (struct iovec *)iov,
+                         .msg_iovlen = (size_t)cnt};
+    return nm_real_sendmsg(fd, &msg, flags);
+}
+
+static void pop_request(struct nm_conn *c)
+{
+    struct pending *p = c->q_head;
+    if (p == NULL)
+        return;
+    c->q_head = p->next;
+    if (c->q_head == NULL)
+        c->q_tail = NULL;
+    c->q_len--;
+    free(p);
+}
+
+/* Could a 304 answer this request? Only conditional GET/HEADs qualify. */
+static bool wants_decision(const nm_req_t *r)
+{
+    if (r->method != NM_METHOD_GET && r->method != NM_METHOD_HEAD)
+        return false;
+    if (!(r->flags & (NM_REQ_HAS_INM | NM_REQ_HAS_IMS)))
+        return false;
+    return !(r->flags & NM_REQ_TRUNCATED_COND);
+}
+
+/* The next byte starts a response: pair it with its request. */
+static void start_response(struct nm_conn *c)
+{
+    if (c->q_head == NULL) {
+        conn_give_up(c, "response without a request");
+        return;
+    }
+    const nm_req_t *r = &c->q_head->req;
+    nm_http_resp_expect_head(&c->respp, r->method == NM_METHOD_HEAD);
+    if (c->resp == NULL) {
+        c->resp = malloc(sizeof(*c->resp));
+        if (c->resp == NULL) {
+            conn_give_up(c, "out of memory");
+            return;
+        }
+    }
+    c->rs = wants_decision(r) ? RS_HEAD : RS_PASS;
+}
+
+static nm_slice_t field(const char *p, size_t len, bool is_present)
+{
+    nm_slice_t s = {is_present ? p : NULL, len};
+    return s;
+}
+
+/* RFC 9110 §13.2.2 through common/cond: may this 200 become a 304? */
+static bool is_not_modified(const nm_req_t *r, const nm_resp_t *resp,
+                            int64_t now)
+{
+    if (resp->status != 200 || (resp->flags & NM_RESP_TRUNCATED_VALIDATOR))
+        return false;
+    if (!(resp->flags & (NM_RESP_HAS_ETAG | NM_RESP_HAS_LAST_MODIFIED)))
+        return false;
+    nm_cond_input_t in = {
+        .method = r->method,
+        .status = resp->status,
+        .if_match =
+            field(r->if_match, r->if_match_len, r->flags & NM_REQ_HAS_IF_MATCH),
+        .if_none_match = field(r->inm, r->inm_len, r->flags & NM_REQ_HAS_INM),
+        .if_modified_since =
+            field(r->ims, r->ims_len, r->flags & NM_REQ_HAS_IMS),
+        .if_unmodified_since =
+            field(r->ius, r->ius_len, r->flags & NM_REQ_HAS_IUS),
+        .is_ims_multi = r->flags & NM_REQ_IMS_MULTI,
+        .is_ius_multi = r->flags & NM_REQ_IUS_MULTI,
+        .is_cond_truncated = r->flags & NM_REQ_TRUNCATED_COND,
+        .etag =
+            field(resp->etag, resp->etag_len, resp->flags & NM_RESP_HAS_ETAG),
+        .last_modified = -1,
+        .now = now,
+    };
+    int64_t lm;
+    if ((resp->flags & NM_RESP_HAS_LAST_MODIFIED) &&
+        nm_httpdate_parse(resp->last_modified, resp->last_modified_len, now,
+                          &lm) == 0)
+        in.last_modified = lm;
+    return nm_cond_eval(&in) == NM_COND_NOT_MODIFIED;
+}
+
+/* Appends held head bytes that arrived in this call. */
+static bool hold_head(struct nm_conn *c, struct cursor k, size_t n)
+{
+    if (c->head_len + n > c->head_cap) {
+        size_t cap = c->head_cap ? c->head_cap * 2 : 1024;
+        while (cap < c->head_len + n)
+            cap *= 2;
+        char *grown = realloc(c->head, cap);
+        if (grown == NULL)
+            return false;
+        c->head = grown;
+        c->head_cap = cap;
+    }
+    const char *p;
+    size_t len;
+    while (n > 0 && (len = cur_piece(&k, &p)) > 0) {
+        size_t take = len < n ? len : n;
+        memcpy(c->head + c->head_len, p, take);
+        c->head_len += take;
+        k.off += take;
+        n -= take;
+    }
+    return true;
+}
+
+/* The message ended: the next byte belongs to the next response. A 1xx
+ * is not final, so its request stays at the front of the queue. */
+static void end_response(struct nm_conn *c)
+{
+    if (c->resp != NULL && c->resp->status >= 200)
+        pop_request(c);
+    c->rs = RS_IDLE;
+}
+
+/* Work on one server write: the state every phase needs. */
+struct wctx {
+    struct nm_conn *c;
+    int fd;
+    enum nm_write_op op;
+    int flags;
+    struct cursor k;
+    size_t done; /* server bytes accounted for */
+    /* bytes already parsed that must go out in front of the next pass
+     * phase: the held copy (c->head) and/or a span of this call's input */
+    size_t prefix_held; /* from c->head */
+    struct cursor prefix_at;
+    size_t prefix_input; /* from the input, starting at prefix_at */
+};
+
+/* Gives up mid-write: whatever is held goes out first, then the rest of the
+ * server's bytes unchanged. Returns the server's result for the call. */
+static ssize_t give_up_and_pass(struct wctx *w, const char *why)
+{
+    struct nm_conn *c = w->c;
+    struct iovec v[PHASE_IOV_MAX];
+    int n = 0;
+    if (w->prefix_held > 0) {
+        v[n].iov_base = c->head;
+        v[n++].iov_len = w->prefix_held;
+    }
+    size_t got = 0;
+    n += cur_slice(w->prefix_at, w->prefix_input, v + n, PHASE_IOV_MAX - n,
+                   &got);
+    if (n > 0)
+        send_own(c, w->fd, v, n);
+    w->prefix_held = w->prefix_input = 0;
+    conn_give_up(c, why);
+    if (c->owed_len > c->owed_off && !flush_owed(c, w->fd, true)) {
+        if (w->done > 0)
+            return (ssize_t)w->done;
+        errno = EAGAIN;
+        return -1;
+    }
+    struct iovec rest[PHASE_IOV_MAX];
+    int cnt = cur_slice(w->k, SIZE_MAX, rest, PHASE_IOV_MAX, &got);
+    if (cnt == 0)
+        return (ssize_t)w->done;
+    ssize_t r = emit(w->fd, w->op, rest, cnt, w->flags);
+    if (r < 0)
+        return w->done > 0 ? (ssize_t)w->done : -1;
+    return (ssize_t)(w->done + (size_t)r);
+}
+
+/* Feeds the response parser from the cursor until an event or the end of
+ * the input; returns bytes consumed (≥ 0) or an NM_E code. */
+static long feed_until_event(struct wctx *w, nm_resp_event_t *ev,
+                             nm_resp_event_t want)
+{
+    long total = 0;
+    const char *p;
+    size_t len;
+    *ev = NM_RESP_EV_NONE;
+    while ((len = cur_piece(&w->k, &p)) > 0) {
+        nm_resp_event_t e;
+        long r = nm_http_resp_feed(&w->c->respp, w->c->resp, p, len, &e);
+        if (r < 0)
+            return r;
+        w->k.off += (size_t)r;
+        total += r;
+        if (e == want || e == NM_RESP_EV_MSG_DONE) {
+            *ev = e;
+            break;
+        }
+    }
+    return total;
+}
+
+/* Re-feeds n bytes from k after a rollback (a partial real write). */
+static void refeed(struct nm_conn *c, struct cursor k, size_t n)
+{
+    const char *p;
+    size_t len;
+    while (n > 0 && (len = cur_piece(&k, &p)) > 0) {
+        nm_resp_event_t e;
+        long r =
+            nm_http_resp_feed(&c->respp, c->resp, p, len < n ? len : n, &e);
+        if (r <= 0)
+            break;
+        k.off += (size_t)r;
+        n -= (size_t)r;
+    }
+}
+
+/* RS_PASS: the server's bytes up to the end of this response go out in one
+ * real call, behind any prefix. Returns 1 to go on, 0 to return w->done to
+ * the server, or -1 to return -1 (errno set). */
+static int phase_pass(struct wctx *w)
+{
+    struct nm_conn *c = w->c;
+    if (c->owed_len > c->owed_off && !flush_owed(c, w->fd, true))
+        return w->done > 0 ? 0 : (errno = EAGAIN, -1);
+    nm_resp_parser_t saved_p = c->respp;
+    nm_resp_t saved_r;
+    bool is_head_state = nm_http_resp_skippable(&c->respp) == 0;
+    if (is_head_state)
+        saved_r = *c->resp;
+    struct cursor start = w->k;
+    nm_resp_event_t ev;
+    long m = feed_until_event(w, &ev, NM_RESP_EV_MSG_DONE);
+    if (m < 0) {
+        w->k = start;
+        c->respp = saved_p;
+        if (is_head_state)
+            *c->resp = saved_r;
+        return -2; /* caller gives up */
+    }
+    struct iovec v[PHASE_IOV_MAX];
+    int n = 0;
+    if (w->prefix_held > 0) {
+        v[n].iov_base = c->head;
+        v[n++].iov_len = w->prefix_held;
+    }
+    size_t got_prefix = 0, got = 0;
+    n += cur_slice(w->prefix_at, w->prefix_input, v + n, PHASE_IOV_MAX - n,
+                   &got_prefix);
+    n += cur_slice(start, (size_t)m, v + n, PHASE_IOV_MAX - n, &got);
+    size_t prefix = w->prefix_held + w->prefix_input;
+    if (n == 0) { /* a message with nothing left to send */
+        if (ev == NM_RESP_EV_MSG_DONE)
+            end_response(c);
+        return 1;
+    }
+    ssize_t r = emit(w->fd, w->op, v, n, w->flags);
+    if (r < 0 && prefix > 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+        r = 0; /* the prefix is ours to deliver: owe it below */
+    if (r < 0) {
+        w->k = start;
+        c->respp = saved_p;
+        if (is_head_state)
+            *c->resp = saved_r;
+        return w->done > 0 ? 0 : -1;
+    }
+    size_t sent = (size_t)r;
+    if (sent < prefix) {
+        /* Part of our prefix is unsent: owe it; the server's bytes after it
+         * were not taken, so roll the parser back to the prefix's end. */
+        size_t held_left = w->prefix_held > sent ? w->prefix_held - sent : 0;
+        if (held_left)
+            owe(c, c->head + (w->prefix_held - held_left), held_left);
+        struct iovec pv[PHASE_IOV_MAX];
+        size_t skip = sent > w->prefix_held ? sent - w->prefix_held : 0;
+        size_t pg;
+        struct cursor pk = w->prefix_at;
+        int pn = cur_slice(pk, w->prefix_input, pv, PHASE_IOV_MAX, &pg);
+        for (int i = 0; i < pn; i++) {
+            size_t s = skip < pv[i].iov_len ? skip : pv[i].iov_len;
+            owe(c, (char *)pv[i].iov_base + s, pv[i].iov_len - s);
+            skip -= s;
+        }
+        w->prefix_held = w->prefix_input = 0;
+        c->head_len = 0;
+        w->k = start;
+        c->respp = saved_p;
+        if (is_head_state)
+            *c->resp = saved_r;
+        if (w->done > 0)
+            return 0;
+        errno = EAGAIN;
+        return -1;
+    }
+    c->head_len = 0;
+    w->prefix_held = w->prefix_input = 0;
+    size_t body_sent = sent - prefix;
+    if (body_sent < got) {
+        /* Partial write: the server will retry the rest; parse only what
+         * really left. */
+        w->k = start;
+        c->respp = saved_p;
+        if (is_head_state)
+            *c->resp = saved_r;
+        refeed(c, start, body_sent);
+        w->done += body_sent;
+        return 0;
+    }
+    w->done += (size_t)m;
+    if (ev == NM_RESP_EV_MSG_DONE)
+        end_response(c);
+    return 1;
+}
+
+/* Sends the 304 for the held head; false when it cannot be built. */
+static bool send_304(struct wctx *w, const char *head, size_t head_len,
+                     int64_t now)
+{
+    char stack_buf[8192];
+    size_t cap = head_len + RESP304_EXTRA;
+    char *out = cap <= sizeof(stack_buf) ? stack_buf : malloc(cap);
+    if (out == NULL)
+        return false;
+    long n = nm_resp304_build(head, head_len, "", 0, now, out, cap);
+    if (n > 0) {
+        struct iovec v = {.iov_base = out, .iov_len = (size_t)n};
+        send_own(w->c, w->fd, &v, 1);
+        nm_log(NM_LOG_DEBUG, "fd %d: 304 substituted (%ld bytes)", w->fd, n);
+    }
+    if (out != stack_buf)
+        free(out);
+    return n > 0;
+}
+
+/* RS_HEAD: gathers the head; when complete, decides and answers. Returns
+ * as phase_pass, plus 2 when everything was held. */
+static int phase_head(struct wctx *w)
+{
+    struct nm_conn *c = w->c;
+    struct cursor start = w->k;
+    nm_resp_event_t ev;
+    long m = feed_until_event(w, &ev, NM_RESP_EV_HEAD_DONE);
+    if (m >= 0 && ev != NM_RESP_EV_HEAD_DONE) { /* incomplete: hold it */
+        if (hold_head(c, start, (size_t)m)) {
+            w->done += (size_t)m;
+            return 2;
+        }
+        m = -1;
+    }
+    const char *p;
+    struct cursor s2 = start;
+    bool is_contiguous =
+        m >= 0 && c->head_len == 0 && cur_piece(&s2, &p) >= (size_t)m;
+    if (m >= 0 && !is_contiguous && !hold_head(c, start, (size_t)m))
+        m = -1;
+    if (m < 0) { /* the held part goes out, then the rest unchanged */
+        w->k = start;
+        w->prefix_held = c->head_len;
+        return -2;
+    }
+    w->done += (size_t)m;
+    const char *head = is_contiguous ? p : c->head;
+    size_t head_len = is_contiguous ? (size_t)m : c->head_len;
+    int64_t now = time(NULL);
+    if (is_not_modified(&c->q_head->req, c->resp, now) &&
+        send_304(w, head, head_len, now)) {
+        c->head_len = 0;
+        c->rs = RS_SWALLOW;
+        return 1;
+    }
+    /* Pass: the head goes out in front of what follows it. */
+    if (is_contiguous) {
+        w->prefix_at = start;
+        w->prefix_input = (size_t)m;
+    } else {
+        w->prefix_held = c->head_len;
+    }
+    c->rs = RS_PASS;
+    return 1;
+}
+
+/* RS_SWALLOW: the 304 went out; the 200's remaining bytes are dropped. */
+static int phase_swallow(struct wctx *w)
+{
+    nm_resp_event_t ev;
+    long m = feed_until_event(w, &ev, NM_RESP_EV_MSG_DONE);
+    if (m < 0) {
+        /* The 304 left already, and the server's bytes after it cannot be
+         * framed: nothing more can be sent without corrupting the stream.
+         * End it cleanly for the client and drop the rest. */
+        nm_log(NM_LOG_WARN, "fd %d: unframeable bytes after a 304", w->fd);
+        shutdown(w->fd, SHUT_WR);
+        w->c->rs = RS_SINK;
+        return 1;
+    }
+    w->done += (size_t)m;
+    if (ev == NM_RESP_EV_MSG_DONE)
+        end_response(w->c);
+    return 1;
+}
+
+/* Total bytes in an iovec array, capped so it fits a ssize_t. */
+static size_t iov_total(const struct iovec *iov, int cnt)
+{
+    size_t total = 0;
+    for (int i = 0; i < cnt; i++) {
+        if (iov[i].iov_len > (size_t)SSIZE_MAX - total)
+            return (size_t)SSIZE_MAX;
+        total += iov[i].iov_len;
+    }
+    return total;
+}
+
+ssize_t nm_conn_write(struct nm_conn *c, int fd, enum nm_write_op op,
+                      const struct iovec *iov, int iovcnt, int flags)
+{
+    struct wctx w = {.c = c, .fd = fd, .op = op, .flags = flags};
+    w.k.iov = iov;
+    w.k.cnt = iovcnt;
+    c->fd = fd;
+    if (c->owed_len > c->owed_off && !flush_owed(c, fd, true)) {
+        errno = EAGAIN;
+        return -1;
+    }
+    if (c->is_given_up)
+        return emit(fd, op, iov, iovcnt, flags);
+    if (c->rs == RS_SINK)
+        return (ssize_t)iov_total(iov, iovcnt);
+    for (;;) {
+        const char *p;
+        struct cursor peek = w.k;
+        bool has_input = cur_piece(&peek, &p) > 0;
+        bool has_prefix = w.prefix_held + w.prefix_input > 0;
+        if (!has_input && !has_prefix)
+            return (ssize_t)w.done;
+        int r;
+        switch (c->rs) {
+        case RS_IDLE:
+            start_response(c);
+            r = c->is_given_up ? -2 : 1;
+            break;
+        case RS_HEAD:
+            r = phase_head(&w);
+            break;
+        case RS_PASS:
+            r = phase_pass(&w);
+            break;
+        case RS_SWALLOW:
+            r = phase_swallow(&w);
+            break;
+        default: /* RS_SINK */
+            return (ssize_t)iov_total(iov, iovcnt);
+        }
+        if (r == 1)
+            continue;
+        if (r == 0 || r == 2)
+            return (ssize_t)w.done;
+        if (r == -1)
+            return -1;
+        return give_up_and_pass(&w, "response framing not followed");
+    }
+}
+
+/* ---- sendfile: bodies the shim never sees, followed by count ---- */
+
+/* Bytes a real sendfile could read from in_fd at pos: the file's end caps
+ * it; for anything but a regular file assume all of count. */
+static size_t file_avail(int in_fd, off_t pos, size_t count)
+{
+    struct stat st;
+    if (fstat(in_fd, &st) != 0 || !S_ISREG(st.st_mode))
+        return count;
+    if (pos >= st.st_size)
+        return 0;
+    uint64_t left = (uint64_t)(st.st_size - pos);
+    return left < count ? (size_t)left : count;
+}
+
+/* The 200 being swallowed is sent from a file: advance the offset or the
+ * file position exactly as the real call would, send nothing. */
+static ssize_t swallow_sendfile(struct nm_conn *c, int in_fd, off_t *offset,
+                                size_t count)
+{
+    off_t pos = offset ? *offset : lseek(in_fd, 0, SEEK_CUR);
+    if (pos < 0)
+        return -1; /* errno from lseek, as sendfile would fail */
+    uint64_t sk =
+        c->rs == RS_SWALLOW ? nm_http_resp_skippable(&c->respp) : UINT64_MAX;
+    if (sk == 0) { /* chunk framing inside a file: cannot follow */
+        shutdown(c->fd, SHUT_WR);
+        c->rs = RS_SINK;
+        sk = UINT64_MAX;
+    }
+    size_t n = sk < count ? (size_t)sk : count;
+    n = file_avail(in_fd, pos, n);
+    if (offset)
+        *offset = pos + (off_t)n;
+    else if (lseek(in_fd, pos + (off_t)n, SEEK_SET) < 0)
+        return -1;
+    if (c->rs == RS_SWALLOW) {
+        nm_resp_event_t ev;
+        nm_http_resp_skip(&c->respp, n, &ev);
+        if (ev == NM_RESP_EV_MSG_DONE)
+            end_response(c);
+    }
+    return (ssize_t)n;
+}
+
+ssize_t nm_conn_sendfile(struct nm_conn *c, int out_fd, int in_fd,
+                         off_t *offset, size_t count,
+                         ssize_t (*real)(int, int, off_t *, size_t))
+{
+    c->fd = out_fd;
+    if (c->owed_len > c->owed_off && !flush_owed(c, out_fd, true)) {
+        errno = EAGAIN;
+        return -1;
+    }
+    if (!c->is_given_up && (c->rs == RS_SWALLOW || c->rs == RS_SINK))
+        return swallow_sendfile(c, in_fd, offset, count);
+    uint64_t sk = 0;
+    if (!c->is_given_up && c->rs == RS_PASS)
+        sk = nm_http_resp_skippable(&c->respp);
+    if (sk == 0) {
+        /* A head or framing bytes from a file: we cannot follow. Whatever
+         * head is held goes out first. */
+        if (!c->is_given_up && c->head_len > 0) {
+            struct iovec v = {.iov_base = c->head, .iov_len = c->head_len};
+            send_own(c, out_fd, &v, 1);
+            c->head_len = 0;
+        }
+        if (!c->is_given_up)
+            conn_give_up(c, "sendfile outside a body");
+        if (c->owed_len > c->owed_off && !flush_owed(c, out_fd, true)) {
+            errno = EAGAIN;
+            return -1;
+        }
+        return real(out_fd, in_fd, offset, count);
+    }
+    ssize_t r = real(out_fd, in_fd, offset, sk < count ? (size_t)sk : count);
+    if (r > 0) {
+        nm_resp_event_t ev;
+        nm_http_resp_skip(&c->respp, (uint64_t)r, &ev);
+        if (ev == NM_RESP_EV_MSG_DONE)
+            end_response(c);
+    }
+    return r;
+}
+
+/* ---- fd bookkeeping ---- */
+
+/* Delivers what the connection holds or owes before its last fd goes;
+ * bounded so a dead client cannot hang the server's close. */
+static void drain_before_close(struct nm_conn *c, int fd)
+{
+    if (!c->is_given_up && c->rs == RS_HEAD && c->head_len > 0) {
+        struct iovec v = {.iov_base = c->head, .iov_len = c->head_len};
+        send_own(c, fd, &v, 1);
+        c->head_len = 0;
+    }
+    for (int i = 0; i < 20 && c->owed_off < c->owed_len; i++) {
+        if (flush_owed(c, fd, false))
+            break;
+        wait_writable(fd, 100);
+    }
+}
+
+void nm_conn_forget_fd(int fd)
+{
+    pthread_mutex_lock(&table_lock);
+    uintptr_t v = nm_fdtable_get(fd);
+    if (v == NM_FD_UNKNOWN) {
+        pthread_mutex_unlock(&table_lock);
+        return;
+    }
+    nm_fdtable_set(fd, NM_FD_UNKNOWN);
+    struct nm_conn *c = NM_FD_IS_CONN(v) ? (struct nm_conn *)v : NULL;
+    bool is_last = c != NULL && --c->refs == 0;
+    pthread_mutex_unlock(&table_lock);
+    if (!is_last)
+        return;
+    pthread_mutex_lock(&c->lock);
+    drain_before_close(c, fd);
+    release_state(c);
+    owed_clear(c);
+    c->is_given_up = true; /* a racing holder of the pointer passes */
+    pthread_mutex_unlock(&c->lock);
+    if (c->is_in_flusher)
+        nm_flusher_remove(c);
+    pthread_mutex_lock(&table_lock);
+    c->free_next = free_conns;
+    free_conns = c;
+    pthread_mutex_unlock(&table_lock);
+}
+
+void nm_conn_dup_fd(int oldfd, int newfd)
+{
+    if (oldfd == newfd)
+        return;
+    nm_conn_forget_fd(newfd);
+    pthread_mutex_lock(&table_lock);
+    uintptr_t v = nm_fdtable_get(oldfd);
+    if (v != NM_FD_UNKNOWN && nm_fdtable_set(newfd, v) == 0 && NM_FD_IS_CONN(v))
+        ((struct nm_conn *)v)->refs++;
+    pthread_mutex_unlock(&table_lock);
+}
+
+/* Is anything of this connection's exchange in flight right now? */
+static bool is_busy(const struct nm_conn *c)
+{
+    return c->rs != RS_IDLE || c->q_len > 0 || c->req_cur != NULL;
+}
+
+static void flush_one(int fd, uintptr_t v, void *arg)
+{
+    (void)arg;
+    struct nm_conn *c = (struct nm_conn *)v;
+    pthread_mutex_lock(&c->lock);
+    if (c->fd == fd)
+        drain_before_close(c, fd);
+    pthread_mutex_unlock(&c->lock);
+}
+
+void nm_conn_flush_all(void)
+{
+    nm_fdtable_each_conn(flush_one, NULL);
+}
+
+/* After fork, a connection with an exchange in flight is written by one
+ * process or the other, never both as far as we can know: stop following
+ * it (fail open). Idle ones (busybox forks right after accept) are kept. */
+static void settle_one(int fd, uintptr_t v, void *arg)
+{
+    (void)fd;
+    struct nm_conn *c = (struct nm_conn *)v;
+    if (arg != NULL)
+        pthread_mutex_init(&c->lock, NULL);
+    pthread_mutex_lock(&c->lock);
+    if (!c->is_given_up && is_busy(c))
+        conn_give_up(c, "fork with an exchange in flight");
+    c->is_in_flusher = false;
+    pthread_mutex_unlock(&c->lock);
+}
+
+void nm_conn_before_fork(void)
+{
+    nm_conn_flush_all();
+    pthread_mutex_lock(&table_lock);
+}
+
+void nm_conn_after_fork_parent(void)
+{
+    pthread_mutex_unlock(&table_lock);
+    nm_fdtable_each_conn(settle_one, NULL);
+}
+
+void nm_conn_after_fork_child(void)
+{
+    pthread_mutex_init(&table_lock, NULL);
+    nm_fdtable_each_conn(settle_one, (void *)1);
+}
+
+struct range {
+    unsigned first, last;
+};
+
+static void forget_in_range(int fd, uintptr_t v, void *arg)
+{
+    (void)v;
+    const struct range *r = arg;
+    if ((unsigned)fd >= r->first && (unsigned)fd <= r->last)
+        nm_conn_forget_fd(fd);
+}
+
+void nm_conn_forget_range(unsigned first, unsigned last)
+{
+    struct range r = {first, last};
+    nm_fdtable_each_conn(forget_in_range, &r);
+}
+
+void nm_conn_drain(int fd)
+{
+    struct nm_conn *c = nm_conn_acquire(fd);
+    if (c == NULL)
+        return;
+    drain_before_close(c, fd);
+    nm_conn_release(c);
+}

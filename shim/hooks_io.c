@@ -1,0 +1,456 @@
+/* hooks_io.c - the exported hooks: the only symbols libnotmod.so exports
+ * (exports.map, unversioned so they bind to every libc version node).
+ * Each one is a thin door: untracked fds go straight to the real function
+ * with a single table load; tracked ones go to conn.c. errno is the real
+ * call's on failure and left as it was on success. */
+#include "config.h"
+#include "conn.h"
+#include "fdtable.h"
+#include "flusher.h"
+#include "log.h"
+#include "symbols.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <sys/sendfile.h>
+#include <sys/socket.h>
+#include <sys/syscall.h>
+#include <sys/uio.h>
+#include <unistd.h>
+
+#define EXPORT __attribute__((visibility("default")))
+
+/* Set once the constructor resolved everything and config allows work. */
+static bool is_active;
+/* Calls made by the shim itself on this thread are never followed. */
+static __thread int in_shim;
+
+static inline bool should_follow(void)
+{
+    return is_active && in_shim == 0;
+}
+
+/* ---- lifecycle ---- */
+
+static void before_fork(void)
+{
+    in_shim++;
+    nm_conn_before_fork();
+    in_shim--;
+}
+
+static void after_fork_parent(void)
+{
+    nm_conn_after_fork_parent();
+}
+
+static void after_fork_child(void)
+{
+    nm_flusher_after_fork_child();
+    nm_conn_after_fork_child();
+}
+
+__attribute__((constructor)) static void nm_shim_init(void)
+{
+    nm_log_open();
+    nm_config_load();
+    if (nm_symbols_resolve() != 0) {
+        nm_log(NM_LOG_ERROR, "libnotmod.so loaded twice: staying inert");
+        return;
+    }
+    if (nm_cfg.is_disabled)
+        return;
+    pthread_atfork(before_fork, after_fork_parent, after_fork_child);
+    is_active = true;
+    nm_log(NM_LOG_INFO, "active (hold max %llu bytes)",
+           (unsigned long long)nm_cfg.hold_max_bytes);
+}
+
+/* ---- read side ---- */
+
+/* The server read n > 0 bytes from fd: let the tracker see them. */
+static void saw_read(int fd, const struct iovec *iov, int cnt, ssize_t n)
+{
+    int saved = errno;
+    in_shim++;
+    struct nm_conn *c = nm_conn_acquire(fd);
+    if (c == NULL && nm_fdtable_get(fd) == NM_FD_UNKNOWN)
+        c = nm_conn_adopt(fd);
+    if (c != NULL) {
+        nm_conn_on_read(c, fd, iov, cnt, (size_t)n);
+        nm_conn_release(c);
+    }
+    in_shim--;
+    errno = saved;
+}
+
+EXPORT ssize_t read(int fd, void *buf, size_t len)
+{
+    ssize_t r = nm_real_read(fd, buf, len);
+    if (r > 0 && should_follow()) {
+        struct iovec v = {.iov_base = buf, .iov_len = (size_t)r};
+        saw_read(fd, &v, 1, r);
+    }
+    return r;
+}
+
+extern void __chk_fail(void) __attribute__((noreturn));
+
+EXPORT ssize_t __read_chk(int fd, void *buf, size_t len, size_t buflen)
+{
+    if (len > buflen)
+        __chk_fail();
+    return read(fd, buf, len);
+}
+
+EXPORT ssize_t readv(int fd, const struct iovec *iov, int cnt)
+{
+    ssize_t r = nm_real.readv ? nm_real.readv(fd, iov, cnt)
+                              : syscall(SYS_readv, fd, iov, cnt);
+    if (r > 0 && should_follow())
+        saw_read(fd, iov, cnt, r);
+    return r;
+}
+
+EXPORT ssize_t recvfrom(int fd, void *buf, size_t len, int flags,
+                        struct sockaddr *addr, socklen_t *alen)
+{
+    ssize_t r = nm_real.recvfrom
+                    ? nm_real.recvfrom(fd, buf, len, flags, addr, alen)
+                    : syscall(SYS_recvfrom, fd, buf, len, flags, addr, alen);
+    /* MSG_PEEK bytes will be read again: never count them twice. */
+    if (r > 0 && !(flags & MSG_PEEK) && should_follow()) {
+        struct iovec v = {.iov_base = buf, .iov_len = (size_t)r};
+        saw_read(fd, &v, 1, r);
+    }
+    return r;
+}
+
+EXPORT ssize_t recv(int fd, void *buf, size_t len, int flags)
+{
+    return recvfrom(fd, buf, len, flags, NULL, NULL);
+}
+
+EXPORT ssize_t __recv_chk(int fd, void *buf, size_t len, size_t buflen,
+                          int flags)
+{
+    if (len > buflen)
+        __chk_fail();
+    return recvfrom(fd, buf, len, flags, NULL, NULL);
+}
+
+EXPORT ssize_t __recvfrom_chk(int fd, void *buf, size_t len, size_t buflen,
+                              int flags, struct sockaddr *addr, socklen_t *alen)
+{
+    if (len > buflen)
+        __chk_fail();
+    return recvfrom(fd, buf, len, flags, addr, alen);
+}
+
+EXPORT ssize_t recvmsg(int fd, struct msghdr *msg, int flags)
+{
+    ssize_t r = nm_real_recvmsg(fd, msg, flags);
+    if (r > 0 && !(flags & MSG_PEEK) && should_follow())
+        saw_read(fd, msg->msg_iov, (int)msg->msg_iovlen, r);
+    return r;
+}
+
+/* ---- write side ---- */
+
+/* Routes one server write to the tracker when fd is followed. */
+static ssize_t do_write(int fd, enum nm_write_op op, const struct iovec *iov,
+                        int cnt, int flags, bool *is_handled)
+{
+    *is_handled = false;
+    if (!should_follow())
+        return 0;
+    int saved = errno;
+    in_shim++;
+    struct nm_conn *c = nm_conn_acquire(fd);
+    ssize_t r = 0;
+    if (c != NULL) {
+        *is_handled = true;
+        r = nm_conn_write(c, fd, op, iov, cnt, flags);
+        nm_conn_release(c);
+    }
+    in_shim--;
+    if (!*is_handled || r >= 0)
+        errno = saved;
+    return r;
+}
+
+EXPORT ssize_t write(int fd, const void *buf, size_t len)
+{
+    struct iovec v = {.iov_base = (void *)buf, .iov_len = len};
+    bool is_handled;
+    ssize_t r = do_write(fd, NM_OP_WRITE, &v, 1, 0, &is_handled);
+    return is_handled ? r : nm_real_write(fd, buf, len);
+}
+
+EXPORT ssize_t writev(int fd, const struct iovec *iov, int cnt)
+{
+    bool is_handled;
+    ssize_t r = cnt > 0 ? do_write(fd, NM_OP_WRITE, iov, cnt, 0, &is_handled)
+                        : (is_handled = false, 0);
+    return is_handled ? r : nm_real_writev(fd, iov, cnt);
+}
+
+EXPORT ssize_t send(int fd, const void *buf, size_t len, int flags)
+{
+    struct iovec v = {.iov_base = (void *)buf, .iov_len = len};
+    bool is_handled;
+    ssize_t r = do_write(fd, NM_OP_SEND, &v, 1, flags, &is_handled);
+    return is_handled ? r : nm_real_send(fd, buf, len, flags);
+}
+
+EXPORT ssize_t sendto(int fd, const void *buf, size_t len, int flags,
+                      const struct sockaddr *addr, socklen_t alen)
+{
+    bool is_handled = false;
+    ssize_t r = 0;
+    if (addr == NULL) { /* connected TCP: an address means datagrams */
+        struct iovec v = {.iov_base = (void *)buf, .iov_len = len};
+        r = do_write(fd, NM_OP_SEND, &v, 1, flags, &is_handled);
+    }
+    if (is_handled)
+        return r;
+    return nm_real.sendto
+               ? nm_real.sendto(fd, buf, len, flags, addr, alen)
+               : syscall(SYS_sendto, fd, buf, len, flags, addr, alen);
+}
+
+EXPORT ssize_t sendmsg(int fd, const struct msghdr *msg, int flags)
+{
+    bool is_handled = false;
+    ssize_t r = 0;
+    /* Ancillary data or an address: not an HTTP byte stream we follow. */
+    if (msg->msg_controllen == 0 && msg->msg_name == NULL &&
+        msg->msg_iovlen > 0)
+        r = do_write(fd, NM_OP_SEND, msg->msg_iov, (int)msg->msg_iovlen, flags,
+                     &is_handled);
+    return is_handled ? r : nm_real_sendmsg(fd, msg, flags);
+}
+
+/* sendfile and sendfile64 are distinct imports (shim-pitfalls.md §0). */
+static ssize_t raw_sendfile(int out, int in, off_t *off, size_t count)
+{
+    return syscall(SYS_sendfile, out, in, off, count);
+}
+
+static ssize_t do_sendfile(int out, int in, off_t *off, size_t count,
+                           ssize_t (*real)(int, int, off_t *, size_t))
+{
+    if (real == NULL)
+        real = raw_sendfile;
+    if (!should_follow())
+        return real(out, in, off, count);
+    int saved = errno;
+    in_shim++;
+    struct nm_conn *c = nm_conn_acquire(out);
+    ssize_t r;
+    if (c != NULL) {
+        r = nm_conn_sendfile(c, out, in, off, count, real);
+        nm_conn_release(c);
+    } else {
+        r = real(out, in, off, count);
+    }
+    in_shim--;
+    if (r >= 0)
+        errno = saved;
+    return r;
+}
+
+EXPORT ssize_t sendfile(int out, int in, off_t *off, size_t count)
+{
+    return do_sendfile(out, in, off, count, nm_real.sendfile);
+}
+
+EXPORT ssize_t sendfile64(int out, int in, off_t *off, size_t count)
+{
+    return do_sendfile(out, in, off, count, nm_real.sendfile64);
+}
+
+/* ---- fd lifecycle ---- */
+
+static void forget(int fd)
+{
+    if (!is_active)
+        return;
+    int saved = errno;
+    in_shim++;
+    nm_conn_forget_fd(fd);
+    in_shim--;
+    errno = saved;
+}
+
+EXPORT int accept4(int fd, struct sockaddr *addr, socklen_t *alen, int flags)
+{
+    int r = nm_real.accept4 ? nm_real.accept4(fd, addr, alen, flags)
+                            : (int)syscall(SYS_accept4, fd, addr, alen, flags);
+    if (r >= 0 && is_active) {
+        int saved = errno;
+        in_shim++;
+        nm_conn_on_accept(fd, r);
+        in_shim--;
+        errno = saved;
+    }
+    return r;
+}
+
+EXPORT int accept(int fd, struct sockaddr *addr, socklen_t *alen)
+{
+    int r = nm_real.accept ? nm_real.accept(fd, addr, alen)
+                           : (int)syscall(SYS_accept, fd, addr, alen);
+    if (r >= 0 && is_active) {
+        int saved = errno;
+        in_shim++;
+        nm_conn_on_accept(fd, r);
+        in_shim--;
+        errno = saved;
+    }
+    return r;
+}
+
+EXPORT int close(int fd)
+{
+    forget(fd);
+    return nm_real_close(fd);
+}
+
+EXPORT int shutdown(int fd, int how)
+{
+    if (is_active && how != SHUT_RD) {
+        int saved = errno;
+        in_shim++;
+        nm_conn_drain(fd);
+        in_shim--;
+        errno = saved;
+    }
+    return nm_real.shutdown ? nm_real.shutdown(fd, how)
+                            : (int)syscall(SYS_shutdown, fd, how);
+}
+
+static void dup_to(int oldfd, int newfd)
+{
+    if (newfd < 0 || !is_active)
+        return;
+    int saved = errno;
+    in_shim++;
+    nm_conn_dup_fd(oldfd, newfd);
+    in_shim--;
+    errno = saved;
+}
+
+EXPORT int dup(int fd)
+{
+    int r = nm_real.dup ? nm_real.dup(fd) : (int)syscall(SYS_dup, fd);
+    dup_to(fd, r);
+    return r;
+}
+
+EXPORT int dup2(int oldfd, int newfd)
+{
+    /* dup2 closes newfd implicitly: deliver what it owes first. */
+    if (oldfd != newfd)
+        forget(newfd);
+    int r = nm_real.dup2 ? nm_real.dup2(oldfd, newfd)
+                         : (int)syscall(SYS_dup2, oldfd, newfd);
+    dup_to(oldfd, r);
+    return r;
+}
+
+EXPORT int dup3(int oldfd, int newfd, int flags)
+{
+    if (oldfd != newfd)
+        forget(newfd);
+    int r = nm_real.dup3 ? nm_real.dup3(oldfd, newfd, flags)
+                         : (int)syscall(SYS_dup3, oldfd, newfd, flags);
+    dup_to(oldfd, r);
+    return r;
+}
+
+static int do_fcntl(int (*real)(int, int, ...), int fd, int cmd, void *arg)
+{
+    int r = real ? real(fd, cmd, arg) : (int)syscall(SYS_fcntl, fd, cmd, arg);
+    if ((cmd == F_DUPFD || cmd == F_DUPFD_CLOEXEC) && r >= 0)
+        dup_to(fd, r);
+    return r;
+}
+
+/* fcntl and fcntl64 are distinct imports (shim-pitfalls.md §0); the third
+ * argument is an int or a pointer, passed on as the ABI carries it. */
+EXPORT int fcntl(int fd, int cmd, ...)
+{
+    va_list ap;
+    va_start(ap, cmd);
+    void *arg = va_arg(ap, void *);
+    va_end(ap);
+    return do_fcntl(nm_real.fcntl, fd, cmd, arg);
+}
+
+EXPORT int fcntl64(int fd, int cmd, ...)
+{
+    va_list ap;
+    va_start(ap, cmd);
+    void *arg = va_arg(ap, void *);
+    va_end(ap);
+    return do_fcntl(nm_real.fcntl64, fd, cmd, arg);
+}
+
+EXPORT int close_range(unsigned first, unsigned last, int flags)
+{
+    if (is_active && !(flags & CLOSE_RANGE_CLOEXEC)) {
+        int saved = errno;
+        in_shim++;
+        nm_conn_forget_range(first, last);
+        in_shim--;
+        errno = saved;
+    }
+    return nm_real.close_range
+               ? nm_real.close_range(first, last, flags)
+               : (int)syscall(SYS_close_range, first, last, flags);
+}
+
+/* ---- processes ---- */
+
+/* vfork's child shares our memory and would run hooks on the parent's
+ * table; fork gives the same semantics to a correct vfork user. */
+EXPORT pid_t vfork(void)
+{
+    return nm_real.fork ? nm_real.fork() : (pid_t)syscall(SYS_fork);
+}
+
+/* Nothing held may cross exec: the new image has no shim state. */
+static void before_exec(void)
+{
+    if (!is_active)
+        return;
+    int saved = errno;
+    in_shim++;
+    nm_conn_flush_all();
+    in_shim--;
+    errno = saved;
+}
+
+EXPORT int execve(const char *path, char *const argv[], char *const envp[])
+{
+    before_exec();
+    return nm_real.execve ? nm_real.execve(path, argv, envp)
+                          : (int)syscall(SYS_execve, path, argv, envp);
+}
+
+EXPORT int execv(const char *path, char *const argv[])
+{
+    before_exec();
+    return nm_real.execv ? nm_real.execv(path, argv)
+                         : (int)syscall(SYS_execve, path, argv, environ);
+}
+
+EXPORT int execvp(const char *file, char *const argv[])
+{
+    before_exec();
+    return nm_real.execvp ? nm_real.execvp(file, argv) : (errno = ENOSYS, -1);
+}
