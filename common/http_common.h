@@ -8,6 +8,8 @@
 
 #include "nm.h"
 
+#include <string.h>
+
 /* Byte classes (RFC 9110 §5.6.2 tchar, §5.5 field-vchar, RFC 9112 §3.2). */
 enum {
     NM_CC_TCHAR = 1,  /* token character */
@@ -131,8 +133,7 @@ static inline bool nm_cap_append(char *dst, uint16_t *dlen, size_t cap,
     size_t room = cap - *dlen;
     bool is_truncated = n > room;
     size_t k = is_truncated ? room : n;
-    for (size_t j = 0; j < k; j++)
-        dst[*dlen + j] = s[j];
+    memcpy(dst + *dlen, s, k);
     *dlen = (uint16_t)(*dlen + k);
     return is_truncated;
 }

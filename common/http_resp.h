@@ -24,8 +24,9 @@
 #define NM_RESP_HAS_CONTENT_ENCODING (1u << 10)
 #define NM_RESP_HAS_CONTENT_RANGE (1u << 11)
 #define NM_RESP_HAS_TRAILER (1u << 12) /* a chunked body ended with fields */
-#define NM_RESP_TRUNCATED_VALIDATOR (1u << 13) /* ETag/LM overflowed capture   \
-                                                */
+#define NM_RESP_TRUNCATED_VALIDATOR                                            \
+    (1u << 13) /* ETag/LM overflowed capture                                   \
+                */
 
 #define NM_RESP_ETAG_MAX 256
 #define NM_RESP_DATE_MAX 64
