@@ -25,10 +25,11 @@ static size_t line_end(const char *b, size_t len, size_t pos, size_t *cr)
 
 int nm_hdr_next(const char *block, size_t len, size_t *pos, nm_hdr_field_t *f)
 {
-    size_t p = *pos, cr, end, colon, vs, ve;
+    size_t p, cr, end, colon, vs, ve;
 
-    if (!block || !pos || !f || p > len)
+    if (!block || !pos || !f || *pos > len)
         return NM_E_INVAL;
+    p = *pos;
     if (p == 0) { /* skip the request or status line */
         end = line_end(block, len, 0, &cr);
         if (!end)

@@ -1,6 +1,16 @@
 /* http_req.c - incremental HTTP/1.x request parser (RFC 9112 §2-§7).
  *
- * Why our own and not libhttp-parser: BENCH_PLACEHOLDER
+ * Why our own and not libhttp-parser (2.9.4, Debian 12): measured with
+ * tools/bench/parser_bench on a 410-byte Firefox-like revalidation GET, both
+ * capturing the same fields, best of 5 x 2M runs, -O2, one x86-64 core:
+ *     notmod 422 ns/req, http-parser 817 ns/req.
+ * Beyond speed: it allocates nothing and needs no callbacks to reassemble
+ * field names split across reads (we match names against a table as the
+ * bytes arrive); it copies the captures into the caller's nm_req_t as they
+ * pass; and it refuses the smuggling shapes http-parser accepts or
+ * resolves one way (CL+TE, "Content-Length: 5, 6", obs-fold, bare LF,
+ * request TE not ending in chunked), which is what lets the shim stop
+ * touching a connection it might misread.
  *
  * Shape: the request line is lexed here byte by byte (it is short and
  * copied into req->target as it passes); field lines go through the shared
