@@ -7,10 +7,12 @@
  * Beyond speed: it allocates nothing and needs no callbacks to reassemble
  * field names split across reads (we match names against a table as the
  * bytes arrive); it copies the captures into the caller's nm_req_t as they
- * pass; and it refuses the smuggling shapes http-parser accepts or
- * resolves one way (CL+TE, "Content-Length: 5, 6", obs-fold, bare LF,
- * request TE not ending in chunked), which is what lets the shim stop
- * touching a connection it might misread.
+ * pass; and it refuses smuggling shapes that http-parser 2.9.4 accepts
+ * (checked: obs-fold, bare-LF line ends, "Host : a" all parse as HPE_OK)
+ * with an error class of their own, NM_E_AMBIGUOUS, so the shim can tell
+ * "do not touch this connection" from "this is not HTTP". (http-parser
+ * does refuse CL+TE, differing or even identical duplicate CLs, and a
+ * request TE not ending in chunked; so do we, identical CLs excepted.)
  *
  * Shape: the request line is lexed here byte by byte (it is short and
  * copied into req->target as it passes); field lines go through the shared
