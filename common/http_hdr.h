@@ -22,11 +22,12 @@ int nm_hdr_next(const char *block, size_t len, size_t *pos, nm_hdr_field_t *f);
 /* True when name (len bytes) equals lower-case want, ignoring case. */
 bool nm_hdr_name_is(const char *name, size_t len, const char *want);
 
-/* Finds the first field called name; returns 1 and its value, or 0. */
+/* Finds the first field called name; returns 1 and its value, 0, or
+ * NM_E_PARSE when a line before it is malformed. */
 int nm_hdr_find(const char *block, size_t len, const char *name,
                 nm_slice_t *value);
 
-/* Counts the field lines called name. */
+/* Counts the field lines called name; NM_E_PARSE on a malformed block. */
 int nm_hdr_count(const char *block, size_t len, const char *name);
 
 /* True when the comma list in value holds token (case-insensitive), e.g.

@@ -7,6 +7,7 @@
 #define NM_HTTP_REQ_H
 
 #include "nm.h"
+#include "http_common.h"
 
 /* Capture sizes. A field longer than its capture sets NM_REQ_TRUNCATED_*;
  * a truncated conditional field must never lead to a 304. */
@@ -56,17 +57,16 @@ typedef enum nm_req_event {
     NM_REQ_EV_MSG_DONE,  /* the request (head and body) is complete */
 } nm_req_event_t;
 
-/* Parser state; small, no pointers into the input, safe to copy. */
+/* Parser state; small, no pointers into the input, safe to copy. The
+ * fields are the parser's own: callers only allocate it and call init. */
 typedef struct nm_req_parser {
     uint8_t state;
-    uint8_t field;    /* which captured field the current line is */
-    uint8_t name_pos; /* bytes of the field name matched so far */
-    uint8_t flags;
-    uint32_t line_len;    /* length of the current line, for limits */
-    uint32_t field_count; /* header fields in this head */
-    uint64_t body_left;   /* Content-Length or chunk bytes still to skip */
+    int8_t error;       /* sticky NM_E_* once the parser has failed */
+    uint32_t framing;   /* NM_FR_* bits of the current head */
+    uint64_t body_left; /* Content-Length bytes still to skip */
     uint64_t content_length;
-    uint32_t framing; /* internal framing bits */
+    nm_lex_t lex;     /* field lines; lex.head_len counts the head */
+    nm_chunk_t chunk; /* chunked request body */
 } nm_req_parser_t;
 
 /* Limits: a head over NM_REQ_HEAD_MAX bytes or NM_REQ_FIELDS_MAX fields
@@ -79,10 +79,21 @@ void nm_http_req_init(nm_req_parser_t *p);
 
 /* Feeds up to len bytes. Returns the number consumed (≤ len) and sets *ev;
  * it stops right after the byte that completes a head or a message, so call
- * again with the rest. Between HEAD_DONE and the next head the parser does
- * not touch *req. Returns NM_E_PARSE for bytes that are not HTTP/1.x,
- * NM_E_AMBIGUOUS for smuggling shapes (CL+TE, differing CLs, obs-fold, bare
- * LF) and NM_E_TOO_LONG; after an error the parser stays failed. */
+ * again with the rest. A request without a body reports HEAD_DONE and then,
+ * on the next call (even with len 0, consuming nothing), MSG_DONE; so drive
+ * it as: for (;;) { n = feed(...); if (n < 0) give up; buf += n; len -= n;
+ * if (ev == NM_REQ_EV_NONE) break; handle ev; }.
+ * Between HEAD_DONE and the next head the parser does not touch *req.
+ * Returns NM_E_PARSE for bytes that are not HTTP/1.x (TLS, HTTP/2 preface,
+ * HTTP/0.9, NUL or control bytes in values), NM_E_AMBIGUOUS for smuggling
+ * shapes (CL+TE, differing CLs, invalid CL, obs-fold, bare LF, whitespace
+ * before the colon, a request Transfer-Encoding whose final coding is not
+ * chunked, TE in HTTP/1.0, a second Host) and NM_E_TOO_LONG; after an error
+ * the parser stays failed and returns the same code.
+ * The NM_REQ_CONN_* flags say what the Connection field says; for HTTP/1.0
+ * (version_minor 0) persistence needs keep-alive (RFC 9112 §9.3). Bytes
+ * after a CONNECT or Upgrade request are parsed as HTTP: the caller decides
+ * to stop following the connection on NM_METHOD_CONNECT / NM_REQ_UPGRADE. */
 long nm_http_req_feed(nm_req_parser_t *p, nm_req_t *req, const char *buf,
                       size_t len, nm_req_event_t *ev);
 

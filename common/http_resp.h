@@ -7,6 +7,7 @@
 #define NM_HTTP_RESP_H
 
 #include "nm.h"
+#include "http_common.h"
 
 /* nm_resp_t.flags */
 #define NM_RESP_HAS_ETAG (1u << 0)
@@ -15,14 +16,17 @@
 #define NM_RESP_HAS_CL (1u << 3)          /* Content-Length framing */
 #define NM_RESP_CHUNKED (1u << 4)         /* Transfer-Encoding: chunked */
 #define NM_RESP_CLOSE_DELIMITED (1u << 5) /* body ends when the conn closes */
-#define NM_RESP_NO_BODY (1u << 6)  /* HEAD, 1xx, 204, 304: head is all */
+#define NM_RESP_NO_BODY (1u << 6)         /* HEAD, 1xx, 204, 304: head is all */
 #define NM_RESP_CONN_CLOSE (1u << 7)      /* Connection: close */
 #define NM_RESP_KEEP_ALIVE (1u << 8)      /* Connection: keep-alive */
-#define NM_RESP_STREAMING (1u << 9) /* text/event-stream, multipart/x-mixed-replace */
+#define NM_RESP_STREAMING                                                      \
+    (1u << 9) /* text/event-stream, multipart/x-mixed-replace */
 #define NM_RESP_HAS_CONTENT_ENCODING (1u << 10)
 #define NM_RESP_HAS_CONTENT_RANGE (1u << 11)
-#define NM_RESP_HAS_TRAILER (1u << 12)    /* a chunked body ended with fields */
-#define NM_RESP_TRUNCATED_VALIDATOR (1u << 13) /* ETag/LM overflowed capture */
+#define NM_RESP_HAS_TRAILER (1u << 12) /* a chunked body ended with fields */
+#define NM_RESP_TRUNCATED_VALIDATOR                                            \
+    (1u << 13) /* ETag/LM overflowed capture                                   \
+                */
 
 #define NM_RESP_ETAG_MAX 256
 #define NM_RESP_DATE_MAX 64
@@ -47,18 +51,21 @@ typedef enum nm_resp_event {
     NM_RESP_EV_MSG_DONE,  /* the response is complete */
 } nm_resp_event_t;
 
+/* Parser state; no pointers into the input except body_ptr, which is only
+ * meaningful right after NM_RESP_EV_BODY. Callers allocate it, call init
+ * and expect_head, and read body_ptr/body_len; the rest is the parser's. */
 typedef struct nm_resp_parser {
     uint8_t state;
-    uint8_t field;
-    uint8_t name_pos;
     uint8_t is_head_request; /* set before each response: no body follows */
-    uint32_t line_len;
-    uint32_t field_count;
-    uint32_t head_len;
-    uint32_t framing;
-    uint64_t body_left;
+    int8_t error;            /* sticky NM_E_* once the parser has failed */
+    uint32_t head_len;       /* head bytes of the last response reported */
+    uint32_t framing;        /* NM_FR_* bits of the current head */
+    uint64_t body_left;      /* Content-Length bytes still to come */
+    uint64_t content_length;
     const char *body_ptr; /* with NM_RESP_EV_BODY: de-chunked body span */
     size_t body_len;
+    nm_lex_t lex;
+    nm_chunk_t chunk;
 } nm_resp_parser_t;
 
 #define NM_RESP_HEAD_MAX (64 * 1024)
@@ -72,9 +79,26 @@ void nm_http_resp_init(nm_resp_parser_t *p);
 void nm_http_resp_expect_head(nm_resp_parser_t *p, bool is_head_request);
 
 /* Feeds up to len bytes; returns bytes consumed and the event in *ev,
- * stopping right after each event. After a 1xx head the parser expects the
- * final response of the same request. Errors as nm_http_req_feed, plus
- * NM_E_UNSUPPORTED for 101 Switching Protocols (the rest is not HTTP). */
+ * stopping right after each event. Drive it like nm_http_req_feed: an
+ * event may be followed by another at the same position (MSG_DONE after
+ * the HEAD_DONE of a bodiless response, or after the BODY span that ends a
+ * Content-Length body), reported by the next call even with len 0.
+ * After a 1xx head (HEAD_DONE with status 1xx, no MSG_DONE) the parser
+ * expects the final response of the same request, still for HEAD if
+ * expect_head said so. After MSG_DONE is_head_request is cleared.
+ * Errors as nm_http_req_feed (a response Transfer-Encoding whose final
+ * coding is not chunked is close-delimited, RFC 9112 §6.3, not an error),
+ * plus NM_E_UNSUPPORTED for 101 Switching Protocols (the rest is not HTTP),
+ * reported once its head is complete.
+ *
+ * Flags: NM_RESP_HAS_CL / NM_RESP_CHUNKED say what the fields say; the
+ * framing actually used is, in order: NM_RESP_NO_BODY (HEAD, 1xx, 204,
+ * 304), NM_RESP_CHUNKED, NM_RESP_HAS_CL, else NM_RESP_CLOSE_DELIMITED.
+ * NM_RESP_CONN_CLOSE means the server ends the connection after this
+ * response: Connection: close, an HTTP/1.0 response without keep-alive
+ * (RFC 9112 §9.3), or a close-delimited body. NM_RESP_KEEP_ALIVE is the
+ * keep-alive token as sent. A repeated ETag or Last-Modified line sets
+ * NM_RESP_TRUNCATED_VALIDATOR (the first is kept; do not trust it). */
 long nm_http_resp_feed(nm_resp_parser_t *p, nm_resp_t *resp, const char *buf,
                        size_t len, nm_resp_event_t *ev);
 

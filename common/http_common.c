@@ -1,0 +1,538 @@
+/* http_common.c - the pieces both HTTP/1.x parsers need: one field-line
+ * lexer, one chunked decoder, one set of value rules. Keeping them here
+ * means the request and response sides cannot disagree on what a field
+ * line or a chunk is, which is the whole point of refusing ambiguity. */
+#include "http_common.h"
+
+#include <string.h>
+
+/* Generated: bit 1 tchar, 2 field value byte, 4 target byte, 8 hex digit,
+ * 16 SP/HTAB. NUL, CTLs other than HTAB, and DEL are in no class. */
+const uint8_t nm_http_cc[256] = {
+    0,  0,  0,  0,  0,  0,  0,  0,  0,  18, 0, 0, 0, 0, 0, 0, /* 00 */
+    0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0, 0, 0, 0, 0, 0, /* 10 */
+    18, 7,  6,  7,  7,  7,  7,  7,  6,  6,  7, 7, 6, 7, 7, 6, /* 20 */
+    15, 15, 15, 15, 15, 15, 15, 15, 15, 15, 6, 6, 6, 6, 6, 6, /* 30 */
+    6,  15, 15, 15, 15, 15, 15, 7,  7,  7,  7, 7, 7, 7, 7, 7, /* 40 */
+    7,  7,  7,  7,  7,  7,  7,  7,  7,  7,  7, 6, 6, 6, 7, 7, /* 50 */
+    7,  15, 15, 15, 15, 15, 15, 7,  7,  7,  7, 7, 7, 7, 7, 7, /* 60 */
+    7,  7,  7,  7,  7,  7,  7,  7,  7,  7,  7, 6, 7, 6, 7, 0, /* 70 */
+    6,  6,  6,  6,  6,  6,  6,  6,  6,  6,  6, 6, 6, 6, 6, 6, /* 80 */
+    6,  6,  6,  6,  6,  6,  6,  6,  6,  6,  6, 6, 6, 6, 6, 6, /* 90 */
+    6,  6,  6,  6,  6,  6,  6,  6,  6,  6,  6, 6, 6, 6, 6, 6, /* a0 */
+    6,  6,  6,  6,  6,  6,  6,  6,  6,  6,  6, 6, 6, 6, 6, 6, /* b0 */
+    6,  6,  6,  6,  6,  6,  6,  6,  6,  6,  6, 6, 6, 6, 6, 6, /* c0 */
+    6,  6,  6,  6,  6,  6,  6,  6,  6,  6,  6, 6, 6, 6, 6, 6, /* d0 */
+    6,  6,  6,  6,  6,  6,  6,  6,  6,  6,  6, 6, 6, 6, 6, 6, /* e0 */
+    6,  6,  6,  6,  6,  6,  6,  6,  6,  6,  6, 6, 6, 6, 6, 6, /* f0 */
+};
+
+/* Lower-case, sorted; index = enum nm_fld. */
+static const char *const fld_names[NM_FLD_COUNT] = {
+    "",
+    "connection",
+    "content-encoding",
+    "content-length",
+    "content-range",
+    "content-type",
+    "date",
+    "etag",
+    "expect",
+    "host",
+    "if-match",
+    "if-modified-since",
+    "if-none-match",
+    "if-range",
+    "if-unmodified-since",
+    "last-modified",
+    "range",
+    "transfer-encoding",
+    "upgrade",
+};
+
+/* fld_lcp[j]: length of the prefix fld_names[j] shares with fld_names[j+1]
+ * (generated from the table above; the parser tests exercise every name). */
+static const uint8_t fld_lcp[NM_FLD_COUNT] = {0, 3, 8, 8, 8, 0, 0, 1, 0, 0,
+                                              4, 3, 3, 3, 0, 0, 0, 0, 0};
+
+enum { LX_LINE_START, LX_NAME, LX_OWS, LX_VALUE, LX_CR, LX_END_LF, LX_DONE };
+
+void nm_lex_begin(nm_lex_t *lx)
+{
+    memset(lx, 0, sizeof(*lx));
+    lx->state = LX_LINE_START;
+}
+
+/* One name byte against the table. lx->field is the first (smallest) entry
+ * whose prefix equals the name so far; on a mismatch the next candidate, if
+ * any, is among its neighbours sharing that prefix. No allocation, and a
+ * name that matches nothing costs one compare per byte. */
+static inline void name_step(nm_lex_t *lx, unsigned char c)
+{
+    unsigned f = lx->field, pos = lx->name_pos;
+    unsigned char lc = nm_http_lower(c);
+    if (f == NM_FLD_NONE)
+        return;
+    if ((unsigned char)fld_names[f][pos] != lc) {
+        unsigned j = f + 1;
+        /* Neighbours share the name so far while their common prefix with
+         * the previous entry is at least pos long. */
+        for (; j < NM_FLD_COUNT && fld_lcp[j - 1] >= pos; j++)
+            if ((unsigned char)fld_names[j][pos] == lc)
+                break;
+        if (j < NM_FLD_COUNT && fld_lcp[j - 1] < pos)
+            j = NM_FLD_COUNT;
+        if (j >= NM_FLD_COUNT) {
+            lx->field = NM_FLD_NONE;
+            return;
+        }
+        lx->field = (uint8_t)j;
+    }
+    lx->name_pos = (uint8_t)(pos + 1);
+}
+
+int nm_lex_feed(nm_lex_t *lx, const char *buf, size_t len, size_t *used,
+                nm_slice_t *val, uint32_t head_max, uint32_t fields_max)
+{
+    const unsigned char *s = (const unsigned char *)buf;
+    size_t room = head_max - lx->head_len;
+    size_t lim = len < room ? len : room;
+    size_t i = 0, start;
+    int rc;
+    unsigned char c;
+
+    val->ptr = NULL;
+    val->len = 0;
+    for (;;) {
+        switch (lx->state) {
+        case LX_LINE_START:
+            if (i == lim)
+                goto need;
+            c = s[i];
+            if (c == '\r') {
+                i++;
+                lx->state = LX_END_LF;
+                break;
+            }
+            if (nm_http_cc[c] & NM_CC_TCHAR) {
+                if (++lx->field_count > fields_max) {
+                    rc = NM_E_TOO_LONG;
+                    goto out;
+                }
+                lx->field = 1;
+                lx->name_pos = 0;
+                lx->vbits = 0;
+                lx->state = LX_NAME;
+                break;
+            }
+            /* RFC 9112 §5.2 obs-fold, and bare LF (§2.2): both are read
+             * differently by different servers. */
+            rc = (c == ' ' || c == '\t' || c == '\n') ? NM_E_AMBIGUOUS
+                                                      : NM_E_PARSE;
+            goto out;
+        case LX_NAME:
+            while (i < lim && (nm_http_cc[s[i]] & NM_CC_TCHAR)) {
+                if (lx->field != NM_FLD_NONE)
+                    name_step(lx, s[i]);
+                i++;
+            }
+            if (i == lim)
+                goto need;
+            c = s[i];
+            if (c == ':') {
+                i++;
+                if (lx->field != NM_FLD_NONE &&
+                    fld_names[lx->field][lx->name_pos] != '\0')
+                    lx->field = NM_FLD_NONE;
+                lx->state = LX_OWS;
+                break;
+            }
+            /* RFC 9112 §5.1: whitespace before the colon must be rejected. */
+            rc = (nm_http_cc[c] & NM_CC_WS) ? NM_E_AMBIGUOUS : NM_E_PARSE;
+            goto out;
+        case LX_OWS:
+            while (i < lim && (nm_http_cc[s[i]] & NM_CC_WS))
+                i++;
+            if (i == lim)
+                goto need;
+            lx->state = LX_VALUE;
+            /* fall through */
+        case LX_VALUE:
+            start = i;
+            while (i < lim && (nm_http_cc[s[i]] & NM_CC_VALUE))
+                i++;
+            val->ptr = buf + start;
+            val->len = i - start;
+            if (i < lim && s[i] == '\r') {
+                if (i + 1 < lim && s[i + 1] == '\n') {
+                    i += 2;
+                    lx->state = LX_LINE_START;
+                    rc = NM_LEX_LINE_END;
+                    goto out;
+                }
+                if (i + 1 == lim && val->len == 0) {
+                    i++;
+                    lx->state = LX_CR;
+                    goto need;
+                }
+            }
+            if (val->len > 0) {
+                rc = NM_LEX_VALUE;
+                goto out;
+            }
+            if (i == lim)
+                goto need;
+            /* A run of zero bytes ended by CR not followed by LF, by a bare
+             * LF, or by a NUL / control byte. */
+            rc = s[i] == '\n' ? NM_E_AMBIGUOUS : NM_E_PARSE;
+            goto out;
+        case LX_CR:
+            if (i == lim)
+                goto need;
+            if (s[i] != '\n') {
+                rc = NM_E_PARSE;
+                goto out;
+            }
+            i++;
+            lx->state = LX_LINE_START;
+            rc = NM_LEX_LINE_END;
+            goto out;
+        case LX_END_LF:
+            if (i == lim)
+                goto need;
+            if (s[i] != '\n') {
+                rc = NM_E_PARSE;
+                goto out;
+            }
+            i++;
+            lx->state = LX_DONE;
+            rc = NM_LEX_HEAD_END;
+            goto out;
+        default:
+            rc = NM_E_INVAL;
+            goto out;
+        }
+    }
+need:
+    /* The head would pass head_max with the next byte. */
+    rc = lim < len ? NM_E_TOO_LONG : NM_LEX_NEED;
+out:
+    lx->head_len += (uint32_t)i;
+    *used = i;
+    return rc;
+}
+
+/* ---- list tokens ---- */
+
+enum { TB_NONEMPTY = 1, TB_GAP = 2, TB_STOPPED = 4 };
+
+void nm_tok_begin(nm_lex_t *lx, unsigned ntok)
+{
+    lx->tok_pos = 0;
+    lx->tok_alive = (uint8_t)((1u << ntok) - 1);
+    lx->tok_bits = 0;
+    lx->tok_seen = lx->tok_last = lx->tok_dup = lx->tok_elems = 0;
+}
+
+static void tok_close(nm_lex_t *lx, const char *const *toks, unsigned ntok)
+{
+    if (lx->tok_bits & TB_NONEMPTY) {
+        unsigned m = 0;
+        for (unsigned k = 0; k < ntok; k++)
+            if ((lx->tok_alive & (1u << k)) && toks[k][lx->tok_pos] == '\0')
+                m |= 1u << k;
+        lx->tok_dup |= (uint8_t)(m & lx->tok_seen);
+        lx->tok_seen |= (uint8_t)m;
+        lx->tok_last = (uint8_t)m;
+        if (lx->tok_elems < 255)
+            lx->tok_elems++;
+    }
+    lx->tok_pos = 0;
+    lx->tok_alive = (uint8_t)((1u << ntok) - 1);
+    lx->tok_bits = 0;
+}
+
+void nm_tok_feed(nm_lex_t *lx, const char *const *toks, unsigned ntok,
+                 char stop, const char *s, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        unsigned char c = nm_http_lower((unsigned char)s[i]);
+        if (c == ',') {
+            if (!(lx->tok_bits & TB_STOPPED))
+                tok_close(lx, toks, ntok);
+            lx->tok_bits = 0;
+            continue;
+        }
+        if (lx->tok_bits & TB_STOPPED)
+            continue;
+        if (stop && c == (unsigned char)stop) {
+            tok_close(lx, toks, ntok);
+            lx->tok_bits = TB_STOPPED;
+            continue;
+        }
+        if (c == ' ' || c == '\t') {
+            if (lx->tok_bits & TB_NONEMPTY)
+                lx->tok_bits |= TB_GAP;
+            continue;
+        }
+        lx->tok_bits |= TB_NONEMPTY;
+        if (lx->tok_bits & TB_GAP) {
+            lx->tok_alive = 0; /* "keep alive" is not "keep-alive" */
+            continue;
+        }
+        if (!lx->tok_alive)
+            continue;
+        for (unsigned k = 0; k < ntok; k++)
+            if ((lx->tok_alive & (1u << k)) && toks[k][lx->tok_pos] != (char)c)
+                lx->tok_alive &= (uint8_t) ~(1u << k);
+        lx->tok_pos++; /* tokens are short; alive is 0 long before 255 */
+    }
+}
+
+void nm_tok_end(nm_lex_t *lx, const char *const *toks, unsigned ntok)
+{
+    if (!(lx->tok_bits & TB_STOPPED))
+        tok_close(lx, toks, ntok);
+    lx->tok_bits = 0;
+}
+
+const char *const nm_tok_chunked[1] = {"chunked"};
+
+int nm_te_line_end(nm_lex_t *lx, uint32_t *framing)
+{
+    nm_tok_end(lx, nm_tok_chunked, 1);
+    *framing |= NM_FR_TE;
+    if (lx->tok_elems == 0)
+        return NM_OK; /* empty line adds no coding */
+    /* RFC 9112 §7: chunked must not be applied more than once. */
+    if ((lx->tok_dup & 1) ||
+        ((lx->tok_seen & 1) && (*framing & NM_FR_TE_CHUNKED)))
+        return NM_E_AMBIGUOUS;
+    if (lx->tok_seen & 1)
+        *framing |= NM_FR_TE_CHUNKED;
+    if (lx->tok_last & 1)
+        *framing |= NM_FR_TE_LAST_CHUNKED;
+    else
+        *framing &= ~(uint32_t)NM_FR_TE_LAST_CHUNKED;
+    return NM_OK;
+}
+
+/* ---- Content-Length ---- */
+
+static int cl_elem_end(nm_lex_t *lx, uint32_t *framing, uint64_t *cl)
+{
+    if (!(lx->vbits & NM_VB_DIGITS))
+        return NM_E_AMBIGUOUS; /* empty element or empty value */
+    if (*framing & NM_FR_CL) {
+        if (*cl != lx->num)
+            return NM_E_AMBIGUOUS; /* RFC 9110 §8.6: differing lengths */
+    } else {
+        *framing |= NM_FR_CL;
+        *cl = lx->num;
+    }
+    lx->num = 0;
+    lx->vbits &= (uint8_t) ~(NM_VB_DIGITS | NM_VB_GAP);
+    return NM_OK;
+}
+
+int nm_cl_feed(nm_lex_t *lx, uint32_t *framing, uint64_t *cl, const char *s,
+               size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        unsigned char c = (unsigned char)s[i];
+        if (c >= '0' && c <= '9') {
+            unsigned d = c - '0';
+            if (lx->vbits & NM_VB_GAP)
+                return NM_E_AMBIGUOUS; /* "1 2" */
+            if (lx->num > ((uint64_t)INT64_MAX - d) / 10)
+                return NM_E_AMBIGUOUS; /* beyond 2^63 - 1 */
+            lx->num = lx->num * 10 + d;
+            lx->vbits |= NM_VB_DIGITS;
+        } else if (c == ' ' || c == '\t') {
+            if (lx->vbits & NM_VB_DIGITS)
+                lx->vbits |= NM_VB_GAP;
+        } else if (c == ',') {
+            int rc = cl_elem_end(lx, framing, cl);
+            if (rc < 0)
+                return rc;
+        } else {
+            return NM_E_AMBIGUOUS; /* "+5", "0x10", "5;" ... */
+        }
+    }
+    return NM_OK;
+}
+
+int nm_cl_end(nm_lex_t *lx, uint32_t *framing, uint64_t *cl)
+{
+    return cl_elem_end(lx, framing, cl);
+}
+
+/* ---- chunked ---- */
+
+enum {
+    CK_SIZE0,   /* first hex digit of a chunk-size */
+    CK_SIZE,    /* more hex digits, BWS, ';' or CR */
+    CK_BWS,     /* whitespace after the size: ';' or CR must follow */
+    CK_EXT,     /* chunk extensions, up to CR */
+    CK_SIZE_LF, /* LF ending the chunk-size line */
+    CK_DATA,
+    CK_DATA_CR,
+    CK_DATA_LF,
+    CK_TRAILER,
+    CK_DONE,
+};
+
+void nm_chunk_begin(nm_chunk_t *ck)
+{
+    ck->state = CK_SIZE0;
+    ck->has_trailer = 0;
+    ck->ext_len = 0;
+    ck->left = 0;
+}
+
+bool nm_chunk_in_data(const nm_chunk_t *ck)
+{
+    return ck->state == CK_DATA;
+}
+
+void nm_chunk_skip(nm_chunk_t *ck, uint64_t n)
+{
+    ck->left -= n;
+    if (ck->left == 0)
+        ck->state = CK_DATA_CR;
+}
+
+static inline unsigned hexval(unsigned char c)
+{
+    return c <= '9' ? (unsigned)(c - '0')
+                    : (unsigned)(nm_http_lower(c) - 'a' + 10);
+}
+
+int nm_chunk_feed(nm_chunk_t *ck, const char *buf, size_t len, size_t *used,
+                  nm_slice_t *data, uint32_t trailer_max,
+                  uint32_t trailer_fields_max)
+{
+    const unsigned char *s = (const unsigned char *)buf;
+    size_t i = 0;
+    int rc = NM_CK_NEED;
+    unsigned char c;
+
+    data->ptr = NULL;
+    data->len = 0;
+    while (i < len) {
+        c = s[i];
+        switch (ck->state) {
+        case CK_SIZE0:
+            if (!(nm_http_cc[c] & NM_CC_HEX)) {
+                rc = NM_E_PARSE;
+                goto out;
+            }
+            ck->left = hexval(c);
+            ck->ext_len = 1;
+            ck->state = CK_SIZE;
+            i++;
+            break;
+        case CK_SIZE:
+        case CK_BWS:
+        case CK_EXT:
+            if (++ck->ext_len > NM_CHUNK_LINE_MAX) {
+                rc = NM_E_TOO_LONG;
+                goto out;
+            }
+            if (c == '\r') {
+                ck->state = CK_SIZE_LF;
+            } else if (c == '\n') {
+                rc = NM_E_AMBIGUOUS;
+                goto out;
+            } else if (ck->state == CK_EXT) {
+                /* chunk-ext: tokens, '=', quoted-strings; no CTLs. */
+                if (!(nm_http_cc[c] & NM_CC_VALUE)) {
+                    rc = NM_E_PARSE;
+                    goto out;
+                }
+            } else if (c == ';') {
+                ck->state = CK_EXT;
+            } else if (nm_http_cc[c] & NM_CC_WS) {
+                ck->state = CK_BWS;
+            } else if (ck->state == CK_SIZE && (nm_http_cc[c] & NM_CC_HEX)) {
+                /* A size that does not fit 64 bits is no size at all. */
+                if (ck->left >> 60) {
+                    rc = NM_E_PARSE;
+                    goto out;
+                }
+                ck->left = (ck->left << 4) | hexval(c);
+            } else {
+                rc = NM_E_PARSE;
+                goto out;
+            }
+            i++;
+            break;
+        case CK_SIZE_LF:
+            if (c != '\n') {
+                rc = NM_E_PARSE;
+                goto out;
+            }
+            i++;
+            if (ck->left == 0) {
+                ck->state = CK_TRAILER;
+                nm_lex_begin(&ck->lex);
+            } else {
+                ck->state = CK_DATA;
+            }
+            break;
+        case CK_DATA: {
+            size_t n = len - i;
+            if (n > ck->left)
+                n = (size_t)ck->left;
+            data->ptr = buf + i;
+            data->len = n;
+            i += n;
+            ck->left -= n;
+            if (ck->left == 0)
+                ck->state = CK_DATA_CR;
+            rc = NM_CK_DATA;
+            goto out;
+        }
+        case CK_DATA_CR:
+            if (c != '\r') {
+                rc = c == '\n' ? NM_E_AMBIGUOUS : NM_E_PARSE;
+                goto out;
+            }
+            ck->state = CK_DATA_LF;
+            i++;
+            break;
+        case CK_DATA_LF:
+            if (c != '\n') {
+                rc = NM_E_PARSE;
+                goto out;
+            }
+            ck->state = CK_SIZE0;
+            i++;
+            break;
+        case CK_TRAILER: {
+            size_t n;
+            nm_slice_t v;
+            rc = nm_lex_feed(&ck->lex, buf + i, len - i, &n, &v, trailer_max,
+                             trailer_fields_max);
+            i += n;
+            if (rc < 0)
+                goto out;
+            if (ck->lex.field_count > 0)
+                ck->has_trailer = 1;
+            if (rc == NM_LEX_HEAD_END) {
+                ck->state = CK_DONE;
+                rc = NM_CK_DONE;
+                goto out;
+            }
+            rc = NM_CK_NEED;
+            break;
+        }
+        default:
+            rc = NM_E_INVAL;
+            goto out;
+        }
+    }
+out:
+    *used = i;
+    return rc;
+}

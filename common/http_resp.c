@@ -1,0 +1,500 @@
+/* http_resp.c - incremental HTTP/1.x response parser (RFC 9112 §4-§7).
+ * The status line is lexed here; field lines and chunked bodies go through
+ * http_common.c, the same code the request parser uses. Framing follows
+ * RFC 9112 §6.3 in order; the shim stops touching a connection on any
+ * error, so every doubt is an error rather than a guess. */
+#include "http_resp.h"
+
+#include <string.h>
+
+enum {
+    RS_START, /* expecting "HTTP/1." */
+    RS_VERSION,
+    RS_VERSION_DIGIT,
+    RS_SP,
+    RS_STATUS,       /* three digits, counted by lex.name_pos */
+    RS_AFTER_STATUS, /* SP reason, or CR */
+    RS_REASON,
+    RS_STATUS_LF,
+    RS_FIELDS,
+    RS_MSG_DONE, /* report MSG_DONE at this position */
+    RS_BODY_CL,
+    RS_BODY_CHUNKED,
+    RS_BODY_CLOSE,
+    RS_FAILED,
+};
+
+static const char *const tok_conn[2] = {"close", "keep-alive"};
+static const char *const tok_streaming[2] = {"text/event-stream",
+                                             "multipart/x-mixed-replace"};
+static const char http_1[] = "HTTP/1.";
+
+void nm_http_resp_init(nm_resp_parser_t *p)
+{
+    memset(p, 0, sizeof(*p));
+    p->state = RS_START;
+}
+
+void nm_http_resp_expect_head(nm_resp_parser_t *p, bool is_head_request)
+{
+    p->is_head_request = is_head_request ? 1 : 0;
+}
+
+static void resp_reset(nm_resp_parser_t *p, nm_resp_t *resp)
+{
+    resp->status = 0;
+    resp->version_minor = 0;
+    resp->flags = 0;
+    resp->content_length = 0;
+    resp->head_len = 0;
+    resp->etag_len = resp->last_modified_len = resp->date_len = 0;
+    p->framing = 0;
+    p->body_left = 0;
+    p->content_length = 0;
+    p->body_ptr = NULL;
+    p->body_len = 0;
+    nm_lex_begin(&p->lex);
+}
+
+static void msg_done(nm_resp_parser_t *p)
+{
+    p->state = RS_START;
+    p->is_head_request = 0;
+    p->framing = 0;
+}
+
+/* A repeated validator line: keep the first, flag the capture as unsure. */
+static void once(nm_resp_parser_t *p, nm_resp_t *resp, uint32_t bit)
+{
+    if (p->framing & bit) {
+        p->lex.vbits |= NM_VB_SKIP;
+        if (bit != NM_FR_DATE)
+            resp->flags |= NM_RESP_TRUNCATED_VALIDATOR;
+    }
+    p->framing |= bit;
+}
+
+static void line_begin(nm_resp_parser_t *p, nm_resp_t *resp)
+{
+    nm_lex_t *lx = &p->lex;
+    lx->vbits |= NM_VB_STARTED;
+    switch (lx->field) {
+    case NM_FLD_ETAG:
+        once(p, resp, NM_FR_ETAG);
+        resp->flags |= NM_RESP_HAS_ETAG;
+        break;
+    case NM_FLD_LAST_MODIFIED:
+        once(p, resp, NM_FR_LM);
+        resp->flags |= NM_RESP_HAS_LAST_MODIFIED;
+        break;
+    case NM_FLD_DATE:
+        once(p, resp, NM_FR_DATE);
+        resp->flags |= NM_RESP_HAS_DATE;
+        break;
+    case NM_FLD_CONTENT_ENCODING:
+        resp->flags |= NM_RESP_HAS_CONTENT_ENCODING;
+        break;
+    case NM_FLD_CONTENT_RANGE:
+        resp->flags |= NM_RESP_HAS_CONTENT_RANGE;
+        break;
+    case NM_FLD_CONNECTION:
+    case NM_FLD_CONTENT_TYPE:
+        nm_tok_begin(lx, 2);
+        break;
+    case NM_FLD_TRANSFER_ENCODING:
+        nm_tok_begin(lx, 1);
+        break;
+    case NM_FLD_CONTENT_LENGTH:
+        lx->num = 0;
+        break;
+    default:
+        break;
+    }
+}
+
+static int line_bytes(nm_resp_parser_t *p, nm_resp_t *resp, const char *s,
+                      size_t n)
+{
+    nm_lex_t *lx = &p->lex;
+    bool is_truncated = false;
+    switch (lx->field) {
+    case NM_FLD_ETAG:
+        if (!(lx->vbits & NM_VB_SKIP))
+            is_truncated = nm_cap_append(resp->etag, &resp->etag_len,
+                                         NM_RESP_ETAG_MAX, s, n);
+        break;
+    case NM_FLD_LAST_MODIFIED:
+        if (!(lx->vbits & NM_VB_SKIP))
+            is_truncated =
+                nm_cap_append(resp->last_modified, &resp->last_modified_len,
+                              NM_RESP_DATE_MAX, s, n);
+        break;
+    case NM_FLD_DATE:
+        /* An overlong Date is no date; httpdate will refuse it. */
+        if (!(lx->vbits & NM_VB_SKIP))
+            (void)nm_cap_append(resp->date, &resp->date_len, NM_RESP_DATE_MAX,
+                                s, n);
+        break;
+    case NM_FLD_CONNECTION:
+        nm_tok_feed(lx, tok_conn, 2, 0, s, n);
+        break;
+    case NM_FLD_CONTENT_TYPE:
+        nm_tok_feed(lx, tok_streaming, 2, ';', s, n);
+        break;
+    case NM_FLD_TRANSFER_ENCODING:
+        nm_tok_feed(lx, nm_tok_chunked, 1, 0, s, n);
+        break;
+    case NM_FLD_CONTENT_LENGTH:
+        return nm_cl_feed(lx, &p->framing, &p->content_length, s, n);
+    default:
+        break;
+    }
+    if (is_truncated)
+        resp->flags |= NM_RESP_TRUNCATED_VALIDATOR;
+    return NM_OK;
+}
+
+static int line_end(nm_resp_parser_t *p, nm_resp_t *resp)
+{
+    nm_lex_t *lx = &p->lex;
+    int rc = NM_OK;
+    switch (lx->field) {
+    case NM_FLD_ETAG:
+        nm_cap_trim(resp->etag, &resp->etag_len);
+        break;
+    case NM_FLD_LAST_MODIFIED:
+        nm_cap_trim(resp->last_modified, &resp->last_modified_len);
+        break;
+    case NM_FLD_DATE:
+        nm_cap_trim(resp->date, &resp->date_len);
+        break;
+    case NM_FLD_CONNECTION:
+        nm_tok_end(lx, tok_conn, 2);
+        if (lx->tok_seen & 1)
+            resp->flags |= NM_RESP_CONN_CLOSE;
+        if (lx->tok_seen & 2)
+            resp->flags |= NM_RESP_KEEP_ALIVE;
+        break;
+    case NM_FLD_CONTENT_TYPE:
+        nm_tok_end(lx, tok_streaming, 2);
+        if (lx->tok_seen)
+            resp->flags |= NM_RESP_STREAMING;
+        break;
+    case NM_FLD_TRANSFER_ENCODING:
+        rc = nm_te_line_end(lx, &p->framing);
+        break;
+    case NM_FLD_CONTENT_LENGTH:
+        rc = nm_cl_end(lx, &p->framing, &p->content_length);
+        break;
+    default:
+        break;
+    }
+    lx->vbits = 0;
+    return rc;
+}
+
+/* RFC 9112 §6.3, in its order. Returns the event to report. */
+static int head_end(nm_resp_parser_t *p, nm_resp_t *resp)
+{
+    uint32_t fr = p->framing;
+    int st = resp->status;
+
+    resp->head_len = p->lex.head_len;
+    p->head_len = p->lex.head_len;
+    if ((fr & NM_FR_TE) && (fr & NM_FR_CL))
+        return NM_E_AMBIGUOUS; /* §6.3 item 3: "ought to be an error" */
+    if ((fr & NM_FR_TE) && resp->version_minor == 0)
+        return NM_E_AMBIGUOUS; /* §6.1: TE in HTTP/1.0 is faulty framing */
+    if (st == 101)
+        return NM_E_UNSUPPORTED;
+    if (fr & NM_FR_CL) {
+        resp->flags |= NM_RESP_HAS_CL;
+        resp->content_length = p->content_length;
+    }
+    if (fr & NM_FR_TE_LAST_CHUNKED)
+        resp->flags |= NM_RESP_CHUNKED;
+    if (resp->version_minor == 0 && !(resp->flags & NM_RESP_KEEP_ALIVE))
+        resp->flags |= NM_RESP_CONN_CLOSE;
+
+    if (st < 200) {
+        /* Interim: the final response to the same request follows. */
+        resp->flags |= NM_RESP_NO_BODY;
+        p->state = RS_START;
+        p->framing = NM_FR_AFTER_1XX;
+        return NM_OK;
+    }
+    if (p->is_head_request || st == 204 || st == 304) {
+        resp->flags |= NM_RESP_NO_BODY;
+        p->state = RS_MSG_DONE;
+    } else if (fr & NM_FR_TE) {
+        if (fr & NM_FR_TE_LAST_CHUNKED) {
+            nm_chunk_begin(&p->chunk);
+            p->state = RS_BODY_CHUNKED;
+        } else {
+            /* §6.3 item 4: chunked not final: read until close. */
+            resp->flags |= NM_RESP_CLOSE_DELIMITED | NM_RESP_CONN_CLOSE;
+            p->state = RS_BODY_CLOSE;
+        }
+    } else if (fr & NM_FR_CL) {
+        p->body_left = p->content_length;
+        p->state = p->body_left ? RS_BODY_CL : RS_MSG_DONE;
+    } else {
+        resp->flags |= NM_RESP_CLOSE_DELIMITED | NM_RESP_CONN_CLOSE;
+        p->state = RS_BODY_CLOSE;
+    }
+    return NM_OK;
+}
+
+#define TAKE_BYTE()                                                            \
+    do {                                                                       \
+        if (p->lex.head_len >= NM_RESP_HEAD_MAX) {                             \
+            rc = NM_E_TOO_LONG;                                                \
+            goto fail;                                                         \
+        }                                                                      \
+        p->lex.head_len++;                                                     \
+        i++;                                                                   \
+    } while (0)
+
+long nm_http_resp_feed(nm_resp_parser_t *p, nm_resp_t *resp, const char *buf,
+                       size_t len, nm_resp_event_t *ev)
+{
+    const unsigned char *s = (const unsigned char *)buf;
+    size_t i = 0;
+    int rc;
+    unsigned char c;
+
+    if (!p || !resp || !ev || (!buf && len))
+        return NM_E_INVAL;
+    *ev = NM_RESP_EV_NONE;
+    if (p->state == RS_FAILED)
+        return p->error;
+    for (;;) {
+        if (p->state == RS_MSG_DONE) {
+            msg_done(p);
+            *ev = NM_RESP_EV_MSG_DONE;
+            return (long)i;
+        }
+        if (i == len)
+            return (long)i;
+        c = s[i];
+        switch (p->state) {
+        case RS_START:
+            resp_reset(p, resp);
+            p->lex.name_pos = 0;
+            p->state = RS_VERSION;
+            /* fall through */
+        case RS_VERSION:
+            if (c != (unsigned char)http_1[p->lex.name_pos]) {
+                rc = NM_E_PARSE;
+                goto fail;
+            }
+            if (++p->lex.name_pos == sizeof(http_1) - 1)
+                p->state = RS_VERSION_DIGIT;
+            TAKE_BYTE();
+            break;
+        case RS_VERSION_DIGIT:
+            if (c < '0' || c > '9') {
+                rc = NM_E_PARSE;
+                goto fail;
+            }
+            resp->version_minor = c - '0';
+            p->state = RS_SP;
+            TAKE_BYTE();
+            break;
+        case RS_SP:
+            if (c != ' ') {
+                rc = NM_E_PARSE;
+                goto fail;
+            }
+            p->lex.name_pos = 0;
+            p->state = RS_STATUS;
+            TAKE_BYTE();
+            break;
+        case RS_STATUS:
+            if (c < '0' || c > '9') {
+                rc = NM_E_PARSE;
+                goto fail;
+            }
+            resp->status = resp->status * 10 + (c - '0');
+            if (++p->lex.name_pos == 3) {
+                /* RFC 9110 §15: status codes are 100..599. */
+                if (resp->status < 100 || resp->status > 599) {
+                    rc = NM_E_PARSE;
+                    goto fail;
+                }
+                p->state = RS_AFTER_STATUS;
+            }
+            TAKE_BYTE();
+            break;
+        case RS_AFTER_STATUS:
+            /* The reason phrase is optional; some servers also drop the SP
+             * before it, which RFC 9112 §4 asks us to tolerate. */
+            if (c == ' ') {
+                p->state = RS_REASON;
+            } else if (c == '\r') {
+                p->state = RS_STATUS_LF;
+            } else {
+                rc = c == '\n' ? NM_E_AMBIGUOUS : NM_E_PARSE;
+                goto fail;
+            }
+            TAKE_BYTE();
+            break;
+        case RS_REASON: {
+            size_t start = i;
+            size_t room = NM_RESP_HEAD_MAX - p->lex.head_len;
+            size_t lim = len - i < room ? len : i + room;
+            while (i < lim && (nm_http_cc[s[i]] & NM_CC_VALUE))
+                i++;
+            p->lex.head_len += (uint32_t)(i - start);
+            if (i == len)
+                return (long)i;
+            if (s[i] != '\r') {
+                rc = i == lim       ? NM_E_TOO_LONG
+                     : s[i] == '\n' ? NM_E_AMBIGUOUS
+                                    : NM_E_PARSE;
+                goto fail;
+            }
+            p->state = RS_STATUS_LF;
+            TAKE_BYTE();
+            break;
+        }
+        case RS_STATUS_LF:
+            if (c != '\n') {
+                rc = NM_E_PARSE;
+                goto fail;
+            }
+            p->state = RS_FIELDS;
+            TAKE_BYTE();
+            break;
+        case RS_FIELDS: {
+            size_t used;
+            nm_slice_t v;
+            int lr = nm_lex_feed(&p->lex, buf + i, len - i, &used, &v,
+                                 NM_RESP_HEAD_MAX, NM_RESP_FIELDS_MAX);
+            i += used;
+            if (lr < 0) {
+                rc = lr;
+                goto fail;
+            }
+            if (lr == NM_LEX_VALUE || lr == NM_LEX_LINE_END) {
+                if (p->lex.field != NM_FLD_NONE) {
+                    if (!(p->lex.vbits & NM_VB_STARTED))
+                        line_begin(p, resp);
+                    if (v.len && (rc = line_bytes(p, resp, v.ptr, v.len)) < 0)
+                        goto fail;
+                    if (lr == NM_LEX_LINE_END && (rc = line_end(p, resp)) < 0)
+                        goto fail;
+                }
+            } else if (lr == NM_LEX_HEAD_END) {
+                if ((rc = head_end(p, resp)) < 0)
+                    goto fail;
+                *ev = NM_RESP_EV_HEAD_DONE;
+                return (long)i;
+            }
+            break;
+        }
+        case RS_BODY_CL: {
+            size_t n = len - i;
+            if (n > p->body_left)
+                n = (size_t)p->body_left;
+            p->body_ptr = buf + i;
+            p->body_len = n;
+            i += n;
+            p->body_left -= n;
+            if (p->body_left == 0)
+                p->state = RS_MSG_DONE;
+            *ev = NM_RESP_EV_BODY;
+            return (long)i;
+        }
+        case RS_BODY_CHUNKED: {
+            size_t used;
+            nm_slice_t d;
+            int cr = nm_chunk_feed(&p->chunk, buf + i, len - i, &used, &d,
+                                   NM_RESP_HEAD_MAX, NM_RESP_FIELDS_MAX);
+            i += used;
+            if (cr < 0) {
+                rc = cr;
+                goto fail;
+            }
+            if (cr == NM_CK_DATA) {
+                p->body_ptr = d.ptr;
+                p->body_len = d.len;
+                *ev = NM_RESP_EV_BODY;
+                return (long)i;
+            }
+            if (cr == NM_CK_DONE) {
+                if (p->chunk.has_trailer)
+                    resp->flags |= NM_RESP_HAS_TRAILER;
+                msg_done(p);
+                *ev = NM_RESP_EV_MSG_DONE;
+                return (long)i;
+            }
+            break;
+        }
+        case RS_BODY_CLOSE:
+            p->body_ptr = buf + i;
+            p->body_len = len - i;
+            *ev = NM_RESP_EV_BODY;
+            return (long)len;
+        default:
+            rc = NM_E_INVAL;
+            goto fail;
+        }
+    }
+fail:
+    p->state = RS_FAILED;
+    p->error = (int8_t)rc;
+    return rc;
+}
+
+uint64_t nm_http_resp_skippable(const nm_resp_parser_t *p)
+{
+    switch (p->state) {
+    case RS_BODY_CL:
+        return p->body_left;
+    case RS_BODY_CHUNKED:
+        return nm_chunk_in_data(&p->chunk) ? p->chunk.left : 0;
+    case RS_BODY_CLOSE:
+        return UINT64_MAX;
+    default:
+        return 0;
+    }
+}
+
+int nm_http_resp_skip(nm_resp_parser_t *p, uint64_t n, nm_resp_event_t *ev)
+{
+    if (!p || !ev || n > nm_http_resp_skippable(p))
+        return NM_E_INVAL;
+    *ev = NM_RESP_EV_NONE;
+    if (p->state == RS_BODY_CL) {
+        p->body_left -= n;
+        if (p->body_left == 0) {
+            msg_done(p);
+            *ev = NM_RESP_EV_MSG_DONE;
+        }
+    } else if (p->state == RS_BODY_CHUNKED) {
+        nm_chunk_skip(&p->chunk, n);
+    }
+    return NM_OK;
+}
+
+int nm_http_resp_eof(nm_resp_parser_t *p)
+{
+    switch (p->state) {
+    case RS_BODY_CLOSE:
+    case RS_MSG_DONE:
+        msg_done(p);
+        return NM_RESP_EV_MSG_DONE;
+    case RS_START:
+        if (!(p->framing & NM_FR_AFTER_1XX))
+            return NM_RESP_EV_NONE;
+        break;
+    case RS_FAILED:
+        return p->error;
+    default:
+        break;
+    }
+    p->state = RS_FAILED;
+    p->error = NM_E_PARSE;
+    return NM_E_PARSE;
+}
