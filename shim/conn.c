@@ -388,7 +388,6 @@ static void feed_requests(struct nm_conn *c, const char *p, size_t len)
                 conn_give_up(c, "out of memory");
                 return;
             }
-            memset(&c->req_cur->req, 0, offsetof(nm_req_t, target));
         }
         nm_req_event_t ev;
         long r = nm_http_req_feed(&c->reqp, &c->req_cur->req, p, len, &ev);
@@ -399,6 +398,12 @@ static void feed_requests(struct nm_conn *c, const char *p, size_t len)
         p += r;
         len -= (size_t)r;
         if (ev == NM_REQ_EV_HEAD_DONE) {
+            const nm_req_t *r = &c->req_cur->req;
+            /* After these the bytes are no longer HTTP/1.x messages. */
+            if (r->method == NM_METHOD_CONNECT || (r->flags & NM_REQ_UPGRADE)) {
+                conn_give_up(c, "CONNECT or Upgrade");
+                return;
+            }
             queue_request(c);
             if (c->q_len > PENDING_MAX)
                 conn_give_up(c, "too many pipelined requests");

@@ -34,7 +34,7 @@ static void *flusher_main(void *arg)
         pthread_mutex_lock(&list_lock);
         while (watched_count == 0)
             pthread_cond_wait(&list_cond, &list_lock);
-        int n = watched_count;
+        int n = watched_count < WATCH_MAX ? watched_count : WATCH_MAX;
         for (int i = 0; i < n; i++) {
             batch[i] = watched[i];
             pfd[i].fd = nm_conn_fd_of(batch[i]);
@@ -42,7 +42,8 @@ static void *flusher_main(void *arg)
             pfd[i].revents = 0;
         }
         pthread_mutex_unlock(&list_lock);
-        poll(pfd, (nfds_t)n, 20);
+        if (n > 0)
+            poll(pfd, (nfds_t)n, 20);
         for (int i = 0; i < n; i++) {
             if (pfd[i].revents == 0)
                 continue;
