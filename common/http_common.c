@@ -125,6 +125,12 @@ int nm_lex_feed(nm_lex_t *lx, const char *buf, size_t len, size_t *used,
                 lx->state = LX_NAME;
                 break;
             }
+            if (c == '\n' && lx->is_lf_ok) { /* LF-only empty line */
+                i++;
+                lx->state = LX_DONE;
+                rc = NM_LEX_HEAD_END;
+                goto out;
+            }
             /* RFC 9112 §5.2 obs-fold, and bare LF (§2.2): both are read
              * differently by different servers. */
             rc = (c == ' ' || c == '\t' || c == '\n') ? NM_E_AMBIGUOUS
@@ -175,6 +181,16 @@ int nm_lex_feed(nm_lex_t *lx, const char *buf, size_t len, size_t *used,
                     lx->state = LX_CR;
                     goto need;
                 }
+            }
+            if (i < lim && s[i] == '\n' && lx->is_lf_ok) {
+                if (val->len > 0) { /* deliver the value, then the LF */
+                    rc = NM_LEX_VALUE;
+                    goto out;
+                }
+                i++;
+                lx->state = LX_LINE_START;
+                rc = NM_LEX_LINE_END;
+                goto out;
             }
             if (val->len > 0) {
                 rc = NM_LEX_VALUE;

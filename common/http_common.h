@@ -62,6 +62,7 @@ typedef struct nm_lex {
     uint32_t head_len;    /* bytes of this head (or trailer section) */
     uint32_t field_count; /* field lines so far */
     uint64_t num;         /* Content-Length element being read */
+    uint8_t is_lf_ok;     /* accept bare LF as a line end (responses) */
 } nm_lex_t;
 
 /* nm_lex_t.vbits */

@@ -13,13 +13,17 @@ static bool is_ws(char c)
     return c == ' ' || c == '\t';
 }
 
-/* Offset just past the next CRLF at or after pos, or 0 if none. */
+/* Offset just past the next line end at or after pos, or 0 if none; *cr
+ * is where the line's content ends. Response heads may end lines with a
+ * bare LF (RFC 9112 §2.2; CGI output), which the response parser allows. */
 static size_t line_end(const char *b, size_t len, size_t pos, size_t *cr)
 {
     const char *lf = memchr(b + pos, '\n', len - pos);
-    if (!lf || lf == b + pos || lf[-1] != '\r')
+    if (!lf)
         return 0;
-    *cr = (size_t)(lf - b) - 1;
+    *cr = (size_t)(lf - b);
+    if (lf > b + pos && lf[-1] == '\r')
+        (*cr)--;
     return (size_t)(lf - b) + 1;
 }
 
@@ -38,6 +42,10 @@ int nm_hdr_next(const char *block, size_t len, size_t *pos, nm_hdr_field_t *f)
     }
     if (p == len) { /* a block handed over without its empty line */
         *pos = p;
+        return 0;
+    }
+    if (block[p] == '\n') {
+        *pos = p + 1;
         return 0;
     }
     if (block[p] == '\r') {

@@ -54,6 +54,11 @@ static void resp_reset(nm_resp_parser_t *p, nm_resp_t *resp)
     p->body_ptr = NULL;
     p->body_len = 0;
     nm_lex_begin(&p->lex);
+    /* RFC 9112 §2.2 lets a recipient take a bare LF as a line end. CGI
+     * scripts print LF-only heads that servers relay verbatim and every
+     * client reads; only the request side, where smuggling lives, stays
+     * strict. */
+    p->lex.is_lf_ok = 1;
 }
 
 static void msg_done(nm_resp_parser_t *p)
@@ -333,8 +338,10 @@ long nm_http_resp_feed(nm_resp_parser_t *p, nm_resp_t *resp, const char *buf,
                 p->state = RS_REASON;
             } else if (c == '\r') {
                 p->state = RS_STATUS_LF;
+            } else if (c == '\n') {
+                p->state = RS_FIELDS;
             } else {
-                rc = c == '\n' ? NM_E_AMBIGUOUS : NM_E_PARSE;
+                rc = NM_E_PARSE;
                 goto fail;
             }
             TAKE_BYTE();
@@ -348,13 +355,11 @@ long nm_http_resp_feed(nm_resp_parser_t *p, nm_resp_t *resp, const char *buf,
             p->lex.head_len += (uint32_t)(i - start);
             if (i == len)
                 return (long)i;
-            if (s[i] != '\r') {
-                rc = i == lim       ? NM_E_TOO_LONG
-                     : s[i] == '\n' ? NM_E_AMBIGUOUS
-                                    : NM_E_PARSE;
+            if (s[i] != '\r' && s[i] != '\n') {
+                rc = i == lim ? NM_E_TOO_LONG : NM_E_PARSE;
                 goto fail;
             }
-            p->state = RS_STATUS_LF;
+            p->state = s[i] == '\r' ? RS_STATUS_LF : RS_FIELDS;
             TAKE_BYTE();
             break;
         }

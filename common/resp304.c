@@ -60,8 +60,12 @@ long nm_resp304_build(const char *head, size_t head_len, const char *extra,
     while ((r = nm_hdr_next(head, head_len, &at, &f)) == 1) {
         if (nm_hdr_name_is(f.name.ptr, f.name.len, "date"))
             has_date = true;
+        /* Copied verbatim but for the line end: the 304 uses CRLF even
+         * when a CGI's head used bare LF. */
+        size_t content = (size_t)(f.value.ptr + f.value.len - f.line.ptr);
         if (nm_resp304_keeps_field(f.name.ptr, f.name.len) &&
-            !put(out, out_cap, &pos, f.line.ptr, f.line.len))
+            (!put(out, out_cap, &pos, f.line.ptr, content) ||
+             !put(out, out_cap, &pos, "\r\n", 2)))
             return NM_E_NOSPACE;
     }
     if (r < 0)

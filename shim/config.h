@@ -17,6 +17,7 @@ struct nm_config {
     uint64_t hold_max_bytes;   /* NOTMOD_HOLD_MAX */
     uint64_t hold_total_bytes; /* NOTMOD_HOLD_TOTAL */
     uint32_t hold_ms;          /* NOTMOD_HOLD_MS */
+    uint64_t seed;             /* body-hash seed: the fleet secret, or 0 */
     char socket_path[108];     /* NOTMOD_SOCKET */
     char snapshot_path[256];   /* NOTMOD_SNAPSHOT */
 };

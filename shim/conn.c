@@ -14,10 +14,14 @@
 
 #include "config.h"
 #include "fdtable.h"
+#include "filehash.h"
 #include "flusher.h"
+#include "headcache.h"
+#include "hold.h"
 #include "log.h"
 #include "symbols.h"
 
+#include "bodyhash.h"
 #include "cond.h"
 #include "http_req.h"
 #include "http_resp.h"
@@ -32,6 +36,7 @@
 #include <poll.h>
 #include <pthread.h>
 #include <stddef.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -52,6 +57,7 @@ enum resp_state {
     RS_HEAD,    /* holding a head until it is complete and decided */
     RS_PASS,    /* passing this response through */
     RS_SWALLOW, /* a 304 replaced this response: discard its bytes */
+    RS_HOLD,    /* holding a 200 without ETag until its body is hashed */
     RS_SINK,    /* unframeable bytes after a 304: drop all, write side shut */
 };
 
@@ -78,6 +84,8 @@ struct nm_conn {
     nm_resp_t *resp;
     char *head; /* held head bytes that arrived in earlier calls */
     size_t head_len, head_cap;
+    uint64_t head_started_ms; /* when a partial head began to be held */
+    struct nm_hold *hold;     /* with RS_HOLD: the body so far */
     /* bytes the shim owes the client */
     char *owed;
     size_t owed_len, owed_off;
@@ -133,6 +141,8 @@ static void release_state(struct nm_conn *c)
     free(c->head);
     c->head = NULL;
     c->head_len = c->head_cap = 0;
+    nm_hold_free(c->hold);
+    c->hold = NULL;
 }
 
 /* The one way out of trouble: stop touching this connection. Held bytes
@@ -306,6 +316,30 @@ static bool flush_owed(struct nm_conn *c, int fd, bool may_block)
     return true;
 }
 
+/* Is the shim sitting on bytes of this connection's current response? */
+static bool is_holding(const struct nm_conn *c)
+{
+    return !c->is_given_up &&
+           (c->rs == RS_HOLD || (c->rs == RS_HEAD && c->head_len > 0));
+}
+
+static void release_unchanged(struct nm_conn *c, int fd);
+
+/* Never stall a client: what is held goes out unchanged (and the response
+ * passes) once held longer than NOTMOD_HOLD_MS, or at once with now 0. */
+static void release_overdue(struct nm_conn *c, uint64_t now_ms)
+{
+    if (!is_holding(c))
+        return;
+    uint64_t since = c->rs == RS_HOLD ? c->hold->started_ms
+                                      : c->head_started_ms;
+    if (now_ms != 0 && now_ms - since < nm_cfg.hold_ms)
+        return;
+    nm_log(NM_LOG_DEBUG, "fd %d: releasing a held response unchanged", c->fd);
+    release_unchanged(c, c->fd);
+    c->rs = RS_PASS;
+}
+
 int nm_conn_fd_of(struct nm_conn *c)
 {
     return c->fd;
@@ -314,13 +348,14 @@ int nm_conn_fd_of(struct nm_conn *c)
 bool nm_conn_flush_watched(struct nm_conn *c)
 {
     pthread_mutex_lock(&c->lock);
-    bool is_done = c->is_given_up && c->owed_len == 0;
-    if (!is_done)
-        is_done = flush_owed(c, c->fd, false);
-    if (is_done)
+    release_overdue(c, nm_now_ms());
+    if (c->owed_off < c->owed_len)
+        flush_owed(c, c->fd, false);
+    bool is_needed = c->owed_off < c->owed_len || is_holding(c);
+    if (!is_needed)
         c->is_in_flusher = false;
     pthread_mutex_unlock(&c->lock);
-    return is_done;
+    return !is_needed;
 }
 
 /* Delivers the shim's bytes (iov) before anything later: sent now without
@@ -362,6 +397,36 @@ static void send_own(struct nm_conn *c, int fd, const struct iovec *iov,
     for (; i < cnt; i++, off = 0)
         if (!owe(c, (const char *)iov[i].iov_base + off, iov[i].iov_len - off))
             return; /* out of memory: the client sees a cut response */
+}
+
+/* Delivers len bytes of a memfd after everything before it: sendfile
+ * while the socket takes them, the rest copied to the owed queue. */
+static void send_own_file(struct nm_conn *c, int fd, int memfd, uint64_t len)
+{
+    off_t off = 0;
+    while (c->owed_len == c->owed_off && (uint64_t)off < len) {
+        ssize_t r = nm_real.sendfile
+                        ? nm_real.sendfile(fd, memfd, &off, len - (uint64_t)off)
+                        : -1;
+        if (r > 0 || (r < 0 && errno == EINTR))
+            continue;
+        if (r < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+            if (!is_nonblocking(fd) && wait_writable(fd, 30000))
+                continue;
+            break;
+        }
+        return; /* the peer is gone */
+    }
+    char buf[16384];
+    while ((uint64_t)off < len) {
+        size_t want = len - (uint64_t)off < sizeof(buf)
+                          ? (size_t)(len - (uint64_t)off)
+                          : sizeof(buf);
+        ssize_t r = pread(memfd, buf, want, off);
+        if (r <= 0 || !owe(c, buf, (size_t)r))
+            return;
+        off += r;
+    }
 }
 
 /* ---- read side ---- */
@@ -445,6 +510,18 @@ static size_t cur_piece(struct cursor *k, const char **p)
     return k->iov[k->i].iov_len - k->off;
 }
 
+/* Moves k forward by n bytes. */
+static void cur_advance(struct cursor *k, size_t n)
+{
+    const char *p;
+    size_t len;
+    while (n > 0 && (len = cur_piece(k, &p)) > 0) {
+        size_t take = len < n ? len : n;
+        k->off += take;
+        n -= take;
+    }
+}
+
 /* Collects up to n bytes from k into out (at most cap entries); returns the
  * entry count and sets *got to the bytes covered. */
 static int cur_slice(struct cursor k, size_t n, struct iovec *out, int cap,
@@ -492,7 +569,7 @@ static void pop_request(struct nm_conn *c)
     free(p);
 }
 
-/* Could a 304 answer this request? Only conditional GET/HEADs qualify. */
+/* Is this request conditional in a way a 304 could answer? */
 static bool wants_decision(const nm_req_t *r)
 {
     if (r->method != NM_METHOD_GET && r->method != NM_METHOD_HEAD)
@@ -518,7 +595,11 @@ static void start_response(struct nm_conn *c)
             return;
         }
     }
-    c->rs = wants_decision(r) ? RS_HEAD : RS_PASS;
+    /* Every GET/HEAD head is looked at: it may need a 304 or a tag. */
+    bool is_get_head = r->method == NM_METHOD_GET ||
+                       r->method == NM_METHOD_HEAD;
+    c->rs = is_get_head && !(r->flags & NM_REQ_TRUNCATED_COND) ? RS_HEAD
+                                                                 : RS_PASS;
 }
 
 static nm_slice_t field(const char *p, size_t len, bool is_present)
@@ -529,11 +610,14 @@ static nm_slice_t field(const char *p, size_t len, bool is_present)
 
 /* RFC 9110 §13.2.2 through common/cond: may this 200 become a 304? */
 static bool is_not_modified(const nm_req_t *r, const nm_resp_t *resp,
-                            int64_t now)
+                            const char *tag, int64_t now)
 {
     if (resp->status != 200 || (resp->flags & NM_RESP_TRUNCATED_VALIDATOR))
         return false;
-    if (!(resp->flags & (NM_RESP_HAS_ETAG | NM_RESP_HAS_LAST_MODIFIED)))
+    if (!wants_decision(r))
+        return false;
+    if (tag == NULL &&
+        !(resp->flags & (NM_RESP_HAS_ETAG | NM_RESP_HAS_LAST_MODIFIED)))
         return false;
     nm_cond_input_t in = {
         .method = r->method,
@@ -548,8 +632,9 @@ static bool is_not_modified(const nm_req_t *r, const nm_resp_t *resp,
         .is_ims_multi = r->flags & NM_REQ_IMS_MULTI,
         .is_ius_multi = r->flags & NM_REQ_IUS_MULTI,
         .is_cond_truncated = r->flags & NM_REQ_TRUNCATED_COND,
-        .etag =
-            field(resp->etag, resp->etag_len, resp->flags & NM_RESP_HAS_ETAG),
+        .etag = tag ? field(tag, strlen(tag), true)
+                    : field(resp->etag, resp->etag_len,
+                            resp->flags & NM_RESP_HAS_ETAG),
         .last_modified = -1,
         .now = now,
     };
@@ -783,14 +868,18 @@ static int phase_pass(struct wctx *w)
 
 /* Sends the 304 for the held head; false when it cannot be built. */
 static bool send_304(struct wctx *w, const char *head, size_t head_len,
-                     int64_t now)
+                     const char *tag, int64_t now)
 {
     char stack_buf[8192];
     size_t cap = head_len + RESP304_EXTRA;
     char *out = cap <= sizeof(stack_buf) ? stack_buf : malloc(cap);
     if (out == NULL)
         return false;
-    long n = nm_resp304_build(head, head_len, "", 0, now, out, cap);
+    char extra[64] = "";
+    size_t extra_len = 0;
+    if (tag != NULL)
+        extra_len = (size_t)snprintf(extra, sizeof(extra), "ETag: %s\r\n", tag);
+    long n = nm_resp304_build(head, head_len, extra, extra_len, now, out, cap);
     if (n > 0) {
         struct iovec v = {.iov_base = out, .iov_len = (size_t)n};
         send_own(w->c, w->fd, &v, 1);
@@ -799,6 +888,164 @@ static bool send_304(struct wctx *w, const char *head, size_t head_len,
     if (out != stack_buf)
         free(out);
     return n > 0;
+}
+
+/* Sends the 200's head with our ETag line added before its empty line
+ * (the server's own bytes and order kept), then what was held of its body:
+ * memory first, then the memfd. */
+static void release_with_tag(struct nm_conn *c, int fd, const char *head,
+                             size_t head_len, const char *tag)
+{
+    /* The empty line ending the head is CRLF, or LF from a CGI. */
+    size_t cut = head_len >= 2 && head[head_len - 2] == '\r' ? 2 : 1;
+    char line[64];
+    int n = snprintf(line, sizeof(line), "ETag: %s\r\n%s", tag,
+                     cut == 2 ? "\r\n" : "\n");
+    struct iovec v[3] = {{(void *)head, head_len - cut}, {line, (size_t)n}};
+    int cnt = 2;
+    if (c->hold != NULL && c->hold->mem_len > 0) {
+        v[cnt].iov_base = c->hold->mem;
+        v[cnt++].iov_len = c->hold->mem_len;
+    }
+    send_own(c, fd, v, cnt);
+    if (c->hold != NULL && c->hold->file_len > 0)
+        send_own_file(c, fd, c->hold->memfd, c->hold->file_len);
+}
+
+/* Sends what is held exactly as the server wrote it. */
+static void release_unchanged(struct nm_conn *c, int fd)
+{
+    struct iovec v[2];
+    int cnt = 0;
+    if (c->head_len > 0) {
+        v[cnt].iov_base = c->head;
+        v[cnt++].iov_len = c->head_len;
+    }
+    if (c->hold != NULL && c->hold->mem_len > 0) {
+        v[cnt].iov_base = c->hold->mem;
+        v[cnt++].iov_len = c->hold->mem_len;
+    }
+    if (cnt > 0)
+        send_own(c, fd, v, cnt);
+    if (c->hold != NULL && c->hold->file_len > 0)
+        send_own_file(c, fd, c->hold->memfd, c->hold->file_len);
+    nm_hold_free(c->hold);
+    c->hold = NULL;
+    c->head_len = 0;
+}
+
+/* The held 200 is complete and tag is its validator: answer 304 when the
+ * request's conditions match, else the 200 with the tag. */
+static bool answer_with_tag(struct wctx *w, const char *tag)
+{
+    struct nm_conn *c = w->c;
+    const nm_req_t *req = &c->q_head->req;
+    int64_t now = time(NULL);
+    if (req->method == NM_METHOD_GET)
+        nm_headcache_put(req, c->resp, tag);
+    bool is_304 = is_not_modified(req, c->resp, tag, now) &&
+                  send_304(w, c->head, c->head_len, tag, now);
+    if (!is_304)
+        release_with_tag(c, w->fd, c->head, c->head_len, tag);
+    nm_hold_free(c->hold);
+    c->hold = NULL;
+    c->head_len = 0;
+    return is_304;
+}
+
+/* Chooses, for a complete 200 head without a server ETag, between adding
+ * the tag a GET taught us (HEAD), holding the body to hash it (GET), or
+ * nothing. Returns true when it took charge of the head. */
+static bool start_hold_or_tag(struct wctx *w, const nm_req_t *req,
+                              const char *head, size_t head_len,
+                              bool is_contiguous, struct cursor start,
+                              size_t m, int64_t now)
+{
+    struct nm_conn *c = w->c;
+    const nm_resp_t *resp = c->resp;
+    uint32_t no = NM_RESP_HAS_ETAG | NM_RESP_TRUNCATED_VALIDATOR |
+                  NM_RESP_STREAMING;
+    if (resp->status != 200 || (resp->flags & no))
+        return false;
+    if (req->method == NM_METHOD_HEAD) {
+        char tag[NM_BODYHASH_TAG_LEN + 1];
+        if (!nm_headcache_get(req, resp, tag))
+            return false;
+        if (!(is_not_modified(req, resp, tag, now) &&
+              send_304(w, head, head_len, tag, now)))
+            release_with_tag(c, w->fd, head, head_len, tag);
+        c->head_len = 0;
+        c->rs = RS_SWALLOW; /* nothing follows a HEAD's head */
+        return true;
+    }
+    if (req->method != NM_METHOD_GET || (resp->flags & NM_RESP_NO_BODY) ||
+        ((resp->flags & NM_RESP_HAS_CL) &&
+         resp->content_length > nm_cfg.hold_max_bytes) ||
+        nm_hold_total() >= nm_cfg.hold_total_bytes)
+        return false;
+    if (is_contiguous && !hold_head(c, start, m))
+        return false;
+    c->hold = nm_hold_new(nm_cfg.seed, nm_now_ms());
+    if (c->hold == NULL) {
+        if (is_contiguous)
+            c->head_len = 0; /* the caller passes it from the input */
+        return false;
+    }
+    c->rs = RS_HOLD;
+    register_flush(c); /* the deadline */
+    return true;
+}
+
+/* RS_HOLD: keeps the server's bytes and hashes the body they carry. */
+static int phase_hold(struct wctx *w)
+{
+    struct nm_conn *c = w->c;
+    struct cursor start = w->k;
+    const char *p;
+    size_t len;
+    long m = 0;
+    bool is_done = false;
+    while (!is_done && (len = cur_piece(&w->k, &p)) > 0) {
+        nm_resp_event_t e;
+        long r = nm_http_resp_feed(&c->respp, c->resp, p, len, &e);
+        if (r < 0) {
+            w->k = start;
+            release_unchanged(c, w->fd);
+            return -2;
+        }
+        if (e == NM_RESP_EV_BODY)
+            nm_bodyhash_update(&c->hold->hash, c->respp.body_ptr,
+                               c->respp.body_len);
+        if (!nm_hold_append(c->hold, p, (size_t)r)) {
+            /* Over a limit: what is held goes out unchanged, these bytes
+             * right behind it, and the rest of the response passes. */
+            release_unchanged(c, w->fd);
+            m += r;
+            struct iovec v[PHASE_IOV_MAX];
+            size_t got;
+            int n = cur_slice(start, (size_t)m, v, PHASE_IOV_MAX, &got);
+            send_own(c, w->fd, v, n);
+            w->k = start;
+            w->k.off += 0;
+            cur_advance(&w->k, got);
+            w->done += got;
+            c->rs = RS_PASS;
+            if (e == NM_RESP_EV_MSG_DONE)
+                end_response(c);
+            return 1;
+        }
+        w->k.off += (size_t)r;
+        m += r;
+        is_done = e == NM_RESP_EV_MSG_DONE;
+    }
+    w->done += (size_t)m;
+    if (is_done) {
+        char tag[NM_BODYHASH_TAG_LEN + 1];
+        nm_bodyhash_final(&c->hold->hash, tag);
+        answer_with_tag(w, tag);
+        end_response(c);
+    }
+    return is_done ? 1 : 2;
 }
 
 /* RS_HEAD: gathers the head; when complete, decides and answers. Returns
@@ -810,6 +1057,10 @@ static int phase_head(struct wctx *w)
     nm_resp_event_t ev;
     long m = feed_until_event(w, &ev, NM_RESP_EV_HEAD_DONE);
     if (m >= 0 && ev != NM_RESP_EV_HEAD_DONE) { /* incomplete: hold it */
+        if (c->head_len == 0) {
+            c->head_started_ms = nm_now_ms();
+            register_flush(c); /* the deadline */
+        }
         if (hold_head(c, start, (size_t)m)) {
             w->done += (size_t)m;
             return 2;
@@ -831,12 +1082,17 @@ static int phase_head(struct wctx *w)
     const char *head = is_contiguous ? p : c->head;
     size_t head_len = is_contiguous ? (size_t)m : c->head_len;
     int64_t now = time(NULL);
-    if (is_not_modified(&c->q_head->req, c->resp, now) &&
-        send_304(w, head, head_len, now)) {
+    const nm_req_t *req = &c->q_head->req;
+    if (is_not_modified(req, c->resp, NULL, now) &&
+        send_304(w, head, head_len, NULL, now)) {
         c->head_len = 0;
         c->rs = RS_SWALLOW;
         return 1;
     }
+    /* No validator from the server: maybe one of ours (issue 4). */
+    if (start_hold_or_tag(w, req, head, head_len, is_contiguous, start,
+                          (size_t)m, now))
+        return 1;
     /* Pass: the head goes out in front of what follows it. */
     if (is_contiguous) {
         w->prefix_at = start;
@@ -917,6 +1173,9 @@ ssize_t nm_conn_write(struct nm_conn *c, int fd, enum nm_write_op op,
         case RS_SWALLOW:
             r = phase_swallow(&w);
             break;
+        case RS_HOLD:
+            r = phase_hold(&w);
+            break;
         default: /* RS_SINK */
             return (ssize_t)iov_total(iov, iovcnt);
         }
@@ -975,6 +1234,30 @@ static ssize_t swallow_sendfile(struct nm_conn *c, int in_fd, off_t *offset,
     return (ssize_t)n;
 }
 
+/* A held 200 whose body comes from a file: hash the file region the body
+ * will be (pread, cached) instead of holding it, then answer: 304 (and the
+ * sendfile calls are swallowed) or the head with our tag (and they pass).
+ * Anything else releases the head unchanged. */
+static void hold_from_file(struct nm_conn *c, int out_fd, int in_fd,
+                           off_t *offset)
+{
+    char tag[NM_BODYHASH_TAG_LEN + 1];
+    uint64_t body = nm_http_resp_skippable(&c->respp);
+    off_t pos = offset ? *offset : lseek(in_fd, 0, SEEK_CUR);
+    bool is_whole_body = nm_hold_len(c->hold) == 0 &&
+                         (c->resp->flags & NM_RESP_HAS_CL) &&
+                         !(c->resp->flags & NM_RESP_CHUNKED) &&
+                         body == c->resp->content_length;
+    if (is_whole_body && pos >= 0 && body <= nm_cfg.hold_max_bytes &&
+        nm_filehash_tag(in_fd, pos, body, nm_cfg.seed, tag)) {
+        struct wctx w = {.c = c, .fd = out_fd};
+        c->rs = answer_with_tag(&w, tag) ? RS_SWALLOW : RS_PASS;
+        return;
+    }
+    release_unchanged(c, out_fd);
+    c->rs = RS_PASS;
+}
+
 ssize_t nm_conn_sendfile(struct nm_conn *c, int out_fd, int in_fd,
                          off_t *offset, size_t count,
                          ssize_t (*real)(int, int, off_t *, size_t))
@@ -984,11 +1267,19 @@ ssize_t nm_conn_sendfile(struct nm_conn *c, int out_fd, int in_fd,
         errno = EAGAIN;
         return -1;
     }
+    if (!c->is_given_up && c->rs == RS_HOLD)
+        hold_from_file(c, out_fd, in_fd, offset);
     if (!c->is_given_up && (c->rs == RS_SWALLOW || c->rs == RS_SINK))
         return swallow_sendfile(c, in_fd, offset, count);
     uint64_t sk = 0;
     if (!c->is_given_up && c->rs == RS_PASS)
         sk = nm_http_resp_skippable(&c->respp);
+    if (sk == 0 && !c->is_given_up && c->rs == RS_IDLE) {
+        /* busybox calls sendfile again after the body to see EOF. */
+        off_t pos = offset ? *offset : lseek(in_fd, 0, SEEK_CUR);
+        if (pos >= 0 && file_avail(in_fd, pos, count) == 0)
+            return 0;
+    }
     if (sk == 0) {
         /* A head or framing bytes from a file: we cannot follow. Whatever
          * head is held goes out first. */
@@ -1019,13 +1310,19 @@ ssize_t nm_conn_sendfile(struct nm_conn *c, int out_fd, int in_fd,
 
 /* Delivers what the connection holds or owes before its last fd goes;
  * bounded so a dead client cannot hang the server's close. */
-static void drain_before_close(struct nm_conn *c, int fd)
+static void drain_before_close(struct nm_conn *c, int fd, bool is_eof)
 {
-    if (!c->is_given_up && c->rs == RS_HEAD && c->head_len > 0) {
-        struct iovec v = {.iov_base = c->head, .iov_len = c->head_len};
-        send_own(c, fd, &v, 1);
-        c->head_len = 0;
+    c->fd = fd;
+    /* A close-delimited body ends here: its tag can still be used. */
+    if (is_eof && !c->is_given_up && c->rs == RS_HOLD &&
+        nm_http_resp_eof(&c->respp) == NM_RESP_EV_MSG_DONE) {
+        char tag[NM_BODYHASH_TAG_LEN + 1];
+        struct wctx w = {.c = c, .fd = fd};
+        nm_bodyhash_final(&c->hold->hash, tag);
+        answer_with_tag(&w, tag);
+        end_response(c);
     }
+    release_overdue(c, 0);
     for (int i = 0; i < 20 && c->owed_off < c->owed_len; i++) {
         if (flush_owed(c, fd, false))
             break;
@@ -1048,7 +1345,7 @@ void nm_conn_forget_fd(int fd)
     if (!is_last)
         return;
     pthread_mutex_lock(&c->lock);
-    drain_before_close(c, fd);
+    drain_before_close(c, fd, true);
     release_state(c);
     owed_clear(c);
     c->is_given_up = true; /* a racing holder of the pointer passes */
@@ -1085,7 +1382,7 @@ static void flush_one(int fd, uintptr_t v, void *arg)
     struct nm_conn *c = (struct nm_conn *)v;
     pthread_mutex_lock(&c->lock);
     if (c->fd == fd)
-        drain_before_close(c, fd);
+        drain_before_close(c, fd, false);
     pthread_mutex_unlock(&c->lock);
 }
 
@@ -1094,15 +1391,19 @@ void nm_conn_flush_all(void)
     nm_fdtable_each_conn(flush_one, NULL);
 }
 
-/* After fork, a connection with an exchange in flight is written by one
- * process or the other, never both as far as we can know: stop following
- * it (fail open). Idle ones (busybox forks right after accept) are kept. */
+/* After fork the parent goes on following its connections: servers that
+ * fork a CGI relay its output themselves (busybox), or write nothing more
+ * on that exchange (python's CGI: its child execs and writes the rest
+ * unseen; the parent's parser then fails on any later byte and gives up).
+ * In the child, an exchange in flight is one we cannot know the state of:
+ * stop following it. Idle ones (busybox forks right after accept) are
+ * kept. */
 static void settle_one(int fd, uintptr_t v, void *arg)
 {
     (void)fd;
+    (void)arg;
     struct nm_conn *c = (struct nm_conn *)v;
-    if (arg != NULL)
-        pthread_mutex_init(&c->lock, NULL);
+    pthread_mutex_init(&c->lock, NULL);
     pthread_mutex_lock(&c->lock);
     if (!c->is_given_up && is_busy(c))
         conn_give_up(c, "fork with an exchange in flight");
@@ -1119,13 +1420,12 @@ void nm_conn_before_fork(void)
 void nm_conn_after_fork_parent(void)
 {
     pthread_mutex_unlock(&table_lock);
-    nm_fdtable_each_conn(settle_one, NULL);
 }
 
 void nm_conn_after_fork_child(void)
 {
     pthread_mutex_init(&table_lock, NULL);
-    nm_fdtable_each_conn(settle_one, (void *)1);
+    nm_fdtable_each_conn(settle_one, NULL);
 }
 
 struct range {
@@ -1151,6 +1451,19 @@ void nm_conn_drain(int fd)
     struct nm_conn *c = nm_conn_acquire(fd);
     if (c == NULL)
         return;
-    drain_before_close(c, fd);
+    drain_before_close(c, fd, true);
+    nm_conn_release(c);
+}
+
+void nm_conn_before_read(int fd)
+{
+    struct nm_conn *c = nm_conn_acquire(fd);
+    if (c == NULL)
+        return;
+    /* The server waits on the client: nothing may stay held meanwhile. */
+    c->fd = fd;
+    release_overdue(c, 0);
+    if (c->owed_off < c->owed_len)
+        flush_owed(c, fd, false);
     nm_conn_release(c);
 }

@@ -32,6 +32,10 @@ void nm_conn_on_accept(int listen_fd, int fd);
  * NULL. */
 struct nm_conn *nm_conn_adopt(int fd);
 
+/* The server is about to read from fd: held bytes go out first, so a
+ * server waiting on its client never leaves that client waiting on us. */
+void nm_conn_before_read(int fd);
+
 /* The server read n bytes (spread over iov) from the connection. */
 void nm_conn_on_read(struct nm_conn *c, int fd, const struct iovec *iov,
                      int iovcnt, size_t n);

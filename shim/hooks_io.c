@@ -71,6 +71,18 @@ __attribute__((constructor)) static void nm_shim_init(void)
 
 /* ---- read side ---- */
 
+/* Before a read on a tracked connection: see nm_conn_before_read. */
+static inline void before_read(int fd)
+{
+    if (should_follow() && NM_FD_IS_CONN(nm_fdtable_get(fd))) {
+        int saved = errno;
+        in_shim++;
+        nm_conn_before_read(fd);
+        in_shim--;
+        errno = saved;
+    }
+}
+
 /* The server read n > 0 bytes from fd: let the tracker see them. */
 static void saw_read(int fd, const struct iovec *iov, int cnt, ssize_t n)
 {
@@ -89,6 +101,7 @@ static void saw_read(int fd, const struct iovec *iov, int cnt, ssize_t n)
 
 EXPORT ssize_t read(int fd, void *buf, size_t len)
 {
+    before_read(fd);
     ssize_t r = nm_real_read(fd, buf, len);
     if (r > 0 && should_follow()) {
         struct iovec v = {.iov_base = buf, .iov_len = (size_t)r};
@@ -108,6 +121,7 @@ EXPORT ssize_t __read_chk(int fd, void *buf, size_t len, size_t buflen)
 
 EXPORT ssize_t readv(int fd, const struct iovec *iov, int cnt)
 {
+    before_read(fd);
     ssize_t r = nm_real.readv ? nm_real.readv(fd, iov, cnt)
                               : syscall(SYS_readv, fd, iov, cnt);
     if (r > 0 && should_follow())
@@ -118,6 +132,7 @@ EXPORT ssize_t readv(int fd, const struct iovec *iov, int cnt)
 EXPORT ssize_t recvfrom(int fd, void *buf, size_t len, int flags,
                         struct sockaddr *addr, socklen_t *alen)
 {
+    before_read(fd);
     ssize_t r = nm_real.recvfrom
                     ? nm_real.recvfrom(fd, buf, len, flags, addr, alen)
                     : syscall(SYS_recvfrom, fd, buf, len, flags, addr, alen);
@@ -152,6 +167,7 @@ EXPORT ssize_t __recvfrom_chk(int fd, void *buf, size_t len, size_t buflen,
 
 EXPORT ssize_t recvmsg(int fd, struct msghdr *msg, int flags)
 {
+    before_read(fd);
     ssize_t r = nm_real_recvmsg(fd, msg, flags);
     if (r > 0 && !(flags & MSG_PEEK) && should_follow())
         saw_read(fd, msg->msg_iov, (int)msg->msg_iovlen, r);

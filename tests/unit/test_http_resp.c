@@ -335,6 +335,14 @@ static const row_t real_world[] = {
 /* ---- framing ---- */
 
 static const row_t framing[] = {
+    /* RFC 9112 §2.2: a bare LF ends a line; CGI heads relayed verbatim. */
+    {"bare_lf_head_accepted", "HTTP/1.1 200 OK\nContent-Length: 0\n\n", 0,
+     false, "H(200 1.1 cl=0 len=35 {cl})M;"},
+    {"bare_lf_after_field_accepted", "HTTP/1.1 200 OK\r\nServer: x\n\r\nab",
+     0, false, "H(200 1.1 len=29 {cdelim,close})B(ab)"},
+    {"cgi_lf_head_close_delimited",
+     "HTTP/1.1 200 OK\r\nContent-Type: text/plain\n\nplain body\n", 0, false,
+     "H(200 1.1 len=43 {cdelim,close})B(plain body\\x0a)"},
     {"status_204_no_body", "HTTP/1.1 204 No Content\r\n\r\n", 0, false,
      "H(204 1.1 len=27 {nobody})M;"},
     {"status_304_ignores_cl",
@@ -520,10 +528,6 @@ static const row_t refused[] = {
      "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked, chunked\r\n\r\n", 0, false,
      "E:AMBIGUOUS"},
     {"obs_fold", "HTTP/1.1 200 OK\r\nX: a\r\n b\r\n\r\n", 0, false,
-     "E:AMBIGUOUS"},
-    {"bare_lf_in_head", "HTTP/1.1 200 OK\nContent-Length: 0\n\n", 0, false,
-     "E:AMBIGUOUS"},
-    {"bare_lf_after_field", "HTTP/1.1 200 OK\r\nServer: x\n\r\n", 0, false,
      "E:AMBIGUOUS"},
     {"space_before_colon", "HTTP/1.1 200 OK\r\nContent-Length : 0\r\n\r\n", 0,
      false, "E:AMBIGUOUS"},

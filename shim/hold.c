@@ -1,0 +1,121 @@
+/* hold.c - see hold.h. */
+#include "hold.h"
+
+#include "config.h"
+#include "log.h"
+#include "symbols.h"
+
+#include <fcntl.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <time.h>
+#include <unistd.h>
+
+static _Atomic uint64_t held_total;
+
+uint64_t nm_now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+uint64_t nm_hold_total(void)
+{
+    return atomic_load(&held_total);
+}
+
+struct nm_hold *nm_hold_new(uint64_t seed, uint64_t now_ms)
+{
+    size_t size = (sizeof(struct nm_hold) + 63) & ~(size_t)63;
+    struct nm_hold *h = aligned_alloc(64, size);
+    if (h == NULL)
+        return NULL;
+    memset(h, 0, sizeof(*h));
+    h->memfd = -1;
+    h->started_ms = now_ms;
+    nm_bodyhash_init(&h->hash, seed);
+    return h;
+}
+
+uint64_t nm_hold_len(const struct nm_hold *h)
+{
+    return h->mem_len + h->file_len;
+}
+
+/* Moves to a memfd: close-on-exec and high, away from the server's fds.
+ * NOTMOD_TEST_NO_MEMFD=1 simulates memfd_create failing. */
+static bool spill(struct nm_hold *h)
+{
+    static int is_memfd_off = -1;
+    if (is_memfd_off < 0) {
+        const char *s = getenv("NOTMOD_TEST_NO_MEMFD");
+        is_memfd_off = s != NULL && strcmp(s, "1") == 0;
+    }
+    if (is_memfd_off)
+        return false;
+    int fd = memfd_create("notmod-hold", MFD_CLOEXEC);
+    if (fd < 0) {
+        nm_log(NM_LOG_WARN, "memfd_create failed: passing through");
+        return false;
+    }
+    int hi = fcntl(fd, F_DUPFD_CLOEXEC, 512);
+    if (hi >= 0) {
+        nm_real_close(fd);
+        fd = hi;
+    }
+    h->memfd = fd;
+    return true;
+}
+
+bool nm_hold_append(struct nm_hold *h, const char *p, size_t n)
+{
+    if (n == 0)
+        return true;
+    uint64_t len = nm_hold_len(h);
+    if (len + n > nm_cfg.hold_max_bytes ||
+        atomic_load(&held_total) + n > nm_cfg.hold_total_bytes)
+        return false;
+    if (h->memfd < 0 && h->mem_len + n <= NM_HOLD_MEM_BYTES) {
+        if (h->mem_len + n > h->mem_cap) {
+            size_t cap = h->mem_cap ? h->mem_cap : 4096;
+            while (cap < h->mem_len + n)
+                cap *= 2;
+            char *grown = realloc(h->mem, cap);
+            if (grown == NULL)
+                return false;
+            h->mem = grown;
+            h->mem_cap = cap;
+        }
+        memcpy(h->mem + h->mem_len, p, n);
+        h->mem_len += n;
+    } else {
+        if (h->memfd < 0 && !spill(h))
+            return false;
+        while (n > 0) {
+            ssize_t r = pwrite(h->memfd, p, n, (off_t)h->file_len);
+            if (r <= 0)
+                return false;
+            h->file_len += (uint64_t)r;
+            atomic_fetch_add(&held_total, (uint64_t)r);
+            p += r;
+            n -= (size_t)r;
+        }
+        return true;
+    }
+    atomic_fetch_add(&held_total, n);
+    return true;
+}
+
+void nm_hold_free(struct nm_hold *h)
+{
+    if (h == NULL)
+        return;
+    atomic_fetch_sub(&held_total, nm_hold_len(h));
+    if (h->memfd >= 0)
+        nm_real_close(h->memfd);
+    free(h->mem);
+    free(h);
+}

@@ -1,0 +1,46 @@
+/* hold.h - storage for a response the shim holds while it hashes the body:
+ * in memory up to a small threshold, then spilled to a memfd, up to
+ * NOTMOD_HOLD_MAX per response and NOTMOD_HOLD_TOTAL per process. Keeps the
+ * server's raw bytes (framing included) and the hash of the de-chunked
+ * body side by side. Used by conn.c. */
+#ifndef NM_SHIM_HOLD_H
+#define NM_SHIM_HOLD_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "bodyhash.h"
+
+/* Held bytes kept in memory before spilling to a memfd. */
+#define NM_HOLD_MEM_BYTES (64 * 1024)
+
+struct nm_hold {
+    nm_bodyhash_t hash; /* first: XXH3 state wants 64-byte alignment */
+    char *mem;
+    size_t mem_len, mem_cap;
+    int memfd;        /* -1 until spilled */
+    uint64_t file_len; /* bytes in the memfd (they follow mem) */
+    uint64_t started_ms;
+};
+
+/* A new, empty hold (64-byte aligned), or NULL when memory is short. */
+struct nm_hold *nm_hold_new(uint64_t seed, uint64_t now_ms);
+
+/* Keeps n raw server bytes. False when a limit is passed or the spill
+ * fails: the caller then releases what is held unchanged. */
+bool nm_hold_append(struct nm_hold *h, const char *p, size_t n);
+
+/* Total raw bytes held. */
+uint64_t nm_hold_len(const struct nm_hold *h);
+
+/* Frees the hold and gives its bytes back to the process budget. */
+void nm_hold_free(struct nm_hold *h);
+
+/* Bytes held by every hold in this process (NOTMOD_HOLD_TOTAL budget). */
+uint64_t nm_hold_total(void);
+
+/* Monotonic milliseconds, for deadlines. */
+uint64_t nm_now_ms(void);
+
+#endif
