@@ -213,6 +213,12 @@ bool nm_snapshot_is_disabled(const void *map, size_t len, nm_slice_t host,
     return false;
 }
 
+uint64_t nm_snapshot_generation(const void *map, size_t len)
+{
+    const snap_header_t *h = header_of(map, len);
+    return h ? __atomic_load_n(&h->generation, __ATOMIC_ACQUIRE) : 0;
+}
+
 bool nm_snapshot_is_retired(const void *map, size_t len)
 {
     const snap_header_t *h = header_of(map, len);
@@ -283,7 +289,7 @@ void nm_snapshot_w_begin(void *map)
 void nm_snapshot_w_end(void *map, int64_t now_unix)
 {
     snap_header_t *h = map;
-    h->generation++;
+    __atomic_store_n(&h->generation, h->generation + 1, __ATOMIC_RELAXED);
     h->published_unix = now_unix;
     uint64_t s = atomic_load_explicit(&h->seq, memory_order_relaxed);
     atomic_store_explicit(&h->seq, s + 1, memory_order_release);

@@ -69,6 +69,10 @@ int nm_snapshot_lookup(const void *map, size_t len, nm_slice_t host,
 bool nm_snapshot_is_disabled(const void *map, size_t len, nm_slice_t host,
                              nm_slice_t target);
 
+/* Generation of the snapshot (bumped by every publish), 0 for a map that
+ * is not a valid snapshot. A cheap "did anything change" check. */
+uint64_t nm_snapshot_generation(const void *map, size_t len);
+
 /* True when the writer has replaced this file: re-open the path. */
 bool nm_snapshot_is_retired(const void *map, size_t len);
 
