@@ -88,8 +88,13 @@ static int request(const char *path, const char *line, char **answer)
     size_t len = strlen(line);
     size_t cap = 4096, used = 0;
     char *buf = malloc(cap);
-    ssize_t n = buf ? write(fd, line, len) : -1;
-    while (n >= 0 && buf) {
+    if (!buf) {
+        close(fd);
+        fprintf(stderr, "notmodctl: out of memory\n");
+        return EXIT_FAILED;
+    }
+    ssize_t n = write(fd, line, len);
+    while (n >= 0) {
         if (used + 1 >= cap) {
             char *bigger = realloc(buf, cap *= 2);
             if (!bigger)
@@ -97,13 +102,12 @@ static int request(const char *path, const char *line, char **answer)
             buf = bigger;
         }
         n = read(fd, buf + used, cap - used - 1);
-        if (n > 0)
-            used += (size_t)n;
-        else
+        if (n <= 0)
             break;
+        used += (size_t)n;
     }
     close(fd);
-    if (!buf || n < 0 || used == 0) {
+    if (n < 0 || used == 0) {
         fprintf(stderr, "notmodctl: no answer from the daemon at %s%s%s\n",
                 path, n < 0 ? ": " : "", n < 0 ? strerror(errno) : "");
         free(buf);
