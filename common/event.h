@@ -27,11 +27,12 @@
      NM_EVENT_HOST_MAX + 2 + NM_EVENT_PATH_MAX)
 
 /* nm_event_t.flags */
-#define NM_EVENT_F_TOKEN (1u << 0)     /* token field present */
-#define NM_EVENT_F_COND_INM (1u << 1)  /* request carried If-None-Match */
-#define NM_EVENT_F_COND_IMS (1u << 2)  /* request carried If-Modified-Since */
-#define NM_EVENT_F_SYNTH_TAG (1u << 3) /* validator was synthesized by notmod  \
-                                        */
+#define NM_EVENT_F_TOKEN (1u << 0)    /* token field present */
+#define NM_EVENT_F_COND_INM (1u << 1) /* request carried If-None-Match */
+#define NM_EVENT_F_COND_IMS (1u << 2) /* request carried If-Modified-Since */
+#define NM_EVENT_F_SYNTH_TAG                                                   \
+    (1u << 3) /* validator was synthesized by notmod                           \
+               */
 #define NM_EVENT_F_ALL 0x0fu
 
 /* What the shim did with the response. */
