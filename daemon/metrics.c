@@ -1,0 +1,219 @@
+/* metrics.c - see metrics.h. libevent's evhttp serves it: one endpoint,
+ * loopback by default, no reason to hand-write an HTTP server. */
+#include "metrics.h"
+
+#include <arpa/inet.h>
+#include <event2/buffer.h>
+#include <event2/http.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+
+#include "log.h"
+
+struct nm_metrics {
+    nm_daemon_t *d;
+    struct evhttp *http;
+    struct evhttp_bound_socket *sock;
+};
+
+/* Label values escape \, " and newline (exposition format). */
+static void put_label(struct evbuffer *out, const char *s)
+{
+    for (; *s; s++) {
+        if (*s == '\\' || *s == '"')
+            evbuffer_add_printf(out, "\\%c", *s);
+        else if (*s == '\n')
+            evbuffer_add_printf(out, "\\n");
+        else
+            evbuffer_add(out, s, 1);
+    }
+}
+
+static void counter(struct evbuffer *out, const char *name, const char *help,
+                    uint64_t v)
+{
+    evbuffer_add_printf(out,
+                        "# HELP %s %s\n# TYPE %s counter\n%s %" PRIu64 "\n",
+                        name, help, name, name, v);
+}
+
+/* One per-route counter family over the top routes. */
+static void route_family(struct evbuffer *out, const char *name,
+                         const char *help, const nm_route_stats_t *rows,
+                         size_t n, size_t field_offset)
+{
+    evbuffer_add_printf(out, "# HELP %s %s\n# TYPE %s counter\n", name, help,
+                        name);
+    for (size_t i = 0; i < n; i++) {
+        uint64_t v;
+        memcpy(&v, (const char *)&rows[i].c + field_offset, sizeof(v));
+        evbuffer_add_printf(out, "%s{route=\"", name);
+        put_label(out, rows[i].route);
+        evbuffer_add_printf(out, "\"} %" PRIu64 "\n", v);
+    }
+}
+
+static void render(nm_daemon_t *d, struct evbuffer *out)
+{
+    const nm_counters_t *c = nm_stats_totals(d->stats);
+    const nm_events_counts_t *ec = nm_events_counts(d->events);
+    counter(out, "notmod_requests_total", "Responses seen by the shims.",
+            c->requests);
+    counter(out, "notmod_revalidations_total",
+            "GET/HEAD requests with If-None-Match or If-Modified-Since.",
+            c->revalidations);
+    evbuffer_add_printf(
+        out,
+        "# HELP notmod_revalidation_hits_total Revalidations answered 304.\n"
+        "# TYPE notmod_revalidation_hits_total counter\n"
+        "notmod_revalidation_hits_total{by=\"server\"} %" PRIu64 "\n"
+        "notmod_revalidation_hits_total{by=\"notmod\"} %" PRIu64 "\n",
+        c->hits_served, c->hits_substituted);
+    counter(out, "notmod_revalidation_misses_total",
+            "Revalidations answered with a full 200.", c->missed);
+    counter(out, "notmod_tags_added_total",
+            "200 responses that left with an ETag added by notmod.",
+            c->tags_added);
+    counter(out, "notmod_bytes_saved_total",
+            "Body bytes not sent thanks to substituted 304s.", c->bytes_saved);
+    counter(out, "notmod_not_handled_total",
+            "Responses notmod passed without handling.", c->not_handled);
+    counter(out, "notmod_get_200_total", "200 responses to GET.", c->get_200);
+    counter(out, "notmod_get_200_validated_total",
+            "200 responses to GET that carried a validator.",
+            c->get_200_validated);
+    counter(out, "notmod_events_received_total",
+            "Event datagrams received from shims.", ec->received);
+    counter(out, "notmod_events_malformed_total",
+            "Event datagrams dropped as malformed.", ec->malformed);
+    counter(out, "notmod_events_rejected_total",
+            "Event datagrams dropped for a missing or wrong token.",
+            ec->rejected);
+    evbuffer_add_printf(out,
+                        "# HELP notmod_store_urls URLs in the store.\n"
+                        "# TYPE notmod_store_urls gauge\n"
+                        "notmod_store_urls %zu\n",
+                        nm_store_count(d->store));
+    nm_route_stats_t rows[NM_METRICS_TOP_ROUTES];
+    size_t n = nm_stats_top(d->stats, rows, NM_METRICS_TOP_ROUTES);
+    route_family(out, "notmod_route_revalidations_total",
+                 "Revalidations of the top routes.", rows, n,
+                 offsetof(nm_counters_t, revalidations));
+    route_family(out, "notmod_route_hits_substituted_total",
+                 "304s substituted by notmod on the top routes.", rows, n,
+                 offsetof(nm_counters_t, hits_substituted));
+    route_family(out, "notmod_route_hits_served_total",
+                 "304s sent by the server on the top routes.", rows, n,
+                 offsetof(nm_counters_t, hits_served));
+    route_family(out, "notmod_route_bytes_saved_total",
+                 "Bytes saved on the top routes.", rows, n,
+                 offsetof(nm_counters_t, bytes_saved));
+}
+
+static void on_metrics(struct evhttp_request *req, void *arg)
+{
+    nm_metrics_t *m = arg;
+    struct evbuffer *out = evbuffer_new();
+    if (!out) {
+        evhttp_send_error(req, 500, NULL);
+        return;
+    }
+    render(m->d, out);
+    evhttp_add_header(evhttp_request_get_output_headers(req), "Content-Type",
+                      "text/plain; version=0.0.4; charset=utf-8");
+    evhttp_send_reply(req, 200, "OK", out);
+    evbuffer_free(out);
+}
+
+static void on_other(struct evhttp_request *req, void *arg)
+{
+    (void)arg;
+    evhttp_send_error(req, 404, "try /metrics");
+}
+
+/* Splits "HOST:PORT" & co. into host (default loopback) and port. */
+static int parse_addr(const char *addr, char *host, size_t cap, int *port)
+{
+    const char *colon = strrchr(addr, ':');
+    const char *p = colon ? colon + 1 : addr;
+    size_t hlen = colon ? (size_t)(colon - addr) : 0;
+    if (hlen >= 2 && addr[0] == '[' && addr[hlen - 1] == ']') {
+        addr++;
+        hlen -= 2;
+    }
+    if (hlen >= cap)
+        return -1;
+    if (hlen == 0)
+        snprintf(host, cap, "127.0.0.1");
+    else
+        snprintf(host, cap, "%.*s", (int)hlen, addr);
+    char *end;
+    long v = strtol(p, &end, 10);
+    if (end == p || *end || v < 0 || v > 65535)
+        return -1;
+    *port = (int)v;
+    return 0;
+}
+
+nm_metrics_t *nm_metrics_open(nm_daemon_t *d, const char *addr)
+{
+    char host[256];
+    int port;
+    if (parse_addr(addr, host, sizeof(host), &port) < 0) {
+        nm_log(LOG_ERR, "--metrics %s: expected HOST:PORT", addr);
+        return NULL;
+    }
+    nm_metrics_t *m = calloc(1, sizeof(*m));
+    if (!m)
+        return NULL;
+    m->d = d;
+    m->http = evhttp_new(d->base);
+    if (m->http) {
+        evhttp_set_allowed_methods(m->http, EVHTTP_REQ_GET | EVHTTP_REQ_HEAD);
+        evhttp_set_cb(m->http, "/metrics", on_metrics, m);
+        evhttp_set_gencb(m->http, on_other, m);
+        evhttp_set_timeout(m->http, 10);
+        m->sock =
+            evhttp_bind_socket_with_handle(m->http, host, (ev_uint16_t)port);
+    }
+    if (!m->sock) {
+        nm_log(LOG_ERR, "--metrics %s: cannot listen on %s port %d", addr, host,
+               port);
+        nm_metrics_close(m);
+        return NULL;
+    }
+    return m;
+}
+
+void nm_metrics_address(const nm_metrics_t *m, char *out, size_t cap)
+{
+    struct sockaddr_storage ss;
+    socklen_t len = sizeof(ss);
+    char host[INET6_ADDRSTRLEN] = "?";
+    int port = 0;
+    int fd = evhttp_bound_socket_get_fd(m->sock);
+    if (getsockname(fd, (struct sockaddr *)&ss, &len) == 0) {
+        if (ss.ss_family == AF_INET) {
+            struct sockaddr_in *a = (struct sockaddr_in *)&ss;
+            inet_ntop(AF_INET, &a->sin_addr, host, sizeof(host));
+            port = ntohs(a->sin_port);
+        } else if (ss.ss_family == AF_INET6) {
+            struct sockaddr_in6 *a = (struct sockaddr_in6 *)&ss;
+            inet_ntop(AF_INET6, &a->sin6_addr, host, sizeof(host));
+            port = ntohs(a->sin6_port);
+        }
+    }
+    snprintf(out, cap, "%s:%d", host, port);
+}
+
+void nm_metrics_close(nm_metrics_t *m)
+{
+    if (!m)
+        return;
+    if (m->http)
+        evhttp_free(m->http);
+    free(m);
+}

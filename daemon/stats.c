@@ -1,0 +1,184 @@
+/* stats.c - see stats.h. */
+#include "stats.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "strmap.h"
+
+/* A route's counters and what was already flushed to the backend. */
+typedef struct route {
+    nm_counters_t now, flushed;
+} route_t;
+
+struct nm_stats {
+    nm_counters_t totals, totals_flushed;
+    nm_strmap_t routes; /* route -> route_t* */
+};
+
+nm_stats_t *nm_stats_new(void)
+{
+    nm_stats_t *s = calloc(1, sizeof(*s));
+    if (s)
+        nm_strmap_init(&s->routes);
+    return s;
+}
+
+void nm_stats_free(nm_stats_t *s)
+{
+    if (!s)
+        return;
+    nm_strmap_free(&s->routes, free);
+    free(s);
+}
+
+static bool is_get_or_head(const nm_event_t *ev)
+{
+    return ev->method == NM_METHOD_GET || ev->method == NM_METHOD_HEAD;
+}
+
+/* DESIGN.md "Figures", applied to one event. */
+static void count(nm_counters_t *c, const nm_event_t *ev)
+{
+    bool is_cond = is_get_or_head(ev) &&
+                   (ev->flags & (NM_EVENT_F_COND_INM | NM_EVENT_F_COND_IMS));
+    c->requests++;
+    c->revalidations += is_cond;
+    switch (ev->outcome) {
+    case NM_OUTCOME_SERVER_304:
+        c->hits_served++;
+        break;
+    case NM_OUTCOME_SUBSTITUTED_304:
+        c->hits_substituted++;
+        c->bytes_saved += ev->bytes_saved;
+        break;
+    case NM_OUTCOME_COND_MISS:
+        c->missed++;
+        /* A miss may still leave with notmod's tag. */
+        c->tags_added += (ev->flags & NM_EVENT_F_SYNTH_TAG) != 0;
+        break;
+    case NM_OUTCOME_TAG_ADDED:
+        c->tags_added++;
+        break;
+    case NM_OUTCOME_NOT_HANDLED:
+        c->not_handled++;
+        break;
+    default:
+        break;
+    }
+    /* Validator coverage: 200s to GET and whether a validator left. */
+    if (ev->method == NM_METHOD_GET && ev->status == 200) {
+        c->get_200++;
+        c->get_200_validated += ev->validator.len > 0;
+    }
+}
+
+static route_t *route_of(nm_stats_t *s, const char *route)
+{
+    if (!nm_strmap_find(&s->routes, route) &&
+        s->routes.count >= NM_STATS_ROUTES_MAX)
+        route = "(other)";
+    int is_new;
+    nm_strmap_node_t *n = nm_strmap_upsert(&s->routes, route, &is_new);
+    if (!n)
+        return NULL;
+    if (is_new && !(n->value = calloc(1, sizeof(route_t)))) {
+        nm_strmap_remove(&s->routes, route);
+        return NULL;
+    }
+    return n->value;
+}
+
+void nm_stats_record(nm_stats_t *s, const nm_event_t *ev, const char *route)
+{
+    count(&s->totals, ev);
+    route_t *r = route ? route_of(s, route) : NULL;
+    if (r)
+        count(&r->now, ev);
+}
+
+const nm_counters_t *nm_stats_totals(const nm_stats_t *s)
+{
+    return &s->totals;
+}
+
+struct top_ctx {
+    nm_route_stats_t *all;
+    size_t n;
+};
+
+static void collect(void *arg, nm_strmap_node_t *node)
+{
+    struct top_ctx *c = arg;
+    c->all[c->n].route = node->key;
+    c->all[c->n].c = ((route_t *)node->value)->now;
+    c->n++;
+}
+
+static int by_revalidations(const void *a_, const void *b_)
+{
+    const nm_route_stats_t *a = a_, *b = b_;
+    if (a->c.revalidations != b->c.revalidations)
+        return a->c.revalidations < b->c.revalidations ? 1 : -1;
+    if (a->c.requests != b->c.requests)
+        return a->c.requests < b->c.requests ? 1 : -1;
+    return strcmp(a->route, b->route);
+}
+
+size_t nm_stats_top(const nm_stats_t *s, nm_route_stats_t *out, size_t n)
+{
+    if (s->routes.count == 0 || n == 0)
+        return 0;
+    struct top_ctx c = {calloc(s->routes.count, sizeof(*c.all)), 0};
+    if (!c.all)
+        return 0;
+    nm_strmap_each(&s->routes, collect, &c);
+    qsort(c.all, c.n, sizeof(*c.all), by_revalidations);
+    size_t k = c.n < n ? c.n : n;
+    memcpy(out, c.all, k * sizeof(*out));
+    free(c.all);
+    return k;
+}
+
+/* Sends now - flushed for each field, then remembers now as flushed. */
+static void flush_counters(const nm_store_backend_t *be, const char *key,
+                           const nm_counters_t *now, nm_counters_t *flushed)
+{
+#define NM_STATS_FLUSH(f)                                                      \
+    if (now->f != flushed->f)                                                  \
+        be->count(be->self, key, #f, (int64_t)(now->f - flushed->f));
+    NM_STATS_FIELDS(NM_STATS_FLUSH)
+#undef NM_STATS_FLUSH
+    *flushed = *now;
+}
+
+struct flush_ctx {
+    const nm_store_backend_t *be;
+};
+
+static void flush_route(void *arg, nm_strmap_node_t *node)
+{
+    struct flush_ctx *c = arg;
+    route_t *r = node->value;
+    if (memcmp(&r->now, &r->flushed, sizeof(r->now)) == 0)
+        return;
+    char key[2400];
+    snprintf(key, sizeof(key), "notmod:route:%s", node->key);
+    flush_counters(c->be, key, &r->now, &r->flushed);
+}
+
+void nm_stats_flush(nm_stats_t *s, const nm_store_backend_t *be)
+{
+    if (!be || !be->count)
+        return;
+    flush_counters(be, "notmod:stats", &s->totals, &s->totals_flushed);
+    struct flush_ctx c = {be};
+    nm_strmap_each(&s->routes, flush_route, &c);
+}
+
+double nm_stats_hit_rate(const nm_counters_t *c)
+{
+    uint64_t hits = c->hits_served + c->hits_substituted;
+    return c->revalidations ? (double)hits / (double)c->revalidations : 0.0;
+}

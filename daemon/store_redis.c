@@ -1,0 +1,692 @@
+/* store_redis.c - see store_redis.h. The memory store stays the working
+ * set; this file writes its changes through to Redis and reads back what
+ * the fleet knows (first-seen times, tags at start-up, pins, disabled
+ * prefixes). While Redis is unreachable, changes queue in pending maps and
+ * are written back on reconnect; counters are added back if a command
+ * fails, so totals in Redis catch up exactly. */
+#include "store_redis.h"
+
+#include <hiredis/adapters/libevent.h>
+#include <hiredis/async.h>
+#include <hiredis/hiredis.h>
+#include <inttypes.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "log.h"
+#include "strmap.h"
+
+#define BACKOFF_MIN_MS 100
+#define BACKOFF_MAX_MS 2000
+#define STALL_MS 3000 /* no reply for this long: drop the connection */
+#define FIRST_SEEN_TTL_S 2592000 /* 30 days */
+#define PREFIX_SYNC_TICKS 5      /* re-read notmod:disabled every 5 s */
+
+typedef struct redis_be {
+    struct event_base *base;
+    nm_store_t *store;
+    char *desc, *host, *unix_path, *password;
+    int port, db;
+    redisAsyncContext *ac;
+    bool is_ready, has_warmed;
+    int backoff_ms;
+    struct event *retry_ev, *tick_ev;
+    unsigned ticks;
+    int64_t inflight, last_progress_ms, connect_started_ms;
+    nm_strmap_t pending_urls;     /* url -> NULL */
+    nm_strmap_t pending_purges;   /* url -> "tag\tpin" to forget */
+    nm_strmap_t pending_prefixes; /* prefix -> (void *)1 on, (void *)2 off */
+    nm_strmap_t pending_counts;   /* "key\tfield" -> int64_t* */
+    char last_error[160];
+} redis_be_t;
+
+/* What a command's reply (or failure) means to us. */
+typedef enum {
+    K_PLAIN,      /* nothing to do on success; log errors */
+    K_URL,        /* url write-back: re-queue url on failure */
+    K_FIRST,      /* GET first-seen: learn it */
+    K_PURGE,      /* re-queue purge on failure */
+    K_PREFIX,     /* re-queue prefix on failure */
+    K_COUNT,      /* re-add delta on failure */
+    K_SCAN_TAGS,  /* warm: SCAN notmod:tag:* */
+    K_SCAN_PINS,  /* warm: SCAN notmod:pin:* */
+    K_WARM_TAG,   /* warm: GET notmod:tag:<url> */
+    K_WARM_FIRST, /* warm: GET first-seen of url/tag, then learn the url */
+    K_WARM_PIN,   /* warm: GET notmod:pin:<url> */
+    K_MEMBERS,    /* SMEMBERS notmod:disabled */
+} kind_t;
+
+typedef struct cmd {
+    redis_be_t *r;
+    kind_t kind;
+    char *a, *b; /* url/key, tag/field */
+    int64_t n;
+} cmd_t;
+
+static int64_t now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static void cmd_free(cmd_t *c)
+{
+    free(c->a);
+    free(c->b);
+    free(c);
+}
+
+static void queue_url(redis_be_t *r, const char *url)
+{
+    nm_strmap_upsert(&r->pending_urls, url, NULL);
+}
+
+static void queue_count(redis_be_t *r, const char *key, const char *field,
+                        int64_t delta)
+{
+    char k[2600];
+    snprintf(k, sizeof(k), "%s\t%s", key, field);
+    nm_strmap_node_t *n = nm_strmap_upsert(&r->pending_counts, k, NULL);
+    if (!n)
+        return;
+    if (!n->value && !(n->value = calloc(1, sizeof(int64_t)))) {
+        nm_strmap_remove(&r->pending_counts, k);
+        return;
+    }
+    *(int64_t *)n->value += delta;
+}
+
+static void queue_purge(redis_be_t *r, const char *url, const char *tags)
+{
+    nm_strmap_node_t *n = nm_strmap_upsert(&r->pending_purges, url, NULL);
+    if (n && !n->value)
+        n->value = strdup(tags ? tags : "\t");
+}
+
+static void on_reply(redisAsyncContext *c, void *reply, void *priv);
+
+/* Sends one command (hiredis format) with a callback context. On a
+ * refused send the failure path runs at once. */
+static void send_cmd(redis_be_t *r, kind_t kind, const char *a, const char *b,
+                     int64_t n, const char *fmt, ...)
+{
+    cmd_t *c = calloc(1, sizeof(*c));
+    if (!c)
+        return;
+    c->r = r;
+    c->kind = kind;
+    c->a = a ? strdup(a) : NULL;
+    c->b = b ? strdup(b) : NULL;
+    c->n = n;
+    va_list ap;
+    va_start(ap, fmt);
+    int rc =
+        r->ac ? redisvAsyncCommand(r->ac, on_reply, c, fmt, ap) : REDIS_ERR;
+    va_end(ap);
+    if (rc != REDIS_OK) {
+        on_reply(NULL, NULL, c);
+        return;
+    }
+    if (r->inflight++ == 0)
+        r->last_progress_ms = now_ms();
+}
+
+/* --- write-back --- */
+
+static void send_first(redis_be_t *r, const char *url, const char *tag,
+                       int64_t first_seen)
+{
+    send_cmd(r, K_URL, url, NULL, 0,
+             "SET notmod:first:%s#%s %" PRId64 " NX EX %d", url, tag,
+             first_seen, FIRST_SEEN_TTL_S);
+    /* Whoever set it first, this tells us the fleet's answer. */
+    send_cmd(r, K_FIRST, url, tag, 0, "GET notmod:first:%s#%s", url, tag);
+}
+
+static void write_url(redis_be_t *r, const char *url)
+{
+    const nm_store_rec_t *rec = nm_store_get(r->store, url);
+    if (!rec)
+        return; /* purged since it was queued */
+    if (rec->tag) {
+        send_cmd(r, K_URL, url, NULL, 0, "SET notmod:tag:%s %s", url, rec->tag);
+        send_first(r, url, rec->tag, rec->first_seen_unix);
+    }
+    if (rec->pin_tag) {
+        send_cmd(r, K_URL, url, NULL, 0, "SET notmod:pin:%s %s", url,
+                 rec->pin_tag);
+        send_first(r, url, rec->pin_tag, rec->pin_since_unix);
+    }
+}
+
+static void write_purge(redis_be_t *r, const char *url, const char *tags)
+{
+    send_cmd(r, K_PURGE, url, tags, 0, "DEL notmod:tag:%s", url);
+    send_cmd(r, K_PURGE, url, tags, 0, "DEL notmod:pin:%s", url);
+    char *copy = strdup(tags ? tags : "\t");
+    if (!copy)
+        return;
+    char *pin = strchr(copy, '\t');
+    if (pin)
+        *pin++ = '\0';
+    if (copy[0])
+        send_cmd(r, K_PURGE, url, tags, 0, "DEL notmod:first:%s#%s", url, copy);
+    if (pin && pin[0])
+        send_cmd(r, K_PURGE, url, tags, 0, "DEL notmod:first:%s#%s", url, pin);
+    free(copy);
+}
+
+static void write_prefix(redis_be_t *r, const char *prefix, bool is_disabled)
+{
+    send_cmd(r, K_PREFIX, prefix, NULL, is_disabled,
+             is_disabled ? "SADD notmod:disabled %s"
+                         : "SREM notmod:disabled %s",
+             prefix);
+}
+
+static void write_count(redis_be_t *r, const char *key, const char *field,
+                        int64_t delta)
+{
+    send_cmd(r, K_COUNT, key, field, delta, "HINCRBY %s %s %" PRId64, key,
+             field, delta);
+}
+
+/* Moves a pending map out so that failures during the replay queue into
+ * a fresh one. */
+static nm_strmap_t take(nm_strmap_t *m)
+{
+    nm_strmap_t out = *m;
+    nm_strmap_init(m);
+    return out;
+}
+
+static void replay_purge(void *r, nm_strmap_node_t *n)
+{
+    write_purge(r, n->key, n->value);
+}
+
+static void replay_url(void *r, nm_strmap_node_t *n)
+{
+    write_url(r, n->key);
+}
+
+static void replay_prefix(void *r, nm_strmap_node_t *n)
+{
+    write_prefix(r, n->key, n->value == (void *)1);
+}
+
+static void replay_count(void *r, nm_strmap_node_t *n)
+{
+    char key[2600];
+    snprintf(key, sizeof(key), "%s", n->key);
+    char *field = strchr(key, '\t');
+    if (!field || *(int64_t *)n->value == 0)
+        return;
+    *field++ = '\0';
+    write_count(r, key, field, *(int64_t *)n->value);
+}
+
+/* Write-back after an outage: purges first, so a URL purged and seen
+ * again while Redis was away ends up with its new tag. */
+static void replay_pending(redis_be_t *r)
+{
+    nm_strmap_t purges = take(&r->pending_purges);
+    nm_strmap_t urls = take(&r->pending_urls);
+    nm_strmap_t prefixes = take(&r->pending_prefixes);
+    nm_strmap_t counts = take(&r->pending_counts);
+    nm_strmap_each(&purges, replay_purge, r);
+    nm_strmap_each(&urls, replay_url, r);
+    nm_strmap_each(&prefixes, replay_prefix, r);
+    nm_strmap_each(&counts, replay_count, r);
+    nm_strmap_free(&purges, free);
+    nm_strmap_free(&urls, NULL);
+    nm_strmap_free(&prefixes, NULL);
+    nm_strmap_free(&counts, free);
+}
+
+/* --- warm start: read what the fleet knows --- */
+
+static void scan(redis_be_t *r, kind_t kind, const char *cursor)
+{
+    send_cmd(r, kind, NULL, NULL, 0, "SCAN %s MATCH %s COUNT 1000", cursor,
+             kind == K_SCAN_TAGS ? "notmod:tag:*" : "notmod:pin:*");
+}
+
+static void warm(redis_be_t *r)
+{
+    r->has_warmed = true;
+    scan(r, K_SCAN_TAGS, "0");
+    scan(r, K_SCAN_PINS, "0");
+    send_cmd(r, K_MEMBERS, NULL, NULL, 0, "SMEMBERS notmod:disabled");
+}
+
+static void on_scan(redis_be_t *r, kind_t kind, const redisReply *rep)
+{
+    if (rep->type != REDIS_REPLY_ARRAY || rep->elements != 2 ||
+        rep->element[0]->type != REDIS_REPLY_STRING ||
+        rep->element[1]->type != REDIS_REPLY_ARRAY)
+        return;
+    const char *prefix = kind == K_SCAN_TAGS ? "notmod:tag:" : "notmod:pin:";
+    size_t plen = strlen(prefix);
+    const redisReply *keys = rep->element[1];
+    for (size_t i = 0; i < keys->elements; i++) {
+        const redisReply *k = keys->element[i];
+        if (k->type != REDIS_REPLY_STRING || (size_t)k->len <= plen)
+            continue;
+        send_cmd(r, kind == K_SCAN_TAGS ? K_WARM_TAG : K_WARM_PIN,
+                 k->str + plen, NULL, 0, "GET %s", k->str);
+    }
+    if (strcmp(rep->element[0]->str, "0") != 0)
+        scan(r, kind, rep->element[0]->str);
+}
+
+static int64_t reply_int(const redisReply *rep)
+{
+    return rep->type == REDIS_REPLY_STRING ? strtoll(rep->str, NULL, 10) : 0;
+}
+
+/* Success path of each command kind. */
+static void on_success(redis_be_t *r, cmd_t *c, const redisReply *rep)
+{
+    switch (c->kind) {
+    case K_FIRST:
+        nm_store_learn_first_seen(r->store, c->a, c->b, reply_int(rep));
+        break;
+    case K_SCAN_TAGS:
+    case K_SCAN_PINS:
+        on_scan(r, c->kind, rep);
+        break;
+    case K_WARM_TAG:
+        if (rep->type == REDIS_REPLY_STRING)
+            send_cmd(r, K_WARM_FIRST, c->a, rep->str, 0,
+                     "GET notmod:first:%s#%s", c->a, rep->str);
+        break;
+    case K_WARM_FIRST: {
+        int64_t fs = reply_int(rep);
+        nm_store_learn_url(r->store, c->a, c->b, fs ? fs : time(NULL));
+        break;
+    }
+    case K_WARM_PIN:
+        if (rep->type == REDIS_REPLY_STRING)
+            nm_store_learn_pin(r->store, c->a, rep->str);
+        break;
+    case K_MEMBERS:
+        for (size_t i = 0; rep->type == REDIS_REPLY_ARRAY && i < rep->elements;
+             i++)
+            if (rep->element[i]->type == REDIS_REPLY_STRING)
+                nm_store_learn_disabled(r->store, rep->element[i]->str);
+        break;
+    default:
+        break;
+    }
+}
+
+/* Failure path: the command may not have run; queue it again. */
+static void on_failure(redis_be_t *r, cmd_t *c)
+{
+    switch (c->kind) {
+    case K_URL:
+    case K_FIRST:
+        queue_url(r, c->a);
+        break;
+    case K_PURGE:
+        queue_purge(r, c->a, c->b);
+        break;
+    case K_PREFIX: {
+        nm_strmap_node_t *n =
+            nm_strmap_upsert(&r->pending_prefixes, c->a, NULL);
+        if (n)
+            n->value = c->n ? (void *)1 : (void *)2;
+        break;
+    }
+    case K_COUNT:
+        queue_count(r, c->a, c->b, c->n);
+        break;
+    case K_SCAN_TAGS:
+    case K_SCAN_PINS:
+    case K_WARM_TAG:
+    case K_WARM_FIRST:
+    case K_WARM_PIN:
+    case K_MEMBERS:
+        r->has_warmed = false; /* try the whole warm-up again */
+        break;
+    default:
+        break;
+    }
+}
+
+static void on_reply(redisAsyncContext *ac, void *reply, void *priv)
+{
+    (void)ac;
+    cmd_t *c = priv;
+    redis_be_t *r = c->r;
+    const redisReply *rep = reply;
+    if (ac) {
+        r->inflight--;
+        r->last_progress_ms = now_ms();
+    }
+    if (!rep) {
+        on_failure(r, c);
+    } else if (rep->type == REDIS_REPLY_ERROR) {
+        /* Not retried: the same command would fail again (WRONGTYPE...). */
+        snprintf(r->last_error, sizeof(r->last_error), "%s", rep->str);
+        nm_log(LOG_WARNING, "redis: %s", rep->str);
+    } else {
+        on_success(r, c, rep);
+    }
+    cmd_free(c);
+}
+
+/* --- connection --- */
+
+static void schedule_retry(redis_be_t *r)
+{
+    if (evtimer_pending(r->retry_ev, NULL))
+        return;
+    struct timeval tv = {r->backoff_ms / 1000, (r->backoff_ms % 1000) * 1000};
+    evtimer_add(r->retry_ev, &tv);
+    r->backoff_ms =
+        r->backoff_ms * 2 > BACKOFF_MAX_MS ? BACKOFF_MAX_MS : r->backoff_ms * 2;
+}
+
+static void set_error(redis_be_t *r, const char *what)
+{
+    if (strcmp(r->last_error, what) != 0)
+        nm_log(LOG_WARNING, "redis %s: %s (serving from memory, retrying)",
+               r->desc, what);
+    snprintf(r->last_error, sizeof(r->last_error), "%s", what);
+}
+
+/* Drops the connection: pending callbacks run with NULL and re-queue. */
+static void drop(redis_be_t *r, const char *why)
+{
+    redisAsyncContext *ac = r->ac;
+    r->ac = NULL;
+    r->is_ready = false;
+    set_error(r, why);
+    if (ac)
+        redisAsyncFree(ac);
+    r->inflight = 0;
+    schedule_retry(r);
+}
+
+static void on_connect(const redisAsyncContext *ac, int status)
+{
+    redis_be_t *r = ac->data;
+    if (r->ac != ac)
+        return;
+    if (status != REDIS_OK) {
+        r->ac = NULL; /* hiredis frees it after this callback */
+        r->is_ready = false;
+        r->inflight = 0;
+        set_error(r, ac->errstr);
+        schedule_retry(r);
+        return;
+    }
+    r->is_ready = true;
+    r->backoff_ms = BACKOFF_MIN_MS;
+    nm_log(LOG_INFO, "redis %s: connected", r->desc);
+    r->last_error[0] = '\0';
+    replay_pending(r);
+    if (!r->has_warmed)
+        warm(r);
+}
+
+static void on_disconnect(const redisAsyncContext *ac, int status)
+{
+    redis_be_t *r = ac->data;
+    if (r->ac != ac)
+        return; /* we dropped it ourselves */
+    r->ac = NULL;
+    r->is_ready = false;
+    r->inflight = 0;
+    set_error(r, status == REDIS_OK ? "disconnected" : ac->errstr);
+    schedule_retry(r);
+}
+
+static void connect_now(redis_be_t *r)
+{
+    redisAsyncContext *ac = r->unix_path ? redisAsyncConnectUnix(r->unix_path)
+                                         : redisAsyncConnect(r->host, r->port);
+    if (!ac || ac->err) {
+        set_error(r, ac ? ac->errstr : "out of memory");
+        if (ac)
+            redisAsyncFree(ac);
+        schedule_retry(r);
+        return;
+    }
+    ac->data = r;
+    redisLibeventAttach(ac, r->base);
+    redisAsyncSetConnectCallback(ac, on_connect);
+    redisAsyncSetDisconnectCallback(ac, on_disconnect);
+    r->ac = ac;
+    r->inflight = 0;
+    r->connect_started_ms = now_ms();
+    /* Queued ahead of everything else, so they run first on connect. */
+    if (r->password)
+        send_cmd(r, K_PLAIN, NULL, NULL, 0, "AUTH %s", r->password);
+    if (r->db)
+        send_cmd(r, K_PLAIN, NULL, NULL, 0, "SELECT %d", r->db);
+}
+
+static void on_retry(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    connect_now(arg);
+}
+
+/* Once a second: notice a stalled Redis (SIGSTOP, network black hole) and
+ * re-read the disabled prefixes other daemons may have changed. */
+static void on_tick(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    redis_be_t *r = arg;
+    int64_t t = now_ms();
+    if (r->ac && !r->is_ready && t - r->connect_started_ms > STALL_MS)
+        drop(r, "connect timed out");
+    else if (r->ac && r->inflight > 0 && t - r->last_progress_ms > STALL_MS)
+        drop(r, "no reply for 3 s");
+    if (r->is_ready && ++r->ticks % PREFIX_SYNC_TICKS == 0)
+        send_cmd(r, K_MEMBERS, NULL, NULL, 0, "SMEMBERS notmod:disabled");
+}
+
+/* --- backend hooks --- */
+
+static void be_url_changed(void *self, const nm_store_rec_t *rec)
+{
+    redis_be_t *r = self;
+    if (r->is_ready)
+        write_url(r, rec->url);
+    else
+        queue_url(r, rec->url);
+}
+
+static void be_url_purged(void *self, const nm_store_rec_t *rec)
+{
+    redis_be_t *r = self;
+    char tags[600];
+    snprintf(tags, sizeof(tags), "%s\t%s", rec->tag ? rec->tag : "",
+             rec->pin_tag ? rec->pin_tag : "");
+    nm_strmap_remove(&r->pending_urls, rec->url);
+    if (r->is_ready)
+        write_purge(r, rec->url, tags);
+    else
+        queue_purge(r, rec->url, tags);
+}
+
+static void be_prefix_changed(void *self, const char *prefix, bool is_disabled)
+{
+    redis_be_t *r = self;
+    if (r->is_ready) {
+        write_prefix(r, prefix, is_disabled);
+        return;
+    }
+    nm_strmap_node_t *n = nm_strmap_upsert(&r->pending_prefixes, prefix, NULL);
+    if (n)
+        n->value = is_disabled ? (void *)1 : (void *)2;
+}
+
+static void be_count(void *self, const char *key, const char *field,
+                     int64_t delta)
+{
+    redis_be_t *r = self;
+    if (r->is_ready)
+        write_count(r, key, field, delta);
+    else
+        queue_count(r, key, field, delta);
+}
+
+static void be_describe(void *self, char *out, size_t cap)
+{
+    redis_be_t *r = self;
+    size_t pending = r->pending_urls.count + r->pending_purges.count +
+                     r->pending_prefixes.count + r->pending_counts.count;
+    snprintf(out, cap, "redis %s %s, %" PRId64 " in flight, %zu queued%s%s",
+             r->desc, r->is_ready ? "connected" : "disconnected", r->inflight,
+             pending, r->last_error[0] ? ", last error: " : "", r->last_error);
+}
+
+static bool be_is_idle(void *self)
+{
+    redis_be_t *r = self;
+    return !r->is_ready || (r->inflight == 0 && r->pending_counts.count == 0 &&
+                            r->pending_urls.count == 0);
+}
+
+static void be_close(void *self)
+{
+    redis_be_t *r = self;
+    if (r->ac) {
+        redisAsyncContext *ac = r->ac;
+        r->ac = NULL;
+        r->is_ready = false;
+        redisAsyncFree(ac);
+    }
+    if (r->retry_ev)
+        event_free(r->retry_ev);
+    if (r->tick_ev)
+        event_free(r->tick_ev);
+    nm_strmap_free(&r->pending_urls, NULL);
+    nm_strmap_free(&r->pending_purges, free);
+    nm_strmap_free(&r->pending_prefixes, NULL);
+    nm_strmap_free(&r->pending_counts, free);
+    free(r->desc);
+    free(r->host);
+    free(r->unix_path);
+    free(r->password);
+    free(r);
+}
+
+/* --- URL --- */
+
+static int parse_unix(redis_be_t *r, const char *rest)
+{
+    const char *q = strchr(rest, '?');
+    size_t n = q ? (size_t)(q - rest) : strlen(rest);
+    if (n == 0 || rest[0] != '/')
+        return -1;
+    r->unix_path = strndup(rest, n);
+    while (q && *q) {
+        q++;
+        size_t len = strcspn(q, "&");
+        if (strncmp(q, "db=", 3) == 0)
+            r->db = atoi(q + 3);
+        else if (strncmp(q, "password=", 9) == 0)
+            r->password = strndup(q + 9, len - 9);
+        else
+            return -1;
+        q += len;
+    }
+    return 0;
+}
+
+static int parse_tcp(redis_be_t *r, const char *rest)
+{
+    const char *at = strrchr(rest, '@');
+    if (at) {
+        const char *colon = memchr(rest, ':', (size_t)(at - rest));
+        /* redis://user:password@ or redis://:password@; a bare user alone
+         * is ignored (Redis 6 ACL users need the password too). */
+        if (colon)
+            r->password = strndup(colon + 1, (size_t)(at - colon - 1));
+        rest = at + 1;
+    }
+    size_t hlen = strcspn(rest, ":/");
+    r->host = hlen ? strndup(rest, hlen) : strdup("127.0.0.1");
+    r->port = 6379;
+    rest += hlen;
+    if (*rest == ':') {
+        char *end;
+        long port = strtol(rest + 1, &end, 10);
+        if (end == rest + 1 || port <= 0 || port > 65535)
+            return -1;
+        r->port = (int)port;
+        rest = end;
+    }
+    if (*rest == '/' && rest[1]) {
+        char *end;
+        r->db = (int)strtol(rest + 1, &end, 10);
+        if (*end || r->db < 0)
+            return -1;
+    } else if (*rest && strcmp(rest, "/") != 0) {
+        return -1;
+    }
+    return 0;
+}
+
+int nm_redis_attach(nm_store_t *store, struct event_base *base, const char *url,
+                    const char **why)
+{
+    redis_be_t *r = calloc(1, sizeof(*r));
+    if (!r)
+        return -1;
+    r->base = base;
+    r->store = store;
+    r->backoff_ms = BACKOFF_MIN_MS;
+    nm_strmap_init(&r->pending_urls);
+    nm_strmap_init(&r->pending_purges);
+    nm_strmap_init(&r->pending_prefixes);
+    nm_strmap_init(&r->pending_counts);
+    int rc = -1;
+    if (strncmp(url, "unix://", 7) == 0)
+        rc = parse_unix(r, url + 7);
+    else if (strncmp(url, "redis://", 8) == 0)
+        rc = parse_tcp(r, url + 8);
+    /* The description never shows the password. */
+    char desc[512];
+    if (r->unix_path)
+        snprintf(desc, sizeof(desc), "unix://%s db %d", r->unix_path, r->db);
+    else
+        snprintf(desc, sizeof(desc), "%s:%d db %d", r->host ? r->host : "?",
+                 r->port, r->db);
+    r->desc = strdup(desc);
+    r->retry_ev = evtimer_new(base, on_retry, r);
+    r->tick_ev = event_new(base, -1, EV_PERSIST, on_tick, r);
+    if (rc < 0 || !r->desc || !r->retry_ev || !r->tick_ev) {
+        *why = "expected redis://[[user]:password@]host[:port][/db] or "
+               "unix:///path[?db=N&password=P]";
+        be_close(r);
+        return -1;
+    }
+    struct timeval sec = {1, 0};
+    event_add(r->tick_ev, &sec);
+    nm_store_backend_t be = {
+        .self = r,
+        .url_changed = be_url_changed,
+        .url_purged = be_url_purged,
+        .prefix_changed = be_prefix_changed,
+        .count = be_count,
+        .describe = be_describe,
+        .is_idle = be_is_idle,
+        .close = be_close,
+    };
+    nm_store_set_backend(store, &be);
+    connect_now(r);
+    return 0;
+}

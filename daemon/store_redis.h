@@ -1,0 +1,27 @@
+/* store_redis.h - the Redis backend of the store (store.h), on hiredis'
+ * async API driven by libevent. Key schema (all single-key commands, so
+ * they shard under Redis Cluster):
+ *   notmod:tag:<url>          string  current tag
+ *   notmod:first:<url>#<tag>  string  unix time tag was first seen for url;
+ *                                     SET NX (first writer wins), 30 days
+ *   notmod:pin:<url>          string  pinned tag
+ *   notmod:disabled           set     disabled route prefixes
+ *   notmod:stats              hash    fleet totals (HINCRBY), fields as stats.h
+ *   notmod:route:<route>      hash    per-route counters, same fields
+ * <url> is host + request-target (url.h). */
+#ifndef NM_STORE_REDIS_H
+#define NM_STORE_REDIS_H
+
+#include <event2/event.h>
+
+#include "store.h"
+
+/* Parses url (redis://[[user]:password@]host[:port][/db] or
+ * unix:///path[?db=N&password=P]), attaches the backend to store and
+ * starts connecting. Returns 0, or -1 with *why for a bad URL. Connection
+ * failures are not errors: it retries with backoff and the memory store
+ * keeps serving. */
+int nm_redis_attach(nm_store_t *store, struct event_base *base, const char *url,
+                    const char **why);
+
+#endif

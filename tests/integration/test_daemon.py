@@ -1,0 +1,385 @@
+"""notmodd end to end without a shim: events sent with nm_emit (the real
+encoder), answers read on the control socket, the snapshot file and
+/metrics. The store behaviour suite runs on both backends."""
+import os
+import re
+import signal
+import struct
+import subprocess
+import time
+import unittest
+import urllib.request
+
+from daemon_util import (NOTMODD, Daemon, Redis, tempdir, wait_for)
+
+URL = "http://example.test/page?x=1"
+KEY = "example.test/page?x=1"
+
+
+def emit_200(d, tag, host="example.test", path="/page?x=1", **kw):
+    d.emit(host=host, path=path, tag=tag, **kw)
+
+
+class StoreSuite:
+    """Store behaviour every backend must show. Subclasses set up
+    self.d (a running Daemon)."""
+
+    def get(self, url=URL):
+        return wait_for(lambda: self.d.fields("get " + url), what="get")
+
+    def test_200_with_tag_is_stored_with_first_seen(self):
+        before = int(time.time())
+        emit_200(self.d, '"v1"')
+        rec = self.get()
+        self.assertEqual(rec["url"], KEY)
+        self.assertEqual(rec["tag"], '"v1"')
+        first = int(rec["first_seen"].split()[0])
+        self.assertTrue(before - 1 <= first <= time.time() + 1, rec)
+
+    def test_same_tag_keeps_first_seen_and_new_tag_resets_it(self):
+        emit_200(self.d, '"v1"')
+        first = self.get()["first_seen"]
+        time.sleep(1.1)
+        emit_200(self.d, '"v1"')
+        time.sleep(0.2)
+        self.assertEqual(self.get()["first_seen"], first)
+        emit_200(self.d, '"v2"')
+        rec = wait_for(lambda: (lambda r: r if r["tag"] == '"v2"' else None)(
+            self.d.fields("get " + URL)), what="tag v2")
+        self.assertGreater(int(rec["first_seen"].split()[0]),
+                           int(first.split()[0]))
+
+    def test_non_200_and_post_do_not_teach_tags(self):
+        emit_200(self.d, '"a"', status=404)
+        emit_200(self.d, '"a"', method="POST")
+        emit_200(self.d, '"a"', outcome="not_handled")
+        wait_for(lambda: self.d.stats()["requests"] >= 3, what="3 events")
+        self.assertTrue(self.d.ctl("get " + URL).startswith("err not in"))
+
+    def test_purge_forgets_url_and_next_event_starts_over(self):
+        emit_200(self.d, '"v1"')
+        first = self.get()["first_seen"]
+        self.assertTrue(self.d.ctl("purge " + URL).startswith("ok"))
+        self.assertTrue(self.d.ctl("get " + URL).startswith("err not in"))
+        time.sleep(1.1)
+        emit_200(self.d, '"v1"')
+        self.assertNotEqual(self.get()["first_seen"], first)
+
+    def test_purge_prefix_forgets_every_url_under_it(self):
+        for p in ("/a/1", "/a/2?q", "/ab", "/b"):
+            emit_200(self.d, '"t"', path=p)
+        wait_for(lambda: self.d.fields("status")["urls"] == "4", what="4")
+        ans = self.d.ctl("purge --prefix /a")
+        self.assertIn("purged 2 URLs", ans)
+        self.assertEqual(self.d.fields("status")["urls"], "2")
+
+    def test_pin_is_published_and_not_overwritten(self):
+        emit_200(self.d, '"v1"')
+        self.get()
+        self.assertTrue(self.d.ctl('pin %s "p1"' % URL).startswith("ok"))
+        emit_200(self.d, '"v2"')
+        time.sleep(0.2)
+        rec = self.get()
+        self.assertEqual(rec["pinned"], '"p1"')
+
+    def test_disable_prefix_is_published_then_enable_undoes_it(self):
+        self.assertTrue(self.d.ctl("disable /static").startswith("ok"))
+        self.assertEqual(
+            self.d.fields("get http://h/static/a.css")["disabled"], "yes")
+        self.assertTrue(self.d.ctl("get http://h/staticx").startswith("err"))
+        self.assertTrue(self.d.ctl("enable /static/").startswith("ok"))
+        self.assertTrue(
+            self.d.ctl("get http://h/static/a.css").startswith("err"))
+
+    def test_malformed_datagrams_are_counted_and_dropped(self):
+        self.d.emit(raw="00")
+        self.d.emit(raw="4e4d455601")  # magic + version, truncated
+        self.d.emit(raw="4e4d4556" + "02" + "00" * 40)  # future version
+        wait_for(lambda: self.d.fields("status")["events_malformed"] == "3",
+                 what="3 malformed")
+        emit_200(self.d, '"ok"')
+        self.assertEqual(self.get()["tag"], '"ok"')
+
+    def test_snapshot_file_is_published_with_magic(self):
+        emit_200(self.d, '"v1"')
+        self.get()
+        with open(self.d.snapshot, "rb") as f:
+            head = f.read(64)
+        magic, version = struct.unpack("<II", head[:8])
+        self.assertEqual(magic, 0x53534D4E)
+        self.assertEqual(version, 1)
+        self.assertEqual(os.stat(self.d.snapshot).st_mode & 0o777, 0o644)
+
+    def test_figures_follow_outcomes(self):
+        self.d.emit(outcome="substituted_304", cond="inm", saved=500,
+                    tag='"t"')
+        self.d.emit(outcome="server_304", cond="ims", status=304)
+        self.d.emit(outcome="cond_miss", cond="inm", tag='"t"', synth=True)
+        s = wait_for(lambda: (lambda s: s if s["requests"] == 3 else None)(
+            self.d.stats()), what="3 requests")
+        self.assertEqual(s["revalidations"], 3)
+        self.assertEqual(s["hits_substituted"], 1)
+        self.assertEqual(s["hits_served"], 1)
+        self.assertEqual(s["missed"], 1)
+        self.assertEqual(s["bytes_saved"], 500)
+        self.assertAlmostEqual(s["hit_rate"], 2 / 3, places=4)
+
+
+class MemoryStoreTest(StoreSuite, unittest.TestCase):
+    def setUp(self):
+        self.dir = tempdir(self)
+        self.d = Daemon(self.dir).start()
+        self.addCleanup(self.d.stop)
+
+
+class RedisStoreTest(StoreSuite, unittest.TestCase):
+    def setUp(self):
+        self.dir = tempdir(self)
+        self.redis = Redis(self.dir).start()
+        self.addCleanup(self.redis.stop)
+        self.d = Daemon(self.dir, extra=["--redis", self.redis.url]).start()
+        self.addCleanup(self.d.stop)
+        wait_for(lambda: "connected," in self.d.fields("status")["store"],
+                 what="redis connected")
+
+    def test_keys_follow_the_documented_schema(self):
+        emit_200(self.d, '"v1"')
+        self.get()
+        wait_for(lambda: self.redis.cmd("GET", "notmod:tag:" + KEY) == '"v1"',
+                 what="tag key")
+        first = self.redis.cmd("GET", 'notmod:first:%s#"v1"' % KEY)
+        self.assertEqual(first, self.get()["first_seen"].split()[0])
+        self.assertGreater(self.redis.cmd("TTL",
+                                          'notmod:first:%s#"v1"' % KEY), 0)
+        wait_for(lambda: self.redis.cmd("HGET", "notmod:stats", "requests")
+                 == "1", what="HINCRBY flush")
+        wait_for(lambda: self.redis.cmd("HGET", "notmod:route:example.test/page",
+                                        "requests") == "1", what="route")
+        self.d.ctl("disable /x")
+        wait_for(lambda: self.redis.cmd("SMEMBERS", "notmod:disabled")
+                 == ["/x"], what="disabled set")
+
+
+class PersistenceTest(unittest.TestCase):
+    def test_tag_survives_restart_with_state_file(self):
+        dir = tempdir(self)
+        state = os.path.join(dir, "state")
+        d = Daemon(dir, extra=["--state", state]).start()
+        try:
+            emit_200(d, '"v1"')
+            d.ctl("disable /off")
+            rec = wait_for(lambda: d.fields("get " + URL), what="get")
+        finally:
+            self.assertEqual(d.stop(), 0)
+        d = Daemon(dir, extra=["--state", state]).start()
+        try:
+            again = d.fields("get " + URL)
+            self.assertEqual(again["tag"], '"v1"')
+            self.assertEqual(again["first_seen"], rec["first_seen"])
+            self.assertEqual(d.fields("get http://h/off/x")["disabled"], "yes")
+        finally:
+            d.stop()
+
+    def test_tag_survives_restart_with_redis(self):
+        dir = tempdir(self)
+        redis = Redis(dir).start()
+        self.addCleanup(redis.stop)
+        d = Daemon(dir, extra=["--redis", redis.url]).start()
+        try:
+            emit_200(d, '"v1"')
+            rec = wait_for(lambda: d.fields("get " + URL), what="get")
+            wait_for(lambda: redis.cmd("GET", "notmod:tag:" + KEY),
+                     what="written")
+        finally:
+            d.stop()
+        d = Daemon(dir, extra=["--redis", redis.url]).start()
+        try:
+            again = wait_for(lambda: d.fields("get " + URL), what="warm")
+            self.assertEqual(again["tag"], '"v1"')
+            self.assertEqual(again["first_seen"], rec["first_seen"])
+        finally:
+            d.stop()
+
+    def test_two_daemons_on_one_redis_agree_on_first_seen(self):
+        dir = tempdir(self)
+        redis = Redis(dir).start()
+        self.addCleanup(redis.stop)
+        a = Daemon(dir, "a", ["--redis", redis.url]).start()
+        self.addCleanup(a.stop)
+        b = Daemon(dir, "b", ["--redis", redis.url]).start()
+        self.addCleanup(b.stop)
+        emit_200(a, '"v1"')
+        first = wait_for(lambda: a.fields("get " + URL), what="a")
+        wait_for(lambda: redis.cmd("GET", 'notmod:first:%s#"v1"' % KEY),
+                 what="first key")
+        time.sleep(1.1)  # b's own clock now says a later second
+        emit_200(b, '"v1"')
+        wait_for(lambda: b.fields("get " + URL)["first_seen"] ==
+                 first["first_seen"], what="b agrees")
+
+
+class RedisOutageTest(unittest.TestCase):
+    def test_redis_stopped_then_killed_counters_catch_up(self):
+        dir = tempdir(self)
+        # AOF so that what Redis acknowledged survives the SIGKILL.
+        redis = Redis(dir, appendonly=True).start()
+        self.addCleanup(redis.stop)
+        d = Daemon(dir, extra=["--redis", redis.url]).start()
+        self.addCleanup(d.stop)
+        wait_for(lambda: "connected," in d.fields("status")["store"],
+                 what="connected")
+        emit_200(d, '"v1"', count=50)
+        wait_for(lambda: redis.cmd("HGET", "notmod:stats", "requests")
+                 == "50", what="first 50")
+        os.kill(redis.proc.pid, signal.SIGSTOP)
+        for i in range(10):
+            emit_200(d, '"v%d"' % i, count=20, path="/p%d" % i)
+            time.sleep(0.3)
+            # The daemon keeps answering and publishing meanwhile.
+            self.assertEqual(d.fields("get http://example.test/p%d" % i)
+                             ["tag"], '"v%d"' % i)
+        wait_for(lambda: "disconnected" in d.fields("status")["store"],
+                 what="stall noticed")
+        redis.stop(signal.SIGKILL)
+        emit_200(d, '"late"', count=30)
+        redis = Redis(dir, port=redis.port, appendonly=True).start()
+        self.addCleanup(redis.stop)
+        wait_for(lambda: redis.cmd("HGET", "notmod:stats", "requests")
+                 == str(50 + 200 + 30), timeout=20, what="catch-up")
+        wait_for(lambda: redis.cmd("GET", "notmod:tag:example.test/p9")
+                 == '"v9"', what="tags written back")
+
+
+class MetricsTest(unittest.TestCase):
+    LINE = re.compile(r'^([a-zA-Z_:][a-zA-Z0-9_:]*)(\{([a-zA-Z_][a-zA-Z0-9_]*='
+                      r'"(?:[^"\\\n]|\\[\\"n])*"(,[a-zA-Z_][a-zA-Z0-9_]*='
+                      r'"(?:[^"\\\n]|\\[\\"n])*")*)?\})? (?P<v>-?[0-9.e+]+|NaN)$')
+
+    def parse_strict(self, text):
+        """Prometheus text format 0.0.4: HELP/TYPE before samples, one TYPE
+        per family, counters end in _total, every line well-formed."""
+        types, samples = {}, {}
+        self.assertTrue(text.endswith("\n"))
+        for line in text.splitlines():
+            if line.startswith("# HELP "):
+                continue
+            if line.startswith("# TYPE "):
+                _, _, name, kind = line.split(" ")
+                self.assertNotIn(name, types, "duplicate TYPE " + name)
+                self.assertIn(kind, ("counter", "gauge"))
+                types[name] = kind
+                continue
+            m = self.LINE.match(line)
+            self.assertIsNotNone(m, "bad line: %r" % line)
+            name = m.group(1)
+            self.assertIn(name, types, "sample before TYPE: " + name)
+            if types[name] == "counter":
+                self.assertTrue(name.endswith("_total"), name)
+            key = line.rsplit(" ", 1)[0]
+            self.assertNotIn(key, samples, "duplicate series " + key)
+            samples[key] = float(m.group('v'))
+        return samples
+
+    def test_metrics_parse_as_prometheus_text(self):
+        dir = tempdir(self)
+        from daemon_util import free_port
+        port = free_port()
+        d = Daemon(dir, extra=["--metrics", "127.0.0.1:%d" % port]).start()
+        self.addCleanup(d.stop)
+        d.emit(outcome="substituted_304", cond="inm", saved=700, tag='"t"',
+               host="h", path='/q"uote\\d')
+        emit_200(d, '"x"')
+        wait_for(lambda: d.stats()["requests"] == 2, what="events")
+        body = urllib.request.urlopen(
+            "http://127.0.0.1:%d/metrics" % port, timeout=5).read().decode()
+        s = self.parse_strict(body)
+        self.assertEqual(s["notmod_requests_total"], 2)
+        self.assertEqual(s["notmod_bytes_saved_total"], 700)
+        self.assertEqual(s['notmod_revalidation_hits_total{by="notmod"}'], 1)
+        self.assertEqual(
+            s['notmod_route_bytes_saved_total{route="h/q\\"uote\\\\d"}'], 700)
+        with self.assertRaises(urllib.error.HTTPError):
+            urllib.request.urlopen("http://127.0.0.1:%d/" % port, timeout=5)
+
+
+class DaemonLifecycleTest(unittest.TestCase):
+    def run_notmodd(self, *args):
+        return subprocess.run([NOTMODD] + list(args), capture_output=True,
+                              text=True, timeout=20)
+
+    def test_pcap_is_a_clear_not_built_error(self):
+        p = self.run_notmodd("--foreground", "--pcap", "lo")
+        self.assertEqual(p.returncode, 2)
+        self.assertIn("--pcap is not built yet", p.stderr)
+        self.assertEqual(len(p.stderr.splitlines()), 1)
+
+    def test_bad_flags_exit_2_with_one_line(self):
+        for args in (["--bogus"], ["--secret", "xyz"], ["stray"],
+                     ["--log", "nowhere"]):
+            p = self.run_notmodd("--foreground", *args)
+            self.assertEqual(p.returncode, 2, args)
+            self.assertEqual(len(p.stderr.splitlines()), 1, p.stderr)
+
+    def test_second_daemon_on_same_socket_is_refused(self):
+        dir = tempdir(self)
+        d = Daemon(dir).start()
+        self.addCleanup(d.stop)
+        p = self.run_notmodd("--foreground", "--socket", d.socket)
+        self.assertEqual(p.returncode, 1)
+        self.assertIn("another notmodd running", p.stderr)
+
+    def test_stale_socket_is_replaced_and_sigterm_cleans_up(self):
+        dir = tempdir(self)
+        d = Daemon(dir).start()
+        d.stop(signal.SIGKILL)  # leaves stale sockets behind
+        pid = os.path.join(dir, "pid")
+        d = Daemon(dir, extra=["--pidfile", pid]).start()
+        with open(pid) as f:
+            self.assertEqual(int(f.read()), d.proc.pid)
+        self.assertEqual(os.stat(d.control).st_mode & 0o777, 0o600)
+        self.assertEqual(d.stop(), 0)
+        self.assertFalse(os.path.exists(d.socket))
+        self.assertFalse(os.path.exists(d.control))
+        self.assertFalse(os.path.exists(pid))
+        self.assertTrue(os.path.exists(d.snapshot))  # shims keep using it
+
+    def test_detaches_without_foreground(self):
+        dir = tempdir(self)
+        pid = os.path.join(dir, "pid")
+        sock = os.path.join(dir, "n.sock")
+        p = subprocess.run([NOTMODD, "--socket", sock, "--pidfile", pid,
+                            "--log", "stderr"], timeout=20)
+        self.assertEqual(p.returncode, 0)
+        with open(pid) as f:
+            daemon_pid = int(f.read())
+        try:
+            d = Daemon(dir)
+            self.assertTrue(d.ctl("status").startswith("ok"))
+        finally:
+            os.kill(daemon_pid, signal.SIGTERM)
+            wait_for(lambda: not os.path.exists(pid), what="exit")
+
+    def test_secret_drops_events_without_token_and_sighup_reloads(self):
+        dir = tempdir(self)
+        conf = os.path.join(dir, "notmodd.conf")
+        with open(conf, "w") as f:
+            f.write("# test\nsecret = 00112233445566aa\n")
+        d = Daemon(dir, extra=["--config", conf]).start()
+        self.addCleanup(d.stop)
+        emit_200(d, '"no"')
+        emit_200(d, '"bad"', token="1")
+        emit_200(d, '"yes"', token="00112233445566aa")
+        wait_for(lambda: d.fields("status")["events_rejected"] == "2",
+                 what="2 rejected")
+        self.assertEqual(d.fields("get " + URL)["tag"], '"yes"')
+        with open(conf, "w") as f:
+            f.write("secret = 1111111111111111\n")
+        os.kill(d.proc.pid, signal.SIGHUP)
+        wait_for(lambda: "SIGHUP: reloaded" in d.read_log(), what="reload")
+        emit_200(d, '"new"', token="1111111111111111")
+        wait_for(lambda: d.fields("get " + URL)["tag"] == '"new"',
+                 what="new secret accepted")
+
+
+if __name__ == "__main__":
+    unittest.main(verbosity=2)

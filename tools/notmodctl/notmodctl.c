@@ -1,0 +1,345 @@
+/* notmodctl.c - the control CLI: parses a command, checks its arguments
+ * as notmodd would, sends one line to the control socket and prints the
+ * answer. Exit 0 ok, 1 failed operation, 2 bad usage. */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "notmodctl.h"
+#include "paths.h"
+#include "url.h"
+
+static const char main_usage[] =
+    "usage: notmodctl [--control PATH] COMMAND [ARGS]\n"
+    "commands:\n"
+    "  status                      daemon, store and socket state\n"
+    "  stats [--json]              totals: requests, revalidations, hits...\n"
+    "  top [-n N] [--once]         routes by revalidations (live on a "
+    "terminal)\n"
+    "  get URL                     the stored tag and first-seen time\n"
+    "  purge URL | --prefix P      forget a URL (or every URL under P)\n"
+    "  pin URL ETAG                publish ETAG for URL until purged\n"
+    "  disable PREFIX              the shims pass that route untouched\n"
+    "  enable PREFIX               undo disable\n"
+    "  pcap-report FILE.pcap [--port N]\n"
+    "  run [--socket PATH] -- PROGRAM ARGS...   run under libnotmod.so\n"
+    "The control socket defaults to $NOTMOD_CONTROL, else the event socket\n"
+    "($NOTMOD_SOCKET or the default) with .sock -> -ctl.sock.\n"
+    "'notmodctl COMMAND --help' describes one command.\n";
+
+struct command {
+    const char *name, *usage;
+    int min_args, max_args; /* after the command name */
+};
+
+static const struct command commands[] = {
+    {"status", "status", 0, 0},
+    {"stats", "stats [--json]", 0, 1},
+    {"top", "top [-n N] [--once]", 0, 3},
+    {"get", "get URL", 1, 1},
+    {"purge", "purge URL | purge --prefix P", 1, 2},
+    {"pin", "pin URL ETAG", 2, 2},
+    {"disable", "disable PREFIX (/path, host/path or http://host/path)", 1, 1},
+    {"enable", "enable PREFIX", 1, 1},
+    {"pcap-report", "pcap-report FILE.pcap [--port N]", 1, 3},
+    {"run", "run [--socket PATH] -- PROGRAM ARGS...", 1, 1000000},
+};
+
+static int usage_error(const struct command *c, const char *why)
+{
+    fprintf(stderr, "notmodctl: %s%s(usage: notmodctl %s)\n", why ? why : "",
+            why ? " " : "", c->usage);
+    return EXIT_USAGE;
+}
+
+/* Sends line, reads the whole answer into a malloc'd string. Returns an
+ * exit code; prints the connection problem itself. */
+static int request(const char *path, const char *line, char **answer)
+{
+    struct sockaddr_un sa = {0};
+    sa.sun_family = AF_UNIX;
+    if (strlen(path) >= sizeof(sa.sun_path)) {
+        fprintf(stderr, "notmodctl: control socket path too long: %s\n", path);
+        return EXIT_USAGE;
+    }
+    strcpy(sa.sun_path, path);
+    int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd < 0 || connect(fd, (struct sockaddr *)&sa, sizeof(sa)) != 0) {
+        int err = errno;
+        if (err == EACCES || err == EPERM)
+            fprintf(stderr,
+                    "notmodctl: permission denied on the control "
+                    "socket %s (connect: %s)\n",
+                    path, strerror(err));
+        else
+            fprintf(stderr,
+                    "notmodctl: daemon not running at %s (connect: "
+                    "%s)\n",
+                    path, strerror(err));
+        if (fd >= 0)
+            close(fd);
+        return EXIT_FAILED;
+    }
+    size_t len = strlen(line);
+    size_t cap = 4096, used = 0;
+    char *buf = malloc(cap);
+    if (!buf) {
+        close(fd);
+        fprintf(stderr, "notmodctl: out of memory\n");
+        return EXIT_FAILED;
+    }
+    ssize_t n = write(fd, line, len);
+    while (n >= 0) {
+        if (used + 1 >= cap) {
+            char *bigger = realloc(buf, cap *= 2);
+            if (!bigger)
+                break;
+            buf = bigger;
+        }
+        n = read(fd, buf + used, cap - used - 1);
+        if (n <= 0)
+            break;
+        used += (size_t)n;
+    }
+    close(fd);
+    if (n < 0 || used == 0) {
+        fprintf(stderr, "notmodctl: no answer from the daemon at %s%s%s\n",
+                path, n < 0 ? ": " : "", n < 0 ? strerror(errno) : "");
+        free(buf);
+        return EXIT_FAILED;
+    }
+    buf[used] = '\0';
+    *answer = buf;
+    return EXIT_OK;
+}
+
+/* Prints the payload of an "ok" answer; an "err" answer becomes the one
+ * line error message. */
+static int show(const char *answer)
+{
+    if (strncmp(answer, "ok\n", 3) == 0) {
+        fputs(answer + 3, stdout);
+        return EXIT_OK;
+    }
+    if (strncmp(answer, "err ", 4) == 0) {
+        fprintf(stderr, "notmodctl: %s", answer + 4);
+        return EXIT_FAILED;
+    }
+    fprintf(stderr, "notmodctl: unexpected answer from the daemon\n");
+    return EXIT_FAILED;
+}
+
+static int call(const char *path, const char *line)
+{
+    char *answer = NULL;
+    int rc = request(path, line, &answer);
+    if (rc == EXIT_OK) {
+        rc = show(answer);
+        free(answer);
+    }
+    return rc;
+}
+
+static int check_url(const struct command *c, const char *url)
+{
+    char key[NM_URL_MAX];
+    const char *why = "";
+    if (nm_url_key(url, key, sizeof(key), &why) >= 0)
+        return EXIT_OK;
+    fprintf(stderr, "notmodctl: URL malformed: %s (%s)\n", url, why);
+    (void)c;
+    return EXIT_USAGE;
+}
+
+static int check_prefix(const char *prefix)
+{
+    char key[NM_URL_MAX];
+    const char *why = "";
+    if (nm_url_prefix(prefix, key, sizeof(key), &why) >= 0)
+        return EXIT_OK;
+    fprintf(stderr, "notmodctl: prefix malformed: %s (%s)\n", prefix, why);
+    return EXIT_USAGE;
+}
+
+/* `top`: once when piped, refreshed every second on a terminal. */
+static int cmd_top(const char *path, const struct command *c, int argc,
+                   char **argv)
+{
+    long n = 10;
+    bool is_once = !isatty(STDOUT_FILENO);
+    for (int i = 1; i < argc; i++) {
+        char *end;
+        if (strcmp(argv[i], "-n") == 0 && i + 1 < argc) {
+            n = strtol(argv[++i], &end, 10);
+            if (*end || n <= 0 || n > 1000)
+                return usage_error(c, "N must be 1..1000");
+        } else if (strcmp(argv[i], "--once") == 0) {
+            is_once = true;
+        } else {
+            return usage_error(c, NULL);
+        }
+    }
+    char line[64];
+    snprintf(line, sizeof(line), "top %ld\n", n);
+    for (;;) {
+        char *answer = NULL;
+        int rc = request(path, line, &answer);
+        if (rc != EXIT_OK)
+            return rc;
+        if (!is_once)
+            fputs("\033[H\033[2J", stdout); /* home + clear */
+        rc = show(answer);
+        free(answer);
+        fflush(stdout);
+        if (rc != EXIT_OK || is_once)
+            return rc;
+        sleep(1);
+    }
+}
+
+/* Shape check only; notmodd checks the characters. */
+static bool looks_like_etag(const char *s)
+{
+    if (strncmp(s, "W/", 2) == 0)
+        s += 2;
+    size_t n = strlen(s);
+    return n >= 2 && s[0] == '"' && s[n - 1] == '"';
+}
+
+/* Checks arguments and builds the protocol line for the simple commands. */
+static int build_line(const struct command *c, int argc, char **argv,
+                      char *line, size_t cap)
+{
+    const char *name = c->name;
+    if (strcmp(name, "stats") == 0) {
+        if (argc == 2 && strcmp(argv[1], "--json") != 0)
+            return usage_error(c, NULL);
+        snprintf(line, cap, "stats%s\n", argc == 2 ? " json" : "");
+    } else if (strcmp(name, "get") == 0 || strcmp(name, "pin") == 0) {
+        int rc = check_url(c, argv[1]);
+        if (rc != EXIT_OK)
+            return rc;
+        if (argc == 3 && !looks_like_etag(argv[2])) {
+            fprintf(stderr,
+                    "notmodctl: ETAG malformed: %s (expected "
+                    "\"opaque\" or W/\"opaque\", quoted for the "
+                    "shell: '\"v1\"')\n",
+                    argv[2]);
+            return EXIT_USAGE;
+        }
+        snprintf(line, cap, "%s %s%s%s\n", name, argv[1], argc == 3 ? " " : "",
+                 argc == 3 ? argv[2] : "");
+    } else if (strcmp(name, "purge") == 0) {
+        bool is_prefix = strcmp(argv[1], "--prefix") == 0;
+        if (is_prefix != (argc == 3))
+            return usage_error(c, NULL);
+        int rc = is_prefix ? check_prefix(argv[2]) : check_url(c, argv[1]);
+        if (rc != EXIT_OK)
+            return rc;
+        snprintf(line, cap, "purge %s%s\n", is_prefix ? "--prefix " : "",
+                 argv[argc - 1]);
+    } else if (strcmp(name, "disable") == 0 || strcmp(name, "enable") == 0) {
+        int rc = check_prefix(argv[1]);
+        if (rc != EXIT_OK)
+            return rc;
+        snprintf(line, cap, "%s %s\n", name, argv[1]);
+    } else {
+        snprintf(line, cap, "%s\n", name);
+    }
+    return EXIT_OK;
+}
+
+static bool has_space(int argc, char **argv)
+{
+    for (int i = 1; i < argc; i++)
+        if (strpbrk(argv[i], " \t\r\n"))
+            return true;
+    return false;
+}
+
+static const char *control_path(const char *given, char *buf, size_t cap)
+{
+    if (given)
+        return given;
+    const char *env = getenv("NOTMOD_CONTROL");
+    if (env && *env)
+        return env;
+    char sock[4096];
+    env = getenv("NOTMOD_SOCKET");
+    if (env && *env)
+        snprintf(sock, sizeof(sock), "%s", env);
+    else if (nm_paths_default_socket(sock, sizeof(sock)) < 0)
+        return NULL;
+    return nm_paths_control_for_socket(sock, buf, cap) < 0 ? NULL : buf;
+}
+
+int main(int argc, char **argv)
+{
+    const char *given = NULL;
+    int i = 1;
+    for (; i < argc && argv[i][0] == '-'; i++) {
+        if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
+            fputs(main_usage, stdout);
+            return EXIT_OK;
+        } else if (strcmp(argv[i], "--control") == 0 && i + 1 < argc) {
+            given = argv[++i];
+        } else {
+            fprintf(stderr,
+                    "notmodctl: unknown option %s (see notmodctl "
+                    "--help)\n",
+                    argv[i]);
+            return EXIT_USAGE;
+        }
+    }
+    if (i >= argc) {
+        fprintf(stderr, "notmodctl: missing COMMAND (see notmodctl --help)\n");
+        return EXIT_USAGE;
+    }
+    const struct command *c = NULL;
+    for (size_t k = 0; k < sizeof(commands) / sizeof(commands[0]); k++)
+        if (strcmp(commands[k].name, argv[i]) == 0)
+            c = &commands[k];
+    if (!c) {
+        fprintf(stderr,
+                "notmodctl: unknown command '%s' (see notmodctl "
+                "--help)\n",
+                argv[i]);
+        return EXIT_USAGE;
+    }
+    int cargc = argc - i;
+    char **cargv = argv + i;
+    if (strcmp(c->name, "run") == 0)
+        return nm_ctl_run(cargc, cargv);
+    for (int k = 1; k < cargc; k++) {
+        if (strcmp(cargv[k], "--help") == 0 || strcmp(cargv[k], "-h") == 0) {
+            printf("usage: notmodctl %s\n", c->usage);
+            return EXIT_OK;
+        }
+    }
+    if (cargc - 1 < c->min_args || cargc - 1 > c->max_args)
+        return usage_error(c, "wrong number of arguments");
+    if (has_space(cargc, cargv))
+        return usage_error(c, "arguments cannot contain spaces");
+    if (strcmp(c->name, "pcap-report") == 0) {
+        fprintf(stderr, "notmodctl: pcap-report is not available yet (the "
+                        "pcap observer is not built)\n");
+        return EXIT_FAILED;
+    }
+    char buf[4096];
+    const char *path = control_path(given, buf, sizeof(buf));
+    if (!path) {
+        fprintf(stderr, "notmodctl: cannot work out the control socket path "
+                        "(use --control PATH)\n");
+        return EXIT_USAGE;
+    }
+    if (strcmp(c->name, "top") == 0)
+        return cmd_top(path, c, cargc, cargv);
+    char line[8192];
+    int rc = build_line(c, cargc, cargv, line, sizeof(line));
+    return rc != EXIT_OK ? rc : call(path, line);
+}
