@@ -429,6 +429,27 @@ static void send_own_file(struct nm_conn *c, int fd, int memfd, uint64_t len)
     }
 }
 
+/* Our own shutdown: the real call, never the hook (we hold the lock). */
+static void real_shutdown(int fd)
+{
+    if (nm_real.shutdown)
+        nm_real.shutdown(fd, SHUT_WR);
+}
+
+static void end_response(struct nm_conn *c);
+
+/* A message whose last byte was seen reports MSG_DONE on the next feed;
+ * take that event now when a call that feeds nothing (sendfile) comes. */
+static void settle_pending_done(struct nm_conn *c)
+{
+    if (c->is_given_up || (c->rs != RS_PASS && c->rs != RS_SWALLOW))
+        return;
+    nm_resp_event_t ev;
+    if (nm_http_resp_feed(&c->respp, c->resp, "", 0, &ev) == 0 &&
+        ev == NM_RESP_EV_MSG_DONE)
+        end_response(c);
+}
+
 /* ---- read side ---- */
 
 static void queue_request(struct nm_conn *c)
@@ -1114,7 +1135,7 @@ static int phase_swallow(struct wctx *w)
          * framed: nothing more can be sent without corrupting the stream.
          * End it cleanly for the client and drop the rest. */
         nm_log(NM_LOG_WARN, "fd %d: unframeable bytes after a 304", w->fd);
-        shutdown(w->fd, SHUT_WR);
+        real_shutdown(w->fd);
         w->c->rs = RS_SINK;
         return 1;
     }
@@ -1215,7 +1236,7 @@ static ssize_t swallow_sendfile(struct nm_conn *c, int in_fd, off_t *offset,
     uint64_t sk =
         c->rs == RS_SWALLOW ? nm_http_resp_skippable(&c->respp) : UINT64_MAX;
     if (sk == 0) { /* chunk framing inside a file: cannot follow */
-        shutdown(c->fd, SHUT_WR);
+        real_shutdown(c->fd);
         c->rs = RS_SINK;
         sk = UINT64_MAX;
     }
@@ -1267,6 +1288,7 @@ ssize_t nm_conn_sendfile(struct nm_conn *c, int out_fd, int in_fd,
         errno = EAGAIN;
         return -1;
     }
+    settle_pending_done(c);
     if (!c->is_given_up && c->rs == RS_HOLD)
         hold_from_file(c, out_fd, in_fd, offset);
     if (!c->is_given_up && (c->rs == RS_SWALLOW || c->rs == RS_SINK))

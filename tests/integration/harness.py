@@ -959,6 +959,21 @@ def check_304_shape(resp304, bare200, synth_tag_line=None):
                  for l in src]
     has_tag = any(n == "etag" for n in src_names)
     got = list(resp304.header_lines)
+    # A 200 without Date gets one in its 304 (RFC 9110 §6.6.1: an origin
+    # with a clock sends Date): exactly one, a valid IMF-fixdate, not
+    # necessarily in the 200's order.
+    if "date" not in src_names:
+        dates = [l for l in got if l.lower().startswith(b"date:")]
+        if len(dates) != 1:
+            probs.append("304 of a 200 without Date has %d Date lines"
+                         % len(dates))
+        else:
+            value = dates[0].partition(b":")[2].strip().decode("latin-1")
+            if not re.match(r"^(Mon|Tue|Wed|Thu|Fri|Sat|Sun), \d\d "
+                            r"(Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|"
+                            r"Dec) \d{4} \d\d:\d\d:\d\d GMT$", value):
+                probs.append("304 Date %r is not an IMF-fixdate" % value)
+            got.remove(dates[0])
     # every 304 line must be one of the 200's lines, in the 200's order
     j = 0
     norm = lambda l: normalize_head(l)
