@@ -22,6 +22,7 @@ MIN_SEQUENCES = 60
 
 
 class FidelityMixin:
+    can_substitute = True  # or a predicate on the request
     server_cls = None
     server_kw = {}
     cgi_paths = []          # [(path, etag the CGI prints or None)]
@@ -80,7 +81,8 @@ class FidelityMixin:
                                       % (seq, ex))
                 shim_pairs, _ = run_sequence(self.shim, seq)
                 out = compare_sequence(seq, bare_pairs, shim_pairs,
-                                       synth="optional")
+                                       synth="optional",
+                                       can_substitute=self.can_substitute)
                 substituted += out.substituted
                 expected += out.expected_304
                 if out.problems:
@@ -106,7 +108,12 @@ class PythonFidelity(FidelityMixin, unittest.TestCase):
 
 class PythonCgiFidelity(FidelityMixin, unittest.TestCase):
     """HTTP/1.0, one request per connection; the CGI's status line comes
-    from the server process, the rest from the exec'd script."""
+    from the server process, the rest from the exec'd script, which the
+    shim in the server never sees: a documented limitation (README), so
+    here every byte must pass unchanged."""
+    @staticmethod
+    def can_substitute(req):
+        return not req.target.startswith("/cgi-bin/")
     server_cls = PythonServer
     server_kw = {"cgi": True}
     cgi_paths = [("/cgi-bin/v.sh", '"v1"'), ("/cgi-bin/v.sh?noetag", None),
