@@ -768,9 +768,15 @@ static long feed_until_event(struct wctx *w, nm_resp_event_t *ev,
         total += r;
         if (e == want || e == NM_RESP_EV_MSG_DONE) {
             *ev = e;
-            break;
+            return total;
         }
     }
+    /* The end of a message is reported by the call after its last byte:
+     * take it now, so a complete response is never left waiting. */
+    nm_resp_event_t e;
+    if (nm_http_resp_feed(&w->c->respp, w->c->resp, "", 0, &e) == 0 &&
+        e == NM_RESP_EV_MSG_DONE)
+        *ev = e;
     return total;
 }
 
@@ -1058,6 +1064,11 @@ static int phase_hold(struct wctx *w)
         w->k.off += (size_t)r;
         m += r;
         is_done = e == NM_RESP_EV_MSG_DONE;
+    }
+    if (!is_done) { /* see feed_until_event */
+        nm_resp_event_t e;
+        is_done = nm_http_resp_feed(&c->respp, c->resp, "", 0, &e) == 0 &&
+                  e == NM_RESP_EV_MSG_DONE;
     }
     w->done += (size_t)m;
     if (is_done) {
