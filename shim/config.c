@@ -1,6 +1,7 @@
 /* config.c - see config.h. */
 #include "config.h"
 #include "log.h"
+#include "snapshot.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -78,6 +79,27 @@ static void default_socket(char *out, size_t cap)
         snprintf(out, cap, "/tmp/notmod-%u.sock", (unsigned)getuid());
 }
 
+/* NOTMOD_SECRET: the fleet secret notmodd was given with --secret (hex,
+ * up to 16 digits). It authenticates our events and seeds the body hash
+ * so every host of the fleet derives the same tag for the same bytes. */
+static void load_secret(void)
+{
+    const char *s = getenv("NOTMOD_SECRET");
+    nm_cfg.has_secret = false;
+    nm_cfg.secret = nm_cfg.seed = 0;
+    if (s == NULL || *s == '\0')
+        return;
+    char *end;
+    errno = 0;
+    unsigned long long v = strtoull(s, &end, 16);
+    if (errno != 0 || *end != '\0' || strlen(s) > 16) {
+        nm_log(NM_LOG_WARN, "NOTMOD_SECRET is not hex: ignored");
+        return;
+    }
+    nm_cfg.has_secret = true;
+    nm_cfg.secret = nm_cfg.seed = v;
+}
+
 void nm_config_load(void)
 {
     const char *s = getenv("NOTMOD_DISABLE");
@@ -97,17 +119,12 @@ void nm_config_load(void)
     else
         default_socket(nm_cfg.socket_path, sizeof(nm_cfg.socket_path));
     s = getenv("NOTMOD_SNAPSHOT");
-    if (s != NULL && *s != '\0' && strlen(s) < sizeof(nm_cfg.snapshot_path)) {
+    if (s != NULL && *s != '\0' && strlen(s) < sizeof(nm_cfg.snapshot_path))
         snprintf(nm_cfg.snapshot_path, sizeof(nm_cfg.snapshot_path), "%s", s);
-    } else {
-        /* Next to the socket: same directory, notmod.snapshot. */
-        snprintf(nm_cfg.snapshot_path, sizeof(nm_cfg.snapshot_path), "%s",
-                 nm_cfg.socket_path);
-        char *slash = strrchr(nm_cfg.snapshot_path, '/');
-        size_t dir = slash ? (size_t)(slash - nm_cfg.snapshot_path) + 1 : 0;
-        snprintf(nm_cfg.snapshot_path + dir, sizeof(nm_cfg.snapshot_path) - dir,
-                 "notmod.snapshot");
-    }
+    else /* next to the socket, as notmodd publishes it */
+        nm_snapshot_path_for_socket(nm_cfg.socket_path, nm_cfg.snapshot_path,
+                                    sizeof(nm_cfg.snapshot_path));
+    load_secret();
 }
 
 bool nm_config_port_ok(uint16_t port)

@@ -18,6 +18,8 @@ struct nm_config {
     uint64_t hold_total_bytes; /* NOTMOD_HOLD_TOTAL */
     uint32_t hold_ms;          /* NOTMOD_HOLD_MS */
     uint64_t seed;             /* body-hash seed: the fleet secret, or 0 */
+    bool has_secret;           /* NOTMOD_SECRET given */
+    uint64_t secret;           /* token for notmodd's --secret */
     char socket_path[108];     /* NOTMOD_SOCKET */
     char snapshot_path[256];   /* NOTMOD_SNAPSHOT */
 };

@@ -1,0 +1,19 @@
+/* report.h - one small datagram per response to notmodd (common/event.h):
+ * never blocks, dropped when no daemon listens, and backs off for a second
+ * after a failure so a server without a daemon pays no syscall per
+ * response. Used by conn.c when a response ends. */
+#ifndef NM_SHIM_REPORT_H
+#define NM_SHIM_REPORT_H
+
+#include "event.h"
+
+/* Sends ev (token and pid filled in here). Safe from any thread. */
+void nm_report_send(nm_event_t *ev);
+
+/* The server closed or replaced fd: if it was our socket, forget it. */
+void nm_report_fd_gone(int fd);
+
+/* In a fork child: reconnect lazily (the fd is shared with the parent). */
+void nm_report_after_fork_child(void);
+
+#endif

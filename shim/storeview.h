@@ -1,0 +1,23 @@
+/* storeview.h - the shim's read-only view of notmodd's snapshot
+ * (common/snapshot.h): mapped on first use, re-mapped when the daemon
+ * replaces it, looked up with no syscall and no lock. No snapshot means an
+ * empty store. Used by conn.c for disabled routes, pins and the
+ * Last-Modified the store remembers for a tag. */
+#ifndef NM_SHIM_STOREVIEW_H
+#define NM_SHIM_STOREVIEW_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "snapshot.h"
+
+/* True when the store disables the route of host + target. */
+bool nm_storeview_is_disabled(const char *host, size_t host_len,
+                              const char *target, size_t target_len);
+
+/* Looks host + target up; true and *hit filled when present. */
+bool nm_storeview_lookup(const char *host, size_t host_len,
+                         const char *target, size_t target_len,
+                         nm_snapshot_hit_t *hit);
+
+#endif
