@@ -1,0 +1,230 @@
+/* resp304.c - the 304 that replaces a 200 (RFC 9110 §15.4.5).
+ *
+ * Rule: every field line of the 200 is copied verbatim and in order,
+ * except the representation-metadata and framing fields in drop_fields[].
+ * Keeping by default (rather than keeping a short allow-list) is deliberate:
+ * a cache that gets a 304 replaces its stored fields with the 304's (RFC
+ * 9111 §4.3.4), so dropping Cache-Control, Vary, an extension field the
+ * application relies on, or a Set-Cookie would silently change what the
+ * client sees next; copying a field the 200 already sent cannot.
+ *
+ * The head is scanned here with a small private line scanner because this
+ * module was written before common/http_hdr.c existed on this branch;
+ * switch to nm_hdr_next() once both are merged (same rules: CRLF only, no
+ * obs-fold, a colon right after a token name). */
+#include "resp304.h"
+
+#include "httpdate.h"
+
+#include <string.h>
+
+/* Fields a 304 does not carry. Each one describes the content or its
+ * framing, and a 304 has no content (RFC 9110 §15.4.5: SHOULD NOT send
+ * representation metadata other than the listed validators and cache
+ * fields; §8.6: a Content-Length is only allowed when it equals the 200's,
+ * so the simplest correct choice is none, which also keeps keep-alive
+ * clients from waiting for a body).
+ *
+ * Last-Modified is NOT here, on purpose: caches replace stored fields with
+ * the 304's (RFC 9111 §4.3.4), so carrying the same Last-Modified keeps the
+ * stored one intact and gives clients without the ETag a validator for the
+ * next If-Modified-Since; nginx and Django keep it too. Content-Location is
+ * a MUST in §15.4.5 and is kept as well. */
+static const char *const drop_fields[] = {
+    "content-type",
+    "content-length",
+    "content-encoding",
+    "content-language",
+    "content-range",
+    "content-md5",
+    "content-disposition",
+    "content-digest", /* RFC 9530: digest of this message's content, and a
+                         304 has none; a client checking it would fail */
+    "transfer-encoding",
+    "trailer",
+    "accept-ranges", /* about ranges of the content: §14.3 */
+};
+
+static unsigned char lower(unsigned char c)
+{
+    return (unsigned char)(c >= 'A' && c <= 'Z' ? c + ('a' - 'A') : c);
+}
+
+/* name equals lower-case want, ignoring case. */
+static bool name_is(const char *name, size_t len, const char *want)
+{
+    size_t i = 0;
+    for (; i < len; i++)
+        if (want[i] == '\0' || lower((unsigned char)name[i]) != want[i])
+            return false;
+    return want[i] == '\0';
+}
+
+bool nm_resp304_keeps_field(const char *name, size_t len)
+{
+    if (name == NULL || len == 0)
+        return false;
+    for (size_t i = 0; i < sizeof drop_fields / sizeof drop_fields[0]; i++)
+        if (name_is(name, len, drop_fields[i]))
+            return false;
+    return true;
+}
+
+/* tchar (RFC 9110 §5.6.2). */
+static bool is_tchar(unsigned char c)
+{
+    if ((c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') ||
+        (c >= 'A' && c <= 'Z'))
+        return true;
+    return c != '\0' && strchr("!#$%&'*+-.^_`|~", c) != NULL;
+}
+
+/* field-vchar / SP / HTAB (RFC 9110 §5.5): no CTLs, no DEL. */
+static bool is_value_char(unsigned char c)
+{
+    return c == '\t' || (c >= 0x20 && c != 0x7f);
+}
+
+/* Finds the end of the line at s[pos]: returns the index of its CR (the
+ * LF follows), or NM_E_PARSE for a bare LF / bare CR / no CRLF before len. */
+static long line_end(const char *s, size_t len, size_t pos)
+{
+    for (size_t i = pos; i < len; i++) {
+        if (s[i] == '\n')
+            return NM_E_PARSE; /* bare LF */
+        if (s[i] == '\r')
+            return i + 1 < len && s[i + 1] == '\n' ? (long)i : NM_E_PARSE;
+    }
+    return NM_E_PARSE;
+}
+
+/* One field line s[b..e) (no CRLF): validates it and returns the name's
+ * length, or NM_E_PARSE (leading whitespace = obs-fold, no colon, space
+ * before the colon, a CTL in the value). */
+static long field_name_len(const char *s, size_t b, size_t e)
+{
+    size_t i = b;
+    while (i < e && is_tchar((unsigned char)s[i]))
+        i++;
+    if (i == b || i == e || s[i] != ':')
+        return NM_E_PARSE;
+    for (size_t k = i + 1; k < e; k++)
+        if (!is_value_char((unsigned char)s[k]))
+            return NM_E_PARSE;
+    return (long)(i - b);
+}
+
+/* Output with a sticky overflow flag: one pass, checked once at the end. */
+typedef struct out_buf {
+    char *p;
+    size_t cap, len;
+    bool is_full;
+} out_buf_t;
+
+static void put(out_buf_t *o, const char *s, size_t n)
+{
+    if (o->is_full || n > o->cap - o->len) {
+        o->is_full = true;
+        return;
+    }
+    memcpy(o->p + o->len, s, n);
+    o->len += n;
+}
+
+/* status-line = HTTP-version SP status-code SP [ reason-phrase ] CRLF
+ * (RFC 9112 §4); the SP before an empty reason may be missing. Returns the
+ * index of its CR. The code is not checked against 200: cond.c decides
+ * which responses become 304s. */
+static long status_line(const char *s, size_t len)
+{
+    long cr = line_end(s, len, 0);
+    if (cr < 0)
+        return cr;
+    size_t n = (size_t)cr;
+    if (n < 12 || memcmp(s, "HTTP/1.", 7) != 0 || s[7] < '0' || s[7] > '9' ||
+        s[8] != ' ')
+        return NM_E_PARSE;
+    for (size_t i = 9; i < 12; i++)
+        if (s[i] < '0' || s[i] > '9')
+            return NM_E_PARSE;
+    if (n > 12 && s[12] != ' ')
+        return NM_E_PARSE;
+    for (size_t i = 13; i < n; i++)
+        if (!is_value_char((unsigned char)s[i]))
+            return NM_E_PARSE;
+    return cr;
+}
+
+/* Walks field lines from pos to the empty line; with o != NULL copies the
+ * ones the 304 keeps. *has_date says whether a Date line was seen. Returns
+ * the index just past the empty line, or NM_E_PARSE. With is_extra the
+ * block has no empty line and simply ends at len. */
+static long walk_fields(const char *s, size_t len, size_t pos, bool is_extra,
+                        out_buf_t *o, bool *has_date)
+{
+    for (;;) {
+        if (is_extra && pos == len)
+            return (long)pos;
+        long cr = line_end(s, len, pos);
+        if (cr < 0)
+            return cr;
+        size_t e = (size_t)cr;
+        if (e == pos)
+            return is_extra ? NM_E_PARSE : (long)(e + 2);
+        long nlen = field_name_len(s, pos, e);
+        if (nlen < 0)
+            return nlen;
+        if (name_is(s + pos, (size_t)nlen, "date"))
+            *has_date = true;
+        if (is_extra || nm_resp304_keeps_field(s + pos, (size_t)nlen))
+            put(o, s + pos, e + 2 - pos);
+        pos = e + 2;
+    }
+}
+
+/* Bytes after the head's empty line (a body that came with it) are
+ * ignored. The extra lines are the caller's (a synthesized ETag, a store's
+ * Last-Modified) and copied as given after the generated Date; they must
+ * be well-formed field lines or the call fails with NM_E_INVAL. A Date in
+ * extra counts as the Date. */
+long nm_resp304_build(const char *head, size_t head_len, const char *extra,
+                      size_t extra_len, int64_t now_unix, char *out,
+                      size_t out_cap)
+{
+    static const char reason[] = " 304 Not Modified\r\n";
+    out_buf_t o = {out, out_cap, 0, false};
+    out_buf_t sink = {NULL, 0, 0, true}; /* validation pass, writes nothing */
+    bool has_date = false, extra_has_date = false;
+
+    if (head == NULL || (out == NULL && out_cap > 0) ||
+        (extra == NULL && extra_len > 0))
+        return NM_E_INVAL;
+    if (extra_len > 0 &&
+        walk_fields(extra, extra_len, 0, true, &sink, &extra_has_date) < 0)
+        return NM_E_INVAL;
+
+    long cr = status_line(head, head_len);
+    if (cr < 0)
+        return cr;
+    put(&o, head, 8); /* "HTTP/1.x": the server's own version */
+    put(&o, reason, sizeof reason - 1);
+
+    long end =
+        walk_fields(head, head_len, (size_t)cr + 2, false, &o, &has_date);
+    if (end < 0)
+        return end;
+
+    if (!has_date && !extra_has_date) {
+        /* RFC 9110 §6.6.1: an origin with a clock MUST send Date. */
+        char date[NM_HTTPDATE_LEN + 1];
+        if (nm_httpdate_format(now_unix, date) != NM_HTTPDATE_LEN)
+            return NM_E_INVAL;
+        put(&o, "Date: ", 6);
+        put(&o, date, NM_HTTPDATE_LEN);
+        put(&o, "\r\n", 2);
+    }
+    if (extra_len > 0)
+        put(&o, extra, extra_len);
+    put(&o, "\r\n", 2);
+    return o.is_full ? NM_E_NOSPACE : (long)o.len;
+}
