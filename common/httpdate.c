@@ -165,12 +165,17 @@ static int parse_rfc850(const char *s, size_t name_len, int64_t now_unix,
 
     /* RFC 9110 §5.6.7: a two-digit year that would be more than 50 years
      * in the future is the most recent past year with those digits.
-     * Judged by calendar year against now's year. */
+     * Judged by calendar year against now's year, as a sliding window:
+     * the one year with those digits in [now - 49, now + 50], so that
+     * "00" read in 1970 is 2000 rather than 1900 (the rule then covers
+     * every century, not only the first half of one). */
     int64_t now_year = year_of(now_unix);
     int64_t century = now_year - ((now_year % 100) + 100) % 100;
     int64_t y = century + yy;
     if (y > now_year + 50)
         y -= 100;
+    else if (y <= now_year - 50)
+        y += 100;
     return to_unix(y, m + 1, d, hh, mm, ss, out);
 }
 
