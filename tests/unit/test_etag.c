@@ -57,12 +57,11 @@ static void etag_parse_follows_rfc9110_grammar(void **state)
         int rc = nm_etag_parse(r->input, strlen(r->input), &t);
         bool ok = rc == r->rc;
         if (ok && rc == 0)
-            ok = t.is_weak == r->is_weak &&
-                 t.opaque.len == strlen(r->opaque) &&
+            ok = t.is_weak == r->is_weak && t.opaque.len == strlen(r->opaque) &&
                  memcmp(t.opaque.ptr, r->opaque, t.opaque.len) == 0;
         if (!ok) {
-            print_error("%s: input [%s] rc %d want %d\n", r->what, r->input,
-                        rc, r->rc);
+            print_error("%s: input [%s] rc %d want %d\n", r->what, r->input, rc,
+                        r->rc);
             failures++;
         }
     }
@@ -187,9 +186,9 @@ static void list_match_follows_conformance_rules(void **state)
         int got = nm_etag_list_match(r->value, strlen(r->value), curp,
                                      r->use_weak == WEAK);
         if (got != r->expected) {
-            print_error("%s: value [%s] current [%s] got %d want %d\n",
-                        r->what, r->value, r->current ? r->current : "(none)",
-                        got, r->expected);
+            print_error("%s: value [%s] current [%s] got %d want %d\n", r->what,
+                        r->value, r->current ? r->current : "(none)", got,
+                        r->expected);
             failures++;
         }
     }
