@@ -89,17 +89,22 @@ static bool bytes_eq(const char *s, const char *lit, size_t n)
     return true;
 }
 
+/* s[0..n) equals the NUL-terminated name exactly. */
+static bool name_eq(const char *s, size_t n, const char *name)
+{
+    for (size_t k = 0; k < n; k++)
+        if (name[k] == '\0' || name[k] != s[k])
+            return false;
+    return name[n] == '\0';
+}
+
 /* Returns the index in names of the exactly-n-byte name at s, or -1. */
 static int name_index(const char *s, size_t n, const char *const *names,
                       int count)
 {
-    for (int i = 0; i < count; i++) {
-        size_t k = 0;
-        while (names[i][k] != '\0')
-            k++;
-        if (k == n && bytes_eq(s, names[i], n))
+    for (int i = 0; i < count; i++)
+        if (name_eq(s, n, names[i]))
             return i;
-    }
     return -1;
 }
 

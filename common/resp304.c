@@ -64,38 +64,66 @@ bool nm_resp304_keeps_field(const char *name, size_t len)
 {
     if (name == NULL || len == 0)
         return false;
+    /* Every dropped name starts with c, t or a: skip the table walk for
+     * the rest (Server, Date, ETag, Set-Cookie, X-...). */
+    unsigned char c0 = lower((unsigned char)name[0]);
+    if (c0 != 'c' && c0 != 't' && c0 != 'a')
+        return true;
     for (size_t i = 0; i < sizeof drop_fields / sizeof drop_fields[0]; i++)
         if (name_is(name, len, drop_fields[i]))
             return false;
     return true;
 }
 
-/* tchar (RFC 9110 §5.6.2). */
+/* Byte classes: 1 = tchar (RFC 9110 §5.6.2), 2 = field-vchar / SP / HTAB
+ * (§5.5: no CTLs, no DEL). A table (with memchr for line ends) took
+ * rfc_bench build_304_ns from 460 to 290 against per-byte strchr(). */
+/* clang-format off */
+#define T 3 /* tchar, also a value byte */
+#define V 2 /* value byte only */
+static const unsigned char byte_class[256] = {
+    0, 0, 0, 0, 0, 0, 0, 0, 0, V, 0, 0, 0, 0, 0, 0, /* 0x00 HTAB */
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, /* 0x10 */
+    V, T, V, T, T, T, T, T, V, V, T, T, V, T, T, V, /* SP ! " # .. / */
+    T, T, T, T, T, T, T, T, T, T, V, V, V, V, V, V, /* 0-9 : ; < = > ? */
+    V, T, T, T, T, T, T, T, T, T, T, T, T, T, T, T, /* @ A-O */
+    T, T, T, T, T, T, T, T, T, T, T, V, V, V, T, T, /* P-Z [ \ ] ^ _ */
+    T, T, T, T, T, T, T, T, T, T, T, T, T, T, T, T, /* ` a-o */
+    T, T, T, T, T, T, T, T, T, T, T, V, T, V, T, 0, /* p-z { | } ~ DEL */
+    V, V, V, V, V, V, V, V, V, V, V, V, V, V, V, V, /* obs-text */
+    V, V, V, V, V, V, V, V, V, V, V, V, V, V, V, V,
+    V, V, V, V, V, V, V, V, V, V, V, V, V, V, V, V,
+    V, V, V, V, V, V, V, V, V, V, V, V, V, V, V, V,
+    V, V, V, V, V, V, V, V, V, V, V, V, V, V, V, V,
+    V, V, V, V, V, V, V, V, V, V, V, V, V, V, V, V,
+    V, V, V, V, V, V, V, V, V, V, V, V, V, V, V, V,
+    V, V, V, V, V, V, V, V, V, V, V, V, V, V, V, V,
+};
+/* clang-format on */
+#undef T
+#undef V
+
 static bool is_tchar(unsigned char c)
 {
-    if ((c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') ||
-        (c >= 'A' && c <= 'Z'))
-        return true;
-    return c != '\0' && strchr("!#$%&'*+-.^_`|~", c) != NULL;
+    return byte_class[c] & 1;
 }
 
-/* field-vchar / SP / HTAB (RFC 9110 §5.5): no CTLs, no DEL. */
 static bool is_value_char(unsigned char c)
 {
-    return c == '\t' || (c >= 0x20 && c != 0x7f);
+    return byte_class[c] & 2;
 }
 
 /* Finds the end of the line at s[pos]: returns the index of its CR (the
  * LF follows), or NM_E_PARSE for a bare LF / bare CR / no CRLF before len. */
 static long line_end(const char *s, size_t len, size_t pos)
 {
-    for (size_t i = pos; i < len; i++) {
-        if (s[i] == '\n')
-            return NM_E_PARSE; /* bare LF */
-        if (s[i] == '\r')
-            return i + 1 < len && s[i + 1] == '\n' ? (long)i : NM_E_PARSE;
-    }
-    return NM_E_PARSE;
+    const char *cr = memchr(s + pos, '\r', len - pos);
+    size_t end = cr ? (size_t)(cr - s) : len;
+    if (memchr(s + pos, '\n', end - pos) != NULL)
+        return NM_E_PARSE; /* bare LF */
+    if (cr == NULL || end + 1 >= len || s[end + 1] != '\n')
+        return NM_E_PARSE; /* no CRLF, or a bare CR */
+    return (long)end;
 }
 
 /* One field line s[b..e) (no CRLF): validates it and returns the name's
