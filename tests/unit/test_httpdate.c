@@ -62,6 +62,10 @@ static const parse_row_t parse_rows[] = {
      0, 946684799},
     {"rfc850_year_00_from_1970_is_2000", "Tuesday, 29-Feb-00 00:00:00 GMT", 0,
      0, 951782400},
+    {"rfc850_small_year_late_in_century_is_next",
+     "Wednesday, 01-Jan-10 00:00:00 GMT", 3484425600LL, 0, 4417977600LL},
+    {"rfc850_year_near_future_kept", "Wednesday, 01-Jan-31 00:00:00 GMT",
+     NOW_2023, 0, 1924992000},
     /* rejected: syntax */
     {"iso8601_rejected", "1994-11-06T08:49:37Z", NOW_2023, BAD, 0},
     {"trailing_junk_rejected", "Sun, 06 Nov 1994 08:49:37 GMTx", NOW_2023, BAD,
