@@ -10,8 +10,10 @@
  *
  * The head is scanned here with a small private line scanner because this
  * module was written before common/http_hdr.c existed on this branch;
- * switch to nm_hdr_next() once both are merged (same rules: CRLF only, no
- * obs-fold, a colon right after a token name). */
+ * switch to nm_hdr_next() once both are merged. Its rules: CRLF only (a
+ * bare LF or CR is NM_E_PARSE), no obs-fold, a colon right after a token
+ * name, no CTL in a value, an empty line required. Check them against
+ * nm_hdr_next's before switching (tests/unit/test_resp304.c pins them). */
 #include "resp304.h"
 
 #include "httpdate.h"
@@ -184,10 +186,10 @@ static long status_line(const char *s, size_t len)
     return cr;
 }
 
-/* Walks field lines from pos to the empty line; with o != NULL copies the
- * ones the 304 keeps. *has_date says whether a Date line was seen. Returns
- * the index just past the empty line, or NM_E_PARSE. With is_extra the
- * block has no empty line and simply ends at len. */
+/* Walks field lines from pos to the empty line and puts the ones the 304
+ * keeps into o (all of them with is_extra). *has_date says whether a Date line
+ * was seen. Returns the index just past the empty line, or NM_E_PARSE. With
+ * is_extra the block has no empty line and simply ends at len. */
 static long walk_fields(const char *s, size_t len, size_t pos, bool is_extra,
                         out_buf_t *o, bool *has_date)
 {
