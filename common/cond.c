@@ -1,6 +1,7 @@
-/* cond.c - RFC 9110 §13.2.2 precondition evaluation (see cond.h). Every
- * doubt resolves to NM_COND_PASS: the server's 200 is always a correct
- * answer, a wrong 304 never is. */
+/* cond.c - RFC 9110 §13.2.2 precondition evaluation for the one case
+ * notmod acts on: a 200 to GET or HEAD. Every doubt resolves to PASS (the
+ * server's own 200 is always a correct answer); only a clear "not
+ * modified" gives NM_COND_NOT_MODIFIED. */
 #include "cond.h"
 
 #include "etag.h"
@@ -11,62 +12,76 @@ static bool is_present(nm_slice_t s)
     return s.ptr != NULL;
 }
 
-/* The current ETag, parsed; false when absent or not a valid entity-tag. */
-static bool current_tag(const nm_cond_input_t *in, nm_etag_t *tag)
+/* A date field is usable when it is sent once and parses (RFC 9110
+ * §13.1.3, §13.1.4: a recipient MUST ignore an invalid HTTP-date; a list
+ * of two dates is not a valid HTTP-date). */
+static bool usable_date(nm_slice_t s, bool is_multi, int64_t now, int64_t *out)
 {
-    return is_present(in->etag) &&
-           nm_etag_parse(in->etag.ptr, in->etag.len, tag) == NM_OK;
-}
-
-/* A single valid date, or false (then the field is ignored, §13.1.3/4). */
-static bool valid_date(nm_slice_t s, bool is_multi, int64_t now, int64_t *t)
-{
-    return !is_multi && nm_httpdate_parse(s.ptr, s.len, now, t) == NM_OK;
+    return is_present(s) && !is_multi &&
+           nm_httpdate_parse(s.ptr, s.len, now, out) == NM_OK;
 }
 
 nm_cond_result_t nm_cond_eval(const nm_cond_input_t *in)
 {
-    if (in == NULL || in->status != 200 || in->is_cond_truncated)
+    if (in == NULL || in->status != 200 ||
+        (in->method != NM_METHOD_GET && in->method != NM_METHOD_HEAD))
         return NM_COND_PASS;
-    if (in->method != NM_METHOD_GET && in->method != NM_METHOD_HEAD)
-        return NM_COND_PASS;
-    nm_etag_t cur;
-    bool has_tag = current_tag(in, &cur);
-    if (is_present(in->etag) && !has_tag)
-        return NM_COND_PASS; /* the server's own tag is malformed */
+    if (in->is_cond_truncated)
+        return NM_COND_PASS; /* we cannot see the whole condition */
 
-    /* Step 1: If-Match, strong comparison; false → the origin's answer. */
+    /* The 200's own tag; a malformed one counts as no tag (only "*" can
+     * match then), trimmed of OWS in case the caller did not. */
+    nm_etag_t cur_tag;
+    const nm_etag_t *cur = NULL;
+    if (is_present(in->etag)) {
+        const char *p = in->etag.ptr;
+        size_t n = in->etag.len;
+        while (n > 0 && (*p == ' ' || *p == '\t')) {
+            p++;
+            n--;
+        }
+        while (n > 0 && (p[n - 1] == ' ' || p[n - 1] == '\t'))
+            n--;
+        if (nm_etag_parse(p, n, &cur_tag) == NM_OK)
+            cur = &cur_tag;
+    }
+
+    /* Step 1, RFC 9110 §13.1.1: If-Match uses strong comparison; "*" is
+     * true because a 200 means a current representation exists. False or
+     * malformed: the server's answer stands (notmod never sends 412). */
     if (is_present(in->if_match)) {
-        int r = nm_etag_list_match(in->if_match.ptr, in->if_match.len,
-                                   has_tag ? &cur : NULL, false);
-        if (r != NM_ETAG_MATCH)
+        if (nm_etag_list_match(in->if_match.ptr, in->if_match.len, cur,
+                               false) != NM_ETAG_MATCH)
             return NM_COND_PASS;
-    } else if (is_present(in->if_unmodified_since)) {
-        /* Step 2: If-Unmodified-Since, only without If-Match. */
-        int64_t t;
-        if (valid_date(in->if_unmodified_since, in->is_ius_multi, in->now,
-                       &t) &&
-            (in->last_modified < 0 || in->last_modified > t))
-            return NM_COND_PASS;
+    } else {
+        /* Step 2, §13.1.4: If-Unmodified-Since only without If-Match. An
+         * unknown Last-Modified cannot be shown to be <= the date, so we
+         * do not assume the condition holds. */
+        int64_t ius;
+        if (usable_date(in->if_unmodified_since, in->is_ius_multi, in->now,
+                        &ius)) {
+            if (in->last_modified < 0 || in->last_modified > ius)
+                return NM_COND_PASS;
+        }
     }
 
-    /* Step 3: If-None-Match, weak comparison; present means IMS is
-     * ignored, even when empty or malformed (§13.1.3). */
+    /* Step 3, §13.1.2: If-None-Match, weak comparison. Present means
+     * decisive, even empty or malformed (then PASS): §13.1.3 says IMS is
+     * ignored whenever INM is present. */
     if (is_present(in->if_none_match)) {
-        int r = nm_etag_list_match(in->if_none_match.ptr,
-                                   in->if_none_match.len,
-                                   has_tag ? &cur : NULL, true);
-        return r == NM_ETAG_MATCH ? NM_COND_NOT_MODIFIED : NM_COND_PASS;
+        int rc = nm_etag_list_match(in->if_none_match.ptr,
+                                    in->if_none_match.len, cur, true);
+        return rc == NM_ETAG_MATCH ? NM_COND_NOT_MODIFIED : NM_COND_PASS;
     }
 
-    /* Step 4: If-Modified-Since. A date after our clock proves nothing
-     * (RFC 9110 is silent; Apache and Varnish refuse too). */
-    if (is_present(in->if_modified_since) && in->last_modified >= 0) {
-        int64_t t;
-        if (valid_date(in->if_modified_since, in->is_ims_multi, in->now,
-                       &t) &&
-            t <= in->now && in->last_modified <= t)
-            return NM_COND_NOT_MODIFIED;
-    }
-    return NM_COND_PASS;
+    /* Step 4, §13.1.3: If-Modified-Since, ignored when invalid, repeated
+     * or when there is no Last-Modified. A date later than our clock has
+     * no rule in RFC 9110; the client cannot have seen that time, so we
+     * pass (as Apache and Varnish do). One-second resolution throughout. */
+    int64_t ims;
+    if (!usable_date(in->if_modified_since, in->is_ims_multi, in->now, &ims))
+        return NM_COND_PASS;
+    if (in->last_modified < 0 || ims > in->now)
+        return NM_COND_PASS;
+    return in->last_modified <= ims ? NM_COND_NOT_MODIFIED : NM_COND_PASS;
 }

@@ -1,15 +1,15 @@
-/* etag.c - entity-tags and If-None-Match / If-Match lists (see etag.h).
- * The list scanner is quote-aware: a comma inside an opaque-tag ("a,b") is
- * part of the tag (conformance.md). Anything malformed is reported, never
- * guessed at: a malformed field must not produce a 304. */
+/* etag.c - entity-tag parsing, comparison and list matching (RFC 9110
+ * §8.8.3, §13.1.1, §13.1.2). The list scanner is quote-aware: a comma
+ * inside an opaque-tag ("a,b") is part of the tag, not a separator. */
 #include "etag.h"
 
 #include <string.h>
 
-/* etagc = %x21 / %x23-7E / obs-text (RFC 9110 §8.8.3) */
+/* etagc = %x21 / %x23-7E / obs-text (RFC 9110 §8.8.3): no SP, no CTL, no
+ * DQUOTE, no DEL. */
 static bool is_etagc(unsigned char c)
 {
-    return c == 0x21 || (c >= 0x23 && c != 0x7f);
+    return c == 0x21 || (c >= 0x23 && c <= 0x7e) || c >= 0x80;
 }
 
 static bool is_ows(char c)
@@ -17,37 +17,45 @@ static bool is_ows(char c)
     return c == ' ' || c == '\t';
 }
 
-/* Length of the entity-tag starting at s, or NM_E_PARSE. */
-static long scan_etag(const char *s, size_t len, nm_etag_t *out)
+/* Reads one entity-tag starting at s[*pos]; on success *pos is just past
+ * its closing DQUOTE. */
+static int scan_tag(const char *s, size_t len, size_t *pos, nm_etag_t *out)
 {
-    size_t i = 0;
+    size_t i = *pos;
     bool is_weak = false;
-    if (len >= 2 && s[0] == 'W' && s[1] == '/') {
+
+    /* "W/" is case-sensitive (%s"W/" in RFC 9110 §8.8.3): "w/" is not a
+     * weak prefix, so such a member is malformed. */
+    if (i + 1 < len && s[i] == 'W' && s[i + 1] == '/') {
         is_weak = true;
-        i = 2;
+        i += 2;
     }
     if (i >= len || s[i] != '"')
         return NM_E_PARSE;
     size_t open = i++;
-    while (i < len && s[i] != '"') {
-        if (!is_etagc((unsigned char)s[i]))
-            return NM_E_PARSE;
+    while (i < len && is_etagc((unsigned char)s[i]))
         i++;
-    }
-    if (i >= len)
+    if (i >= len || s[i] != '"')
         return NM_E_PARSE;
+    i++;
     out->is_weak = is_weak;
     out->opaque.ptr = s + open;
-    out->opaque.len = i + 1 - open;
-    return (long)(i + 1);
+    out->opaque.len = i - open;
+    *pos = i;
+    return NM_OK;
 }
 
 int nm_etag_parse(const char *s, size_t len, nm_etag_t *out)
 {
+    size_t pos = 0;
+    nm_etag_t tag;
+
     if (s == NULL || out == NULL)
-        return NM_E_INVAL;
-    long n = scan_etag(s, len, out);
-    return n >= 0 && (size_t)n == len ? NM_OK : NM_E_PARSE;
+        return NM_E_PARSE;
+    if (scan_tag(s, len, &pos, &tag) != NM_OK || pos != len)
+        return NM_E_PARSE;
+    *out = tag;
+    return NM_OK;
 }
 
 static bool opaque_eq(const nm_etag_t *a, const nm_etag_t *b)
@@ -56,52 +64,62 @@ static bool opaque_eq(const nm_etag_t *a, const nm_etag_t *b)
            memcmp(a->opaque.ptr, b->opaque.ptr, a->opaque.len) == 0;
 }
 
+/* RFC 9110 §8.8.3.2: strong - both strong and identical octets. */
 bool nm_etag_strong_eq(const nm_etag_t *a, const nm_etag_t *b)
 {
     return !a->is_weak && !b->is_weak && opaque_eq(a, b);
 }
 
+/* RFC 9110 §8.8.3.2: weak - identical opaque-tags, weakness ignored. */
 bool nm_etag_weak_eq(const nm_etag_t *a, const nm_etag_t *b)
 {
     return opaque_eq(a, b);
 }
 
+/* The field is "*" / #entity-tag (RFC 9110 §13.1.1, §13.1.2). The whole
+ * value is checked even after a match: a malformed member anywhere makes
+ * the field unusable, and callers then never send a 304 (conformance.md:
+ * be conservative). "*" must be the only non-OWS content: "*, *" from two
+ * field lines, or "*" next to tags, are not in the grammar. A value with
+ * no member at all (empty, or only OWS and commas) is not in the grammar
+ * either (#entity-tag needs one element in a field that is sent). */
 int nm_etag_list_match(const char *value, size_t len, const nm_etag_t *current,
                        bool use_weak)
 {
     size_t i = 0;
-    int members = 0;
-    bool has_star = false, is_match = false;
+    size_t members = 0;
+    bool is_match = false;
+
     if (value == NULL)
-        return NM_E_INVAL;
+        return NM_E_PARSE;
+
+    size_t b = 0, e = len;
+    while (b < e && is_ows(value[b]))
+        b++;
+    while (e > b && is_ows(value[e - 1]))
+        e--;
+    if (e - b == 1 && value[b] == '*')
+        return NM_ETAG_MATCH; /* any current representation, tag or not */
+
     while (i < len) {
-        while (i < len && (is_ows(value[i]) || value[i] == ','))
-            i++; /* empty list elements are allowed and ignored */
-        if (i >= len)
-            break;
-        if (value[i] == '*') {
-            has_star = true;
+        /* Skip OWS and empty list elements (RFC 9110 §5.6.1.2). */
+        if (is_ows(value[i]) || value[i] == ',') {
             i++;
-        } else {
-            nm_etag_t tag;
-            long n = scan_etag(value + i, len - i, &tag);
-            if (n < 0)
-                return NM_E_PARSE;
-            i += (size_t)n;
-            if (current != NULL &&
-                (use_weak ? nm_etag_weak_eq(&tag, current)
-                          : nm_etag_strong_eq(&tag, current)))
-                is_match = true;
+            continue;
         }
-        members++;
+        nm_etag_t tag;
+        if (scan_tag(value, len, &i, &tag) != NM_OK)
+            return NM_E_PARSE; /* includes "*" among other members */
         while (i < len && is_ows(value[i]))
             i++;
         if (i < len && value[i] != ',')
-            return NM_E_PARSE; /* junk after a member */
+            return NM_E_PARSE; /* junk after a tag: "a" "b", "a"x */
+        members++;
+        if (current != NULL && !is_match)
+            is_match = use_weak ? nm_etag_weak_eq(&tag, current)
+                                : nm_etag_strong_eq(&tag, current);
     }
     if (members == 0)
-        return NM_E_PARSE; /* an empty field must never yield a 304 */
-    if (has_star) /* "*" is valid only alone (RFC 9110 §13.1.2) */
-        return members == 1 ? NM_ETAG_MATCH : NM_E_PARSE;
+        return NM_E_PARSE;
     return is_match ? NM_ETAG_MATCH : NM_ETAG_NO_MATCH;
 }

@@ -1,20 +1,32 @@
-/* httpdate.c - HTTP-date parsing and formatting (see httpdate.h). Pure
- * integer arithmetic (days-from-civil), no libc time functions: thread-safe
- * and independent of the process's TZ. */
+/* httpdate.c - HTTP-date (RFC 9110 §5.6.7) parsing and formatting with a
+ * pure days-from-civil calendar (no timegm/gmtime: common/ must not touch
+ * the process's time zone state and must be thread-safe).
+ *
+ * Decisions, all on the conservative side of the comparisons in cond.c:
+ * - Syntax is strict and case-sensitive as in the ABNF (%s"Sun", %s"Nov",
+ *   %s"GMT"); only OWS around the whole value is allowed.
+ * - The weekday must be a valid name for the form but is not checked
+ *   against the date: a wrong weekday carries no information the numeric
+ *   date lacks, and RFC 9110 does not ask recipients to check it.
+ * - Second 60 (a leap second, allowed by the grammar) is read as 59: the
+ *   earlier instant means fewer 304s for If-Modified-Since and more passes
+ *   for If-Unmodified-Since, both safe.
+ * - The day of month must exist in that month (Feb 29 only in leap years). */
 #include "httpdate.h"
 
-#include <string.h>
-
+static const char *const wkday_short[7] = {"Mon", "Tue", "Wed", "Thu",
+                                           "Fri", "Sat", "Sun"};
+static const char *const wkday_long[7] = {"Monday",   "Tuesday", "Wednesday",
+                                          "Thursday", "Friday",  "Saturday",
+                                          "Sunday"};
 static const char *const month_names[12] = {"Jan", "Feb", "Mar", "Apr",
                                             "May", "Jun", "Jul", "Aug",
                                             "Sep", "Oct", "Nov", "Dec"};
-static const char *const day_names[7] = {"Sun", "Mon", "Tue", "Wed",
-                                         "Thu", "Fri", "Sat"};
-static const char *const day_long[7] = {"Sunday",   "Monday", "Tuesday",
-                                        "Wednesday", "Thursday", "Friday",
-                                        "Saturday"};
 
-/* Days since 1970-01-01 of a proleptic Gregorian date (H. Hinnant). */
+#define SECS_PER_DAY 86400
+
+/* Days since 1970-01-01 of a proleptic Gregorian date (H. Hinnant's
+ * days_from_civil); m is 1..12. */
 static int64_t days_from_civil(int64_t y, int m, int d)
 {
     y -= m <= 2;
@@ -25,6 +37,20 @@ static int64_t days_from_civil(int64_t y, int m, int d)
     return era * 146097 + doe - 719468;
 }
 
+/* The inverse: civil date of a day count. */
+static void civil_from_days(int64_t z, int64_t *y, int *m, int *d)
+{
+    z += 719468;
+    int64_t era = (z >= 0 ? z : z - 146096) / 146097;
+    int64_t doe = z - era * 146097;
+    int64_t yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
+    int64_t doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    int64_t mp = (5 * doy + 2) / 153;
+    *d = (int)(doy - (153 * mp + 2) / 5 + 1);
+    *m = (int)(mp < 10 ? mp + 3 : mp - 9);
+    *y = yoe + era * 400 + (*m <= 2);
+}
+
 static bool is_leap(int64_t y)
 {
     return (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
@@ -32,197 +58,234 @@ static bool is_leap(int64_t y)
 
 static int days_in_month(int64_t y, int m)
 {
-    static const int dim[12] = {31, 28, 31, 30, 31, 30,
-                                31, 31, 30, 31, 30, 31};
-    return m == 2 && is_leap(y) ? 29 : dim[m - 1];
+    static const int mdays[12] = {31, 28, 31, 30, 31, 30,
+                                  31, 31, 30, 31, 30, 31};
+    return m == 2 && is_leap(y) ? 29 : mdays[m - 1];
 }
 
-/* A cursor over the date text. */
-struct scan {
-    const char *s;
-    size_t len, i;
-};
-
-static bool lit(struct scan *c, const char *want)
+static bool is_digit(char c)
 {
-    size_t n = strlen(want);
-    if (c->len - c->i < n || memcmp(c->s + c->i, want, n) != 0)
-        return false;
-    c->i += n;
-    return true;
+    return c >= '0' && c <= '9';
 }
 
-/* Exactly n digits. */
-static bool digits(struct scan *c, int n, int *out)
+/* n decimal digits at s, no sign, no spaces. */
+static int digits(const char *s, int n, int *out)
 {
     int v = 0;
-    for (int k = 0; k < n; k++) {
-        if (c->i >= c->len || c->s[c->i] < '0' || c->s[c->i] > '9')
-            return false;
-        v = v * 10 + (c->s[c->i++] - '0');
+    for (int i = 0; i < n; i++) {
+        if (!is_digit(s[i]))
+            return NM_E_PARSE;
+        v = v * 10 + (s[i] - '0');
     }
     *out = v;
+    return NM_OK;
+}
+
+static bool bytes_eq(const char *s, const char *lit, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        if (s[i] != lit[i])
+            return false;
     return true;
 }
 
-static int month(struct scan *c)
+/* s[0..n) equals the NUL-terminated name exactly. */
+static bool name_eq(const char *s, size_t n, const char *name)
 {
-    for (int m = 0; m < 12; m++)
-        if (lit(c, month_names[m]))
-            return m + 1;
-    return 0;
+    for (size_t k = 0; k < n; k++)
+        if (name[k] == '\0' || name[k] != s[k])
+            return false;
+    return name[n] == '\0';
 }
 
-/* "HH:MM:SS" */
-static bool clock(struct scan *c, int *h, int *mi, int *s)
+/* Returns the index in names of the exactly-n-byte name at s, or -1. */
+static int name_index(const char *s, size_t n, const char *const *names,
+                      int count)
 {
-    return digits(c, 2, h) && lit(c, ":") && digits(c, 2, mi) &&
-           lit(c, ":") && digits(c, 2, s);
+    for (int i = 0; i < count; i++)
+        if (name_eq(s, n, names[i]))
+            return i;
+    return -1;
 }
 
-static bool to_unix(int64_t y, int m, int d, int h, int mi, int s,
-                    int64_t *out)
+/* time-of-day = hour ":" minute ":" second, 8 bytes at s. */
+static int parse_time(const char *s, int *hh, int *mm, int *ss)
 {
-    if (m < 1 || d < 1 || d > days_in_month(y, m) || h > 23 || mi > 59 ||
-        s > 60)
-        return false;
-    if (s == 60) /* a leap second: one-second resolution, clamp */
-        s = 59;
-    *out = days_from_civil(y, m, d) * 86400 + h * 3600 + mi * 60 + s;
-    return true;
+    if (digits(s, 2, hh) || s[2] != ':' || digits(s + 3, 2, mm) ||
+        s[5] != ':' || digits(s + 6, 2, ss))
+        return NM_E_PARSE;
+    if (*hh > 23 || *mm > 59 || *ss > 60)
+        return NM_E_PARSE;
+    if (*ss == 60)
+        *ss = 59; /* leap second: see the top of the file */
+    return NM_OK;
 }
 
-/* IMF-fixdate: "Sun, 06 Nov 1994 08:49:37 GMT" (after the day name). */
-static bool imf(struct scan *c, int64_t *out)
+static int to_unix(int64_t y, int m, int d, int hh, int mm, int ss,
+                   int64_t *out)
 {
-    int d, y, h, mi, s;
-    if (!lit(c, ", ") || !digits(c, 2, &d) || !lit(c, " "))
-        return false;
-    int m = month(c);
-    return m && lit(c, " ") && digits(c, 4, &y) && lit(c, " ") &&
-           clock(c, &h, &mi, &s) && lit(c, " GMT") &&
-           to_unix(y, m, d, h, mi, s, out);
+    if (m < 1 || m > 12 || d < 1 || d > days_in_month(y, m))
+        return NM_E_PARSE;
+    *out = days_from_civil(y, m, d) * SECS_PER_DAY + hh * 3600 + mm * 60 + ss;
+    return NM_OK;
 }
 
-/* RFC 850: "Sunday, 06-Nov-94 08:49:37 GMT" (after the day name). A year
- * more than 50 years in the future is the most recent past one with those
- * digits (RFC 9110 §5.6.7). */
-static bool rfc850(struct scan *c, int64_t now, int64_t *out)
+/* IMF-fixdate: "Sun, 06 Nov 1994 08:49:37 GMT" (29 bytes). */
+static int parse_imf(const char *s, int64_t *out)
 {
-    int d, yy, h, mi, s;
-    if (!lit(c, ", ") || !digits(c, 2, &d) || !lit(c, "-"))
-        return false;
-    int m = month(c);
-    if (!m || !lit(c, "-") || !digits(c, 2, &yy) || !lit(c, " ") ||
-        !clock(c, &h, &mi, &s) || !lit(c, " GMT"))
-        return false;
-    int64_t now_year = 1970 + now / 31556952; /* close enough for a century */
-    int64_t y = now_year - now_year % 100 + yy;
+    int d, y, hh, mm, ss;
+    int m = name_index(s + 8, 3, month_names, 12);
+
+    if (name_index(s, 3, wkday_short, 7) < 0 || !bytes_eq(s + 3, ", ", 2) ||
+        digits(s + 5, 2, &d) || s[7] != ' ' || m < 0 || s[11] != ' ' ||
+        digits(s + 12, 4, &y) || s[16] != ' ' ||
+        parse_time(s + 17, &hh, &mm, &ss) || !bytes_eq(s + 25, " GMT", 4))
+        return NM_E_PARSE;
+    return to_unix(y, m + 1, d, hh, mm, ss, out);
+}
+
+/* Current year (UTC) of a unix time. */
+static int64_t year_of(int64_t t)
+{
+    int64_t days = t / SECS_PER_DAY - (t % SECS_PER_DAY < 0);
+    int64_t y;
+    int m, d;
+    civil_from_days(days, &y, &m, &d);
+    return y;
+}
+
+/* RFC 850: "Sunday, 06-Nov-94 08:49:37 GMT"; name_len bytes of weekday. */
+static int parse_rfc850(const char *s, size_t name_len, int64_t now_unix,
+                        int64_t *out)
+{
+    const char *p = s + name_len;
+    int d, yy, hh, mm, ss;
+    int m = name_index(p + 5, 3, month_names, 12);
+
+    if (name_index(s, name_len, wkday_long, 7) < 0 || !bytes_eq(p, ", ", 2) ||
+        digits(p + 2, 2, &d) || p[4] != '-' || m < 0 || p[8] != '-' ||
+        digits(p + 9, 2, &yy) || p[11] != ' ' ||
+        parse_time(p + 12, &hh, &mm, &ss) || !bytes_eq(p + 20, " GMT", 4))
+        return NM_E_PARSE;
+
+    /* RFC 9110 §5.6.7: a two-digit year that would be more than 50 years
+     * in the future is the most recent past year with those digits.
+     * Judged by calendar year against now's year, as a sliding window:
+     * the one year with those digits in [now - 49, now + 50], so that
+     * "00" read in 1970 is 2000 rather than 1900 (the rule then covers
+     * every century, not only the first half of one). */
+    int64_t now_year = year_of(now_unix);
+    int64_t century = now_year - ((now_year % 100) + 100) % 100;
+    int64_t y = century + yy;
     if (y > now_year + 50)
         y -= 100;
     else if (y <= now_year - 50)
         y += 100;
-    return to_unix(y, m, d, h, mi, s, out);
+    return to_unix(y, m + 1, d, hh, mm, ss, out);
 }
 
-/* asctime: "Sun Nov  6 08:49:37 1994" (after the day name). */
-static bool asctime_form(struct scan *c, int64_t *out)
+/* asctime: "Sun Nov  6 08:49:37 1994" (24 bytes); the day is 2DIGIT or
+ * SP DIGIT (RFC 9110 date3). */
+static int parse_asctime(const char *s, int64_t *out)
 {
-    int d, y, h, mi, s;
-    if (!lit(c, " "))
-        return false;
-    int m = month(c);
-    if (!m || !lit(c, " "))
-        return false;
-    if (lit(c, " ")) {
-        if (!digits(c, 1, &d))
-            return false;
-    } else if (!digits(c, 2, &d)) {
-        return false;
+    int d, y, hh, mm, ss;
+    int m = name_index(s + 4, 3, month_names, 12);
+
+    if (name_index(s, 3, wkday_short, 7) < 0 || s[3] != ' ' || m < 0 ||
+        s[7] != ' ')
+        return NM_E_PARSE;
+    if (s[8] == ' ') {
+        if (!is_digit(s[9]))
+            return NM_E_PARSE;
+        d = s[9] - '0';
+    } else if (digits(s + 8, 2, &d)) {
+        return NM_E_PARSE;
     }
-    return lit(c, " ") && clock(c, &h, &mi, &s) && lit(c, " ") &&
-           digits(c, 4, &y) && to_unix(y, m, d, h, mi, s, out);
+    if (s[10] != ' ' || parse_time(s + 11, &hh, &mm, &ss) || s[19] != ' ' ||
+        digits(s + 20, 4, &y))
+        return NM_E_PARSE;
+    return to_unix(y, m + 1, d, hh, mm, ss, out);
 }
 
 int nm_httpdate_parse(const char *s, size_t len, int64_t now_unix,
                       int64_t *out_unix)
 {
     if (s == NULL || out_unix == NULL)
-        return NM_E_INVAL;
-    while (len > 0 && (*s == ' ' || *s == '\t'))
-        s++, len--;
+        return NM_E_PARSE;
+    while (len > 0 && (s[0] == ' ' || s[0] == '\t')) {
+        s++;
+        len--;
+    }
     while (len > 0 && (s[len - 1] == ' ' || s[len - 1] == '\t'))
         len--;
-    /* The weekday is checked for spelling, not against the date: RFC 9110
-     * asks recipients to be lenient there, and a wrong weekday does not
-     * make the instant ambiguous. */
-    for (int w = 0; w < 7; w++) {
-        struct scan c = {s, len, 0};
-        int64_t t;
-        bool is_ok = false;
-        if (lit(&c, day_long[w]))
-            is_ok = rfc850(&c, now_unix, &t);
-        else if (lit(&c, day_names[w])) {
-            struct scan c2 = c;
-            is_ok = imf(&c, &t);
-            if (!is_ok) {
-                c = c2;
-                is_ok = asctime_form(&c, &t);
-            }
-        } else {
-            continue;
-        }
-        if (is_ok && c.i == len) {
-            *out_unix = t;
-            return NM_OK;
-        }
-        return NM_E_PARSE;
+
+    int64_t t;
+    int rc = NM_E_PARSE;
+    if (len == 29 && s[3] == ',') {
+        rc = parse_imf(s, &t);
+    } else if (len == 24 && s[3] == ' ') {
+        rc = parse_asctime(s, &t);
+    } else if (len >= 6 + 24 && len <= 9 + 24) {
+        /* Weekday names are 6 to 9 bytes long. */
+        rc = parse_rfc850(s, len - 24, now_unix, &t);
     }
-    return NM_E_PARSE;
+    if (rc == NM_OK)
+        *out_unix = t;
+    return rc;
 }
 
-int nm_httpdate_format(int64_t t, char *out)
+static void put2(char *p, int v)
 {
-    if (out == NULL || t < -62167219200LL || t > 253402300799LL)
+    p[0] = (char)('0' + v / 10);
+    p[1] = (char)('0' + v % 10);
+}
+
+int nm_httpdate_format(int64_t t_unix, char *out)
+{
+    /* 0000-01-01T00:00:00Z .. 9999-12-31T23:59:59Z */
+    const int64_t min_t = -62167219200LL;
+    const int64_t max_t = 253402300799LL;
+
+    if (out == NULL || t_unix < min_t || t_unix > max_t)
         return NM_E_INVAL;
-    int64_t days = t >= 0 ? t / 86400 : (t - 86399) / 86400;
-    int64_t secs = t - days * 86400;
-    /* civil_from_days (H. Hinnant) */
-    int64_t z = days + 719468;
-    int64_t era = (z >= 0 ? z : z - 146096) / 146097;
-    int64_t doe = z - era * 146097;
-    int64_t yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
-    int64_t doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    int64_t mp = (5 * doy + 2) / 153;
-    int d = (int)(doy - (153 * mp + 2) / 5 + 1);
-    int m = (int)(mp < 10 ? mp + 3 : mp - 9);
-    int64_t y = yoe + era * 400 + (m <= 2);
-    int wday = (int)((days % 7 + 11) % 7); /* 1970-01-01 was a Thursday */
-    int h = (int)(secs / 3600), mi = (int)(secs / 60 % 60), s = (int)(secs % 60);
-    char *p = out;
-    memcpy(p, day_names[wday], 3);
-    p += 3;
-    *p++ = ',';
-    *p++ = ' ';
-    *p++ = (char)('0' + d / 10);
-    *p++ = (char)('0' + d % 10);
-    *p++ = ' ';
-    memcpy(p, month_names[m - 1], 3);
-    p += 3;
-    *p++ = ' ';
-    *p++ = (char)('0' + y / 1000);
-    *p++ = (char)('0' + y / 100 % 10);
-    *p++ = (char)('0' + y / 10 % 10);
-    *p++ = (char)('0' + y % 10);
-    *p++ = ' ';
-    *p++ = (char)('0' + h / 10);
-    *p++ = (char)('0' + h % 10);
-    *p++ = ':';
-    *p++ = (char)('0' + mi / 10);
-    *p++ = (char)('0' + mi % 10);
-    *p++ = ':';
-    *p++ = (char)('0' + s / 10);
-    *p++ = (char)('0' + s % 10);
-    memcpy(p, " GMT", 5);
+
+    int64_t days = t_unix / SECS_PER_DAY;
+    int64_t secs = t_unix % SECS_PER_DAY;
+    if (secs < 0) {
+        secs += SECS_PER_DAY;
+        days--;
+    }
+    int64_t y;
+    int m, d;
+    civil_from_days(days, &y, &m, &d);
+    /* 1970-01-01 was a Thursday (index 3 with Monday = 0). */
+    int wd = (int)(((days % 7) + 7 + 3) % 7);
+
+    const char *wn = wkday_short[wd];
+    const char *mn = month_names[m - 1];
+    out[0] = wn[0];
+    out[1] = wn[1];
+    out[2] = wn[2];
+    out[3] = ',';
+    out[4] = ' ';
+    put2(out + 5, d);
+    out[7] = ' ';
+    out[8] = mn[0];
+    out[9] = mn[1];
+    out[10] = mn[2];
+    out[11] = ' ';
+    put2(out + 12, (int)(y / 100));
+    put2(out + 14, (int)(y % 100));
+    out[16] = ' ';
+    put2(out + 17, (int)(secs / 3600));
+    out[19] = ':';
+    put2(out + 20, (int)(secs / 60 % 60));
+    out[22] = ':';
+    put2(out + 23, (int)(secs % 60));
+    out[25] = ' ';
+    out[26] = 'G';
+    out[27] = 'M';
+    out[28] = 'T';
+    out[29] = '\0';
     return NM_HTTPDATE_LEN;
 }

@@ -7,11 +7,15 @@
 
 #include "nm.h"
 
-/* head: the 200's complete head (status line .. empty line). extra: field
- * lines to add (each ending CRLF, e.g. a synthesized ETag), may be empty.
- * now_unix: used for Date when the head has none. Returns the 304's length,
- * NM_E_NOSPACE when out_cap is too small (nothing usable written), or
- * NM_E_PARSE when head is not a well-formed response head. */
+/* head: the 200's complete head (status line .. empty line; bytes after
+ * the empty line are ignored). extra: field lines to add (each ending
+ * CRLF, e.g. a synthesized ETag), may be empty; they follow the 200's kept
+ * fields and the generated Date, and a Date among them replaces the
+ * generated one. now_unix: used for Date when neither has one. Returns the
+ * 304's length, NM_E_NOSPACE when out_cap is too small (nothing usable
+ * written), NM_E_PARSE when head is not a well-formed response head (CRLF
+ * line ends only), or NM_E_INVAL for malformed extra lines, NULL
+ * arguments, or a now_unix outside years 0000-9999. */
 long nm_resp304_build(const char *head, size_t head_len, const char *extra,
                       size_t extra_len, int64_t now_unix, char *out,
                       size_t out_cap);
