@@ -116,16 +116,24 @@ static bool is_value_char(unsigned char c)
     return byte_class[c] & 2;
 }
 
-/* Finds the end of the line at s[pos]: returns the index of its CR (the
- * LF follows), or NM_E_PARSE for a bare LF / bare CR / no CRLF before len. */
-static long line_end(const char *s, size_t len, size_t pos)
+/* Finds the end of the line at s[pos]: returns the index where its content
+ * ends and sets *term to the terminator's length: 2 for CRLF, 1 for a bare
+ * LF, which RFC 9112 §2.2 lets a recipient accept and which CGI heads
+ * relayed verbatim use (the 304 is written with CRLF either way). A bare CR
+ * or no line end before len is NM_E_PARSE. */
+static long line_end(const char *s, size_t len, size_t pos, size_t *term)
 {
-    const char *cr = memchr(s + pos, '\r', len - pos);
-    size_t end = cr ? (size_t)(cr - s) : len;
-    if (memchr(s + pos, '\n', end - pos) != NULL)
-        return NM_E_PARSE; /* bare LF */
-    if (cr == NULL || end + 1 >= len || s[end + 1] != '\n')
-        return NM_E_PARSE; /* no CRLF, or a bare CR */
+    const char *lf = memchr(s + pos, '\n', len - pos);
+    if (lf == NULL)
+        return NM_E_PARSE;
+    size_t end = (size_t)(lf - s);
+    *term = 1;
+    if (end > pos && s[end - 1] == '\r') {
+        end--;
+        *term = 2;
+    }
+    if (memchr(s + pos, '\r', end - pos) != NULL)
+        return NM_E_PARSE; /* a bare CR inside the line */
     return (long)end;
 }
 
@@ -166,9 +174,9 @@ static void put(out_buf_t *o, const char *s, size_t n)
  * (RFC 9112 §4); the SP before an empty reason may be missing. Returns the
  * index of its CR. The code is not checked against 200: cond.c decides
  * which responses become 304s. */
-static long status_line(const char *s, size_t len)
+static long status_line(const char *s, size_t len, size_t *term)
 {
-    long cr = line_end(s, len, 0);
+    long cr = line_end(s, len, 0, term);
     if (cr < 0)
         return cr;
     size_t n = (size_t)cr;
@@ -196,20 +204,23 @@ static long walk_fields(const char *s, size_t len, size_t pos, bool is_extra,
     for (;;) {
         if (is_extra && pos == len)
             return (long)pos;
-        long cr = line_end(s, len, pos);
+        size_t term;
+        long cr = line_end(s, len, pos, &term);
         if (cr < 0)
             return cr;
         size_t e = (size_t)cr;
         if (e == pos)
-            return is_extra ? NM_E_PARSE : (long)(e + 2);
+            return is_extra ? NM_E_PARSE : (long)(e + term);
         long nlen = field_name_len(s, pos, e);
         if (nlen < 0)
             return nlen;
         if (name_eq(s + pos, (size_t)nlen, "date", 4))
             *has_date = true;
-        if (is_extra || nm_resp304_keeps_field(s + pos, (size_t)nlen))
-            put(o, s + pos, e + 2 - pos);
-        pos = e + 2;
+        if (is_extra || nm_resp304_keeps_field(s + pos, (size_t)nlen)) {
+            put(o, s + pos, e - pos);
+            put(o, "\r\n", 2);
+        }
+        pos = e + term;
     }
 }
 
@@ -234,14 +245,15 @@ long nm_resp304_build(const char *head, size_t head_len, const char *extra,
         walk_fields(extra, extra_len, 0, true, &sink, &extra_has_date) < 0)
         return NM_E_INVAL;
 
-    long cr = status_line(head, head_len);
+    size_t term;
+    long cr = status_line(head, head_len, &term);
     if (cr < 0)
         return cr;
     put(&o, head, 8); /* "HTTP/1.x": the server's own version */
     put(&o, reason, sizeof reason - 1);
 
     long end =
-        walk_fields(head, head_len, (size_t)cr + 2, false, &o, &has_date);
+        walk_fields(head, head_len, (size_t)cr + term, false, &o, &has_date);
     if (end < 0)
         return end;
 
