@@ -19,6 +19,8 @@
 #include "headcache.h"
 #include "hold.h"
 #include "log.h"
+#include "report.h"
+#include "storeview.h"
 #include "symbols.h"
 
 #include "bodyhash.h"
@@ -86,6 +88,12 @@ struct nm_conn {
     size_t head_len, head_cap;
     uint64_t head_started_ms; /* when a partial head began to be held */
     struct nm_hold *hold;     /* with RS_HOLD: the body so far */
+    /* what became of the current response, reported when it ends */
+    uint8_t outcome; /* nm_event_outcome_t */
+    uint16_t reason; /* NM_REASON_* with NM_OUTCOME_NOT_HANDLED */
+    bool is_synth;   /* the validator is ours */
+    uint64_t saved_bytes;
+    char vtag[NM_SNAPSHOT_TAG_MAX + 1]; /* validator that left, if ours */
     /* bytes the shim owes the client */
     char *owed;
     size_t owed_len, owed_off;
@@ -331,8 +339,8 @@ static void release_overdue(struct nm_conn *c, uint64_t now_ms)
 {
     if (!is_holding(c))
         return;
-    uint64_t since = c->rs == RS_HOLD ? c->hold->started_ms
-                                      : c->head_started_ms;
+    uint64_t since =
+        c->rs == RS_HOLD ? c->hold->started_ms : c->head_started_ms;
     if (now_ms != 0 && now_ms - since < nm_cfg.hold_ms)
         return;
     nm_log(NM_LOG_DEBUG, "fd %d: releasing a held response unchanged", c->fd);
@@ -616,11 +624,20 @@ static void start_response(struct nm_conn *c)
             return;
         }
     }
+    c->outcome = NM_OUTCOME_PASSED;
+    c->reason = NM_REASON_NONE;
+    c->is_synth = false;
+    c->saved_bytes = 0;
+    c->vtag[0] = '\0';
     /* Every GET/HEAD head is looked at: it may need a 304 or a tag. */
-    bool is_get_head = r->method == NM_METHOD_GET ||
-                       r->method == NM_METHOD_HEAD;
-    c->rs = is_get_head && !(r->flags & NM_REQ_TRUNCATED_COND) ? RS_HEAD
-                                                                 : RS_PASS;
+    bool is_get_head =
+        r->method == NM_METHOD_GET || r->method == NM_METHOD_HEAD;
+    if (!is_get_head) {
+        c->outcome = NM_OUTCOME_NOT_HANDLED;
+        c->reason = NM_REASON_METHOD;
+    }
+    c->rs =
+        is_get_head && !(r->flags & NM_REQ_TRUNCATED_COND) ? RS_HEAD : RS_PASS;
 }
 
 static nm_slice_t field(const char *p, size_t len, bool is_present)
@@ -629,15 +646,49 @@ static nm_slice_t field(const char *p, size_t len, bool is_present)
     return s;
 }
 
+/* What notmod adds to a 200 without validators: its tag and, when the
+ * store remembers since when that tag is current, a Last-Modified. */
+struct synth {
+    char tag[NM_SNAPSHOT_TAG_MAX + 1];
+    int64_t last_modified; /* -1: none to add */
+};
+
+/* Fills sy for tag, asking the store for its first-seen time. */
+static void synth_for(struct synth *sy, const nm_req_t *r,
+                      const nm_resp_t *resp, const char *tag)
+{
+    snprintf(sy->tag, sizeof(sy->tag), "%s", tag);
+    sy->last_modified = -1;
+    nm_snapshot_hit_t hit;
+    if (!(resp->flags & NM_RESP_HAS_LAST_MODIFIED) &&
+        nm_storeview_lookup(r->host, r->host_len, r->target, r->target_len,
+                            &hit) &&
+        (hit.flags & NM_SNAPSHOT_E_HAS_TAG) && strcmp(hit.tag, tag) == 0 &&
+        hit.first_seen_unix > 0)
+        sy->last_modified = hit.first_seen_unix;
+}
+
+/* The field lines a synth adds ("ETag: ..." and maybe "Last-Modified:
+ * ..."), CRLF-terminated, into out; returns their length. */
+static size_t synth_lines(const struct synth *sy, char *out, size_t cap)
+{
+    int n = snprintf(out, cap, "ETag: %s\r\n", sy->tag);
+    char date[NM_HTTPDATE_LEN + 1];
+    if (n > 0 && sy->last_modified >= 0 &&
+        nm_httpdate_format(sy->last_modified, date) == NM_HTTPDATE_LEN)
+        n += snprintf(out + n, cap - (size_t)n, "Last-Modified: %s\r\n", date);
+    return n > 0 && (size_t)n < cap ? (size_t)n : 0;
+}
+
 /* RFC 9110 §13.2.2 through common/cond: may this 200 become a 304? */
 static bool is_not_modified(const nm_req_t *r, const nm_resp_t *resp,
-                            const char *tag, int64_t now)
+                            const struct synth *sy, int64_t now)
 {
     if (resp->status != 200 || (resp->flags & NM_RESP_TRUNCATED_VALIDATOR))
         return false;
     if (!wants_decision(r))
         return false;
-    if (tag == NULL &&
+    if (sy == NULL &&
         !(resp->flags & (NM_RESP_HAS_ETAG | NM_RESP_HAS_LAST_MODIFIED)))
         return false;
     nm_cond_input_t in = {
@@ -653,10 +704,10 @@ static bool is_not_modified(const nm_req_t *r, const nm_resp_t *resp,
         .is_ims_multi = r->flags & NM_REQ_IMS_MULTI,
         .is_ius_multi = r->flags & NM_REQ_IUS_MULTI,
         .is_cond_truncated = r->flags & NM_REQ_TRUNCATED_COND,
-        .etag = tag ? field(tag, strlen(tag), true)
-                    : field(resp->etag, resp->etag_len,
-                            resp->flags & NM_RESP_HAS_ETAG),
-        .last_modified = -1,
+        .etag = sy ? field(sy->tag, strlen(sy->tag), true)
+                   : field(resp->etag, resp->etag_len,
+                           resp->flags & NM_RESP_HAS_ETAG),
+        .last_modified = sy ? sy->last_modified : -1,
         .now = now,
     };
     int64_t lm;
@@ -692,12 +743,48 @@ static bool hold_head(struct nm_conn *c, struct cursor k, size_t n)
     return true;
 }
 
+/* Tells notmodd what became of one response (DESIGN.md "Figures"). */
+static void report(const struct nm_conn *c, const nm_req_t *r,
+                   const nm_resp_t *resp)
+{
+    nm_event_t ev = {
+        .method = (uint8_t)r->method,
+        .outcome = c->outcome,
+        .status = (uint16_t)resp->status,
+        .reason = c->reason,
+        .body_len = (resp->flags & NM_RESP_HAS_CL) ? resp->content_length : 0,
+        .bytes_saved = c->saved_bytes,
+    };
+    bool is_cond = r->flags & (NM_REQ_HAS_INM | NM_REQ_HAS_IMS);
+    if (r->flags & NM_REQ_HAS_INM)
+        ev.flags |= NM_EVENT_F_COND_INM;
+    if (r->flags & NM_REQ_HAS_IMS)
+        ev.flags |= NM_EVENT_F_COND_IMS;
+    if (c->is_synth)
+        ev.flags |= NM_EVENT_F_SYNTH_TAG;
+    /* A revalidation answered with a full 200 is a miss, tag or not. */
+    if (is_cond && resp->status == 200 &&
+        (c->outcome == NM_OUTCOME_PASSED || c->outcome == NM_OUTCOME_TAG_ADDED))
+        ev.outcome = NM_OUTCOME_COND_MISS;
+    if (c->is_synth)
+        ev.validator = (nm_slice_t){c->vtag, strlen(c->vtag)};
+    else if (resp->flags & NM_RESP_HAS_ETAG)
+        ev.validator = (nm_slice_t){resp->etag, resp->etag_len};
+    if (!(r->flags & NM_REQ_TRUNCATED_HOST))
+        ev.host = (nm_slice_t){r->host, r->host_len};
+    if (!(r->flags & NM_REQ_TRUNCATED_TARGET))
+        ev.path = (nm_slice_t){r->target, r->target_len};
+    nm_report_send(&ev);
+}
+
 /* The message ended: the next byte belongs to the next response. A 1xx
  * is not final, so its request stays at the front of the queue. */
 static void end_response(struct nm_conn *c)
 {
-    if (c->resp != NULL && c->resp->status >= 200)
+    if (c->resp != NULL && c->resp->status >= 200 && c->q_head != NULL) {
+        report(c, &c->q_head->req, c->resp);
         pop_request(c);
+    }
     c->rs = RS_IDLE;
 }
 
@@ -895,22 +982,24 @@ static int phase_pass(struct wctx *w)
 
 /* Sends the 304 for the held head; false when it cannot be built. */
 static bool send_304(struct wctx *w, const char *head, size_t head_len,
-                     const char *tag, int64_t now)
+                     const struct synth *sy, int64_t now)
 {
     char stack_buf[8192];
     size_t cap = head_len + RESP304_EXTRA;
     char *out = cap <= sizeof(stack_buf) ? stack_buf : malloc(cap);
     if (out == NULL)
         return false;
-    char extra[64] = "";
-    size_t extra_len = 0;
-    if (tag != NULL)
-        extra_len = (size_t)snprintf(extra, sizeof(extra), "ETag: %s\r\n", tag);
+    char extra[192] = "";
+    size_t extra_len = sy ? synth_lines(sy, extra, sizeof(extra)) : 0;
     long n = nm_resp304_build(head, head_len, extra, extra_len, now, out, cap);
     if (n > 0) {
         struct iovec v = {.iov_base = out, .iov_len = (size_t)n};
         send_own(w->c, w->fd, &v, 1);
         nm_log(NM_LOG_DEBUG, "fd %d: 304 substituted (%ld bytes)", w->fd, n);
+        struct nm_conn *c = w->c;
+        c->outcome = NM_OUTCOME_SUBSTITUTED_304;
+        if ((c->resp->flags & NM_RESP_HAS_CL) && head_len > (size_t)n)
+            c->saved_bytes = c->resp->content_length + head_len - (size_t)n;
     }
     if (out != stack_buf)
         free(out);
@@ -921,14 +1010,15 @@ static bool send_304(struct wctx *w, const char *head, size_t head_len,
  * (the server's own bytes and order kept), then what was held of its body:
  * memory first, then the memfd. */
 static void release_with_tag(struct nm_conn *c, int fd, const char *head,
-                             size_t head_len, const char *tag)
+                             size_t head_len, const struct synth *sy)
 {
     /* The empty line ending the head is CRLF, or LF from a CGI. */
     size_t cut = head_len >= 2 && head[head_len - 2] == '\r' ? 2 : 1;
-    char line[64];
-    int n = snprintf(line, sizeof(line), "ETag: %s\r\n%s", tag,
-                     cut == 2 ? "\r\n" : "\n");
-    struct iovec v[3] = {{(void *)head, head_len - cut}, {line, (size_t)n}};
+    char line[256];
+    size_t n = synth_lines(sy, line, sizeof(line) - 2);
+    memcpy(line + n, cut == 2 ? "\r\n" : "\n", cut);
+    n += cut;
+    struct iovec v[3] = {{(void *)head, head_len - cut}, {line, n}};
     int cnt = 2;
     if (c->hold != NULL && c->hold->mem_len > 0) {
         v[cnt].iov_base = c->hold->mem;
@@ -937,6 +1027,7 @@ static void release_with_tag(struct nm_conn *c, int fd, const char *head,
     send_own(c, fd, v, cnt);
     if (c->hold != NULL && c->hold->file_len > 0)
         send_own_file(c, fd, c->hold->memfd, c->hold->file_len);
+    c->outcome = NM_OUTCOME_TAG_ADDED;
 }
 
 /* Sends what is held exactly as the server wrote it. */
@@ -970,10 +1061,14 @@ static bool answer_with_tag(struct wctx *w, const char *tag)
     int64_t now = time(NULL);
     if (req->method == NM_METHOD_GET)
         nm_headcache_put(req, c->resp, tag);
-    bool is_304 = is_not_modified(req, c->resp, tag, now) &&
-                  send_304(w, c->head, c->head_len, tag, now);
+    struct synth sy;
+    synth_for(&sy, req, c->resp, tag);
+    c->is_synth = true;
+    snprintf(c->vtag, sizeof(c->vtag), "%s", tag);
+    bool is_304 = is_not_modified(req, c->resp, &sy, now) &&
+                  send_304(w, c->head, c->head_len, &sy, now);
     if (!is_304)
-        release_with_tag(c, w->fd, c->head, c->head_len, tag);
+        release_with_tag(c, w->fd, c->head, c->head_len, &sy);
     nm_hold_free(c->hold);
     c->hold = NULL;
     c->head_len = 0;
@@ -985,25 +1080,48 @@ static bool answer_with_tag(struct wctx *w, const char *tag)
  * nothing. Returns true when it took charge of the head. */
 static bool start_hold_or_tag(struct wctx *w, const nm_req_t *req,
                               const char *head, size_t head_len,
-                              bool is_contiguous, struct cursor start,
-                              size_t m, int64_t now)
+                              bool is_contiguous, struct cursor start, size_t m,
+                              int64_t now)
 {
     struct nm_conn *c = w->c;
     const nm_resp_t *resp = c->resp;
-    uint32_t no = NM_RESP_HAS_ETAG | NM_RESP_TRUNCATED_VALIDATOR |
-                  NM_RESP_STREAMING;
+    uint32_t no =
+        NM_RESP_HAS_ETAG | NM_RESP_TRUNCATED_VALIDATOR | NM_RESP_STREAMING;
     if (resp->status != 200 || (resp->flags & no))
         return false;
-    if (req->method == NM_METHOD_HEAD) {
-        char tag[NM_BODYHASH_TAG_LEN + 1];
-        if (!nm_headcache_get(req, resp, tag))
-            return false;
-        if (!(is_not_modified(req, resp, tag, now) &&
-              send_304(w, head, head_len, tag, now)))
-            release_with_tag(c, w->fd, head, head_len, tag);
+    /* A tag known without the body: an operator's pin, or for a HEAD the
+     * tag this process gave the same URL's GET. */
+    char known[NM_SNAPSHOT_TAG_MAX + 1];
+    nm_snapshot_hit_t hit;
+    bool is_known = false;
+    if (nm_storeview_lookup(req->host, req->host_len, req->target,
+                            req->target_len, &hit) &&
+        (hit.flags & NM_SNAPSHOT_E_PINNED) &&
+        (hit.flags & NM_SNAPSHOT_E_HAS_TAG)) {
+        snprintf(known, sizeof(known), "%s", hit.tag);
+        is_known = true;
+    } else if (req->method == NM_METHOD_HEAD) {
+        is_known = nm_headcache_get(req, resp, known);
+    }
+    if (is_known) {
+        struct synth sy;
+        synth_for(&sy, req, resp, known);
+        c->is_synth = true;
+        snprintf(c->vtag, sizeof(c->vtag), "%s", known);
+        bool is_304 = is_not_modified(req, resp, &sy, now) &&
+                      send_304(w, head, head_len, &sy, now);
+        if (!is_304)
+            release_with_tag(c, w->fd, head, head_len, &sy);
         c->head_len = 0;
-        c->rs = RS_SWALLOW; /* nothing follows a HEAD's head */
+        /* The body (a GET's) is swallowed after a 304, else passes. */
+        c->rs =
+            is_304 || (resp->flags & NM_RESP_NO_BODY) ? RS_SWALLOW : RS_PASS;
         return true;
+    }
+    if (req->method == NM_METHOD_GET && (resp->flags & NM_RESP_HAS_CL) &&
+        resp->content_length > nm_cfg.hold_max_bytes) {
+        c->outcome = NM_OUTCOME_NOT_HANDLED;
+        c->reason = NM_REASON_TOO_LARGE;
     }
     if (req->method != NM_METHOD_GET || (resp->flags & NM_RESP_NO_BODY) ||
         ((resp->flags & NM_RESP_HAS_CL) &&
@@ -1115,14 +1233,27 @@ static int phase_head(struct wctx *w)
     size_t head_len = is_contiguous ? (size_t)m : c->head_len;
     int64_t now = time(NULL);
     const nm_req_t *req = &c->q_head->req;
-    if (is_not_modified(req, c->resp, NULL, now) &&
-        send_304(w, head, head_len, NULL, now)) {
+    if (c->resp->status == 304)
+        c->outcome = NM_OUTCOME_SERVER_304;
+    else if (c->resp->status != 200 && c->resp->status >= 200) {
+        c->outcome = NM_OUTCOME_NOT_HANDLED;
+        c->reason = NM_REASON_STATUS;
+    }
+    if (c->resp->status == 200 &&
+        nm_storeview_is_disabled(req->host, req->host_len, req->target,
+                                 req->target_len)) {
+        /* An operator disabled this route: hands off entirely. */
+        c->outcome = NM_OUTCOME_NOT_HANDLED;
+        c->reason = NM_REASON_DISABLED;
+    } else if (is_not_modified(req, c->resp, NULL, now) &&
+               send_304(w, head, head_len, NULL, now)) {
         c->head_len = 0;
         c->rs = RS_SWALLOW;
         return 1;
     }
     /* No validator from the server: maybe one of ours (issue 4). */
-    if (start_hold_or_tag(w, req, head, head_len, is_contiguous, start,
+    if (c->reason != NM_REASON_DISABLED &&
+        start_hold_or_tag(w, req, head, head_len, is_contiguous, start,
                           (size_t)m, now))
         return 1;
     /* Pass: the head goes out in front of what follows it. */
@@ -1276,10 +1407,9 @@ static void hold_from_file(struct nm_conn *c, int out_fd, int in_fd,
     char tag[NM_BODYHASH_TAG_LEN + 1];
     uint64_t body = nm_http_resp_skippable(&c->respp);
     off_t pos = offset ? *offset : lseek(in_fd, 0, SEEK_CUR);
-    bool is_whole_body = nm_hold_len(c->hold) == 0 &&
-                         (c->resp->flags & NM_RESP_HAS_CL) &&
-                         !(c->resp->flags & NM_RESP_CHUNKED) &&
-                         body == c->resp->content_length;
+    bool is_whole_body =
+        nm_hold_len(c->hold) == 0 && (c->resp->flags & NM_RESP_HAS_CL) &&
+        !(c->resp->flags & NM_RESP_CHUNKED) && body == c->resp->content_length;
     if (is_whole_body && pos >= 0 && body <= nm_cfg.hold_max_bytes &&
         nm_filehash_tag(in_fd, pos, body, nm_cfg.seed, tag)) {
         struct wctx w = {.c = c, .fd = out_fd};

@@ -68,8 +68,7 @@ static bool hash_region(int fd, off_t off, uint64_t len, uint64_t seed,
     return is_ok;
 }
 
-bool nm_filehash_tag(int fd, off_t off, uint64_t len, uint64_t seed,
-                     char *out)
+bool nm_filehash_tag(int fd, off_t off, uint64_t len, uint64_t seed, char *out)
 {
     struct stat st;
     if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode) || off < 0 ||

@@ -10,7 +10,6 @@
 
 /* Writes the quoted tag of len bytes of fd at off into out (28 bytes).
  * False when fd is not a regular file holding that whole region. */
-bool nm_filehash_tag(int fd, off_t off, uint64_t len, uint64_t seed,
-                     char *out);
+bool nm_filehash_tag(int fd, off_t off, uint64_t len, uint64_t seed, char *out);
 
 #endif

@@ -9,8 +9,8 @@
 #define SLOTS 256
 
 struct entry {
-    uint64_t url_hash;   /* 0: empty */
-    uint64_t meta_hash;  /* Content-Length, Last-Modified, encoding */
+    uint64_t url_hash;  /* 0: empty */
+    uint64_t meta_hash; /* Content-Length, Last-Modified, encoding */
     char tag[NM_BODYHASH_TAG_LEN + 1];
 };
 
@@ -37,8 +37,8 @@ static uint64_t meta_hash(const nm_resp_t *p)
 {
     uint64_t cl = (p->flags & NM_RESP_HAS_CL) ? p->content_length : ~0ull;
     uint64_t h = fnv(0xcbf29ce484222325ull, &cl, sizeof(cl));
-    uint32_t f = p->flags & (NM_RESP_HAS_LAST_MODIFIED |
-                             NM_RESP_HAS_CONTENT_ENCODING);
+    uint32_t f =
+        p->flags & (NM_RESP_HAS_LAST_MODIFIED | NM_RESP_HAS_CONTENT_ENCODING);
     h = fnv(h, &f, sizeof(f));
     if (p->flags & NM_RESP_HAS_LAST_MODIFIED)
         h = fnv(h, p->last_modified, p->last_modified_len);

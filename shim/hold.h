@@ -19,7 +19,7 @@ struct nm_hold {
     nm_bodyhash_t hash; /* first: XXH3 state wants 64-byte alignment */
     char *mem;
     size_t mem_len, mem_cap;
-    int memfd;        /* -1 until spilled */
+    int memfd;         /* -1 until spilled */
     uint64_t file_len; /* bytes in the memfd (they follow mem) */
     uint64_t started_ms;
 };

@@ -8,6 +8,7 @@
 #include "fdtable.h"
 #include "flusher.h"
 #include "log.h"
+#include "report.h"
 #include "symbols.h"
 
 #include <errno.h>
@@ -50,6 +51,7 @@ static void after_fork_parent(void)
 static void after_fork_child(void)
 {
     nm_flusher_after_fork_child();
+    nm_report_after_fork_child();
     nm_conn_after_fork_child();
 }
 
@@ -297,6 +299,9 @@ static void forget(int fd)
         return;
     int saved = errno;
     in_shim++;
+    /* Our event socket may be closed behind our back (close-all loops):
+     * never send on a number the server has reused. */
+    nm_report_fd_gone(fd);
     nm_conn_forget_fd(fd);
     in_shim--;
     errno = saved;
@@ -309,6 +314,7 @@ EXPORT int accept4(int fd, struct sockaddr *addr, socklen_t *alen, int flags)
     if (r >= 0 && is_active) {
         int saved = errno;
         in_shim++;
+        nm_report_fd_gone(r); /* a new fd with our number: ours is gone */
         nm_conn_on_accept(fd, r);
         in_shim--;
         errno = saved;
@@ -323,6 +329,7 @@ EXPORT int accept(int fd, struct sockaddr *addr, socklen_t *alen)
     if (r >= 0 && is_active) {
         int saved = errno;
         in_shim++;
+        nm_report_fd_gone(r); /* a new fd with our number: ours is gone */
         nm_conn_on_accept(fd, r);
         in_shim--;
         errno = saved;
@@ -421,6 +428,7 @@ EXPORT int close_range(unsigned first, unsigned last, int flags)
     if (is_active && !(flags & CLOSE_RANGE_CLOEXEC)) {
         int saved = errno;
         in_shim++;
+        nm_report_range_gone(first, last);
         nm_conn_forget_range(first, last);
         in_shim--;
         errno = saved;

@@ -76,3 +76,10 @@ void nm_report_after_fork_child(void)
 {
     pthread_mutex_init(&report_lock, NULL);
 }
+
+void nm_report_range_gone(unsigned first, unsigned last)
+{
+    int fd = atomic_load(&report_fd);
+    if (fd >= 0 && (unsigned)fd >= first && (unsigned)fd <= last)
+        nm_report_fd_gone(fd);
+}

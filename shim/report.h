@@ -13,6 +13,9 @@ void nm_report_send(nm_event_t *ev);
 /* The server closed or replaced fd: if it was our socket, forget it. */
 void nm_report_fd_gone(int fd);
 
+/* close_range over [first, last]: as nm_report_fd_gone for each. */
+void nm_report_range_gone(unsigned first, unsigned last);
+
 /* In a fork child: reconnect lazily (the fd is shared with the parent). */
 void nm_report_after_fork_child(void);
 

@@ -68,9 +68,8 @@ bool nm_storeview_is_disabled(const char *host, size_t host_len,
     return v.map != NULL && nm_snapshot_is_disabled(v.map, v.len, h, t);
 }
 
-bool nm_storeview_lookup(const char *host, size_t host_len,
-                         const char *target, size_t target_len,
-                         nm_snapshot_hit_t *hit)
+bool nm_storeview_lookup(const char *host, size_t host_len, const char *target,
+                         size_t target_len, nm_snapshot_hit_t *hit)
 {
     struct view v = get_view();
     nm_slice_t h = {host, host_len}, t = {target, target_len};

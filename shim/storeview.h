@@ -16,8 +16,7 @@ bool nm_storeview_is_disabled(const char *host, size_t host_len,
                               const char *target, size_t target_len);
 
 /* Looks host + target up; true and *hit filled when present. */
-bool nm_storeview_lookup(const char *host, size_t host_len,
-                         const char *target, size_t target_len,
-                         nm_snapshot_hit_t *hit);
+bool nm_storeview_lookup(const char *host, size_t host_len, const char *target,
+                         size_t target_len, nm_snapshot_hit_t *hit);
 
 #endif
