@@ -93,6 +93,7 @@ struct nm_conn {
     uint16_t reason; /* NM_REASON_* with NM_OUTCOME_NOT_HANDLED */
     bool is_synth;   /* the validator is ours */
     uint64_t saved_bytes;
+    uint64_t body_bytes; /* de-chunked body bytes of a held response */
     char vtag[NM_SNAPSHOT_TAG_MAX + 1]; /* validator that left, if ours */
     /* bytes the shim owes the client */
     char *owed;
@@ -627,7 +628,7 @@ static void start_response(struct nm_conn *c)
     c->outcome = NM_OUTCOME_PASSED;
     c->reason = NM_REASON_NONE;
     c->is_synth = false;
-    c->saved_bytes = 0;
+    c->saved_bytes = c->body_bytes = 0;
     c->vtag[0] = '\0';
     /* Every GET/HEAD head is looked at: it may need a 304 or a tag. */
     bool is_get_head =
@@ -998,8 +999,13 @@ static bool send_304(struct wctx *w, const char *head, size_t head_len,
         nm_log(NM_LOG_DEBUG, "fd %d: 304 substituted (%ld bytes)", w->fd, n);
         struct nm_conn *c = w->c;
         c->outcome = NM_OUTCOME_SUBSTITUTED_304;
-        if ((c->resp->flags & NM_RESP_HAS_CL) && head_len > (size_t)n)
-            c->saved_bytes = c->resp->content_length + head_len - (size_t)n;
+        /* DESIGN "bytes saved": the body not sent, plus the head
+         * difference. A held body was counted as it came. */
+        uint64_t body = (c->resp->flags & NM_RESP_HAS_CL)
+                            ? c->resp->content_length
+                            : c->body_bytes;
+        c->saved_bytes = body + (head_len > (size_t)n ? head_len - (size_t)n
+                                                      : 0);
     }
     if (out != stack_buf)
         free(out);
@@ -1158,9 +1164,11 @@ static int phase_hold(struct wctx *w)
             release_unchanged(c, w->fd);
             return -2;
         }
-        if (e == NM_RESP_EV_BODY)
+        if (e == NM_RESP_EV_BODY) {
             nm_bodyhash_update(&c->hold->hash, c->respp.body_ptr,
                                c->respp.body_len);
+            c->body_bytes += c->respp.body_len;
+        }
         if (!nm_hold_append(c->hold, p, (size_t)r)) {
             /* Over a limit: what is held goes out unchanged, these bytes
              * right behind it, and the rest of the response passes. */
