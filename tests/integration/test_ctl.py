@@ -5,7 +5,7 @@ import os
 import stat
 import unittest
 
-from daemon_util import BUILD, Daemon, ctl, tempdir, wait_for
+from daemon_util import BUILD, NOTMODCTL, Daemon, ctl, tempdir, wait_for
 
 URL = "http://example.test/a?b=1"
 
@@ -139,6 +139,49 @@ class RunTest(unittest.TestCase):
         self.assertEqual(out.strip(),
                          os.path.realpath(os.path.join(BUILD,
                                                        "libnotmod.so")))
+
+
+class RunServerTest(unittest.TestCase):
+    """notmodctl run -- python3 -m http.server: the shim is really loaded
+    (a substituted 304 proves it) and an LD_PRELOAD already set is kept."""
+
+    def test_run_python_http_server_substitutes_304(self):
+        import shutil
+        import subprocess
+        import tempfile
+        import time
+        import urllib.request
+        from harness import Request, exchange, free_port, wait_accepting
+        if not os.path.exists(os.path.join(BUILD, "libnotmod.so")):
+            self.skipTest("libnotmod.so not built on this branch")
+        other = "/usr/lib/x86_64-linux-gnu/libxxhash.so.0"
+        d = tempfile.mkdtemp(prefix="nm-run-")
+        self.addCleanup(shutil.rmtree, d, True)
+        with open(os.path.join(d, "a.txt"), "wb") as f:
+            f.write(b"run test\n")
+        port = free_port()
+        env = dict(os.environ, LD_PRELOAD=other)
+        env.pop("NOTMOD_LIB", None)
+        proc = subprocess.Popen(
+            [NOTMODCTL, "run", "--socket", os.path.join(d, "none.sock"), "--",
+             "python3", "-m", "http.server", str(port), "--bind",
+             "127.0.0.1", "--directory", d],
+            env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+            start_new_session=True)
+        self.addCleanup(lambda: (os.killpg(proc.pid, 15), proc.wait()))
+        self.assertTrue(wait_accepting(port, proc), "server did not start")
+        first = exchange(port, [Request("GET", "/a.txt")]).final()[0]
+        tag = first.first("ETag")
+        self.assertRegex(tag or "", r'^"nm-[A-Za-z0-9_-]{22}"$')
+        again = exchange(port, [Request("GET", "/a.txt", headers=[
+            ("If-None-Match", tag)])]).final()[0]
+        self.assertEqual(again.status, 304)
+        self.assertEqual(again.body, b"")
+        # Both libraries are mapped in the server process.
+        with open("/proc/%d/maps" % proc.pid) as f:
+            maps = f.read()
+        self.assertIn("libnotmod.so", maps)
+        self.assertIn("libxxhash.so.0", maps)
 
 
 if __name__ == "__main__":
