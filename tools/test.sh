@@ -6,43 +6,22 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
 
-PACKAGES=(build-essential cmake pkg-config libxxhash-dev libcmocka-dev
-    libhiredis-dev libevent-dev libpcap-dev libhttp-parser-dev cppcheck
-    clang-format curl python3 redis-server busybox nginx-light lighttpd
-    tcpdump)
+NM_ROOT=$ROOT
+# shellcheck source=tools/deps.sh
+. "$ROOT/tools/deps.sh"
+TEST_PACKAGES=(cppcheck clang-format curl python3 redis-server busybox
+    nginx-light lighttpd tcpdump)
 
-install_missing() {
-    local missing=()
-    for p in "${PACKAGES[@]}"; do
-        dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" ||
-            missing+=("$p")
-    done
-    [ ${#missing[@]} -eq 0 ] && return 0
-    echo "test.sh: installing ${missing[*]}"
-    local sudo=""
-    [ "$(id -u)" -ne 0 ] && sudo="sudo"
-    # The packaged services must not start on install: tests start their own.
-    $sudo env DEBIAN_FRONTEND=noninteractive apt-get update -qq
-    $sudo env DEBIAN_FRONTEND=noninteractive RUNLEVEL=1 \
-        apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
-}
-
-[ "${1:-}" = "--no-install" ] || install_missing
+[ "${1:-}" = "--no-install" ] ||
+    nm_install_missing "${NM_BUILD_PACKAGES[@]}" "${TEST_PACKAGES[@]}"
 
 JOBS=$(nproc)
 status=0
 
-build() { # dir, extra cmake args...
-    local dir=$1
-    shift
-    cmake -S "$ROOT" -B "$ROOT/$dir" -DCMAKE_BUILD_TYPE=RelWithDebInfo "$@" >/dev/null
-    cmake --build "$ROOT/$dir" -j "$JOBS" -- --no-print-directory >/dev/null
-}
-
 echo "== build (normal) =="
-build build
+nm_build build
 echo "== build (ASan+UBSan) =="
-build build-asan -DNOTMOD_SANITIZE=ON
+nm_build build-asan -DNOTMOD_SANITIZE=ON
 
 echo "== tests (ASan+UBSan: unit) =="
 (cd build-asan && ASAN_OPTIONS=detect_leaks=1 \

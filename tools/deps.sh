@@ -1,0 +1,33 @@
+# tools/deps.sh - sourced by demo.sh and test.sh: installs the Debian
+# packages a script needs, only those missing, without prompting.
+
+# nm_install_missing PACKAGE...
+nm_install_missing() {
+    local missing=() p
+    for p in "$@"; do
+        dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" ||
+            missing+=("$p")
+    done
+    [ ${#missing[@]} -eq 0 ] && return 0
+    echo "installing: ${missing[*]}" >&2
+    local sudo=""
+    [ "$(id -u)" -ne 0 ] && sudo="sudo"
+    # RUNLEVEL=1 keeps packaged services (nginx, redis) from starting:
+    # the scripts start their own on ephemeral ports.
+    $sudo env DEBIAN_FRONTEND=noninteractive apt-get update -qq
+    $sudo env DEBIAN_FRONTEND=noninteractive RUNLEVEL=1 \
+        apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+}
+
+# Packages needed to build notmod.
+NM_BUILD_PACKAGES=(build-essential cmake pkg-config libxxhash-dev
+    libcmocka-dev libhiredis-dev libevent-dev libpcap-dev libhttp-parser-dev)
+
+# nm_build DIR [CMAKE ARGS...]: configures and builds quietly into DIR.
+nm_build() {
+    local dir=$1
+    shift
+    cmake -S "$NM_ROOT" -B "$NM_ROOT/$dir" -DCMAKE_BUILD_TYPE=RelWithDebInfo \
+        "$@" >/dev/null
+    cmake --build "$NM_ROOT/$dir" -j "$(nproc)" -- --no-print-directory >/dev/null
+}
