@@ -167,7 +167,14 @@ class Server:
         if self.shim_active:
             if not os.path.exists(SHIM_PATH):
                 raise RuntimeError(shim_missing_message())
-            env["LD_PRELOAD"] = SHIM_PATH
+            # The sanitizer build's shim needs libasan first in LD_PRELOAD
+            # (shim-pitfalls.md §5); its reports land in the server's
+            # stderr log, which error_lines() checks.
+            asan = os.environ.get("NOTMOD_TEST_ASAN_PRELOAD")
+            env["LD_PRELOAD"] = (asan + " " if asan else "") + SHIM_PATH
+            if asan:
+                env["ASAN_OPTIONS"] = "detect_leaks=0"
+                env["UBSAN_OPTIONS"] = "print_stacktrace=1"
             env["NOTMOD_SOCKET"] = os.path.join(self.tmp, "no-daemon.sock")
             env["NOTMOD_SNAPSHOT"] = os.path.join(self.tmp, "no-daemon.snap")
             env.update(self.shim_env)
