@@ -230,7 +230,7 @@ void nm_conn_on_accept(int listen_fd, int fd)
         nm_fdtable_set(listen_fd, lv);
     }
     /* A new fd number: whatever the slot held is stale. */
-    nm_conn_forget_fd(fd);
+    nm_conn_drop_stale_fd(fd);
     if (lv == NM_FD_LISTEN_OK)
         track(fd);
     else
@@ -446,6 +446,7 @@ static void real_shutdown(int fd)
 }
 
 static void end_response(struct nm_conn *c);
+static void forget(int fd, bool is_closing);
 
 /* A message whose last byte was seen reports MSG_DONE on the next feed;
  * take that event now when a call that feeds nothing (sendfile) comes. */
@@ -1004,8 +1005,8 @@ static bool send_304(struct wctx *w, const char *head, size_t head_len,
         uint64_t body = (c->resp->flags & NM_RESP_HAS_CL)
                             ? c->resp->content_length
                             : c->body_bytes;
-        c->saved_bytes = body + (head_len > (size_t)n ? head_len - (size_t)n
-                                                      : 0);
+        c->saved_bytes =
+            body + (head_len > (size_t)n ? head_len - (size_t)n : 0);
     }
     if (out != stack_buf)
         free(out);
@@ -1503,6 +1504,20 @@ static void drain_before_close(struct nm_conn *c, int fd, bool is_eof)
 
 void nm_conn_forget_fd(int fd)
 {
+    forget(fd, true);
+}
+
+void nm_conn_drop_stale_fd(int fd)
+{
+    forget(fd, false);
+}
+
+/* fd no longer names its connection. is_closing: the fd is still that
+ * socket, so what the shim holds or owes is delivered first; otherwise the
+ * number already belongs to something new (closed behind our back) and
+ * nothing may be written to it. */
+static void forget(int fd, bool is_closing)
+{
     pthread_mutex_lock(&table_lock);
     uintptr_t v = nm_fdtable_get(fd);
     if (v == NM_FD_UNKNOWN) {
@@ -1516,7 +1531,8 @@ void nm_conn_forget_fd(int fd)
     if (!is_last)
         return;
     pthread_mutex_lock(&c->lock);
-    drain_before_close(c, fd, true);
+    if (is_closing)
+        drain_before_close(c, fd, true);
     release_state(c);
     owed_clear(c);
     c->is_given_up = true; /* a racing holder of the pointer passes */
@@ -1533,7 +1549,9 @@ void nm_conn_dup_fd(int oldfd, int newfd)
 {
     if (oldfd == newfd)
         return;
-    nm_conn_forget_fd(newfd);
+    /* newfd already names oldfd's socket: nothing of its past may be
+     * written there (dup2's implicit close was drained by the hook). */
+    nm_conn_drop_stale_fd(newfd);
     pthread_mutex_lock(&table_lock);
     uintptr_t v = nm_fdtable_get(oldfd);
     if (v != NM_FD_UNKNOWN && nm_fdtable_set(newfd, v) == 0 && NM_FD_IS_CONN(v))

@@ -60,6 +60,10 @@ void nm_conn_forget_range(unsigned first, unsigned last);
 /* The server shuts the write side down: deliver what is held or owed. */
 void nm_conn_drain(int fd);
 
+/* fd was closed without us seeing it and now names something new: drop
+ * its old state without writing anything to it. */
+void nm_conn_drop_stale_fd(int fd);
+
 /* newfd becomes another name for oldfd's connection (dup family). */
 void nm_conn_dup_fd(int oldfd, int newfd);
 

@@ -438,6 +438,65 @@ EXPORT int close_range(unsigned first, unsigned last, int flags)
                : (int)syscall(SYS_close_range, first, last, flags);
 }
 
+/* ---- files: never sockets, so mark them at birth ---- */
+
+/* A file fd is never a connection: recording that now spares the first
+ * read on it the socket check (a getsockopt) that unknown fds get. */
+static int opened(int fd)
+{
+    if (fd >= 0 && is_active) {
+        int saved = errno;
+        in_shim++;
+        nm_conn_drop_stale_fd(fd); /* state of a number closed unseen */
+        nm_fdtable_set(fd, NM_FD_IGNORED);
+        in_shim--;
+        errno = saved;
+    }
+    return fd;
+}
+
+/* The mode argument exists only with O_CREAT or O_TMPFILE. */
+#define MODE_ARG(flags)                                                        \
+    mode_t mode = 0;                                                           \
+    if ((flags) & (O_CREAT | __O_TMPFILE)) {                                   \
+        va_list ap;                                                            \
+        va_start(ap, flags);                                                   \
+        mode = (mode_t)va_arg(ap, int);                                        \
+        va_end(ap);                                                            \
+    }
+
+EXPORT int open(const char *path, int flags, ...)
+{
+    MODE_ARG(flags);
+    return opened(nm_real.open
+                      ? nm_real.open(path, flags, mode)
+                      : (int)syscall(SYS_openat, AT_FDCWD, path, flags, mode));
+}
+
+EXPORT int open64(const char *path, int flags, ...)
+{
+    MODE_ARG(flags);
+    return opened(nm_real.open64 ? nm_real.open64(path, flags, mode)
+                                 : (int)syscall(SYS_openat, AT_FDCWD, path,
+                                                flags | O_LARGEFILE, mode));
+}
+
+EXPORT int openat(int dirfd, const char *path, int flags, ...)
+{
+    MODE_ARG(flags);
+    return opened(nm_real.openat
+                      ? nm_real.openat(dirfd, path, flags, mode)
+                      : (int)syscall(SYS_openat, dirfd, path, flags, mode));
+}
+
+EXPORT int openat64(int dirfd, const char *path, int flags, ...)
+{
+    MODE_ARG(flags);
+    return opened(nm_real.openat64 ? nm_real.openat64(dirfd, path, flags, mode)
+                                   : (int)syscall(SYS_openat, dirfd, path,
+                                                  flags | O_LARGEFILE, mode));
+}
+
 /* ---- processes ---- */
 
 /* vfork's child shares our memory and would run hooks on the parent's

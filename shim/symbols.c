@@ -47,6 +47,10 @@ int nm_symbols_resolve(void)
     RESOLVE(dup3);
     RESOLVE(close_range);
     RESOLVE(fcntl);
+    RESOLVE(open);
+    RESOLVE(open64);
+    RESOLVE(openat);
+    RESOLVE(openat64);
     RESOLVE(fcntl64);
     RESOLVE(execv);
     RESOLVE(execvp);

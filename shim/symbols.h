@@ -33,6 +33,10 @@ struct nm_real_fns {
     int (*dup3)(int, int, int);
     int (*close_range)(unsigned, unsigned, int);
     int (*fcntl)(int, int, ...);
+    int (*open)(const char *, int, ...);
+    int (*open64)(const char *, int, ...);
+    int (*openat)(int, const char *, int, ...);
+    int (*openat64)(int, const char *, int, ...);
     int (*fcntl64)(int, int, ...);
     int (*execv)(const char *, char *const[]);
     int (*execvp)(const char *, char *const[]);
