@@ -610,8 +610,10 @@ static flow_t *flow_for(nm_pcap_obs_t *o, const nm_pkt_t *p, int *sender)
         end_flow(o, f);
         f = NULL;
     }
-    if (!f && (p->tcp_flags & NM_TCP_RST))
-        return NULL; /* nothing to reset */
+    /* Only a SYN or data opens a flow: the last ACK after both FINs, a
+     * RST or a bare FIN of a connection already ended open nothing. */
+    if (!f && !(p->tcp_flags & NM_TCP_SYN) && p->payload_wire_len == 0)
+        return NULL;
     return f ? f : new_flow(o, &k, h);
 }
 
