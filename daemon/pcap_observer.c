@@ -164,6 +164,21 @@ const nm_pcap_counts_t *nm_pcap_obs_counts(const nm_pcap_obs_t *o)
     return &o->c;
 }
 
+size_t nm_pcap_counts_list(const nm_pcap_counts_t *c, const char **names,
+                           uint64_t *values, size_t cap)
+{
+    size_t n = 0;
+#define NM_PCAP_LIST(f)                                                        \
+    if (n < cap) {                                                             \
+        names[n] = #f;                                                         \
+        values[n] = c->f;                                                      \
+    }                                                                          \
+    n++;
+    NM_PCAP_COUNTS(NM_PCAP_LIST)
+#undef NM_PCAP_LIST
+    return n;
+}
+
 /* ---- routes and URLs ---------------------------------------------------- */
 
 static route_t *route_of(nm_pcap_obs_t *o, const char *name)

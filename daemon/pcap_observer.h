@@ -68,6 +68,11 @@ typedef struct nm_pcap_counts {
 #undef NM_PCAP_DECL
 } nm_pcap_counts_t;
 
+/* The totals by name, in NM_PCAP_COUNTS order (JSON, tables): fills up
+ * to cap pairs, returns how many there are. */
+size_t nm_pcap_counts_list(const nm_pcap_counts_t *c, const char **names,
+                           uint64_t *values, size_t cap);
+
 /* Per route (host + path without query). */
 typedef struct nm_pcap_route_counts {
     uint64_t requests, revalidations, hits, revalidations_200, missed,

@@ -10,10 +10,11 @@ the connections never close (they exercise the flow cap and idle expiry).
   python3 pcap_synth.py OUT.pcap SIZE_MB   prints the expected figures
 """
 import json
+import os
 import struct
 import sys
 
-SEG = 16384
+SEG = int(os.environ.get("NM_SYNTH_SEG", "16384"))  # segment payload bytes
 BODY = 48 * 1024
 URLS = 300
 

@@ -93,9 +93,11 @@ static void print_json(const report_args_t *a, const nm_pcap_counts_t *c,
         json_str(err);
     else
         printf("null");
-#define NM_JSON_FIELD(f) printf(",\"" #f "\":%" PRIu64, c->f);
-    NM_PCAP_COUNTS(NM_JSON_FIELD)
-#undef NM_JSON_FIELD
+    const char *names[64];
+    uint64_t values[64];
+    size_t k = nm_pcap_counts_list(c, names, values, 64);
+    for (size_t i = 0; i < k && i < 64; i++)
+        printf(",\"%s\":%" PRIu64, names[i], values[i]);
     printf(",\"hit_rate\":%.6f,\"validator_coverage\":%.6f,\"routes\":[",
            ratio(c->hits, c->revalidations),
            ratio(c->get_200_validated, c->get_200));
