@@ -123,7 +123,7 @@ static void print_totals(const nm_pcap_counts_t *c)
            ", If-Modified-Since %" PRIu64 ")\n"
            "revalidation hits        %" PRIu64 " (304s in all: %" PRIu64 ")\n"
            "hit rate                 %.1f%%\n"
-           "revalidations answered 200  %" PRIu64 "\n"
+           "revalidations with 200   %" PRIu64 "\n"
            "missed revalidations     %" PRIu64
            " (body identical to the previous 200)\n"
            "bytes notmod would save  %" PRIu64 "\n"
