@@ -7,6 +7,7 @@
 #include "control.h"
 #include "log.h"
 #include "metrics.h"
+#include "pcap_live.h"
 #include "store_redis.h"
 #include "url.h"
 
@@ -36,6 +37,53 @@ void nm_daemon_on_event(void *arg, const nm_event_t *ev)
         tag[ev->validator.len] = '\0';
         nm_store_observe(d->store, key, tag, (int64_t)time(NULL));
     }
+}
+
+/* What the shim would have reported, had it been there: the server's own
+ * 304s, revalidations answered 200, everything else passed. */
+static uint8_t wire_outcome(const nm_pcap_exchange_t *x)
+{
+    bool is_reval =
+        (x->method == NM_METHOD_GET || x->method == NM_METHOD_HEAD) &&
+        (x->has_inm || x->has_ims);
+    if (is_reval && x->status == 304)
+        return NM_OUTCOME_SERVER_304;
+    if (is_reval && x->status == 200)
+        return NM_OUTCOME_COND_MISS;
+    return NM_OUTCOME_PASSED;
+}
+
+/* One exchange seen on the wire (nm_pcap_exchange_fn): counted like a
+ * shim event, in the "pcap" statistics. It teaches the store nothing:
+ * the store holds the tags the shims publish. */
+static void on_pcap_exchange(void *arg, const nm_pcap_exchange_t *x)
+{
+    nm_daemon_t *d = arg;
+    nm_event_t ev = {0};
+    ev.method = (uint8_t)x->method;
+    ev.status = (uint16_t)x->status;
+    ev.flags = (uint8_t)((x->has_inm ? NM_EVENT_F_COND_INM : 0) |
+                         (x->has_ims ? NM_EVENT_F_COND_IMS : 0));
+    ev.outcome = wire_outcome(x);
+    ev.body_len = x->body_len;
+    if (x->etag.len <= NM_EVENT_VALIDATOR_MAX)
+        ev.validator = x->etag;
+    nm_stats_record(d->pcap_stats, &ev, x->route);
+}
+
+static int open_pcap(nm_daemon_t *d)
+{
+    char err[512];
+    d->pcap_stats = nm_stats_new();
+    if (!d->pcap_stats)
+        return -1;
+    d->pcap = nm_pcap_live_open(d->base, d->cfg->pcap, d->cfg->pcap_filter,
+                                on_pcap_exchange, d, err, sizeof(err));
+    if (!d->pcap) {
+        nm_log(LOG_ERR, "--pcap %s", err);
+        return -1;
+    }
+    return 0;
 }
 
 static void on_stats_tick(evutil_socket_t fd, short what, void *arg)
@@ -97,6 +145,8 @@ int nm_daemon_start(nm_daemon_t *d)
                errno == EADDRINUSE ? " (another notmodd running?)" : "");
         return -1;
     }
+    if (d->cfg->pcap && open_pcap(d) < 0)
+        return -1;
     if (d->cfg->metrics) {
         d->metrics = nm_metrics_open(d, d->cfg->metrics);
         if (!d->metrics)
@@ -106,9 +156,11 @@ int nm_daemon_start(nm_daemon_t *d)
     struct timeval sec = {1, 0};
     if (!d->stats_tick || event_add(d->stats_tick, &sec) != 0)
         return -1;
-    nm_log(LOG_INFO, "listening on %s (control %s, snapshot %s, store %s)",
+    nm_log(LOG_INFO,
+           "listening on %s (control %s, snapshot %s, store %s, pcap %s)",
            d->cfg->socket, d->cfg->control, d->cfg->snapshot,
-           d->cfg->redis ? "redis" : "memory");
+           d->cfg->redis ? "redis" : "memory",
+           d->cfg->pcap ? d->cfg->pcap : "off");
     return 0;
 }
 
@@ -149,6 +201,10 @@ void nm_daemon_stop(nm_daemon_t *d)
     if (d->stats_tick)
         event_free(d->stats_tick);
     nm_metrics_close(d->metrics);
+    nm_pcap_live_close(d->pcap);
+    nm_stats_free(d->pcap_stats);
+    d->pcap = NULL;
+    d->pcap_stats = NULL;
     nm_control_close(d->control);
     nm_events_close(d->events);
     if (d->store)

@@ -15,12 +15,15 @@
 
 typedef struct nm_control nm_control_t;
 typedef struct nm_metrics nm_metrics_t;
+typedef struct nm_pcap_live nm_pcap_live_t;
 
 typedef struct nm_daemon {
     struct event_base *base;
     nm_config_t *cfg;
     nm_store_t *store;
-    nm_stats_t *stats;
+    nm_stats_t *stats;      /* source "shim": the shims' events */
+    nm_stats_t *pcap_stats; /* source "pcap": --pcap, NULL without it */
+    nm_pcap_live_t *pcap;
     nm_snapw_t *snapw;
     nm_events_t *events;
     nm_control_t *control;

@@ -151,12 +151,6 @@ int main(int argc, char **argv)
         nm_config_free(&cfg);
         return 2;
     }
-    if (cfg.pcap) {
-        fprintf(stderr, "notmodd: --pcap is not built yet (the pcap observer "
-                        "comes in a later release)\n");
-        nm_config_free(&cfg);
-        return 2;
-    }
     signal(SIGPIPE, SIG_IGN);
     int ready_fd = cfg.is_foreground ? -1 : detach();
     /* Until ready, errors go to stderr whatever --log says. */

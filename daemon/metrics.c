@@ -32,85 +32,138 @@ static void put_label(struct evbuffer *out, const char *s)
     }
 }
 
+/* Where figures come from: the shims' events, and the wire when notmodd
+ * runs with --pcap. Every figure is labelled with its source. */
+typedef struct source {
+    const char *name;
+    const nm_stats_t *stats;
+} source_t;
+
+static size_t sources(const nm_daemon_t *d, source_t out[2])
+{
+    out[0] = (source_t){"shim", d->stats};
+    out[1] = (source_t){"pcap", d->pcap_stats};
+    return d->pcap_stats ? 2 : 1;
+}
+
+static uint64_t field(const nm_counters_t *c, size_t field_offset)
+{
+    uint64_t v;
+    memcpy(&v, (const char *)c + field_offset, sizeof(v));
+    return v;
+}
+
+/* One counter family of the totals, a sample per source. */
 static void counter(struct evbuffer *out, const char *name, const char *help,
-                    uint64_t v)
+                    const source_t *src, size_t nsrc, size_t field_offset)
+{
+    evbuffer_add_printf(out, "# HELP %s %s\n# TYPE %s counter\n", name, help,
+                        name);
+    for (size_t i = 0; i < nsrc; i++)
+        evbuffer_add_printf(out, "%s{source=\"%s\"} %" PRIu64 "\n", name,
+                            src[i].name,
+                            field(nm_stats_totals(src[i].stats), field_offset));
+}
+
+/* Counters of the shims' event intake (no source: only shims send). */
+static void intake_counter(struct evbuffer *out, const char *name,
+                           const char *help, uint64_t v)
 {
     evbuffer_add_printf(out,
                         "# HELP %s %s\n# TYPE %s counter\n%s %" PRIu64 "\n",
                         name, help, name, name, v);
 }
 
-/* One per-route counter family over the top routes. */
+/* One per-route counter family over each source's top routes. */
 static void route_family(struct evbuffer *out, const char *name,
-                         const char *help, const nm_route_stats_t *rows,
-                         size_t n, size_t field_offset)
+                         const char *help, const source_t *src, size_t nsrc,
+                         size_t field_offset)
 {
     evbuffer_add_printf(out, "# HELP %s %s\n# TYPE %s counter\n", name, help,
                         name);
+    for (size_t s = 0; s < nsrc; s++) {
+        nm_route_stats_t rows[NM_METRICS_TOP_ROUTES];
+        size_t n = nm_stats_top(src[s].stats, rows, NM_METRICS_TOP_ROUTES);
+        for (size_t i = 0; i < n; i++) {
+            evbuffer_add_printf(out, "%s{source=\"%s\",route=\"", name,
+                                src[s].name);
+            put_label(out, rows[i].route);
+            evbuffer_add_printf(out, "\"} %" PRIu64 "\n",
+                                field(&rows[i].c, field_offset));
+        }
+    }
+}
+
+#define OFF(f) offsetof(nm_counters_t, f)
+
+static void render_hits(struct evbuffer *out, const source_t *src, size_t n)
+{
+    evbuffer_add_printf(
+        out,
+        "# HELP notmod_revalidation_hits_total Revalidations answered 304.\n"
+        "# TYPE notmod_revalidation_hits_total counter\n");
     for (size_t i = 0; i < n; i++) {
-        uint64_t v;
-        memcpy(&v, (const char *)&rows[i].c + field_offset, sizeof(v));
-        evbuffer_add_printf(out, "%s{route=\"", name);
-        put_label(out, rows[i].route);
-        evbuffer_add_printf(out, "\"} %" PRIu64 "\n", v);
+        const nm_counters_t *c = nm_stats_totals(src[i].stats);
+        evbuffer_add_printf(out,
+                            "notmod_revalidation_hits_total{source=\"%s\","
+                            "by=\"server\"} %" PRIu64 "\n"
+                            "notmod_revalidation_hits_total{source=\"%s\","
+                            "by=\"notmod\"} %" PRIu64 "\n",
+                            src[i].name, c->hits_served, src[i].name,
+                            c->hits_substituted);
     }
 }
 
 static void render(nm_daemon_t *d, struct evbuffer *out)
 {
-    const nm_counters_t *c = nm_stats_totals(d->stats);
+    source_t src[2];
+    size_t n = sources(d, src);
     const nm_events_counts_t *ec = nm_events_counts(d->events);
-    counter(out, "notmod_requests_total", "Responses seen by the shims.",
-            c->requests);
+    counter(out, "notmod_requests_total", "Responses seen.", src, n,
+            OFF(requests));
     counter(out, "notmod_revalidations_total",
-            "GET/HEAD requests with If-None-Match or If-Modified-Since.",
-            c->revalidations);
-    evbuffer_add_printf(
-        out,
-        "# HELP notmod_revalidation_hits_total Revalidations answered 304.\n"
-        "# TYPE notmod_revalidation_hits_total counter\n"
-        "notmod_revalidation_hits_total{by=\"server\"} %" PRIu64 "\n"
-        "notmod_revalidation_hits_total{by=\"notmod\"} %" PRIu64 "\n",
-        c->hits_served, c->hits_substituted);
+            "GET/HEAD requests with If-None-Match or If-Modified-Since.", src,
+            n, OFF(revalidations));
+    render_hits(out, src, n);
     counter(out, "notmod_revalidation_misses_total",
-            "Revalidations answered with a full 200.", c->missed);
+            "Revalidations answered with a full 200.", src, n, OFF(missed));
     counter(out, "notmod_tags_added_total",
-            "200 responses that left with an ETag added by notmod.",
-            c->tags_added);
+            "200 responses that left with an ETag added by notmod.", src, n,
+            OFF(tags_added));
     counter(out, "notmod_bytes_saved_total",
-            "Body bytes not sent thanks to substituted 304s.", c->bytes_saved);
+            "Body bytes not sent thanks to substituted 304s.", src, n,
+            OFF(bytes_saved));
     counter(out, "notmod_not_handled_total",
-            "Responses notmod passed without handling.", c->not_handled);
-    counter(out, "notmod_get_200_total", "200 responses to GET.", c->get_200);
+            "Responses notmod passed without handling.", src, n,
+            OFF(not_handled));
+    counter(out, "notmod_get_200_total", "200 responses to GET.", src, n,
+            OFF(get_200));
     counter(out, "notmod_get_200_validated_total",
-            "200 responses to GET that carried a validator.",
-            c->get_200_validated);
-    counter(out, "notmod_events_received_total",
-            "Event datagrams received from shims.", ec->received);
-    counter(out, "notmod_events_malformed_total",
-            "Event datagrams dropped as malformed.", ec->malformed);
-    counter(out, "notmod_events_rejected_total",
-            "Event datagrams dropped for a missing or wrong token.",
-            ec->rejected);
+            "200 responses to GET that carried a validator.", src, n,
+            OFF(get_200_validated));
+    intake_counter(out, "notmod_events_received_total",
+                   "Event datagrams received from shims.", ec->received);
+    intake_counter(out, "notmod_events_malformed_total",
+                   "Event datagrams dropped as malformed.", ec->malformed);
+    intake_counter(out, "notmod_events_rejected_total",
+                   "Event datagrams dropped for a missing or wrong token.",
+                   ec->rejected);
     evbuffer_add_printf(out,
                         "# HELP notmod_store_urls URLs in the store.\n"
                         "# TYPE notmod_store_urls gauge\n"
                         "notmod_store_urls %zu\n",
                         nm_store_count(d->store));
-    nm_route_stats_t rows[NM_METRICS_TOP_ROUTES];
-    size_t n = nm_stats_top(d->stats, rows, NM_METRICS_TOP_ROUTES);
     route_family(out, "notmod_route_revalidations_total",
-                 "Revalidations of the top routes.", rows, n,
-                 offsetof(nm_counters_t, revalidations));
+                 "Revalidations of the top routes.", src, n,
+                 OFF(revalidations));
     route_family(out, "notmod_route_hits_substituted_total",
-                 "304s substituted by notmod on the top routes.", rows, n,
-                 offsetof(nm_counters_t, hits_substituted));
+                 "304s substituted by notmod on the top routes.", src, n,
+                 OFF(hits_substituted));
     route_family(out, "notmod_route_hits_served_total",
-                 "304s sent by the server on the top routes.", rows, n,
-                 offsetof(nm_counters_t, hits_served));
+                 "304s sent by the server on the top routes.", src, n,
+                 OFF(hits_served));
     route_family(out, "notmod_route_bytes_saved_total",
-                 "Bytes saved on the top routes.", rows, n,
-                 offsetof(nm_counters_t, bytes_saved));
+                 "Bytes saved on the top routes.", src, n, OFF(bytes_saved));
 }
 
 static void on_metrics(struct evhttp_request *req, void *arg)

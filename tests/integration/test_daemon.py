@@ -293,11 +293,13 @@ class MetricsTest(unittest.TestCase):
         body = urllib.request.urlopen(
             "http://127.0.0.1:%d/metrics" % port, timeout=5).read().decode()
         s = self.parse_strict(body)
-        self.assertEqual(s["notmod_requests_total"], 2)
-        self.assertEqual(s["notmod_bytes_saved_total"], 700)
-        self.assertEqual(s['notmod_revalidation_hits_total{by="notmod"}'], 1)
+        self.assertEqual(s['notmod_requests_total{source="shim"}'], 2)
+        self.assertEqual(s['notmod_bytes_saved_total{source="shim"}'], 700)
+        self.assertEqual(s['notmod_revalidation_hits_total{source="shim",'
+                           'by="notmod"}'], 1)
         self.assertEqual(
-            s['notmod_route_bytes_saved_total{route="h/q\\"uote\\\\d"}'], 700)
+            s['notmod_route_bytes_saved_total{source="shim",'
+              'route="h/q\\"uote\\\\d"}'], 700)
         with self.assertRaises(urllib.error.HTTPError):
             urllib.request.urlopen("http://127.0.0.1:%d/" % port, timeout=5)
 
@@ -307,11 +309,10 @@ class DaemonLifecycleTest(unittest.TestCase):
         return subprocess.run([NOTMODD] + list(args), capture_output=True,
                               text=True, timeout=20)
 
-    def test_pcap_is_a_clear_not_built_error(self):
-        p = self.run_notmodd("--foreground", "--pcap", "lo")
-        self.assertEqual(p.returncode, 2)
-        self.assertIn("--pcap is not built yet", p.stderr)
-        self.assertEqual(len(p.stderr.splitlines()), 1)
+    def test_pcap_bad_interface_is_a_clear_error(self):
+        p = self.run_notmodd("--foreground", "--pcap", "nm-no-such-if0")
+        self.assertEqual(p.returncode, 1)
+        self.assertIn("--pcap nm-no-such-if0", p.stderr)
 
     def test_bad_flags_exit_2_with_one_line(self):
         for args in (["--bogus"], ["--secret", "xyz"], ["stray"],

@@ -26,7 +26,8 @@ static const char main_usage[] =
     "  pin URL ETAG                publish ETAG for URL until purged\n"
     "  disable PREFIX              the shims pass that route untouched\n"
     "  enable PREFIX               undo disable\n"
-    "  pcap-report FILE.pcap [--port N]\n"
+    "  pcap-report FILE.pcap [--port N] [--json] [--top N]\n"
+    "                              revalidation figures from a capture\n"
     "  run [--socket PATH] -- PROGRAM ARGS...   run under libnotmod.so\n"
     "The control socket defaults to $NOTMOD_CONTROL, else the event socket\n"
     "($NOTMOD_SOCKET or the default) with .sock -> -ctl.sock.\n"
@@ -46,7 +47,8 @@ static const struct command commands[] = {
     {"pin", "pin URL ETAG", 2, 2},
     {"disable", "disable PREFIX (/path, host/path or http://host/path)", 1, 1},
     {"enable", "enable PREFIX", 1, 1},
-    {"pcap-report", "pcap-report FILE.pcap [--port N]", 1, 3},
+    {"pcap-report", "pcap-report FILE.pcap [--port N] [--json] [--top N]", 1,
+     6},
     {"run", "run [--socket PATH] -- PROGRAM ARGS...", 1, 1000000},
 };
 
@@ -323,13 +325,11 @@ int main(int argc, char **argv)
     }
     if (cargc - 1 < c->min_args || cargc - 1 > c->max_args)
         return usage_error(c, "wrong number of arguments");
+    /* Offline: reads a file, needs no daemon; paths may hold spaces. */
+    if (strcmp(c->name, "pcap-report") == 0)
+        return nm_ctl_pcap_report(cargc, cargv, c->usage);
     if (has_space(cargc, cargv))
         return usage_error(c, "arguments cannot contain spaces");
-    if (strcmp(c->name, "pcap-report") == 0) {
-        fprintf(stderr, "notmodctl: pcap-report is not available yet (the "
-                        "pcap observer is not built)\n");
-        return EXIT_FAILED;
-    }
     char buf[4096];
     const char *path = control_path(given, buf, sizeof(buf));
     if (!path) {

@@ -9,4 +9,8 @@ enum { EXIT_OK = 0, EXIT_FAILED = 1, EXIT_USAGE = 2 };
  * "run". Execs on success; returns an exit code otherwise. */
 int nm_ctl_run(int argc, char **argv);
 
+/* `notmodctl pcap-report FILE [--port N] [--json] [--top N]`: argv starts
+ * at "pcap-report". Prints the figures; returns an exit code. */
+int nm_ctl_pcap_report(int argc, char **argv, const char *usage);
+
 #endif
