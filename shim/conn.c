@@ -764,14 +764,23 @@ static void report(const struct nm_conn *c, const nm_req_t *r,
         ev.flags |= NM_EVENT_F_COND_IMS;
     if (c->is_synth)
         ev.flags |= NM_EVENT_F_SYNTH_TAG;
-    /* A revalidation answered with a full 200 is a miss, tag or not. */
-    if (is_cond && resp->status == 200 &&
-        (c->outcome == NM_OUTCOME_PASSED || c->outcome == NM_OUTCOME_TAG_ADDED))
-        ev.outcome = NM_OUTCOME_COND_MISS;
     if (c->is_synth)
         ev.validator = (nm_slice_t){c->vtag, strlen(c->vtag)};
     else if (resp->flags & NM_RESP_HAS_ETAG)
         ev.validator = (nm_slice_t){resp->etag, resp->etag_len};
+    /* DESIGN "missed revalidations": a revalidation answered with a full
+     * 200 whose body is the one the URL already had, i.e. whose validator
+     * is the store's current tag for it. */
+    nm_snapshot_hit_t hit;
+    if (is_cond && resp->status == 200 && ev.validator.len > 0 &&
+        (c->outcome == NM_OUTCOME_PASSED ||
+         c->outcome == NM_OUTCOME_TAG_ADDED) &&
+        nm_storeview_lookup(r->host, r->host_len, r->target, r->target_len,
+                            &hit) &&
+        (hit.flags & NM_SNAPSHOT_E_HAS_TAG) &&
+        hit.tag_len == ev.validator.len &&
+        memcmp(hit.tag, ev.validator.ptr, hit.tag_len) == 0)
+        ev.outcome = NM_OUTCOME_COND_MISS;
     if (!(r->flags & NM_REQ_TRUNCATED_HOST))
         ev.host = (nm_slice_t){r->host, r->host_len};
     if (!(r->flags & NM_REQ_TRUNCATED_TARGET))
