@@ -10,6 +10,7 @@
  * write the parser is rolled back so the server's view stays exact.
  * Bytes the shim itself must deliver (a 304, a released head) that the
  * socket cannot take now are OWED and go out before any later byte. */
+#include "alloc.h"
 #include "conn.h"
 
 #include "config.h"
@@ -112,7 +113,7 @@ static struct nm_conn *conn_new(int fd)
     if (c != NULL) {
         free_conns = c->free_next;
     } else {
-        c = calloc(1, sizeof(*c));
+        c = nm_calloc(1, sizeof(*c));
         if (c == NULL)
             return NULL;
         pthread_mutex_init(&c->lock, NULL);
@@ -273,7 +274,7 @@ static bool owe(struct nm_conn *c, const char *p, size_t n)
         return true;
     if (c->owed_off > 0 && c->owed_off == c->owed_len)
         c->owed_off = c->owed_len = 0;
-    char *grown = realloc(c->owed, c->owed_len + n);
+    char *grown = nm_realloc(c->owed, c->owed_len + n);
     if (grown == NULL)
         return false;
     memcpy(grown + c->owed_len, p, n);
@@ -479,7 +480,7 @@ static void feed_requests(struct nm_conn *c, const char *p, size_t len)
 {
     while (len > 0 && !c->is_given_up) {
         if (c->req_cur == NULL) {
-            c->req_cur = malloc(sizeof(*c->req_cur));
+            c->req_cur = nm_malloc(sizeof(*c->req_cur));
             if (c->req_cur == NULL) {
                 conn_give_up(c, "out of memory");
                 return;
@@ -620,7 +621,7 @@ static void start_response(struct nm_conn *c)
     const nm_req_t *r = &c->q_head->req;
     nm_http_resp_expect_head(&c->respp, r->method == NM_METHOD_HEAD);
     if (c->resp == NULL) {
-        c->resp = malloc(sizeof(*c->resp));
+        c->resp = nm_malloc(sizeof(*c->resp));
         if (c->resp == NULL) {
             conn_give_up(c, "out of memory");
             return;
@@ -727,7 +728,7 @@ static bool hold_head(struct nm_conn *c, struct cursor k, size_t n)
         size_t cap = c->head_cap ? c->head_cap * 2 : 1024;
         while (cap < c->head_len + n)
             cap *= 2;
-        char *grown = realloc(c->head, cap);
+        char *grown = nm_realloc(c->head, cap);
         if (grown == NULL)
             return false;
         c->head = grown;
@@ -997,7 +998,7 @@ static bool send_304(struct wctx *w, const char *head, size_t head_len,
 {
     char stack_buf[8192];
     size_t cap = head_len + RESP304_EXTRA;
-    char *out = cap <= sizeof(stack_buf) ? stack_buf : malloc(cap);
+    char *out = cap <= sizeof(stack_buf) ? stack_buf : nm_malloc(cap);
     if (out == NULL)
         return false;
     char extra[192] = "";

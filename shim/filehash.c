@@ -1,4 +1,5 @@
 /* filehash.c - see filehash.h. */
+#include "alloc.h"
 #include "filehash.h"
 
 #include "bodyhash.h"
@@ -39,11 +40,11 @@ static bool hash_region(int fd, off_t off, uint64_t len, uint64_t seed,
                         char *out)
 {
     enum { CHUNK = 64 * 1024 };
-    char *buf = malloc(CHUNK);
+    char *buf = nm_malloc(CHUNK);
     if (buf == NULL)
         return false;
     size_t hs = (sizeof(nm_bodyhash_t) + 63) & ~(size_t)63;
-    nm_bodyhash_t *h = aligned_alloc(64, hs);
+    nm_bodyhash_t *h = nm_aligned_alloc(64, hs);
     if (h == NULL) {
         free(buf);
         return false;

@@ -1,4 +1,5 @@
 /* hold.c - see hold.h. */
+#include "alloc.h"
 #include "hold.h"
 
 #include "config.h"
@@ -30,7 +31,7 @@ uint64_t nm_hold_total(void)
 struct nm_hold *nm_hold_new(uint64_t seed, uint64_t now_ms)
 {
     size_t size = (sizeof(struct nm_hold) + 63) & ~(size_t)63;
-    struct nm_hold *h = aligned_alloc(64, size);
+    struct nm_hold *h = nm_aligned_alloc(64, size);
     if (h == NULL)
         return NULL;
     memset(h, 0, sizeof(*h));
@@ -83,7 +84,7 @@ bool nm_hold_append(struct nm_hold *h, const char *p, size_t n)
             size_t cap = h->mem_cap ? h->mem_cap : 4096;
             while (cap < h->mem_len + n)
                 cap *= 2;
-            char *grown = realloc(h->mem, cap);
+            char *grown = nm_realloc(h->mem, cap);
             if (grown == NULL)
                 return false;
             h->mem = grown;

@@ -1,0 +1,84 @@
+"""Allocation failures inside the shim (sanitizer build only: alloc.h's
+NOTMOD_TEST_FAIL_ALLOC=N fails every Nth allocation the shim makes).
+
+Whatever fails, every response must be one of: the bare server's bytes,
+the same with notmod's ETag line added, or a correct 304 where the request
+allows one. The server keeps running and logs nothing wrong (ASan
+included)."""
+
+import os
+import shutil
+import tempfile
+import unittest
+
+import harness
+from harness import (SYNTH_ETAG_RE, BusyboxServer, NginxServer, PythonServer,
+                     Request, check_304_shape, exchange, insert_line_before_end,
+                     normalize_head)
+
+
+def requests_for(tag):
+    hs = [[], [("If-None-Match", tag)], [("If-None-Match", '"other"')],
+          [("If-Modified-Since", "Sun, 06 Nov 2050 08:49:37 GMT")]]
+    return [(p, h) for p in ("/s.txt", "/big.bin", "/cgi-bin/static.sh",
+                             "/cgi-bin/chunked.sh", "/cgi-bin/clen.sh")
+            for h in hs]
+
+
+class AllocFaults(unittest.TestCase):
+    server_classes = [(BusyboxServer, {}), (NginxServer, {"validators": "off"}),
+                      (PythonServer, {})]
+
+    def check(self, bare, shim, req_headers):
+        if shim.status == 304 and bare.status != 304:
+            self.assertTrue(any(k == "If-None-Match" for k, _ in req_headers),
+                            "304 without a matching If-None-Match")
+            self.assertEqual(check_304_shape(shim, bare, synth_line_of(shim)),
+                             [])
+            return
+        self.assertEqual(shim.status, bare.status)
+        self.assertEqual(shim.body, bare.body)
+        bh, sh = normalize_head(bare.head_raw), normalize_head(shim.head_raw)
+        if sh != bh:
+            tags = [l for l in shim.header_lines if SYNTH_ETAG_RE.match(l)]
+            self.assertEqual(len(tags), 1, (bh, sh))
+            self.assertEqual(sh, normalize_head(
+                insert_line_before_end(bare.head_raw, tags[0])))
+
+    def test_every_nth_allocation_fails(self):
+        base = tempfile.mkdtemp(prefix="nm-faults-")
+        self.addCleanup(shutil.rmtree, base, True)
+        docroot = harness.make_docroot(base, cgi=True)
+        for every in ("2", "3", "7"):
+            for cls, kw in self.server_classes:
+                with self.subTest(server=cls.name, every=every):
+                    bare = cls(docroot, shim=False, tag="-bare", **kw).start()
+                    self.addCleanup(bare.cleanup)
+                    shim = cls(docroot, shim=True, tag="-shim", shim_env={
+                        "NOTMOD_TEST_FAIL_ALLOC": every}, **kw).start()
+                    self.addCleanup(shim.cleanup)
+                    probe = exchange(shim.port, [Request("GET", "/s.txt")])
+                    tag = probe.final()[0].first("ETag") or '"none"'
+                    for path, hs in requests_for(tag):
+                        if cls is NginxServer and path.startswith("/cgi"):
+                            continue
+                        b = exchange(bare.port, [Request("GET", path,
+                                                         headers=hs)])
+                        s = exchange(shim.port, [Request("GET", path,
+                                                         headers=hs)])
+                        self.assertIsNone(s.error, (path, hs, s))
+                        self.check(b.final()[0], s.final()[0], hs)
+                    # still alive, nothing wrong in its log
+                    ok = exchange(shim.port, [Request("GET", "/s.txt")])
+                    self.assertEqual(ok.final()[0].status, 200)
+                    self.assertEqual(shim.error_lines(), [])
+                    shim.cleanup()
+                    bare.cleanup()
+
+
+def synth_line_of(resp):
+    return harness.synth_line_of(resp)
+
+
+if __name__ == "__main__":
+    unittest.main()
