@@ -1078,7 +1078,7 @@ static bool answer_with_tag(struct wctx *w, const char *tag)
     int64_t now = time(NULL);
     if (req->method == NM_METHOD_GET)
         nm_headcache_put(req, c->resp, tag);
-    struct synth sy;
+    struct synth sy = {.last_modified = -1};
     synth_for(&sy, req, c->resp, tag);
     c->is_synth = true;
     snprintf(c->vtag, sizeof(c->vtag), "%s", tag);
@@ -1121,7 +1121,7 @@ static bool start_hold_or_tag(struct wctx *w, const nm_req_t *req,
         is_known = nm_headcache_get(req, resp, known);
     }
     if (is_known) {
-        struct synth sy;
+        struct synth sy = {.last_modified = -1};
         synth_for(&sy, req, resp, known);
         c->is_synth = true;
         snprintf(c->vtag, sizeof(c->vtag), "%s", known);
