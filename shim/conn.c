@@ -259,12 +259,12 @@ static bool is_nonblocking(int fd)
     return fl >= 0 && (fl & O_NONBLOCK);
 }
 
-static void register_flush(struct nm_conn *c)
+/* Puts c under the flusher's watch; false when that is impossible. */
+static bool register_flush(struct nm_conn *c)
 {
-    if (!c->is_in_flusher) {
-        c->is_in_flusher = true;
-        nm_flusher_add(c);
-    }
+    if (!c->is_in_flusher)
+        c->is_in_flusher = nm_flusher_add(c);
+    return c->is_in_flusher;
 }
 
 /* Appends bytes to the owed queue; false when memory is short. */
@@ -975,7 +975,8 @@ static int phase_pass(struct wctx *w)
     c->head_len = 0;
     w->prefix_held = w->prefix_input = 0;
     size_t body_sent = sent - prefix;
-    if (body_sent < got) {
+    /* Short (partial write, or more iovecs than one call takes): */
+    if (body_sent < (size_t)m) {
         /* Partial write: the server will retry the rest; parse only what
          * really left. */
         w->k = start;
@@ -1153,8 +1154,14 @@ static bool start_hold_or_tag(struct wctx *w, const nm_req_t *req,
             c->head_len = 0; /* the caller passes it from the input */
         return false;
     }
+    if (!register_flush(c)) { /* no deadline keeper: do not hold */
+        nm_hold_free(c->hold);
+        c->hold = NULL;
+        if (is_contiguous)
+            c->head_len = 0;
+        return false;
+    }
     c->rs = RS_HOLD;
-    register_flush(c); /* the deadline */
     return true;
 }
 
@@ -1228,9 +1235,10 @@ static int phase_head(struct wctx *w)
     if (m >= 0 && ev != NM_RESP_EV_HEAD_DONE) { /* incomplete: hold it */
         if (c->head_len == 0) {
             c->head_started_ms = nm_now_ms();
-            register_flush(c); /* the deadline */
+            if (!register_flush(c)) /* nobody would keep the deadline */
+                m = -1;
         }
-        if (hold_head(c, start, (size_t)m)) {
+        if (m >= 0 && hold_head(c, start, (size_t)m)) {
             w->done += (size_t)m;
             return 2;
         }

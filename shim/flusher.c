@@ -1,19 +1,19 @@
 /* flusher.c - see flusher.h. */
 #include "flusher.h"
 
+#include "alloc.h"
 #include "conn.h"
 
 #include <poll.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdbool.h>
-
-#define WATCH_MAX 256
+#include <string.h>
 
 static pthread_mutex_t list_lock = PTHREAD_MUTEX_INITIALIZER;
 static pthread_cond_t list_cond = PTHREAD_COND_INITIALIZER;
-static struct nm_conn *watched[WATCH_MAX];
-static int watched_count;
+static struct nm_conn **watched; /* grows as needed, never shrinks */
+static int watched_count, watched_cap;
 static bool is_started;
 
 static void drop_locked(struct nm_conn *c)
@@ -30,14 +30,23 @@ static void drop_locked(struct nm_conn *c)
 static void *flusher_main(void *arg)
 {
     (void)arg;
+    struct nm_conn **batch = NULL;
+    int batch_cap = 0;
     for (;;) {
-        struct nm_conn *batch[WATCH_MAX];
         pthread_mutex_lock(&list_lock);
         while (watched_count == 0)
             pthread_cond_wait(&list_cond, &list_lock);
-        int n = watched_count < WATCH_MAX ? watched_count : WATCH_MAX;
-        for (int i = 0; i < n; i++)
-            batch[i] = watched[i];
+        if (batch_cap < watched_count) {
+            struct nm_conn **grown =
+                nm_realloc(batch, sizeof(*batch) * (size_t)watched_cap);
+            if (grown != NULL) {
+                batch = grown;
+                batch_cap = watched_cap;
+            }
+        }
+        int n = watched_count < batch_cap ? watched_count : batch_cap;
+        if (n > 0)
+            memcpy(batch, watched, sizeof(*batch) * (size_t)n);
         pthread_mutex_unlock(&list_lock);
         poll(NULL, 0, 10);
         for (int i = 0; i < n; i++) {
@@ -51,28 +60,45 @@ static void *flusher_main(void *arg)
     return NULL;
 }
 
-void nm_flusher_add(struct nm_conn *c)
+/* Starts the thread; it must not take the server's signals. */
+static bool start_locked(void)
+{
+    sigset_t all, old;
+    sigfillset(&all);
+    pthread_sigmask(SIG_SETMASK, &all, &old);
+    pthread_t t;
+    if (pthread_create(&t, NULL, flusher_main, NULL) == 0) {
+        pthread_detach(t);
+        is_started = true;
+    }
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
+    return is_started;
+}
+
+bool nm_flusher_add(struct nm_conn *c)
 {
     pthread_mutex_lock(&list_lock);
-    bool is_present = false;
-    for (int i = 0; i < watched_count; i++)
-        is_present |= watched[i] == c;
-    if (!is_present && watched_count < WATCH_MAX)
-        watched[watched_count++] = c;
-    if (!is_started) {
-        /* The thread must not take the server's signals. */
-        sigset_t all, old;
-        sigfillset(&all);
-        pthread_sigmask(SIG_SETMASK, &all, &old);
-        pthread_t t;
-        if (pthread_create(&t, NULL, flusher_main, NULL) == 0) {
-            pthread_detach(t);
-            is_started = true;
+    bool is_ok = is_started || start_locked();
+    for (int i = 0; is_ok && i < watched_count; i++)
+        if (watched[i] == c)
+            goto out;
+    if (is_ok && watched_count == watched_cap) {
+        int cap = watched_cap ? watched_cap * 2 : 64;
+        struct nm_conn **grown =
+            nm_realloc(watched, sizeof(*watched) * (size_t)cap);
+        if (grown == NULL)
+            is_ok = false;
+        else {
+            watched = grown;
+            watched_cap = cap;
         }
-        pthread_sigmask(SIG_SETMASK, &old, NULL);
     }
+    if (is_ok)
+        watched[watched_count++] = c;
+out:
     pthread_cond_signal(&list_cond);
     pthread_mutex_unlock(&list_lock);
+    return is_ok;
 }
 
 void nm_flusher_remove(struct nm_conn *c)

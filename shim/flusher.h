@@ -7,8 +7,11 @@
 
 struct nm_conn;
 
-/* Watches c until its owed bytes are out. Called with c locked. */
-void nm_flusher_add(struct nm_conn *c);
+/* Watches c until its owed bytes are out and its holds released. Called
+ * with c locked. False when the watch cannot be kept (no thread, no
+ * memory): then nothing may be held. */
+#include <stdbool.h>
+bool nm_flusher_add(struct nm_conn *c);
 
 /* Stops watching c (its last fd closed). */
 void nm_flusher_remove(struct nm_conn *c);
