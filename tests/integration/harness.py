@@ -10,6 +10,9 @@ Environment:
   NOTMOD_TEST_NO_SHIM=1 start the "shimmed" instances bare; only assertions
                         that need a substitution then fail (proves the tests
                         can fail, and checks the harness against bare servers)
+  NOTMOD_TEST_REFPROXY=1 put refproxy.py (a model of the shim) in front of a
+                        bare server as the "shimmed" instance: tests the tests
+  NOTMOD_TEST_KEEP_TMP=1 keep temp dirs (logs, configs) after the run
   NOTMOD_TEST_VERBOSE=1 print each server's command line and log paths
 """
 
@@ -23,6 +26,7 @@ import shutil
 import signal
 import socket
 import subprocess
+import sys
 import tempfile
 import time
 
@@ -31,6 +35,9 @@ REPO = os.path.dirname(os.path.dirname(HERE))
 BUILD_DIR = os.environ.get("NOTMOD_BUILD_DIR") or os.path.join(REPO, "build")
 SHIM_PATH = os.path.abspath(os.path.join(BUILD_DIR, "libnotmod.so"))
 NO_SHIM = os.environ.get("NOTMOD_TEST_NO_SHIM") == "1"
+# Test the tests: the "shimmed" instance is the bare server behind
+# refproxy.py, a Python model of the shim (see that file).
+REFPROXY = os.environ.get("NOTMOD_TEST_REFPROXY") == "1"
 VERBOSE = os.environ.get("NOTMOD_TEST_VERBOSE") == "1"
 CGI_DIR = os.path.join(HERE, "cgi")
 
@@ -101,6 +108,15 @@ def _reap_all():
 atexit.register(_reap_all)
 
 
+def _on_term(signum, frame):
+    # ctest's timeout and `timeout` send SIGTERM: stop servers on the way out
+    _reap_all()
+    raise SystemExit(128 + signum)
+
+
+signal.signal(signal.SIGTERM, _on_term)
+
+
 def free_port():
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
         s.bind(("127.0.0.1", 0))
@@ -147,7 +163,8 @@ class Server:
     def __init__(self, docroot, shim=False, shim_env=None, tag=""):
         self.docroot = os.path.abspath(docroot)
         self.want_shim = shim
-        self.shim_active = shim and not NO_SHIM
+        self.shim_active = shim and not NO_SHIM and not REFPROXY
+        self.proxy = None
         self.shim_env = dict(shim_env or {})
         self.tmp = tempfile.mkdtemp(prefix="nm-%s%s-" % (self.name, tag))
         self.port = None
@@ -189,12 +206,30 @@ class Server:
                     start_new_session=True)
             _live.append(self)
             if wait_accepting(self.port, self.proc):
+                if self.want_shim and REFPROXY:
+                    self.start_refproxy()
                 return self
             self.stop()
             last = self.logs()
         raise RuntimeError("%s did not start; logs:\n%s" % (self.name, last))
 
+    def start_refproxy(self):
+        upstream, self.port = self.port, free_port()
+        self.proxy = subprocess.Popen(
+            [sys.executable, os.path.join(HERE, "refproxy.py"),
+             str(self.port), str(upstream)], env=dict(clean_env(),
+                                                      PYTHONPATH=HERE),
+            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+            stderr=open(os.path.join(self.tmp, "refproxy.log"), "ab"),
+            start_new_session=True)
+        if not wait_accepting(self.port, self.proxy):
+            raise RuntimeError("refproxy did not start")
+
     def stop(self):
+        if self.proxy is not None:
+            self.proxy.kill()
+            self.proxy.wait()
+            self.proxy = None
         if self.proc is None:
             return
         proc, self.proc = self.proc, None
