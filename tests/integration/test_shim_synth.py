@@ -55,10 +55,14 @@ class SynthMixin:
         cls.prepare_docroot(cls.docroot)
         cls.bare = cls.shim = None
         try:
+            # assign before start(): tearDownClass removes the temp dir
+            # even when start() fails
             cls.bare = cls.server_cls(cls.docroot, shim=False, tag="-bare",
-                                      **cls.server_kw).start()
+                                      **cls.server_kw)
+            cls.bare.start()
             cls.shim = cls.server_cls(cls.docroot, shim=True, tag="-shim",
-                                      **cls.server_kw).start()
+                                      **cls.server_kw)
+            cls.shim.start()
         except Exception:
             cls.tearDownClass()
             raise
