@@ -1551,6 +1551,7 @@ static void forget(int fd, bool is_closing)
     pthread_mutex_lock(&c->lock);
     if (is_closing)
         drain_before_close(c, fd, true);
+    bool had_exchange = c->resp != NULL;
     release_state(c);
     owed_clear(c);
     c->is_given_up = true; /* a racing holder of the pointer passes */
@@ -1561,6 +1562,8 @@ static void forget(int fd, bool is_closing)
     c->free_next = free_conns;
     free_conns = c;
     pthread_mutex_unlock(&table_lock);
+    if (had_exchange) /* the process may _exit next (fork per connection) */
+        nm_report_flush();
 }
 
 void nm_conn_dup_fd(int oldfd, int newfd)
@@ -1660,6 +1663,7 @@ void nm_conn_drain(int fd)
         return;
     drain_before_close(c, fd, true);
     nm_conn_release(c);
+    nm_report_flush(); /* shutdown usually precedes the end of a process */
 }
 
 void nm_conn_before_read(int fd)

@@ -3,6 +3,8 @@
 
 #include "alloc.h"
 #include "conn.h"
+#include "hold.h"
+#include "report.h"
 
 #include <poll.h>
 #include <pthread.h>
@@ -15,6 +17,7 @@ static pthread_cond_t list_cond = PTHREAD_COND_INITIALIZER;
 static struct nm_conn **watched; /* grows as needed, never shrinks */
 static int watched_count, watched_cap;
 static bool is_started;
+static bool has_reports; /* queued events wait for nm_report_tick */
 
 static void drop_locked(struct nm_conn *c)
 {
@@ -34,7 +37,7 @@ static void *flusher_main(void *arg)
     int batch_cap = 0;
     for (;;) {
         pthread_mutex_lock(&list_lock);
-        while (watched_count == 0)
+        while (watched_count == 0 && !has_reports)
             pthread_cond_wait(&list_cond, &list_lock);
         if (batch_cap < watched_count) {
             struct nm_conn **grown =
@@ -49,6 +52,16 @@ static void *flusher_main(void *arg)
             memcpy(batch, watched, sizeof(*batch) * (size_t)n);
         pthread_mutex_unlock(&list_lock);
         poll(NULL, 0, 10);
+        /* Cleared before the tick: a poke racing with it sets it again. */
+        pthread_mutex_lock(&list_lock);
+        bool do_reports = has_reports;
+        has_reports = false;
+        pthread_mutex_unlock(&list_lock);
+        if (do_reports && !nm_report_tick(nm_now_ms())) {
+            pthread_mutex_lock(&list_lock);
+            has_reports = true;
+            pthread_mutex_unlock(&list_lock);
+        }
         for (int i = 0; i < n; i++) {
             if (nm_conn_flush_watched(batch[i])) {
                 pthread_mutex_lock(&list_lock);
@@ -101,6 +114,16 @@ out:
     return is_ok;
 }
 
+void nm_flusher_poke(void)
+{
+    pthread_mutex_lock(&list_lock);
+    if (is_started || start_locked()) {
+        has_reports = true;
+        pthread_cond_signal(&list_cond);
+    }
+    pthread_mutex_unlock(&list_lock);
+}
+
 void nm_flusher_remove(struct nm_conn *c)
 {
     pthread_mutex_lock(&list_lock);
@@ -114,4 +137,5 @@ void nm_flusher_after_fork_child(void)
     pthread_cond_init(&list_cond, NULL);
     watched_count = 0;
     is_started = false;
+    has_reports = false;
 }

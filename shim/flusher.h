@@ -13,6 +13,9 @@ struct nm_conn;
 #include <stdbool.h>
 bool nm_flusher_add(struct nm_conn *c);
 
+/* Wakes the flusher so queued reports leave within their delay. */
+void nm_flusher_poke(void);
+
 /* Stops watching c (its last fd closed). */
 void nm_flusher_remove(struct nm_conn *c);
 

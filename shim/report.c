@@ -2,11 +2,13 @@
 #include "report.h"
 
 #include "config.h"
+#include "flusher.h"
 #include "hold.h"
 #include "symbols.h"
 
 #include <errno.h>
 #include <fcntl.h>
+#include <stdbool.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <string.h>
@@ -32,9 +34,58 @@ static int open_socket(void)
     return fd;
 }
 
+/* Events are batched and sent with one sendmmsg per batch: a datagram per
+ * response, as notmodd expects, but not a syscall per response (the shim
+ * makes no syscall the server did not make, but to deliver what it owes).
+ * A batch leaves when full or, through the flusher, REPORT_DELAY_MS after
+ * its first event. */
+#define BATCH_MAX 64
+#define BATCH_BYTES (32 * 1024)
+#define REPORT_DELAY_MS 100
+
+static char batch_buf[BATCH_BYTES];
+static uint32_t batch_len[BATCH_MAX];
+static int batch_count;
+static size_t batch_used;
+static uint64_t batch_first_ms;
+
+/* Sends the batch (report_lock held); events that do not fit in the
+ * socket's queue are dropped: reports are best effort. */
+static void flush_locked(uint64_t now)
+{
+    if (batch_count == 0)
+        return;
+    struct sockaddr_un sa = {.sun_family = AF_UNIX};
+    memcpy(sa.sun_path, nm_cfg.socket_path, sizeof(sa.sun_path) - 1);
+    struct mmsghdr msgs[BATCH_MAX];
+    struct iovec iov[BATCH_MAX];
+    size_t off = 0;
+    for (int i = 0; i < batch_count; i++) {
+        iov[i].iov_base = batch_buf + off;
+        iov[i].iov_len = batch_len[i];
+        off += batch_len[i];
+        memset(&msgs[i], 0, sizeof(msgs[i]));
+        msgs[i].msg_hdr.msg_name = &sa;
+        msgs[i].msg_hdr.msg_namelen = sizeof(sa);
+        msgs[i].msg_hdr.msg_iov = &iov[i];
+        msgs[i].msg_hdr.msg_iovlen = 1;
+    }
+    int fd = atomic_load(&report_fd);
+    if (fd < 0) {
+        fd = open_socket();
+        atomic_store(&report_fd, fd);
+    }
+    int r = fd >= 0 ? sendmmsg(fd, msgs, (unsigned)batch_count,
+                               MSG_DONTWAIT | MSG_NOSIGNAL)
+                    : -1;
+    if (r < 0 && errno != EAGAIN)
+        quiet_until_ms = now + 1000; /* no daemon: try again in a second */
+    batch_count = 0;
+    batch_used = 0;
+}
+
 void nm_report_send(nm_event_t *ev)
 {
-    char buf[NM_EVENT_MAX_LEN];
     uint64_t now = nm_now_ms();
     if (now < quiet_until_ms)
         return;
@@ -43,26 +94,38 @@ void nm_report_send(nm_event_t *ev)
         ev->flags |= NM_EVENT_F_TOKEN;
         ev->token = nm_cfg.secret;
     }
-    int n = nm_event_encode(buf, sizeof(buf), ev);
-    if (n <= 0)
-        return;
-    struct sockaddr_un sa = {.sun_family = AF_UNIX};
-    memcpy(sa.sun_path, nm_cfg.socket_path, sizeof(sa.sun_path) - 1);
+    int saved = errno;
+    bool is_first = false;
+    pthread_mutex_lock(&report_lock);
+    if (batch_count == BATCH_MAX || BATCH_BYTES - batch_used < NM_EVENT_MAX_LEN)
+        flush_locked(now);
+    int n =
+        nm_event_encode(batch_buf + batch_used, BATCH_BYTES - batch_used, ev);
+    if (n > 0) {
+        is_first = batch_count == 0;
+        if (is_first)
+            batch_first_ms = now;
+        batch_len[batch_count++] = (uint32_t)n;
+        batch_used += (size_t)n;
+    }
+    if (batch_count == BATCH_MAX)
+        flush_locked(now);
+    pthread_mutex_unlock(&report_lock);
+    if (is_first)
+        nm_flusher_poke(); /* someone must send it if no other comes */
+    errno = saved;
+}
+
+bool nm_report_tick(uint64_t now_ms)
+{
     int saved = errno;
     pthread_mutex_lock(&report_lock);
-    int fd = atomic_load(&report_fd);
-    if (fd < 0) {
-        fd = open_socket();
-        atomic_store(&report_fd, fd);
-    }
-    ssize_t r = -1;
-    if (fd >= 0)
-        r = sendto(fd, buf, (size_t)n, MSG_DONTWAIT | MSG_NOSIGNAL,
-                   (struct sockaddr *)&sa, sizeof(sa));
-    if (r < 0 && errno != EAGAIN)
-        quiet_until_ms = now + 1000; /* no daemon: try again in a second */
+    if (batch_count > 0 && now_ms - batch_first_ms >= REPORT_DELAY_MS)
+        flush_locked(now_ms);
+    bool is_empty = batch_count == 0;
     pthread_mutex_unlock(&report_lock);
     errno = saved;
+    return is_empty;
 }
 
 void nm_report_fd_gone(int fd)
@@ -75,6 +138,8 @@ void nm_report_fd_gone(int fd)
 void nm_report_after_fork_child(void)
 {
     pthread_mutex_init(&report_lock, NULL);
+    batch_count = 0; /* the parent sends those */
+    batch_used = 0;
 }
 
 void nm_report_range_gone(unsigned first, unsigned last)
@@ -82,4 +147,20 @@ void nm_report_range_gone(unsigned first, unsigned last)
     int fd = atomic_load(&report_fd);
     if (fd >= 0 && (unsigned)fd >= first && (unsigned)fd <= last)
         nm_report_fd_gone(fd);
+}
+
+void nm_report_flush(void)
+{
+    int saved = errno;
+    pthread_mutex_lock(&report_lock);
+    flush_locked(nm_now_ms());
+    pthread_mutex_unlock(&report_lock);
+    errno = saved;
+}
+
+/* A process that exits normally sends what it queued. */
+__attribute__((destructor)) static void flush_at_exit(void)
+{
+    if (batch_count > 0)
+        nm_report_flush();
 }

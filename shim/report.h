@@ -7,8 +7,19 @@
 
 #include "event.h"
 
-/* Sends ev (token and pid filled in here). Safe from any thread. */
+#include <stdbool.h>
+
+/* Queues ev for notmodd (token and pid filled in here); batches leave
+ * with one sendmmsg. Safe from any thread. */
 void nm_report_send(nm_event_t *ev);
+
+/* Sends the queued events now: when a connection ends (a process per
+ * connection may exit right after, with _exit) and at exit. */
+void nm_report_flush(void);
+
+/* For the flusher: sends a batch that waited long enough. Returns true
+ * when nothing is left waiting. */
+bool nm_report_tick(uint64_t now_ms);
 
 /* The server closed or replaced fd: if it was our socket, forget it. */
 void nm_report_fd_gone(int fd);
