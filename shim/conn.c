@@ -76,6 +76,7 @@ struct nm_conn {
     int fd;           /* one of them, for the flusher */
     bool is_given_up; /* pass everything through for life */
     bool is_in_flusher;
+    bool has_exchanged; /* answered a request: report at close */
     uint8_t rs;
     /* read side */
     nm_req_parser_t reqp;
@@ -796,6 +797,12 @@ static void end_response(struct nm_conn *c)
     if (c->resp != NULL && c->resp->status >= 200 && c->q_head != NULL) {
         report(c, &c->q_head->req, c->resp);
         pop_request(c);
+        c->has_exchanged = true;
+        if (c->q_head == NULL) {
+            /* Idle keep-alive connections cost what their struct costs. */
+            free(c->resp);
+            c->resp = NULL;
+        }
     }
     c->rs = RS_IDLE;
 }
@@ -1551,7 +1558,7 @@ static void forget(int fd, bool is_closing)
     pthread_mutex_lock(&c->lock);
     if (is_closing)
         drain_before_close(c, fd, true);
-    bool had_exchange = c->resp != NULL;
+    bool had_exchange = c->has_exchanged;
     release_state(c);
     owed_clear(c);
     c->is_given_up = true; /* a racing holder of the pointer passes */
