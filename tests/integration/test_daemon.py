@@ -244,8 +244,16 @@ class RedisOutageTest(unittest.TestCase):
         emit_200(d, '"late"', count=30)
         redis = Redis(dir, port=redis.port, appendonly=True).start()
         self.addCleanup(redis.stop)
-        wait_for(lambda: redis.cmd("HGET", "notmod:stats", "requests")
-                 == str(50 + 200 + 30), timeout=20, what="catch-up")
+        seen = []
+
+        def caught_up():
+            seen.append(redis.cmd("HGET", "notmod:stats", "requests"))
+            return seen[-1] == str(50 + 200 + 30)
+        try:
+            wait_for(caught_up, timeout=20, what="catch-up")
+        except AssertionError:
+            raise AssertionError("requests in Redis: %r; daemon log:\n%s"
+                                 % (seen[-5:], d.read_log()))
         wait_for(lambda: redis.cmd("GET", "notmod:tag:example.test/p9")
                  == '"v9"', what="tags written back")
 
