@@ -15,8 +15,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 NM_ROOT=$PWD
-# shellcheck source=../deps.sh
-. tools/deps.sh
+# shellcheck source=SCRIPTDIR/../deps.sh
+. "$NM_ROOT/tools/deps.sh"
 
 install=1
 record=1
@@ -66,6 +66,7 @@ trap cleanup EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM
 
+load_before=$(cut -d' ' -f1-3 /proc/loadavg)
 started=$(date +%s)
 # The whole measurement is bounded: 15 minutes at most, whatever hangs.
 timeout --signal=TERM --kill-after=20 900 \
@@ -76,6 +77,7 @@ bench_pid=$!
 wait "$bench_pid"
 bench_pid=""
 elapsed=$(($(date +%s) - started))
+load_after=$(cut -d' ' -f1-3 /proc/loadavg)
 
 cpu_model=$(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -n 1)
 section() {
@@ -88,7 +90,9 @@ section() {
         "$(busybox | sed -n '1s/^BusyBox \(v[^ ]*\).*/\1/p'), redis" \
         "$(redis-server --version | sed 's/.* v=\([^ ]*\).*/\1/')."
     echo "Rounds: ${BENCH_ROUNDS:-4} (ABBA), request counts x${BENCH_SCALE:-1}," \
-        "ab -c 16; measurement took ${elapsed} s."
+        "ab -c 16; measurement took ${elapsed} s; load average" \
+        "${load_before} before, ${load_after} after (other jobs share the" \
+        "machine: ratios are what to read)."
     echo
     cat "$WORK/table.md"
 }
