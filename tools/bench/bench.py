@@ -1,0 +1,986 @@
+#!/usr/bin/env python3
+"""bench.py - the measuring half of tools/bench/run.sh (python3 stdlib only).
+
+Starts every server on 127.0.0.1 ephemeral ports in its own process group,
+measures, stops them by process group (also on SIGTERM/SIGINT), and prints
+one markdown table; run.sh appends it to RESULTS.md.
+
+Method (../shared/MEASURING.md): the primary figure is server CPU per
+request, the sum over every thread of the server's process tree of
+/proc/PID/task/TID/schedstat (first field, ns) plus the CPU of children it
+already reaped (cutime + cstime: busybox forks per connection and a CGI per
+request), read before and after `ab -n N -c 16` (-k for keep-alive).
+A and B alternate (AB BA AB BA ...); the ratio reported is the geometric
+mean of the per-round ratios; absolute figures are medians over rounds.
+
+Usage: bench.py --build DIR --work DIR [--rounds N] [--scale F]
+Writes the table to stdout and, with --out FILE, to FILE.
+"""
+
+import argparse
+import math
+import os
+import re
+import select
+import shutil
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import threading
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+REPO = os.path.dirname(os.path.dirname(HERE))
+CLK_TCK = os.sysconf("SC_CLK_TCK")
+CONCURRENCY = 16
+T0 = 1600000000  # fixed mtime of docroot files
+SIZES = [("1 KiB", "f1k.bin", 1024), ("16 KiB", "f16k.bin", 16384),
+         ("256 KiB", "f256k.bin", 262144)]
+CGI_PATH = "/cgi-bin/page.sh"
+CGI_BODY_LEN = 4096
+
+ARGS = None
+LIVE = []  # servers to stop
+
+
+def log(msg):
+    print("bench: " + msg, file=sys.stderr, flush=True)
+
+
+# --------------------------------------------------------------------------
+# processes
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def proc_children():
+    """pid -> list of child pids, from one pass over /proc."""
+    kids = {}
+    for d in os.listdir("/proc"):
+        if not d.isdigit():
+            continue
+        try:
+            with open("/proc/%s/stat" % d) as f:
+                st = f.read()
+        except OSError:
+            continue
+        ppid = int(st[st.rindex(")") + 2:].split()[1])
+        kids.setdefault(ppid, []).append(int(d))
+    return kids
+
+
+def tree_pids(root):
+    kids = proc_children()
+    out, todo = [], [root]
+    while todo:
+        p = todo.pop()
+        out.append(p)
+        todo.extend(kids.get(p, []))
+    return out
+
+
+def tree_cpu_ns(root):
+    """CPU of every live thread under root, plus what root has reaped."""
+    total = 0
+    for pid in tree_pids(root):
+        try:
+            for tid in os.listdir("/proc/%d/task" % pid):
+                with open("/proc/%d/task/%s/schedstat" % (pid, tid)) as f:
+                    total += int(f.read().split()[0])
+        except OSError:
+            continue  # exited meanwhile: counted by its parent's cutime
+    with open("/proc/%d/stat" % root) as f:
+        st = f.read()
+    fields = st[st.rindex(")") + 2:].split()
+    total += (int(fields[13]) + int(fields[14])) * 1_000_000_000 // CLK_TCK
+    return total
+
+
+def tree_mem_kb(root):
+    """(VmRSS, RssShmem) summed over the tree, in KiB."""
+    rss = shmem = 0
+    for pid in tree_pids(root):
+        try:
+            with open("/proc/%d/status" % pid) as f:
+                for line in f:
+                    if line.startswith("VmRSS:"):
+                        rss += int(line.split()[1])
+                    elif line.startswith("RssShmem:"):
+                        shmem += int(line.split()[1])
+        except OSError:
+            pass
+    return rss, shmem
+
+
+def memfd_bytes(root):
+    """Bytes in memfds held open by the tree (the shim's spilled bodies)."""
+    total = 0
+    for pid in tree_pids(root):
+        fddir = "/proc/%d/fd" % pid
+        try:
+            fds = os.listdir(fddir)
+        except OSError:
+            continue
+        for fd in fds:
+            try:
+                if os.readlink(os.path.join(fddir, fd)).startswith("/memfd:"):
+                    total += os.stat(os.path.join(fddir, fd)).st_blocks * 512
+            except OSError:
+                pass
+    return total
+
+
+class Server:
+    """A process in its own session, stopped by process group."""
+
+    def __init__(self, name, shim=False, env=None):
+        self.name = name + ("+shim" if shim else "")
+        self.shim = shim
+        self.extra_env = dict(env or {})
+        self.dir = os.path.join(ARGS.work, self.name.replace("+", "_"))
+        os.makedirs(self.dir, exist_ok=True)
+        self.port = None
+        self.proc = None
+
+    def command(self):
+        raise NotImplementedError
+
+    def env(self):
+        env = {k: v for k, v in os.environ.items()
+               if not k.startswith("NOTMOD_") and k != "LD_PRELOAD"}
+        if self.shim:
+            env["LD_PRELOAD"] = os.path.join(ARGS.build, "libnotmod.so")
+            # No daemon: the shim is self-contained (DESIGN.md).
+            env["NOTMOD_SOCKET"] = os.path.join(self.dir, "none.sock")
+            env["NOTMOD_SNAPSHOT"] = os.path.join(self.dir, "none.snapshot")
+        env.update(self.extra_env)
+        return env
+
+    def start(self):
+        self.port = free_port()
+        cmd = self.command()
+        with open(os.path.join(self.dir, "out.log"), "ab") as out:
+            self.proc = subprocess.Popen(cmd, cwd=self.dir, env=self.env(),
+                                         stdin=subprocess.DEVNULL, stdout=out,
+                                         stderr=subprocess.STDOUT,
+                                         start_new_session=True)
+        LIVE.append(self)
+        with open(os.path.join(ARGS.work, "pgids"), "a") as f:
+            f.write("%d\n" % self.proc.pid)
+        deadline = time.monotonic() + 15
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                break
+            try:
+                socket.create_connection(("127.0.0.1", self.port), 0.5).close()
+                return self
+            except OSError:
+                time.sleep(0.05)
+        self.stop()
+        with open(os.path.join(self.dir, "out.log"), errors="replace") as f:
+            raise RuntimeError("%s did not start: %s" % (self.name,
+                                                         f.read()[-2000:]))
+
+    def stop(self):
+        if self.proc is None:
+            return
+        proc, self.proc = self.proc, None
+        for sig in (signal.SIGTERM, signal.SIGKILL):
+            try:
+                os.killpg(proc.pid, sig)
+            except ProcessLookupError:
+                break
+            try:
+                proc.wait(5)
+                break
+            except subprocess.TimeoutExpired:
+                continue
+        if self in LIVE:
+            LIVE.remove(self)
+
+    def url(self, path):
+        return "http://127.0.0.1:%d%s" % (self.port, path)
+
+
+NGINX_LEGACY = """
+        etag off;
+        if_modified_since off;
+        add_header Last-Modified "";"""
+
+
+class Nginx(Server):
+    """nginx with one worker (the client keeps the other core)."""
+
+    def __init__(self, name, server_conf, http_conf="", **kw):
+        super().__init__(name, **kw)
+        self.server_conf = server_conf
+        self.http_conf = http_conf
+
+    def command(self):
+        d = self.dir
+        conf = os.path.join(d, "nginx.conf")
+        with open(conf, "w") as f:
+            f.write("""daemon off;
+master_process on;
+worker_processes 1;
+worker_rlimit_nofile 8192;
+user root;
+pid %(d)s/nginx.pid;
+error_log %(d)s/error.log warn;
+events { worker_connections 4096; }
+http {
+    access_log off;
+    sendfile on;  # as Debian's nginx.conf ships
+    default_type application/octet-stream;
+    keepalive_timeout 300s;
+    keepalive_requests 10000000;
+    client_body_temp_path %(d)s/body;
+    proxy_temp_path %(d)s/proxy;
+    fastcgi_temp_path %(d)s/fastcgi;
+    uwsgi_temp_path %(d)s/uwsgi;
+    scgi_temp_path %(d)s/scgi;
+    %(http)s
+    server {
+        listen 127.0.0.1:%(port)d;
+        root %(root)s;
+        %(server)s
+    }
+}
+""" % {"d": d, "port": self.port, "root": ARGS.docroot,
+                "http": self.http_conf, "server": self.server_conf})
+        return ["nginx", "-e", os.path.join(d, "error.log"), "-p", d, "-c",
+                conf]
+
+
+def nginx_legacy(shim=False, sendfile=True):
+    conf = NGINX_LEGACY + ("" if sendfile else "\n        sendfile off;")
+    name = "nginx-legacy" + ("" if sendfile else "-write")
+    return Nginx(name, conf, shim=shim)
+
+
+def nginx_proxy_cache(origin_port):
+    d = os.path.join(ARGS.work, "nginx-proxycache")
+    http = ("proxy_cache_path %s/cache levels=1:2 keys_zone=nm:10m "
+            "max_size=256m inactive=1h use_temp_path=off;" % d)
+    server = """location / {
+            proxy_pass http://127.0.0.1:%d;
+            proxy_http_version 1.1;
+            proxy_set_header Connection "";
+            proxy_cache nm;
+            proxy_cache_valid 200 1h;
+        }""" % origin_port
+    return Nginx("nginx-proxycache", server, http_conf=http)
+
+
+class Busybox(Server):
+    """busybox httpd: a fork per connection, a shell per CGI request."""
+
+    def command(self):
+        return ["busybox", "httpd", "-f", "-p", "127.0.0.1:%d" % self.port,
+                "-h", ARGS.docroot]
+
+
+class Varnish(Server):
+    """Varnish, malloc storage, default VCL, in front of origin_port."""
+
+    def __init__(self, origin_port):
+        super().__init__("varnish")
+        self.origin_port = origin_port
+
+    def command(self):
+        return ["varnishd", "-F", "-j", "none", "-n",
+                os.path.join(self.dir, "n"), "-a",
+                "127.0.0.1:%d" % self.port, "-b",
+                "127.0.0.1:%d" % self.origin_port, "-s", "malloc,256m",
+                "-t", "3600", "-p", "thread_pools=1",
+                "-p", "thread_pool_min=32"]
+
+
+class SlowServer(Server):
+    """A legacy server that leaves every 256 KiB response one byte short
+    until told to finish (python, one thread per connection). Under the
+    shim each response is held whole, for the memory measurement."""
+
+    def command(self):
+        return [sys.executable, os.path.join(HERE, "bench.py"),
+                "--slow-server", str(self.port),
+                os.path.join(self.dir, "release")]
+
+
+def slow_server_main(port, release_path):
+    body = bytes(range(256)) * 1024  # 256 KiB
+    head = (b"HTTP/1.1 200 OK\r\nContent-Type: application/octet-stream\r\n"
+            b"Content-Length: %d\r\n\r\n" % len(body))
+    release = threading.Event()
+
+    def serve(conn):
+        with conn:
+            buf = b""
+            while b"\r\n\r\n" not in buf:
+                chunk = conn.recv(4096)
+                if not chunk:
+                    return
+                buf += chunk
+            conn.sendall(head)
+            for off in range(0, len(body) - 1, 16384):
+                conn.sendall(body[off:min(off + 16384, len(body) - 1)])
+            release.wait()
+            conn.sendall(body[-1:])
+            conn.recv(1)
+
+    def watch():
+        while not os.path.exists(release_path):
+            time.sleep(0.05)
+        release.set()
+
+    threading.Thread(target=watch, daemon=True).start()
+    srv = socket.socket()
+    srv.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    srv.bind(("127.0.0.1", port))
+    srv.listen(512)
+    while True:
+        conn, _ = srv.accept()
+        threading.Thread(target=serve, args=(conn,), daemon=True).start()
+
+
+def stop_all(*_):
+    for s in list(LIVE):
+        s.stop()
+
+
+# --------------------------------------------------------------------------
+# HTTP helpers
+
+
+def http_get(port, path, headers=None, timeout=10):
+    """One GET on a fresh connection: (status, {lower name: value}, body,
+    bytes of the head)."""
+    req = "GET %s HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n" % path
+    for k, v in (headers or {}).items():
+        req += "%s: %s\r\n" % (k, v)
+    with socket.create_connection(("127.0.0.1", port), timeout) as s:
+        s.sendall((req + "\r\n").encode())
+        data = b""
+        while True:
+            chunk = s.recv(65536)
+            if not chunk:
+                break
+            data += chunk
+    head, _, body = data.partition(b"\r\n\r\n")
+    if b"\r\n\r\n" not in data and b"\n\n" in data:
+        head, _, body = data.partition(b"\n\n")
+    lines = head.decode("latin-1").split("\n")
+    status = int(lines[0].split()[1])
+    hdrs = {}
+    for line in lines[1:]:
+        k, _, v = line.partition(":")
+        hdrs[k.strip().lower()] = v.strip()
+    return status, hdrs, body, len(data) - len(body)
+
+
+def ab(url, n, keepalive, headers=None):
+    """Runs ab; returns rps, p50/p99 ms, bytes per response, counts."""
+    csv = os.path.join(ARGS.work, "ab.csv")
+    cmd = ["ab", "-q", "-r", "-s", "30", "-n", str(n), "-c",
+           str(CONCURRENCY), "-e", csv]
+    if keepalive:
+        cmd.append("-k")
+    for k, v in (headers or {}).items():
+        cmd += ["-H", "%s: %s" % (k, v)]
+    cmd.append(url)
+    out = subprocess.run(cmd, capture_output=True, text=True, timeout=180)
+    if out.returncode != 0:
+        raise RuntimeError("ab failed: %s %s" % (out.stdout[-500:],
+                                                  out.stderr[-500:]))
+
+    def field(name, conv=float):
+        m = re.search(r"^%s:\s+([\d.]+)" % re.escape(name), out.stdout, re.M)
+        return conv(m.group(1)) if m else 0
+
+    pct = {}
+    with open(csv) as f:
+        for line in f:
+            a, _, b = line.strip().partition(",")
+            if a.isdigit():
+                pct[int(a)] = float(b)
+    complete = field("Complete requests", int)
+    return {"rps": field("Requests per second"),
+            "p50": pct.get(50, 0.0), "p99": pct.get(99, 0.0),
+            "bytes": field("Total transferred", int) / max(complete, 1),
+            "complete": complete, "failed": field("Failed requests", int),
+            "non2xx": field("Non-2xx responses", int)}
+
+
+def run_one(server, path, n, keepalive, headers=None):
+    """One measured run against server (all its process tree)."""
+    cpu0 = tree_cpu_ns(server.proc.pid)
+    r = ab(server.url(path), n, keepalive, headers)
+    cpu1 = tree_cpu_ns(server.proc.pid)
+    r["cpu_us"] = (cpu1 - cpu0) / 1000.0 / max(r["complete"], 1)
+    return r
+
+
+def scaled(n):
+    return max(200, int(n * ARGS.scale))
+
+
+def compare(label, cases, n, keepalive):
+    """cases: list of (name, server, path, headers). Rounds alternate the
+    order (ABCD, DCBA, ...). Returns {name: {metric: median}, name+'/ratio':
+    geometric mean of per-round cpu ratios against cases[0]}."""
+    runs = {name: [] for name, *_ in cases}
+    for r in range(ARGS.rounds):
+        order = cases if r % 2 == 0 else list(reversed(cases))
+        for name, server, path, headers in order:
+            runs[name].append(run_one(server, path, n, keepalive, headers))
+    res = {}
+    base = cases[0][0]
+    for name in runs:
+        rs = runs[name]
+        res[name] = {k: statistics.median(x[k] for x in rs)
+                     for k in ("cpu_us", "rps", "p50", "p99", "bytes")}
+        res[name]["non2xx"] = sum(x["non2xx"] for x in rs)
+        res[name]["failed"] = sum(x["failed"] for x in rs)
+        ratios = [b["cpu_us"] / a["cpu_us"]
+                  for a, b in zip(runs[base], rs)]
+        res[name]["ratio"] = math.exp(sum(map(math.log, ratios)) /
+                                      len(ratios))
+        res[name]["rps_ratio"] = math.exp(sum(
+            math.log(b["rps"] / a["rps"]) for a, b in zip(runs[base], rs)) /
+            len(rs))
+    log("%s: %s" % (label, ", ".join(
+        "%s %.2fus %.0f/s p99 %.2fms %.0fB" % (k, v["cpu_us"], v["rps"],
+                                               v["p99"], v["bytes"])
+        for k, v in res.items())))
+    return res
+
+
+# --------------------------------------------------------------------------
+# the sections
+
+
+def make_docroot():
+    root = ARGS.docroot
+    os.makedirs(os.path.join(root, "cgi-bin"), exist_ok=True)
+    rnd = open("/dev/urandom", "rb")
+    for _, name, size in SIZES:
+        p = os.path.join(root, name)
+        with open(p, "wb") as f:
+            f.write(rnd.read(size))
+        os.utime(p, (T0, T0))
+    with open(os.path.join(root, "page.html"), "w") as f:
+        line = "<p>notmod benchmark page, a line of forty-eight ch</p>\n"
+        f.write((line * (CGI_BODY_LEN // len(line) + 1))[:CGI_BODY_LEN])
+    cgi = os.path.join(root, "cgi-bin", "page.sh")
+    with open(cgi, "w") as f:
+        f.write("#!/bin/sh\n# A legacy CGI page: no validators.\n"
+                "printf 'Content-Type: text/html\\r\\n\\r\\n'\n"
+                "cat %s/page.html\n" % root)
+    os.chmod(cgi, 0o755)
+    rnd.close()
+
+
+def section_passthrough(t):
+    """§1: the legacy server alone vs under the shim, plain GETs."""
+    bare, shim = nginx_legacy().start(), nginx_legacy(shim=True).start()
+    for label, name, size in SIZES:
+        for ka in (True, False):
+            n = scaled((50000 if size < 100000 else 20000) if ka else
+                       (15000 if size < 100000 else 8000))
+            t[("pass", ka, label)] = compare(
+                "pass %s ka=%s" % (label, ka),
+                [("bare", bare, "/" + name, None),
+                 ("shim", shim, "/" + name, None)], n, ka)
+    # The shim following a server that has its own validators: it only
+    # parses (the cheapest the shim can be).
+    own, own_shim = (Nginx("nginx-etag", "").start(),
+                     Nginx("nginx-etag", "", shim=True).start())
+    for label, name, size in SIZES:
+        t[("follow", label)] = compare(
+            "follow %s" % label, [("bare", own, "/" + name, None),
+                                  ("shim", own_shim, "/" + name, None)],
+            scaled(50000 if size < 100000 else 20000), True)
+    for s in (bare, shim, own, own_shim):
+        s.stop()
+    bb, bb_shim = Busybox("busybox").start(), Busybox("busybox",
+                                                      shim=True).start()
+    t[("pass", False, "CGI")] = compare(
+        "pass CGI", [("bare", bb, CGI_PATH, None),
+                     ("shim", bb_shim, CGI_PATH, None)], scaled(2000), False)
+    bb.stop()
+    bb_shim.stop()
+
+
+def section_revalidation(t):
+    """§2: a matching revalidation answered by nginx itself, by the shim on
+    legacy nginx, by Varnish and by nginx proxy_cache in front of it."""
+    own = Nginx("nginx-etag", "").start()
+    origin = nginx_legacy(shim=True).start()
+    varnish = Varnish(origin.port).start()
+    pcache = nginx_proxy_cache(origin.port).start()
+    bb = Busybox("busybox", shim=True).start()
+    bb_varnish = Varnish(bb.port)
+    bb_varnish.name = bb_varnish.name + "-cgi"
+    bb_varnish.dir += "-cgi"
+    os.makedirs(bb_varnish.dir, exist_ok=True)
+    bb_varnish.start()
+    bb_pcache = nginx_proxy_cache(bb.port)
+    bb_pcache.name += "-cgi"
+    bb_pcache.dir += "-cgi"
+    os.makedirs(bb_pcache.dir, exist_ok=True)
+    bb_pcache.start()
+    rows = [(label, "/" + name, size) for label, name, size in SIZES]
+    rows.append(("CGI", CGI_PATH, CGI_BODY_LEN))
+    for label, path, size in rows:
+        cases = []
+        if label != "CGI":
+            st, h, _, _ = http_get(own.port, path)
+            cases.append(("nginx", own, path, {"If-None-Match": h["etag"]}))
+            targets = [("shim", origin), ("varnish", varnish),
+                       ("proxy_cache", pcache)]
+        else:
+            targets = [("shim", bb), ("varnish", bb_varnish),
+                       ("proxy_cache", bb_pcache)]
+        st, h, _, _ = http_get(targets[0][1].port, path)
+        tag = h.get("etag", "")
+        if not tag.startswith('"nm-'):
+            raise RuntimeError("no nm- tag from %s%s: %r" % (
+                targets[0][1].name, path, h))
+        for name, srv in targets:
+            http_get(srv.port, path)  # fills a proxy's cache
+            http_get(srv.port, path)
+            cases.append((name, srv, path, {"If-None-Match": tag}))
+        for name, srv, p, hdrs in cases:
+            st, h, _, _ = http_get(srv.port, p, hdrs)
+            if st != 304:
+                raise RuntimeError("%s answered %d, not 304, to %s %r" % (
+                    name, st, p, hdrs))
+        # shim first: ratios are shim / others, so put it as the base.
+        shim_first = [c for c in cases if c[0] == "shim"] + \
+            [c for c in cases if c[0] != "shim"]
+        n = scaled(2000 if label == "CGI" else 50000)
+        t[("reval", label)] = compare("reval %s" % label, shim_first, n,
+                                      label != "CGI")
+    for s in (own, origin, varnish, pcache, bb, bb_varnish, bb_pcache):
+        s.stop()
+
+
+def section_synthesis(t):
+    """§3: the body goes through write(), so the shim holds and hashes all
+    of it to add its ETag (sendfile off on the legacy nginx)."""
+    bare = nginx_legacy(sendfile=False).start()
+    shim = nginx_legacy(shim=True, sendfile=False).start()
+    for label, name, size in SIZES:
+        st, h, _, _ = http_get(shim.port, "/" + name)
+        if not h.get("etag", "").startswith('"nm-'):
+            raise RuntimeError("shim added no tag to a written body: %r" % h)
+        t[("synth", label)] = compare(
+            "synth %s" % label, [("bare", bare, "/" + name, None),
+                                 ("shim", shim, "/" + name, None)],
+            scaled(50000 if size < 100000 else 20000), True)
+    bare.stop()
+    shim.stop()
+
+
+def open_idle(port, count, path):
+    """count keep-alive connections, one request each, responses read."""
+    socks = []
+    req = ("GET %s HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n" % path).encode()
+    for _ in range(count):
+        s = socket.create_connection(("127.0.0.1", port), 10)
+        s.sendall(req)
+        socks.append(s)
+    for s in socks:
+        data = b""
+        while b"\r\n\r\n" not in data:
+            data += s.recv(65536)
+        head, _, body = data.partition(b"\r\n\r\n")
+        m = re.search(rb"(?i)content-length:\s*(\d+)", head)
+        want = int(m.group(1)) if m else 0
+        while len(body) < want:
+            body += s.recv(65536)
+    return socks
+
+
+def settle():
+    time.sleep(1.0)
+
+
+def section_memory(t):
+    """§4: RSS the shim adds per idle keep-alive connection, and what 100
+    held 256 KiB responses cost (RSS and memfd)."""
+    import resource
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    resource.setrlimit(resource.RLIMIT_NOFILE, (max(soft, min(hard, 8192)),
+                                                hard))
+    conns = 1000
+    deltas = {}
+    for shim in (False, True):
+        srv = nginx_legacy(shim=shim).start()
+        http_get(srv.port, "/f1k.bin")
+        settle()
+        before = tree_mem_kb(srv.proc.pid)[0]
+        socks = open_idle(srv.port, conns, "/f1k.bin")
+        settle()
+        after = tree_mem_kb(srv.proc.pid)[0]
+        deltas[shim] = after - before
+        for s in socks:
+            s.close()
+        srv.stop()
+    t[("mem", "idle")] = {"bare_kb": deltas[False], "shim_kb": deltas[True],
+                          "per_conn_b": (deltas[True] - deltas[False]) *
+                          1024.0 / conns}
+    log("memory idle: bare +%d KiB, shim +%d KiB for %d connections" %
+        (deltas[False], deltas[True], conns))
+
+    held = 100
+    res = {}
+    for shim in (False, True):
+        # HOLD_MS at its maximum: the deadline flusher would otherwise
+        # release the held bodies before the reading.
+        srv = SlowServer("slow", shim=shim,
+                         env={"NOTMOD_HOLD_MS": "60000"}).start()
+        socket.create_connection(("127.0.0.1", srv.port)).close()
+        settle()
+        rss0, shm0 = tree_mem_kb(srv.proc.pid)
+        socks = []
+        for _ in range(held):
+            s = socket.create_connection(("127.0.0.1", srv.port), 10)
+            s.sendall(b"GET /big HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
+            socks.append(s)
+        # Read whatever reaches the client, so bare bytes do not sit in
+        # the server's socket buffers either.
+        got = {s: 0 for s in socks}
+        deadline = time.monotonic() + 5
+        while time.monotonic() < deadline:
+            r, _, _ = select.select(socks, [], [], 0.2)
+            for s in r:
+                got[s] += len(s.recv(1 << 20))
+        rss1, shm1 = tree_mem_kb(srv.proc.pid)
+        mfd = memfd_bytes(srv.proc.pid)
+        res[shim] = {"rss_kb": rss1 - rss0, "shmem_kb": shm1 - shm0,
+                     "memfd_kb": mfd // 1024,
+                     "client_kb": sum(got.values()) // 1024}
+        open(os.path.join(srv.dir, "release"), "w").close()
+        for s in socks:
+            s.close()
+        srv.stop()
+    t[("mem", "held")] = res
+    log("memory held: %r" % res)
+
+
+def section_daemon(t):
+    """§5: events/s notmodd absorbs, embedded store then Redis; steady
+    traffic (each URL keeps its tag) and churn (every event a new tag, so
+    every event is a store change Redis must get)."""
+    ctl = os.path.join(ARGS.build, "notmodctl")
+    count, urls = scaled(200000), 10000
+    out = {}
+    for backend in ("memory", "redis"):
+        for churn in (False, True):
+            d = os.path.join(ARGS.work, "notmodd-%s-%d" % (backend, churn))
+            os.makedirs(d, exist_ok=True)
+            cmd = [os.path.join(ARGS.build, "notmodd"), "--foreground",
+                   "--socket", d + "/ev.sock", "--control", d + "/ctl.sock",
+                   "--snapshot", d + "/ev.snapshot"]
+            redis = None
+            if backend == "redis":
+                redis = RedisServer("redis-%d" % churn).start()
+                cmd += ["--redis", "redis://127.0.0.1:%d/0" % redis.port]
+            daemon = Command("notmodd-%s-%d" % (backend, churn), cmd,
+                             d + "/ctl.sock").start()
+
+            def requests_seen():
+                r = subprocess.run([ctl, "--control", d + "/ctl.sock",
+                                    "stats", "--json"], capture_output=True,
+                                   text=True, timeout=10)
+                m = re.search(r'"requests":(\d+)', r.stdout)
+                return int(m.group(1)) if m else -1
+
+            cpu0 = tree_cpu_ns(daemon.proc.pid)
+            rcpu0 = tree_cpu_ns(redis.proc.pid) if redis else 0
+            t0 = time.monotonic()
+            sender = [os.path.join(ARGS.build, "events_bench"), "--socket",
+                      d + "/ev.sock", "--count", str(count), "--urls",
+                      str(urls)] + (["--churn"] if churn else [])
+            subprocess.run(sender, check=True, timeout=120,
+                           stdout=subprocess.DEVNULL)
+            deadline = time.monotonic() + 60
+            while requests_seen() < count and time.monotonic() < deadline:
+                time.sleep(0.01)
+            wall = time.monotonic() - t0
+            seen = requests_seen()
+            time.sleep(1.0)  # let Redis write-backs finish before reading
+            cpu = tree_cpu_ns(daemon.proc.pid) - cpu0
+            rcpu = (tree_cpu_ns(redis.proc.pid) - rcpu0) if redis else 0
+            keys = -1
+            if redis:
+                r = subprocess.run(["redis-cli", "-p", str(redis.port),
+                                    "dbsize"], capture_output=True,
+                                   text=True, timeout=10)
+                keys = int(r.stdout.strip() or -1)
+            key = (backend, churn)
+            out[key] = {"eps": seen / wall, "seen": seen, "sent": count,
+                        "cpu_us": cpu / 1000.0 / max(seen, 1),
+                        "redis_cpu_us": rcpu / 1000.0 / max(seen, 1),
+                        "keys": keys}
+            log("daemon %s churn=%s: %r" % (backend, churn, out[key]))
+            daemon.stop()
+            if redis:
+                redis.stop()
+    t[("daemon",)] = out
+
+
+class Command(Server):
+    """Any command that is ready when a unix socket path appears."""
+
+    def __init__(self, name, cmd, ready_path):
+        super().__init__(name)
+        self.cmd = cmd
+        self.ready_path = ready_path
+
+    def command(self):
+        return self.cmd
+
+    def start(self):
+        with open(os.path.join(self.dir, "out.log"), "ab") as out:
+            self.proc = subprocess.Popen(self.cmd, cwd=self.dir,
+                                         env=self.env(),
+                                         stdin=subprocess.DEVNULL, stdout=out,
+                                         stderr=subprocess.STDOUT,
+                                         start_new_session=True)
+        LIVE.append(self)
+        with open(os.path.join(ARGS.work, "pgids"), "a") as f:
+            f.write("%d\n" % self.proc.pid)
+        deadline = time.monotonic() + 15
+        while time.monotonic() < deadline and self.proc.poll() is None:
+            if os.path.exists(self.ready_path):
+                time.sleep(0.2)
+                return self
+            time.sleep(0.05)
+        self.stop()
+        raise RuntimeError("%s did not start" % self.name)
+
+
+class RedisServer(Server):
+    def command(self):
+        return ["redis-server", "--port", str(self.port), "--bind",
+                "127.0.0.1", "--save", "", "--appendonly", "no", "--dir",
+                self.dir]
+
+
+def section_micro(t):
+    """§6 and the snapshot lookup: the C micro benches."""
+    vals = {}
+    for prog, arg in (("parser_bench", "500000"), ("rfc_bench", "0.5"),
+                      ("snapshot_bench", "1000000")):
+        r = subprocess.run([os.path.join(ARGS.build, prog), arg],
+                           capture_output=True, text=True, timeout=120,
+                           check=True)
+        for line in r.stdout.splitlines():
+            m = re.match(r"parser: notmod (\d+) ns/req, http-parser (\S+)",
+                         line)
+            if m:
+                vals["parser_ns"] = float(m.group(1))
+                vals["http_parser_ns"] = m.group(2)
+                continue
+            parts = line.split()
+            if len(parts) in (2, 3):
+                try:
+                    vals[parts[0]] = float(parts[1])
+                except ValueError:
+                    pass
+    t[("micro",)] = vals
+    log("micro: %r" % vals)
+
+
+# --------------------------------------------------------------------------
+# the table
+
+
+def verdict(ok):
+    return "met" if ok else "**MISSED**"
+
+
+def table(t):
+    cols = [label for label, _, _ in SIZES] + ["CGI"]
+    rows = []
+
+    def row(sec, what, cells, target=""):
+        if not cells:
+            return  # section not run
+        rows.append("| %s | %s | %s | %s |" % (
+            sec, what, " | ".join(cells.get(c, "—") for c in cols), target))
+
+    def each(key_fn, fmt):
+        cells = {}
+        for c in cols:
+            v = t.get(key_fn(c))
+            if v is not None:
+                cells[c] = fmt(v)
+        return cells
+
+    # §1
+    for ka in (True, False):
+        mode = "keep-alive" if ka else "1 req/conn"
+        row("1", "pass-through %s: CPU µs/req bare → shim, ratio" % mode,
+            each(lambda c: ("pass", ka, c), lambda v: "%.1f → %.1f, **%.3f** %s"
+                 % (v["bare"]["cpu_us"], v["shim"]["cpu_us"],
+                    v["shim"]["ratio"], verdict(v["shim"]["ratio"] <= 1.03))),
+            "≤ 1.03")
+        row("1", "pass-through %s: req/s bare → shim" % mode,
+            each(lambda c: ("pass", ka, c), lambda v: "%.0f → %.0f" % (
+                v["bare"]["rps"], v["shim"]["rps"])))
+        row("1", "pass-through %s: p50 ms bare → shim" % mode,
+            each(lambda c: ("pass", ka, c), lambda v: "%.2f → %.2f" % (
+                v["bare"]["p50"], v["shim"]["p50"])))
+        row("1", "pass-through %s: p99 ms bare → shim" % mode,
+            each(lambda c: ("pass", ka, c), lambda v: "%.2f → %.2f %s" % (
+                v["bare"]["p99"], v["shim"]["p99"],
+                verdict(v["shim"]["p99"] <= 1.05 * v["bare"]["p99"]))),
+            "≤ +5%")
+    row("1", "follow only (nginx's own ETag), keep-alive: CPU µs/req bare → "
+        "shim, ratio",
+        each(lambda c: ("follow", c), lambda v: "%.1f → %.1f, **%.3f** %s" % (
+            v["bare"]["cpu_us"], v["shim"]["cpu_us"], v["shim"]["ratio"],
+            verdict(v["shim"]["ratio"] <= 1.03))), "≤ 1.03")
+    # §2
+    for who, tgt, lim in (("nginx", "≤ 1.11", 1.11), ("varnish", "≤ 0.67",
+                                                       0.67),
+                          ("proxy_cache", "≤ 0.9", 0.9)):
+        def cell(v, who=who, lim=lim):
+            if who not in v:
+                return "n/a"
+            r = 1.0 / v[who]["ratio"]  # stored as other/shim
+            return "%.1f vs %.1f, **%.3f** %s" % (
+                v["shim"]["cpu_us"], v[who]["cpu_us"], r, verdict(r <= lim))
+        row("2", "304: CPU µs/req shim vs %s, ratio shim/%s" % (who, who),
+            each(lambda c: ("reval", c), cell), tgt)
+    row("2", "304 req/s: shim / nginx / varnish / proxy_cache",
+        each(lambda c: ("reval", c), lambda v: " / ".join(
+            "%.0f" % v[k]["rps"] if k in v else "n/a"
+            for k in ("shim", "nginx", "varnish", "proxy_cache"))),
+        "shim ≥ 0.9 × nginx")
+    row("2", "304 p99 ms: shim / nginx / varnish / proxy_cache",
+        each(lambda c: ("reval", c), lambda v: " / ".join(
+            "%.2f" % v[k]["p99"] if k in v else "n/a"
+            for k in ("shim", "nginx", "varnish", "proxy_cache"))))
+    row("2", "bytes per revalidation: shim / nginx / varnish / proxy_cache",
+        each(lambda c: ("reval", c), lambda v: " / ".join(
+            "%.0f" % v[k]["bytes"] if k in v else "n/a"
+            for k in ("shim", "nginx", "varnish", "proxy_cache")) + " " +
+            verdict(v["shim"]["bytes"] <= 300)), "≤ 300")
+    # §3
+    def synth_key(c):  # a CGI body always goes through hold + hash
+        return ("pass", False, c) if c == "CGI" else ("synth", c)
+
+    row("3", "synthesis (hold + hash; files with sendfile off; CGI = §1 "
+        "1 req/conn): CPU µs/req bare → shim, ratio",
+        each(synth_key, lambda v: "%.1f → %.1f, **%.3f**" % (
+            v["bare"]["cpu_us"], v["shim"]["cpu_us"], v["shim"]["ratio"])))
+    row("3", "synthesis: req/s bare → shim; p99 ms bare → shim",
+        each(synth_key, lambda v: "%.0f → %.0f; %.2f → %.2f" % (
+            v["bare"]["rps"], v["shim"]["rps"], v["bare"]["p99"],
+            v["shim"]["p99"])))
+    # §4..6: single figures, in the first column
+    one = cols[0]
+    m = t.get(("mem", "idle"))
+    if m:
+        row("4", "RSS added by the shim per idle keep-alive connection "
+            "(1,000 conns; nginx +%d KiB bare, +%d KiB shim)" % (
+                m["bare_kb"], m["shim_kb"]),
+            {one: "%.0f B %s" % (m["per_conn_b"],
+                                 verdict(m["per_conn_b"] <= 1024))},
+            "≤ 1 KiB")
+    m = t.get(("mem", "held"))
+    if m:
+        b, s = m[False], m[True]
+        row("4", "100 conns each holding 256 KiB (25,600 KiB of bodies): "
+            "server RSS / memfd / client got, bare vs shim",
+            {one: "RSS +%d vs +%d KiB; memfd %d vs %d KiB; client %d vs %d KiB"
+             % (b["rss_kb"], s["rss_kb"], b["memfd_kb"], s["memfd_kb"],
+                b["client_kb"], s["client_kb"])},
+            "held bytes count against NOTMOD_HOLD_TOTAL only")
+    d = t.get(("daemon",))
+    if d:
+        for (backend, churn), v in sorted(d.items()):
+            what = ("notmodd events/s, %s store, %s (10k URLs): events/s "
+                    "(notmodd CPU µs/event%s; processed of sent)" % (
+                        backend, "every event a new tag" if churn else
+                        "steady tags", ", Redis CPU µs/event, Redis keys"
+                        if backend == "redis" else ""))
+            extra = (", %.2f µs, %d keys" % (v["redis_cpu_us"], v["keys"])
+                     if backend == "redis" else "")
+            row("5", what, {one: "%.0f/s (%.2f µs%s; %d of %d)" % (
+                v["eps"], v["cpu_us"], extra, v["seen"], v["sent"])})
+    mi = t.get(("micro",), {})
+    if "snapshot_hit_ns" in mi:
+        row("5", "snapshot lookup ns (hit / miss, 32k URLs)",
+            {one: "%.0f / %.0f" % (mi["snapshot_hit_ns"],
+                                   mi["snapshot_miss_ns"])})
+    if "parser_ns" in mi:
+        row("6", "request parser ns/request (410 B; http-parser)",
+            {one: "%.0f (%s)" % (mi["parser_ns"], mi["http_parser_ns"])})
+    if "cond_eval_inm_ns" in mi:
+        row("6", "cond_eval ns (If-None-Match list; If-Modified-Since); "
+            "build_304 ns",
+            {one: "%.0f; %.0f; %.0f" % (mi["cond_eval_inm_ns"],
+                                        mi["cond_eval_ims_ns"],
+                                        mi["build_304_ns"])})
+        row("6", "body hash GB/s (XXH3-128 + tag), 1 KiB / 1 MiB / 16 MiB",
+            {one: "%.1f / %.1f / %.1f" % (mi["hash_1k_gbps"],
+                                          mi["hash_1m_gbps"],
+                                          mi["hash_16m_gbps"])})
+    head = ("| § | measurement | %s | target |\n|---|---|%s---|" %
+            (" | ".join(cols), "---|" * len(cols)))
+    return head + "\n" + "\n".join(rows) + "\n"
+
+
+def main():
+    global ARGS
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--build", required=True)
+    ap.add_argument("--work", required=True)
+    ap.add_argument("--out")
+    ap.add_argument("--rounds", type=int, default=4)
+    ap.add_argument("--scale", type=float, default=1.0)
+    ap.add_argument("--sections", default="1,2,3,4,5,6")
+    ARGS = ap.parse_args()
+    ARGS.build = os.path.abspath(ARGS.build)
+    ARGS.work = os.path.abspath(ARGS.work)
+    ARGS.docroot = os.path.join(ARGS.work, "docroot")
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
+    signal.signal(signal.SIGINT, lambda *_: sys.exit(130))
+    make_docroot()
+    t = {}
+    wanted = ARGS.sections.split(",")
+    steps = [("1", section_passthrough), ("2", section_revalidation),
+             ("3", section_synthesis), ("4", section_memory),
+             ("5", section_daemon), ("6", section_micro)]
+    try:
+        for sec, fn in steps:
+            if sec in wanted or (sec == "6" and "5" in wanted):
+                t0 = time.monotonic()
+                fn(t)
+                log("section %s took %.0f s" % (sec, time.monotonic() - t0))
+    finally:
+        stop_all()
+    out = table(t)
+    if not ARGS.out:
+        print(out)
+    else:
+        with open(ARGS.out, "w") as f:
+            f.write(out)
+
+
+if __name__ == "__main__":
+    if len(sys.argv) > 1 and sys.argv[1] == "--slow-server":
+        slow_server_main(int(sys.argv[2]), sys.argv[3])
+    else:
+        main()
