@@ -103,6 +103,43 @@ struct nm_conn {
 };
 
 static pthread_mutex_t table_lock = PTHREAD_MUTEX_INITIALIZER;
+
+/* Request and response captures are recycled through small pools: a
+ * malloc per request would cost more than parsing it (tools/bench). */
+#define POOL_MAX 64
+struct pool {
+    pthread_mutex_t lock;
+    void *items[POOL_MAX];
+    int count;
+    size_t size;
+};
+static struct pool req_pool = {PTHREAD_MUTEX_INITIALIZER, {0}, 0,
+                               sizeof(struct pending)};
+static struct pool resp_pool = {PTHREAD_MUTEX_INITIALIZER, {0}, 0,
+                                sizeof(nm_resp_t)};
+
+static void *pool_get(struct pool *p)
+{
+    void *item = NULL;
+    pthread_mutex_lock(&p->lock);
+    if (p->count > 0)
+        item = p->items[--p->count];
+    pthread_mutex_unlock(&p->lock);
+    return item != NULL ? item : nm_malloc(p->size);
+}
+
+static void pool_put(struct pool *p, void *item)
+{
+    if (item == NULL)
+        return;
+    pthread_mutex_lock(&p->lock);
+    if (p->count < POOL_MAX) {
+        p->items[p->count++] = item;
+        item = NULL;
+    }
+    pthread_mutex_unlock(&p->lock);
+    free(item);
+}
 static struct nm_conn *free_conns;
 
 /* ---- allocation: connections are type-stable (recycled, never freed) so a
@@ -134,12 +171,12 @@ static void free_requests(struct nm_conn *c)
     struct pending *p = c->q_head;
     while (p != NULL) {
         struct pending *next = p->next;
-        free(p);
+        pool_put(&req_pool, p);
         p = next;
     }
     c->q_head = c->q_tail = NULL;
     c->q_len = 0;
-    free(c->req_cur);
+    pool_put(&req_pool, c->req_cur);
     c->req_cur = NULL;
 }
 
@@ -147,7 +184,7 @@ static void free_requests(struct nm_conn *c)
 static void release_state(struct nm_conn *c)
 {
     free_requests(c);
-    free(c->resp);
+    pool_put(&resp_pool, c->resp);
     c->resp = NULL;
     free(c->head);
     c->head = NULL;
@@ -481,7 +518,7 @@ static void feed_requests(struct nm_conn *c, const char *p, size_t len)
 {
     while (len > 0 && !c->is_given_up) {
         if (c->req_cur == NULL) {
-            c->req_cur = nm_malloc(sizeof(*c->req_cur));
+            c->req_cur = pool_get(&req_pool);
             if (c->req_cur == NULL) {
                 conn_give_up(c, "out of memory");
                 return;
@@ -599,7 +636,7 @@ static void pop_request(struct nm_conn *c)
     if (c->q_head == NULL)
         c->q_tail = NULL;
     c->q_len--;
-    free(p);
+    pool_put(&req_pool, p);
 }
 
 /* Is this request conditional in a way a 304 could answer? */
@@ -622,7 +659,7 @@ static void start_response(struct nm_conn *c)
     const nm_req_t *r = &c->q_head->req;
     nm_http_resp_expect_head(&c->respp, r->method == NM_METHOD_HEAD);
     if (c->resp == NULL) {
-        c->resp = nm_malloc(sizeof(*c->resp));
+        c->resp = pool_get(&resp_pool);
         if (c->resp == NULL) {
             conn_give_up(c, "out of memory");
             return;
@@ -800,8 +837,11 @@ static void end_response(struct nm_conn *c)
         c->has_exchanged = true;
         if (c->q_head == NULL) {
             /* Idle keep-alive connections cost what their struct costs. */
-            free(c->resp);
+            pool_put(&resp_pool, c->resp);
             c->resp = NULL;
+            free(c->head);
+            c->head = NULL;
+            c->head_len = c->head_cap = 0;
         }
     }
     c->rs = RS_IDLE;
@@ -1416,8 +1456,10 @@ static ssize_t swallow_sendfile(struct nm_conn *c, int in_fd, off_t *offset,
         c->rs = RS_SINK;
         sk = UINT64_MAX;
     }
+    /* The server sized the body from the file it sends: what the real call
+     * would read is count, capped by the body. No fstat here: the shim
+     * makes no syscall the server did not make (issue 8). */
     size_t n = sk < count ? (size_t)sk : count;
-    n = file_avail(in_fd, pos, n);
     if (offset)
         *offset = pos + (off_t)n;
     else if (lseek(in_fd, pos + (off_t)n, SEEK_SET) < 0)
@@ -1642,6 +1684,8 @@ void nm_conn_after_fork_parent(void)
 void nm_conn_after_fork_child(void)
 {
     pthread_mutex_init(&table_lock, NULL);
+    pthread_mutex_init(&req_pool.lock, NULL);
+    pthread_mutex_init(&resp_pool.lock, NULL);
     nm_fdtable_each_conn(settle_one, NULL);
 }
 

@@ -140,6 +140,13 @@ def wait_accepting(port, proc, timeout=10.0):
     return False
 
 
+def shim_preload():
+    """LD_PRELOAD value that loads this build's shim (libasan first for the
+    sanitizer build, see NOTMOD_TEST_ASAN_PRELOAD)."""
+    asan = os.environ.get("NOTMOD_TEST_ASAN_PRELOAD")
+    return (asan + " " if asan else "") + SHIM_PATH
+
+
 def clean_env():
     env = {k: v for k, v in os.environ.items()
            if not k.startswith("NOTMOD_") and k != "LD_PRELOAD"}
@@ -192,7 +199,7 @@ class Server:
             # (shim-pitfalls.md §5); its reports land in the server's
             # stderr log, which error_lines() checks.
             asan = os.environ.get("NOTMOD_TEST_ASAN_PRELOAD")
-            env["LD_PRELOAD"] = (asan + " " if asan else "") + SHIM_PATH
+            env["LD_PRELOAD"] = shim_preload()
             if asan:
                 env["ASAN_OPTIONS"] = "detect_leaks=0"
                 env["UBSAN_OPTIONS"] = "print_stacktrace=1"
