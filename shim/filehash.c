@@ -3,6 +3,7 @@
 #include "filehash.h"
 
 #include "bodyhash.h"
+#include "statcache.h"
 
 #include <pthread.h>
 #include <stdlib.h>
@@ -72,7 +73,10 @@ static bool hash_region(int fd, off_t off, uint64_t len, uint64_t seed,
 bool nm_filehash_tag(int fd, off_t off, uint64_t len, uint64_t seed, char *out)
 {
     struct stat st;
-    if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode) || off < 0 ||
+    /* The server's own fstat of this fd, if it made one (nginx does). */
+    if (!nm_statcache_get(fd, &st) && fstat(fd, &st) != 0)
+        return false;
+    if (!S_ISREG(st.st_mode) || off < 0 ||
         (uint64_t)st.st_size < (uint64_t)off + len)
         return false;
     unsigned slot = (unsigned)((st.st_ino * 31 + (uint64_t)off) % CACHE_SLOTS);

@@ -9,6 +9,7 @@
 #include "flusher.h"
 #include "log.h"
 #include "report.h"
+#include "statcache.h"
 #include "symbols.h"
 
 #include <errno.h>
@@ -17,6 +18,7 @@
 #include <stdarg.h>
 #include <stdbool.h>
 #include <sys/sendfile.h>
+#include <sys/stat.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
 #include <sys/uio.h>
@@ -302,6 +304,7 @@ static void forget(int fd)
     /* Our event socket may be closed behind our back (close-all loops):
      * never send on a number the server has reused. */
     nm_report_fd_gone(fd);
+    nm_statcache_forget(fd);
     nm_conn_forget_fd(fd);
     in_shim--;
     errno = saved;
@@ -448,6 +451,7 @@ static int opened(int fd)
         int saved = errno;
         in_shim++;
         nm_conn_drop_stale_fd(fd); /* state of a number closed unseen */
+        nm_statcache_forget(fd);
         nm_fdtable_set(fd, NM_FD_IGNORED);
         in_shim--;
         errno = saved;
@@ -495,6 +499,32 @@ EXPORT int openat64(int dirfd, const char *path, int flags, ...)
     return opened(nm_real.openat64 ? nm_real.openat64(dirfd, path, flags, mode)
                                    : (int)syscall(SYS_openat, dirfd, path,
                                                   flags | O_LARGEFILE, mode));
+}
+
+/* The server's own fstat: remembered so hashing a file it then sendfiles
+ * needs no fstat of ours (statcache.h). */
+static int stat_seen(int fd, int r, const struct stat *st)
+{
+    if (r == 0 && is_active) {
+        int saved = errno;
+        nm_statcache_put(fd, st);
+        errno = saved;
+    }
+    return r;
+}
+
+EXPORT int fstat(int fd, struct stat *st)
+{
+    int r = nm_real.fstat ? nm_real.fstat(fd, st)
+                          : (int)syscall(SYS_fstat, fd, st);
+    return stat_seen(fd, r, st);
+}
+
+EXPORT int fstat64(int fd, struct stat64 *st)
+{
+    int r = nm_real.fstat64 ? nm_real.fstat64(fd, st)
+                            : (int)syscall(SYS_fstat, fd, st);
+    return stat_seen(fd, r, (const struct stat *)st);
 }
 
 /* ---- processes ---- */
