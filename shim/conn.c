@@ -26,6 +26,7 @@
 
 #include "bodyhash.h"
 #include "cond.h"
+#include "http_hdr.h"
 #include "http_req.h"
 #include "http_resp.h"
 #include "httpdate.h"
@@ -1049,8 +1050,20 @@ static bool send_304(struct wctx *w, const char *head, size_t head_len,
     char *out = cap <= sizeof(stack_buf) ? stack_buf : nm_malloc(cap);
     if (out == NULL)
         return false;
-    char extra[192] = "";
+    char extra[224] = "";
     size_t extra_len = sy ? synth_lines(sy, extra, sizeof(extra)) : 0;
+    /* A close-delimited HTTP/1.1 200 says "close" by closing; its 304 has
+     * no body to end that way, so it says it in words (RFC 9112 §9.6),
+     * or the client would wait to reuse a connection about to close. */
+    nm_slice_t conn_field;
+    const nm_resp_t *resp = w->c->resp;
+    if ((resp->flags & NM_RESP_CLOSE_DELIMITED) && resp->version_minor == 1 &&
+        !(nm_hdr_find(head, head_len, "connection", &conn_field) == 1 &&
+          nm_hdr_list_has(conn_field.ptr, conn_field.len, "close"))) {
+        static const char close_line[] = "Connection: close\r\n";
+        memcpy(extra + extra_len, close_line, sizeof(close_line) - 1);
+        extra_len += sizeof(close_line) - 1;
+    }
     long n = nm_resp304_build(head, head_len, extra, extra_len, now, out, cap);
     if (n > 0) {
         struct iovec v = {.iov_base = out, .iov_len = (size_t)n};

@@ -1012,6 +1012,18 @@ def check_304_shape(resp304, bare200, synth_tag_line=None):
                  for l in src]
     has_tag = any(n == "etag" for n in src_names)
     got = list(resp304.header_lines)
+    # A close-delimited HTTP/1.1 200 said "close" by closing; its 304 must
+    # say it in words (RFC 9112 §9.6), else the client reuses the connection.
+    says_close = any(n == "connection" and b"close" in l.lower()
+                     for l, n in zip(src, src_names))
+    if bare200.framing == "close" and bare200.version == "HTTP/1.1" and \
+            not says_close:
+        closes = [l for l in got if l.lower() == b"connection: close"]
+        if len(closes) != 1:
+            probs.append("304 replacing a close-delimited 200 lacks "
+                         "exactly one 'Connection: close'")
+        for l in closes:
+            got.remove(l)
     # RFC 9110 §6.6.1: an origin with a clock sends Date; the shim may add
     # one (IMF-fixdate, now) when the 200 had none
     if "date" not in src_names:
