@@ -9,7 +9,7 @@ ROOT=$PWD
 PACKAGES=(build-essential cmake pkg-config libxxhash-dev libcmocka-dev
     libhiredis-dev libevent-dev libpcap-dev libhttp-parser-dev cppcheck
     clang-format curl python3 redis-server busybox nginx-light lighttpd
-    tcpdump)
+    tcpdump clang libclang-rt-14-dev)
 
 install_missing() {
     local missing=()
@@ -51,6 +51,16 @@ echo "== tests (ASan+UBSan: unit) =="
 
 echo "== tests (normal: unit + integration) =="
 (cd build && ctest --output-on-failure -j "$JOBS") || status=1
+
+# libFuzzer needs clang and its runtime; skipped (said so) without them.
+if command -v clang >/dev/null 2>&1 &&
+    dpkg-query -W -f='${Status}' libclang-rt-14-dev 2>/dev/null |
+    grep -q "ok installed"; then
+    echo "== fuzz (short) =="
+    tools/fuzz.sh --short || status=1
+else
+    echo "== fuzz: skipped (clang or libclang-rt-14-dev missing) =="
+fi
 
 echo "== cppcheck =="
 if ! cppcheck --quiet --error-exitcode=1 --std=c11 \
