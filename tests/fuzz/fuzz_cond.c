@@ -36,12 +36,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
                             &in.etag};
     size_t off = HDR;
     for (int i = 0; i < 5; i++) {
-        size_t n = data[20 + i];
+        /* A 0xff length (no bytes) or bits 4..7 of the flags: absent. */
+        size_t n = data[20 + i] == 0xff ? 0 : data[20 + i];
         if (n > size - off)
             n = size - off;
         bufs[i] = dup_exact(data + off, n);
         off += n;
-        /* Bits 4..7 of the flags and 0xff lengths say "absent". */
         bool is_present =
             data[20 + i] != 0xff && !(i < 4 && (fl >> (4 + i)) & 1);
         if (is_present) {
