@@ -63,13 +63,13 @@ if ! command -v clang >/dev/null 2>&1; then
 fi
 
 echo "fuzz.sh: building ${#HARNESSES[@]} harnesses into build-fuzz/"
+mkdir -p "$OUT/logs"
 if ! make -s -j "$JOBS" -f tests/fuzz/Makefile OUT="$OUT" \
-    HARNESSES="${HARNESSES[*]}" >"$OUT.build.log" 2>&1; then
-    cat "$OUT.build.log" >&2
+    HARNESSES="${HARNESSES[*]}" >"$OUT/logs/build.log" 2>&1; then
+    cat "$OUT/logs/build.log" >&2
     echo "fuzz.sh: build FAILED" >&2
     exit 1
 fi
-rm -f "$OUT.build.log"
 rm -rf "$OUT/seeds"
 "$OUT/gen_seeds" "$OUT/seeds"
 
@@ -103,7 +103,6 @@ executions() {
     echo "${n:-0}"
 }
 
-mkdir -p "$OUT/logs"
 declare -A rcs
 running=()
 for name in "${HARNESSES[@]}"; do
