@@ -181,6 +181,10 @@ static int parse_rfc850(const char *s, size_t name_len, int64_t now_unix,
         y -= 100;
     else if (y <= now_year - 50)
         y += 100;
+    /* Years 0000-9999 as the other two forms: an absurd now (a caller's
+     * broken clock) must not overflow to_unix (found by fuzz_httpdate). */
+    if (y < 0 || y > 9999)
+        return NM_E_PARSE;
     return to_unix(y, m + 1, d, hh, mm, ss, out);
 }
 

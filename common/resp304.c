@@ -208,6 +208,11 @@ static long walk_fields(const char *s, size_t len, size_t pos, bool is_extra,
         long cr = line_end(s, len, pos, &term);
         if (cr < 0)
             return cr;
+        /* The extra block is copied verbatim, so the bare-LF tolerance
+         * meant for the server's head would put a bare LF in the 304
+         * (found by tests/fuzz/fuzz_resp304.c). */
+        if (is_extra && term != 2)
+            return NM_E_PARSE;
         size_t e = (size_t)cr;
         if (e == pos)
             return is_extra ? NM_E_PARSE : (long)(e + term);

@@ -10,7 +10,7 @@ NM_ROOT=$ROOT
 # shellcheck source=tools/deps.sh
 . "$ROOT/tools/deps.sh"
 TEST_PACKAGES=(cppcheck clang-format curl python3 redis-server busybox
-    nginx-light lighttpd tcpdump)
+    nginx-light lighttpd tcpdump wrk apache2-utils clang libclang-rt-14-dev)
 
 [ "${1:-}" = "--no-install" ] ||
     nm_install_missing "${NM_BUILD_PACKAGES[@]}" "${TEST_PACKAGES[@]}"
@@ -30,6 +30,16 @@ echo "== tests (ASan+UBSan: unit) =="
 
 echo "== tests (normal: unit + integration) =="
 (cd build && ctest --output-on-failure -j "$JOBS") || status=1
+
+# libFuzzer needs clang and its runtime; skipped (said so) without them.
+if command -v clang >/dev/null 2>&1 &&
+    dpkg-query -W -f='${Status}' libclang-rt-14-dev 2>/dev/null |
+    grep -q "ok installed"; then
+    echo "== fuzz (short) =="
+    tools/fuzz.sh --short || status=1
+else
+    echo "== fuzz: skipped (clang or libclang-rt-14-dev missing) =="
+fi
 
 echo "== cppcheck =="
 if ! cppcheck --quiet --error-exitcode=1 --std=c11 \

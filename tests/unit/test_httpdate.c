@@ -66,6 +66,12 @@ static const parse_row_t parse_rows[] = {
      "Wednesday, 01-Jan-10 00:00:00 GMT", 3484425600LL, 0, 4417977600LL},
     {"rfc850_year_near_future_kept", "Wednesday, 01-Jan-31 00:00:00 GMT",
      NOW_2023, 0, 1924992000},
+    /* fuzz: the window around an absurd now leaves years 0000-9999 and
+     * used to overflow (tests/fuzz/corpus/httpdate/crash-rfc850-int64-min) */
+    {"rfc850_with_now_at_int64_min_rejected", "Sunday, 06-Nov-94 08:49:37 GMT",
+     INT64_MIN, BAD, 0},
+    {"rfc850_with_now_at_int64_max_rejected", "Sunday, 06-Nov-94 08:49:37 GMT",
+     INT64_MAX, BAD, 0},
     /* rejected: syntax */
     {"iso8601_rejected", "1994-11-06T08:49:37Z", NOW_2023, BAD, 0},
     {"trailing_junk_rejected", "Sun, 06 Nov 1994 08:49:37 GMTx", NOW_2023, BAD,

@@ -258,6 +258,10 @@ static const err_row_t err_rows[] = {
      "ETag: \"a\"\r\n\r\n", NM_E_INVAL},
     {"extra_without_colon_invalid", "HTTP/1.1 200 OK\r\n\r\n", "ETag\r\n",
      NM_E_INVAL},
+    /* fuzz: the extra block is copied verbatim, so a bare LF there would
+     * reach the client (tests/fuzz/corpus/resp304/crash-extra-bare-lf). */
+    {"extra_with_bare_lf_invalid", "HTTP/1.1 200 OK\r\n\r\n", "ETag: \"a\"\n",
+     NM_E_INVAL},
 };
 
 static void resp304_build_rejects_malformed_heads(void **state)
