@@ -114,10 +114,10 @@ struct pool {
     int count;
     size_t size;
 };
-static struct pool req_pool = {PTHREAD_MUTEX_INITIALIZER, {0}, 0,
-                               sizeof(struct pending)};
-static struct pool resp_pool = {PTHREAD_MUTEX_INITIALIZER, {0}, 0,
-                                sizeof(nm_resp_t)};
+static struct pool req_pool = {
+    PTHREAD_MUTEX_INITIALIZER, {0}, 0, sizeof(struct pending)};
+static struct pool resp_pool = {
+    PTHREAD_MUTEX_INITIALIZER, {0}, 0, sizeof(nm_resp_t)};
 
 static void *pool_get(struct pool *p)
 {

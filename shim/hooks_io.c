@@ -10,6 +10,7 @@
 #include "log.h"
 #include "report.h"
 #include "statcache.h"
+#include "storeview.h"
 #include "symbols.h"
 
 #include <errno.h>
@@ -54,6 +55,7 @@ static void after_fork_child(void)
 {
     nm_flusher_after_fork_child();
     nm_report_after_fork_child();
+    nm_storeview_after_fork_child();
     nm_conn_after_fork_child();
 }
 
@@ -515,8 +517,8 @@ static int stat_seen(int fd, int r, const struct stat *st)
 
 EXPORT int fstat(int fd, struct stat *st)
 {
-    int r = nm_real.fstat ? nm_real.fstat(fd, st)
-                          : (int)syscall(SYS_fstat, fd, st);
+    int r =
+        nm_real.fstat ? nm_real.fstat(fd, st) : (int)syscall(SYS_fstat, fd, st);
     return stat_seen(fd, r, st);
 }
 

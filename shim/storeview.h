@@ -1,7 +1,7 @@
 /* storeview.h - the shim's read-only view of notmodd's snapshot
- * (common/snapshot.h): mapped on first use, re-mapped when the daemon
- * replaces it, looked up with no syscall and no lock. No snapshot means an
- * empty store. Used by conn.c for disabled routes, pins and the
+ * (common/snapshot.h): a private copy refreshed from the file at most every
+ * 50 ms, looked up with no syscall and no lock. No snapshot, or a damaged
+ * one, means an empty store. Used by conn.c for disabled routes, pins and the
  * Last-Modified the store remembers for a tag. */
 #ifndef NM_SHIM_STOREVIEW_H
 #define NM_SHIM_STOREVIEW_H
@@ -18,5 +18,8 @@ bool nm_storeview_is_disabled(const char *host, size_t host_len,
 /* Looks host + target up; true and *hit filled when present. */
 bool nm_storeview_lookup(const char *host, size_t host_len, const char *target,
                          size_t target_len, nm_snapshot_hit_t *hit);
+
+/* In a fork child: the refresh lock may have been held by another thread. */
+void nm_storeview_after_fork_child(void);
 
 #endif
