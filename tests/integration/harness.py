@@ -1210,3 +1210,109 @@ def compare_sequence(seq, bare_pairs, shim_pairs, synth="optional",
                                 "shim, %d bare" % (len(se.final()),
                                                    len(be.final())))
     return out
+
+
+# --------------------------------------------------------------------------
+# raw sessions and process figures (hostile, fault and soak tests)
+
+class RawSession:
+    """What one raw connection saw: every byte read, whether the server
+    closed (eof) or reset it, and whether sending failed."""
+
+    def __init__(self):
+        self.raw = b""
+        self.eof = False
+        self.reset = False
+        self.send_error = None
+        self.timed_out = False
+
+    def __repr__(self):
+        return "<RawSession %d bytes eof=%s reset=%s send_error=%s " \
+               "timed_out=%s head=%r>" % (len(self.raw), self.eof, self.reset,
+                                         self.send_error, self.timed_out,
+                                         self.raw[:120])
+
+
+def raw_session(port, data, pieces=None, piece_delay=0.0, shut_wr=False,
+                timeout=5.0):
+    """Send `data` on a fresh connection (all at once, or in pieces of
+    `pieces` bytes with `piece_delay` seconds between them) while reading
+    everything the server sends until it closes or `timeout` seconds pass.
+    shut_wr: shutdown(SHUT_WR) after the last byte (a half-closed client).
+    Sending happens in a thread so a server that answers and closes early
+    cannot block the client."""
+    import threading
+    res = RawSession()
+    s = socket.create_connection(("127.0.0.1", port), timeout=timeout)
+    s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+
+    def sender():
+        try:
+            if pieces:
+                for i in range(0, len(data), pieces):
+                    s.sendall(data[i:i + pieces])
+                    if i + pieces < len(data):
+                        time.sleep(piece_delay)
+            else:
+                s.sendall(data)
+            if shut_wr:
+                s.shutdown(socket.SHUT_WR)
+        except OSError as e:
+            res.send_error = e.__class__.__name__
+
+    t = threading.Thread(target=sender, daemon=True)
+    t.start()
+    buf = bytearray()
+    deadline = time.monotonic() + timeout
+    try:
+        while True:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                res.timed_out = True
+                break
+            r, _, _ = select.select([s], [], [], min(left, 0.2))
+            if not r:
+                continue
+            try:
+                chunk = s.recv(1 << 20)
+            except ConnectionResetError:
+                res.reset = True
+                break
+            if not chunk:
+                res.eof = True
+                break
+            buf.extend(chunk)
+    finally:
+        t.join(timeout=timeout)
+        s.close()
+    res.raw = bytes(buf)
+    return res
+
+
+def vm_rss_kb(pid):
+    """VmRSS of a process in KiB, or None when it is gone."""
+    try:
+        with open("/proc/%d/status" % pid) as f:
+            for line in f:
+                if line.startswith("VmRSS:"):
+                    return int(line.split()[1])
+    except OSError:
+        return None
+    return None
+
+
+def child_pids(pid):
+    """Direct children of pid (e.g. nginx's workers)."""
+    out = []
+    for name in os.listdir("/proc"):
+        if not name.isdigit():
+            continue
+        try:
+            with open("/proc/%s/stat" % name) as f:
+                stat = f.read()
+        except OSError:
+            continue
+        fields = stat.rpartition(")")[2].split()
+        if int(fields[1]) == pid:
+            out.append(int(name))
+    return out
