@@ -1316,3 +1316,128 @@ def child_pids(pid):
         if int(fields[1]) == pid:
             out.append(int(name))
     return out
+
+
+class LoadGen:
+    """Closed-loop load from `threads` client threads, each on its own
+    keep-alive connection (reopened when the server closes it).
+
+    plan: list of (name, request bytes, method, check) where check(resp)
+    returns None when the response is right, else a description.  Thread i
+    starts at plan item i and walks the plan round-robin.  Every response is
+    checked; failures (wrong responses, resets, timeouts, framing errors,
+    stray bytes) are recorded with the item's name.  Latency is measured
+    from the first request byte to the last response byte."""
+
+    def __init__(self, port, plan, threads=8, timeout=5.0):
+        import threading
+        self.port = port
+        self.plan = list(plan)
+        self.n_threads = threads
+        self.timeout = timeout
+        self.stop_event = threading.Event()
+        self.lock = threading.Lock()
+        self.latencies = []
+        self.failures = []
+        self.counts = {}
+        self.threads = [threading.Thread(target=self._worker, args=(i,),
+                                         daemon=True)
+                        for i in range(threads)]
+
+    def start(self):
+        for t in self.threads:
+            t.start()
+        return self
+
+    def stop(self):
+        self.stop_event.set()
+        for t in self.threads:
+            t.join(self.timeout + 5)
+        return self
+
+    def _connect(self):
+        s = socket.create_connection(("127.0.0.1", self.port),
+                                     timeout=self.timeout)
+        s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        return s
+
+    def _roundtrip(self, s, data, method):
+        """(response, server closed?) for one request on s."""
+        s.sendall(data)
+        buf = bytearray()
+        while True:
+            r, used = parse_one(buf, method, eof=False)
+            if r is not None:
+                if used != len(buf):
+                    raise FramingError("%d stray bytes after the response: "
+                                       "%r" % (len(buf) - used,
+                                               bytes(buf[used:used + 80])))
+                return r, False
+            chunk = s.recv(1 << 20)
+            if not chunk:
+                r, used = parse_one(buf, method, eof=True)
+                if r is None:
+                    raise FramingError("server closed before a response")
+                return r, True
+            buf.extend(chunk)
+
+    def _worker(self, idx):
+        s = None
+        i = idx
+        while not self.stop_event.is_set():
+            name, data, method, check = self.plan[i % len(self.plan)]
+            i += 1
+            t0 = time.monotonic()
+            try:
+                if s is None:
+                    s = self._connect()
+                r, closed = self._roundtrip(s, data, method)
+                problem = check(r)
+                if closed or "close" in (r.first("Connection") or "").lower():
+                    s.close()
+                    s = None
+            except (OSError, FramingError) as e:
+                problem = "%s: %s" % (e.__class__.__name__, e)
+                if s is not None:
+                    s.close()
+                s = None
+            dt = time.monotonic() - t0
+            with self.lock:
+                self.latencies.append(dt)
+                self.counts[name] = self.counts.get(name, 0) + 1
+                if problem:
+                    self.failures.append("%s: %s" % (name, problem))
+        if s is not None:
+            s.close()
+
+    def total(self):
+        return len(self.latencies)
+
+    def percentile(self, p):
+        xs = sorted(self.latencies)
+        if not xs:
+            return 0.0
+        return xs[min(len(xs) - 1, int(len(xs) * p / 100.0))]
+
+
+def body_check(status, body_sha256=None, etag=None, no_etag=False):
+    """A LoadGen check: exact status, body by SHA-256 (or empty for 304),
+    the ETag when given, no ETag when no_etag."""
+    import hashlib
+
+    def check(r):
+        if r.status != status:
+            return "status %d, expected %d: %r" % (r.status, status,
+                                                   r.head_raw[:300])
+        if status == 304:
+            if r.body_raw or r.first("Content-Length") is not None:
+                return "304 with a body or Content-Length: %r" % r.head_raw
+        elif body_sha256 is not None and \
+                hashlib.sha256(r.body).hexdigest() != body_sha256:
+            return "body differs (%d bytes)" % len(r.body)
+        if etag is not None and r.first("ETag") != etag:
+            return "ETag %r, expected %r" % (r.first("ETag"), etag)
+        if no_etag and r.first("ETag") is not None:
+            return "unexpected ETag %r" % r.first("ETag")
+        return None
+    return check
