@@ -127,7 +127,7 @@ class ConcurrencyMixin:
                 self.assertRegex(tags[url] or "", r'^"nm-', url)
         self.assertEqual(len(set(tags.values())), len(tags),
                          "distinct bodies got the same tag")
-        counts = {"304": 0, "200": 0}
+        counts = {"304": 0, "200": 0, "untagged": 0}
         start = threading.Barrier(THREADS)
 
         def client(t):
@@ -151,25 +151,42 @@ class ConcurrencyMixin:
                         c.close()
                         continue
                     want = 304 if kind == 1 else 200
-                    why = None
-                    if r.status != want:
-                        why = "status %d, want %d" % (r.status, want)
-                    elif r.first("ETag") != tags[url]:
-                        why = "ETag %s is not this URL's %s (cross-talk?)" % (
-                            r.first("ETag"), tags[url])
-                    elif want == 200 and r.body != body:
-                        why = "body %d bytes (sha %s), want %d bytes" % (
-                            len(r.body),
-                            hashlib.sha256(r.body).hexdigest()[:12],
-                            len(body))
-                    elif want == 304 and r.body_raw:
-                        why = "304 with body bytes"
+                    got_tag = r.first("ETag")
+                    why, missed = None, False
+                    if r.status == 304:
+                        if want != 304:
+                            why = "304 for a tag that is not this URL's"
+                        elif got_tag != tags[url]:
+                            why = "304 with ETag %s, not this URL's %s " \
+                                  "(cross-talk?)" % (got_tag, tags[url])
+                        elif r.body_raw:
+                            why = "304 with body bytes"
+                    elif r.status == 200:
+                        if r.body != body:
+                            why = "body %d bytes (sha %s), want %d bytes" % (
+                                len(r.body),
+                                hashlib.sha256(r.body).hexdigest()[:12],
+                                len(body))
+                        elif got_tag is None:
+                            # released unchanged at the hold deadline (a
+                            # slow CGI on a loaded machine): allowed
+                            missed = True
+                        elif got_tag != tags[url]:
+                            why = "ETag %s is not this URL's %s " \
+                                  "(cross-talk?)" % (got_tag, tags[url])
+                        elif want == 304:
+                            why = "tagged 200 although If-None-Match holds " \
+                                  "the tag"
+                    else:
+                        why = "status %d" % r.status
                     with lock:
                         if why:
                             problems.append("t%d #%d %s %s: %s" % (
                                 t, j, url, hs, why))
+                        elif missed:
+                            counts["untagged"] += 1
                         else:
-                            counts[str(want)] += 1
+                            counts[str(r.status)] += 1
             finally:
                 for c in conns:
                     c.close()
@@ -182,12 +199,14 @@ class ConcurrencyMixin:
         for th in threads:
             th.join(120)
         print("\n%s: %d threads x %d requests in %.1f s: %d 200, %d 304, "
-              "%d problems, %d retries on reused connections" % (
+              "%d untagged (hold deadline), %d problems, %d retries on "
+              "reused connections" % (
                   self.server.name, THREADS, PER_THREAD,
                   time.monotonic() - t0, counts["200"], counts["304"],
-                  len(problems), Conn.retries))
+                  counts["untagged"], len(problems), Conn.retries))
         self.assertEqual(problems, [], "\n".join(problems[:10]))
-        self.assertEqual(counts["200"] + counts["304"], THREADS * PER_THREAD)
+        self.assertEqual(sum(counts.values()), THREADS * PER_THREAD)
+        self.assertGreater(counts["304"], THREADS * PER_THREAD // 3 // 2)
         self.assertIsNone(self.server.proc.poll())
         self.assertEqual(self.server.error_lines(), [],
                          self.server.logs()[-3000:])
@@ -236,7 +255,9 @@ class ForkingBusyboxCgi(ConcurrencyMixin, unittest.TestCase):
         path = os.path.join(cls.docroot, "cgi-bin", "repeat.sh")
         harness.write_file(path, REPEAT_CGI)
         os.chmod(path, 0o755)
-        cls.server = BusyboxServer(cls.docroot, shim=True, tag="-forks")
+        # A generous hold deadline: CGIs are slow when the machine is busy.
+        cls.server = BusyboxServer(cls.docroot, shim=True, tag="-forks",
+                                   shim_env={"NOTMOD_HOLD_MS": "3000"})
         try:
             cls.server.start()
         except Exception:
