@@ -1282,3 +1282,234 @@ def compare_sequence(seq, bare_pairs, shim_pairs, synth="optional",
                                 "shim, %d bare" % (len(se.final()),
                                                    len(be.final())))
     return out
+
+
+# --------------------------------------------------------------------------
+# raw sessions and process figures (hostile, fault and soak tests)
+
+class RawSession:
+    """What one raw connection saw: every byte read, whether the server
+    closed (eof) or reset it, and whether sending failed."""
+
+    def __init__(self):
+        self.raw = b""
+        self.eof = False
+        self.reset = False
+        self.send_error = None
+        self.timed_out = False
+
+    def __repr__(self):
+        return "<RawSession %d bytes eof=%s reset=%s send_error=%s " \
+               "timed_out=%s head=%r>" % (len(self.raw), self.eof, self.reset,
+                                         self.send_error, self.timed_out,
+                                         self.raw[:120])
+
+
+def raw_session(port, data, pieces=None, piece_delay=0.0, shut_wr=False,
+                timeout=5.0):
+    """Send `data` on a fresh connection (all at once, or in pieces of
+    `pieces` bytes with `piece_delay` seconds between them) while reading
+    everything the server sends until it closes or `timeout` seconds pass.
+    shut_wr: shutdown(SHUT_WR) after the last byte (a half-closed client).
+    Sending happens in a thread so a server that answers and closes early
+    cannot block the client."""
+    import threading
+    res = RawSession()
+    s = socket.create_connection(("127.0.0.1", port), timeout=timeout)
+    s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+
+    def sender():
+        try:
+            if pieces:
+                for i in range(0, len(data), pieces):
+                    s.sendall(data[i:i + pieces])
+                    if i + pieces < len(data):
+                        time.sleep(piece_delay)
+            else:
+                s.sendall(data)
+            if shut_wr:
+                s.shutdown(socket.SHUT_WR)
+        except OSError as e:
+            res.send_error = e.__class__.__name__
+
+    t = threading.Thread(target=sender, daemon=True)
+    t.start()
+    buf = bytearray()
+    deadline = time.monotonic() + timeout
+    try:
+        while True:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                res.timed_out = True
+                break
+            r, _, _ = select.select([s], [], [], min(left, 0.2))
+            if not r:
+                continue
+            try:
+                chunk = s.recv(1 << 20)
+            except ConnectionResetError:
+                res.reset = True
+                break
+            if not chunk:
+                res.eof = True
+                break
+            buf.extend(chunk)
+    finally:
+        t.join(timeout=timeout)
+        s.close()
+    res.raw = bytes(buf)
+    return res
+
+
+def vm_rss_kb(pid):
+    """VmRSS of a process in KiB, or None when it is gone."""
+    try:
+        with open("/proc/%d/status" % pid) as f:
+            for line in f:
+                if line.startswith("VmRSS:"):
+                    return int(line.split()[1])
+    except OSError:
+        return None
+    return None
+
+
+def child_pids(pid):
+    """Direct children of pid (e.g. nginx's workers)."""
+    out = []
+    for name in os.listdir("/proc"):
+        if not name.isdigit():
+            continue
+        try:
+            with open("/proc/%s/stat" % name) as f:
+                stat = f.read()
+        except OSError:
+            continue
+        fields = stat.rpartition(")")[2].split()
+        if int(fields[1]) == pid:
+            out.append(int(name))
+    return out
+
+
+class LoadGen:
+    """Closed-loop load from `threads` client threads, each on its own
+    keep-alive connection (reopened when the server closes it).
+
+    plan: list of (name, request bytes, method, check) where check(resp)
+    returns None when the response is right, else a description.  Thread i
+    starts at plan item i and walks the plan round-robin.  Every response is
+    checked; failures (wrong responses, resets, timeouts, framing errors,
+    stray bytes) are recorded with the item's name.  Latency is measured
+    from the first request byte to the last response byte."""
+
+    def __init__(self, port, plan, threads=8, timeout=5.0):
+        import threading
+        self.port = port
+        self.plan = list(plan)
+        self.n_threads = threads
+        self.timeout = timeout
+        self.stop_event = threading.Event()
+        self.lock = threading.Lock()
+        self.latencies = []
+        self.failures = []
+        self.counts = {}
+        self.threads = [threading.Thread(target=self._worker, args=(i,),
+                                         daemon=True)
+                        for i in range(threads)]
+
+    def start(self):
+        for t in self.threads:
+            t.start()
+        return self
+
+    def stop(self):
+        self.stop_event.set()
+        for t in self.threads:
+            t.join(self.timeout + 5)
+        return self
+
+    def _connect(self):
+        s = socket.create_connection(("127.0.0.1", self.port),
+                                     timeout=self.timeout)
+        s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        return s
+
+    def _roundtrip(self, s, data, method):
+        """(response, server closed?) for one request on s."""
+        s.sendall(data)
+        buf = bytearray()
+        while True:
+            r, used = parse_one(buf, method, eof=False)
+            if r is not None:
+                if used != len(buf):
+                    raise FramingError("%d stray bytes after the response: "
+                                       "%r" % (len(buf) - used,
+                                               bytes(buf[used:used + 80])))
+                return r, False
+            chunk = s.recv(1 << 20)
+            if not chunk:
+                r, used = parse_one(buf, method, eof=True)
+                if r is None:
+                    raise FramingError("server closed before a response")
+                return r, True
+            buf.extend(chunk)
+
+    def _worker(self, idx):
+        s = None
+        i = idx
+        while not self.stop_event.is_set():
+            name, data, method, check = self.plan[i % len(self.plan)]
+            i += 1
+            t0 = time.monotonic()
+            try:
+                if s is None:
+                    s = self._connect()
+                r, closed = self._roundtrip(s, data, method)
+                problem = check(r)
+                if closed or "close" in (r.first("Connection") or "").lower():
+                    s.close()
+                    s = None
+            except (OSError, FramingError) as e:
+                problem = "%s: %s" % (e.__class__.__name__, e)
+                if s is not None:
+                    s.close()
+                s = None
+            dt = time.monotonic() - t0
+            with self.lock:
+                self.latencies.append(dt)
+                self.counts[name] = self.counts.get(name, 0) + 1
+                if problem:
+                    self.failures.append("%s: %s" % (name, problem))
+        if s is not None:
+            s.close()
+
+    def total(self):
+        return len(self.latencies)
+
+    def percentile(self, p):
+        xs = sorted(self.latencies)
+        if not xs:
+            return 0.0
+        return xs[min(len(xs) - 1, int(len(xs) * p / 100.0))]
+
+
+def body_check(status, body_sha256=None, etag=None, no_etag=False):
+    """A LoadGen check: exact status, body by SHA-256 (or empty for 304),
+    the ETag when given, no ETag when no_etag."""
+    import hashlib
+
+    def check(r):
+        if r.status != status:
+            return "status %d, expected %d: %r" % (r.status, status,
+                                                   r.head_raw[:300])
+        if status == 304:
+            if r.body_raw or r.first("Content-Length") is not None:
+                return "304 with a body or Content-Length: %r" % r.head_raw
+        elif body_sha256 is not None and \
+                hashlib.sha256(r.body).hexdigest() != body_sha256:
+            return "body differs (%d bytes)" % len(r.body)
+        if etag is not None and r.first("ETag") != etag:
+            return "ETag %r, expected %r" % (r.first("ETag"), etag)
+        if no_etag and r.first("ETag") is not None:
+            return "unexpected ETag %r" % r.first("ETag")
+        return None
+    return check
