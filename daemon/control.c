@@ -7,6 +7,7 @@
 #include <event2/listener.h>
 #include <inttypes.h>
 #include <stdlib.h>
+#include <stdint.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -351,6 +352,27 @@ static void answer(struct bufferevent *bev, struct evbuffer *out)
     bufferevent_write_buffer(bev, out);
 }
 
+/* A peer of another uid: its request is read and dropped, then refused. */
+static void on_refused_read(struct bufferevent *bev, void *arg)
+{
+    struct evbuffer *in = bufferevent_get_input(bev);
+    size_t n;
+    char *line = evbuffer_readln(in, &n, EVBUFFER_EOL_CRLF);
+    if (line == NULL && evbuffer_get_length(in) <= LINE_MAX_BYTES)
+        return; /* wait for the whole line */
+    free(line);
+    evbuffer_drain(in, evbuffer_get_length(in));
+    struct evbuffer *out = evbuffer_new();
+    if (out == NULL) {
+        bufferevent_free(bev);
+        return;
+    }
+    fail(out, "permission denied (uid %u is not the daemon's uid %u)",
+         (unsigned)(uintptr_t)arg, (unsigned)geteuid());
+    answer(bev, out);
+    evbuffer_free(out);
+}
+
 static void on_read(struct bufferevent *bev, void *arg)
 {
     nm_control_t *c = arg;
@@ -395,15 +417,13 @@ static void on_accept(struct evconnlistener *l, evutil_socket_t fd,
     socklen_t len = sizeof(cred);
     if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) != 0 ||
         (cred.uid != 0 && cred.uid != geteuid())) {
-        struct evbuffer *out = evbuffer_new();
-        if (out) {
-            fail(out, "permission denied (uid %u is not the daemon's uid %u)",
-                 (unsigned)cred.uid, (unsigned)geteuid());
-            answer(bev, out);
-            evbuffer_free(out);
-        } else {
-            bufferevent_free(bev);
-        }
+        /* Answered once the request line is in: closing with it unread
+         * would reset the connection and lose the refusal. */
+        struct timeval tv = {5, 0};
+        bufferevent_set_timeouts(bev, &tv, &tv);
+        bufferevent_setcb(bev, on_refused_read, NULL, on_event,
+                          (void *)(uintptr_t)cred.uid);
+        bufferevent_enable(bev, EV_READ);
         return;
     }
     struct timeval tv = {5, 0};

@@ -507,16 +507,11 @@ class HostileTraffic(unittest.TestCase):
             self.check(v, data, ["GET", "GET"], may_304={1}, shut_wr=True)
         self.on_all(run)
 
-    # BUG: a close-delimited HTTP/1.1 200 (busybox CGI output: no
+    # Regression: a close-delimited HTTP/1.1 200 (busybox CGI output: no
     # Content-Length, no chunked, no Connection: close) answered with a
-    # substituted 304 keeps the 200's connection fields, so the 304 has no
-    # "Connection: close".  A 304 is self-delimiting, so an HTTP/1.1 client
-    # takes the connection as persistent (RFC 9112 §9.3) and sends its next
-    # request on it; the server then closes and that request is lost (curl
-    # and browsers retry; a pipelining client loses it).  Expected: the shim
-    # adds "Connection: close" to a 304 that replaces a close-delimited 200
-    # of an HTTP/1.1 exchange (shim/conn.c, where the 304 is built).
-    @unittest.expectedFailure
+    # substituted 304 must say "Connection: close": a 304 is
+    # self-delimiting, so an HTTP/1.1 client would take the connection as
+    # persistent (RFC 9112 §9.3) and lose its next request on it.
     def test_304_for_close_delimited_200_says_connection_close(self):
         v = next(v for v in self.vehicles if v.name == "busybox")
         for path in ("/cgi-bin/static.sh", "/cgi-bin/query.sh?x"):

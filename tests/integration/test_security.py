@@ -88,19 +88,13 @@ class ControlSocketOtherUid(unittest.TestCase):
         self.assertTrue(self.daemon.ctl("status").startswith("ok"))
         self.assertIsNone(self.daemon.proc.poll())
 
-    # BUG (daemon/control.c + tools/notmodctl/notmodctl.c): with the control
-    # socket reachable by another uid, notmodd writes "err permission
-    # denied (uid N ...)" and closes the connection without reading the
-    # request.  The unread request makes the close a reset, so notmodctl
-    # reports "no answer from the daemon at PATH: Connection reset by peer"
-    # instead of the permission error; and when its write() comes after the
-    # close, notmodctl is killed by SIGPIPE (exit status 141 in a shell,
-    # -13 here, no message) about one run in three.  Expected every time:
-    # exit 1 and one line naming the permission problem.  Fix: notmodctl
-    # ignores SIGPIPE (or uses send(MSG_NOSIGNAL)) and prefers a received
-    # answer over ECONNRESET; notmodd reads (drains) the request line
-    # before answering the refusal and shuts down its write side first.
-    @unittest.expectedFailure
+    # Regression: with the control socket reachable by another uid (chmod
+    # 0666 or group mode), notmodd once answered the refusal and closed
+    # without reading the request: the close became a reset and notmodctl
+    # printed "no answer ... Connection reset by peer", or died of SIGPIPE.
+    # notmodd now reads the line first; notmodctl sends with MSG_NOSIGNAL
+    # and prefers a received answer. Expected every time: exit 1 and one
+    # line naming the permission problem.
     def test_world_writable_socket_refusal_message(self):
         os.chmod(self.daemon.control, 0o666)
         seen = []

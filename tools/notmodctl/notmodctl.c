@@ -95,7 +95,11 @@ static int request(const char *path, const char *line, char **answer)
         fprintf(stderr, "notmodctl: out of memory\n");
         return EXIT_FAILED;
     }
-    ssize_t n = write(fd, line, len);
+    /* MSG_NOSIGNAL: a daemon that refuses us may close first; its answer
+     * is still worth reading, and a SIGPIPE would lose it. */
+    ssize_t n = send(fd, line, len, MSG_NOSIGNAL);
+    if (n < 0)
+        n = 0; /* read what the daemon said anyway */
     while (n >= 0) {
         if (used + 1 >= cap) {
             char *bigger = realloc(buf, cap *= 2);
@@ -109,7 +113,7 @@ static int request(const char *path, const char *line, char **answer)
         used += (size_t)n;
     }
     close(fd);
-    if (n < 0 || used == 0) {
+    if (used == 0) { /* an answer received before a reset still counts */
         fprintf(stderr, "notmodctl: no answer from the daemon at %s%s%s\n",
                 path, n < 0 ? ": " : "", n < 0 ? strerror(errno) : "");
         free(buf);
