@@ -157,6 +157,22 @@ struct flush_ctx {
     const nm_store_backend_t *be;
 };
 
+/* "notmod:route:<route>" with { and } percent-encoded (RFC 3986 allows
+ * neither raw in a URL): counter keys must hash whole under Redis Cluster,
+ * where a brace pair would be a hash tag (store.h, count). */
+static void route_key(char *out, size_t cap, const char *route)
+{
+    size_t n = (size_t)snprintf(out, cap, "notmod:route:");
+    for (const char *p = route; *p && n + 4 <= cap; p++) {
+        if (*p == '{' || *p == '}')
+            n += (size_t)snprintf(out + n, cap - n, "%%7%c",
+                                  *p == '{' ? 'B' : 'D');
+        else
+            out[n++] = *p;
+    }
+    out[n] = '\0';
+}
+
 static void flush_route(void *arg, nm_strmap_node_t *node)
 {
     struct flush_ctx *c = arg;
@@ -164,7 +180,7 @@ static void flush_route(void *arg, nm_strmap_node_t *node)
     if (memcmp(&r->now, &r->flushed, sizeof(r->now)) == 0)
         return;
     char key[2400];
-    snprintf(key, sizeof(key), "notmod:route:%s", node->key);
+    route_key(key, sizeof(key), node->key);
     flush_counters(c->be, key, &r->now, &r->flushed);
 }
 

@@ -53,7 +53,8 @@ const nm_counters_t *nm_stats_totals(const nm_stats_t *s);
 size_t nm_stats_top(const nm_stats_t *s, nm_route_stats_t *out, size_t n);
 
 /* Hands the growth since the last flush to be->count: the hash
- * "notmod:stats" for totals, "notmod:route:<route>" per route. */
+ * "notmod:stats" for totals, "notmod:route:<route>" per route ({ and } in
+ * route percent-encoded). */
 void nm_stats_flush(nm_stats_t *s, const nm_store_backend_t *be);
 
 /* hits / revalidations in [0, 1], 0 when there were none. */

@@ -38,7 +38,8 @@ typedef struct nm_store_backend {
     /* rec is about to be purged; forget it fleet-wide. */
     void (*url_purged)(void *self, const nm_store_rec_t *rec);
     void (*prefix_changed)(void *self, const char *prefix, bool is_disabled);
-    /* Adds delta to field of hash key (fleet-wide counters). */
+    /* Adds delta to field of hash key (fleet-wide counters). key has no
+     * '{' or '}': it must hash whole in Redis Cluster (store_redis.c). */
     void (*count)(void *self, const char *key, const char *field,
                   int64_t delta);
     /* One line for `status`: "redis 127.0.0.1:6379 connected" ... */

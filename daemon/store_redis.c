@@ -2,8 +2,10 @@
  * set; this file writes its changes through to Redis and reads back what
  * the fleet knows (first-seen times, tags at start-up, pins, disabled
  * prefixes). While Redis is unreachable, changes queue in pending maps and
- * are written back on reconnect; counters are added back if a command
- * fails, so totals in Redis catch up exactly. */
+ * are written back on reconnect. Those writes are idempotent (SET, DEL,
+ * SADD); counters are made so by numbered batches ("counters" below), so
+ * totals in Redis catch up exactly even when a command we gave up on did
+ * run. */
 #include "store_redis.h"
 
 #include <hiredis/adapters/libevent.h>
@@ -14,7 +16,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/random.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "log.h"
 #include "strmap.h"
@@ -24,6 +28,20 @@
 #define STALL_MS 3000 /* no reply for this long: drop the connection */
 #define FIRST_SEEN_TTL_S 2592000 /* 30 days */
 #define PREFIX_SYNC_TICKS 5      /* re-read notmod:disabled every 5 s */
+#define MARKER_TTL_S 86400       /* batch markers, see "counters" */
+
+typedef struct delta {
+    char *field;
+    int64_t delta;
+} delta_t;
+
+/* Counter deltas of one hash key: open (seq 0) while they still grow, a
+ * batch once numbered and sent (see "counters"). */
+typedef struct counts {
+    uint64_t seq;
+    size_t n, cap;
+    delta_t *d;
+} counts_t;
 
 typedef struct redis_be {
     struct event_base *base;
@@ -39,7 +57,11 @@ typedef struct redis_be {
     nm_strmap_t pending_urls;     /* url -> NULL */
     nm_strmap_t pending_purges;   /* url -> "tag\tpin" to forget */
     nm_strmap_t pending_prefixes; /* prefix -> (void *)1 on, (void *)2 off */
-    nm_strmap_t pending_counts;   /* "key\tfield" -> int64_t* */
+    nm_strmap_t open_counts;      /* key -> counts_t*, not yet a batch */
+    nm_strmap_t sent_counts;      /* key -> counts_t*, its one batch out */
+    struct event *batch_ev;       /* numbers and sends open counts */
+    char id[17];                  /* this process, in batch marker keys */
+    uint64_t last_seq;            /* of the newest batch */
     char last_error[160];
 } redis_be_t;
 
@@ -50,7 +72,7 @@ typedef enum {
     K_FIRST,      /* GET first-seen: learn it */
     K_PURGE,      /* re-queue purge on failure */
     K_PREFIX,     /* re-queue prefix on failure */
-    K_COUNT,      /* re-add delta on failure */
+    K_COUNT,      /* counter batch: done on any reply, resent on reconnect */
     K_SCAN_TAGS,  /* warm: SCAN notmod:tag:* */
     K_SCAN_PINS,  /* warm: SCAN notmod:pin:* */
     K_WARM_TAG,   /* warm: GET notmod:tag:<url> */
@@ -85,21 +107,6 @@ static void queue_url(redis_be_t *r, const char *url)
     nm_strmap_upsert(&r->pending_urls, url, NULL);
 }
 
-static void queue_count(redis_be_t *r, const char *key, const char *field,
-                        int64_t delta)
-{
-    char k[2600];
-    snprintf(k, sizeof(k), "%s\t%s", key, field);
-    nm_strmap_node_t *n = nm_strmap_upsert(&r->pending_counts, k, NULL);
-    if (!n)
-        return;
-    if (!n->value && !(n->value = calloc(1, sizeof(int64_t)))) {
-        nm_strmap_remove(&r->pending_counts, k);
-        return;
-    }
-    *(int64_t *)n->value += delta;
-}
-
 static void queue_purge(redis_be_t *r, const char *url, const char *tags)
 {
     nm_strmap_node_t *n = nm_strmap_upsert(&r->pending_purges, url, NULL);
@@ -107,32 +114,68 @@ static void queue_purge(redis_be_t *r, const char *url, const char *tags)
         n->value = strdup(tags ? tags : "\t");
 }
 
+/* Moves a pending map out so that what the replay queues again goes into
+ * a fresh one. */
+static nm_strmap_t take(nm_strmap_t *m)
+{
+    nm_strmap_t out = *m;
+    nm_strmap_init(m);
+    return out;
+}
+
 static void on_reply(redisAsyncContext *c, void *reply, void *priv);
 
-/* Sends one command (hiredis format) with a callback context. On a
- * refused send the failure path runs at once. */
-static void send_cmd(redis_be_t *r, kind_t kind, const char *a, const char *b,
-                     int64_t n, const char *fmt, ...)
+static cmd_t *cmd_new(redis_be_t *r, kind_t kind, const char *a, const char *b,
+                      int64_t n)
 {
     cmd_t *c = calloc(1, sizeof(*c));
     if (!c)
-        return;
+        return NULL;
     c->r = r;
     c->kind = kind;
     c->a = a ? strdup(a) : NULL;
     c->b = b ? strdup(b) : NULL;
     c->n = n;
-    va_list ap;
-    va_start(ap, fmt);
-    int rc =
-        r->ac ? redisvAsyncCommand(r->ac, on_reply, c, fmt, ap) : REDIS_ERR;
-    va_end(ap);
+    return c;
+}
+
+/* After hiredis took (rc REDIS_OK) or refused c: on a refused send the
+ * failure path runs at once. */
+static void cmd_sent(redis_be_t *r, cmd_t *c, int rc)
+{
     if (rc != REDIS_OK) {
         on_reply(NULL, NULL, c);
         return;
     }
     if (r->inflight++ == 0)
         r->last_progress_ms = now_ms();
+}
+
+/* Sends one command (hiredis format) with a callback context. */
+static void send_cmd(redis_be_t *r, kind_t kind, const char *a, const char *b,
+                     int64_t n, const char *fmt, ...)
+{
+    cmd_t *c = cmd_new(r, kind, a, b, n);
+    if (!c)
+        return;
+    va_list ap;
+    va_start(ap, fmt);
+    int rc =
+        r->ac ? redisvAsyncCommand(r->ac, on_reply, c, fmt, ap) : REDIS_ERR;
+    va_end(ap);
+    cmd_sent(r, c, rc);
+}
+
+/* The same with an argument vector. */
+static void send_argv(redis_be_t *r, kind_t kind, const char *a, int64_t n,
+                      int argc, const char **argv, const size_t *lens)
+{
+    cmd_t *c = cmd_new(r, kind, a, NULL, n);
+    if (!c)
+        return;
+    int rc = r->ac ? redisAsyncCommandArgv(r->ac, on_reply, c, argc, argv, lens)
+                   : REDIS_ERR;
+    cmd_sent(r, c, rc);
 }
 
 /* --- write-back --- */
@@ -188,20 +231,198 @@ static void write_prefix(redis_be_t *r, const char *prefix, bool is_disabled)
              prefix);
 }
 
-static void write_count(redis_be_t *r, const char *key, const char *field,
-                        int64_t delta)
+/* --- counters ---
+ *
+ * A command whose reply never came may or may not have run. Redis may have
+ * applied it and the reply got lost; or Redis was stalled (SIGSTOP, a long
+ * fork, a network black hole) with the command in its socket buffer and
+ * applies it after we gave the connection up, even after we closed it.
+ * HINCRBY is not idempotent: adding its delta back for the next connection
+ * counted it twice in that case (the outage test saw 480 for 280), and not
+ * adding it back would lose it in the other. So counter writes are made
+ * idempotent, and are simply sent again until a reply says they are done:
+ *
+ * - The deltas of one hash key go out as one batch, numbered from a
+ *   sequence of this daemon process (random id r->id, so no two daemons or
+ *   two runs share one).
+ * - COUNT_SCRIPT applies a batch only when its number is above the last one
+ *   applied for (key, daemon), kept in the marker key
+ *   notmod:batch:<id>:{<key>}, and raises the marker, all atomically (one
+ *   script; AOF and replicas get it as one MULTI/EXEC).
+ * - A key has at most one batch out. It stays out, and is sent again
+ *   unchanged on each reconnect, until some reply comes; new deltas grow the
+ *   key's open counts meanwhile, which become its next batch. So when batch
+ *   n of a key runs, all its earlier batches have run, and any copy of n or
+ *   of an earlier one that Redis finds later in an abandoned connection is
+ *   skipped: each batch counts exactly once.
+ *
+ * Redis Cluster: the script touches two keys, which the hash tag {<key>}
+ * puts into one slot, as long as the counter key hashes whole, i.e. has no
+ * braces (store.h; stats.c encodes them in routes). Limits: a marker lives
+ * MARKER_TTL_S after its key's last batch, so a batch left unanswered for
+ * longer (a day-long outage right after Redis applied it) may count twice;
+ * markers cost one small key per counter key and daemon process. EVAL, not
+ * EVALSHA: the body costs about what the HINCRBYs it replaces did, and
+ * needs no NOSCRIPT handling. */
+static const char COUNT_SCRIPT[] =
+    "local last = tonumber(redis.call('GET', KEYS[2]) or '0')\n"
+    "if tonumber(ARGV[1]) <= last then return 0 end\n"
+    "for i = 3, #ARGV, 2 do\n"
+    "  redis.call('HINCRBY', KEYS[1], ARGV[i], ARGV[i + 1])\n"
+    "end\n"
+    "redis.call('SET', KEYS[2], ARGV[1], 'EX', ARGV[2])\n"
+    "return 1\n";
+
+static void counts_free(void *p)
 {
-    send_cmd(r, K_COUNT, key, field, delta, "HINCRBY %s %s %" PRId64, key,
-             field, delta);
+    counts_t *c = p;
+    if (!c)
+        return;
+    for (size_t i = 0; i < c->n; i++)
+        free(c->d[i].field);
+    free(c->d);
+    free(c);
 }
 
-/* Moves a pending map out so that failures during the replay queue into
- * a fresh one. */
-static nm_strmap_t take(nm_strmap_t *m)
+static int counts_add(counts_t *c, const char *field, int64_t delta)
 {
-    nm_strmap_t out = *m;
-    nm_strmap_init(m);
-    return out;
+    for (size_t i = 0; i < c->n; i++)
+        if (strcmp(c->d[i].field, field) == 0) {
+            c->d[i].delta += delta;
+            return 0;
+        }
+    if (c->n == c->cap) {
+        size_t cap = c->cap ? c->cap * 2 : 16;
+        delta_t *d = realloc(c->d, cap * sizeof(*d));
+        if (!d)
+            return -1;
+        c->d = d;
+        c->cap = cap;
+    }
+    if (!(c->d[c->n].field = strdup(field)))
+        return -1;
+    c->d[c->n++].delta = delta;
+    return 0;
+}
+
+static void send_batch(redis_be_t *r, const char *key, const counts_t *c)
+{
+    char marker[2700], seq[24], ttl[16];
+    snprintf(marker, sizeof(marker), "notmod:batch:%s:{%s}", r->id, key);
+    snprintf(seq, sizeof(seq), "%" PRIu64, c->seq);
+    snprintf(ttl, sizeof(ttl), "%d", MARKER_TTL_S);
+    size_t argc = 7 + 2 * c->n;
+    const char **argv = calloc(argc, sizeof(*argv));
+    size_t *lens = calloc(argc, sizeof(*lens));
+    char(*deltas)[24] = calloc(c->n ? c->n : 1, sizeof(*deltas));
+    if (argv && lens && deltas) {
+        const char *head[] = {"EVAL", COUNT_SCRIPT, "2", key, marker, seq, ttl};
+        memcpy(argv, head, sizeof(head));
+        for (size_t i = 0; i < c->n; i++) {
+            snprintf(deltas[i], sizeof(deltas[i]), "%" PRId64, c->d[i].delta);
+            argv[7 + 2 * i] = c->d[i].field;
+            argv[8 + 2 * i] = deltas[i];
+        }
+        for (size_t i = 0; i < argc; i++)
+            lens[i] = strlen(argv[i]);
+        /* The batch stays in sent_counts whatever happens here: out of
+         * memory or a refused send only delay it to the next connection. */
+        send_argv(r, K_COUNT, key, (int64_t)c->seq, (int)argc, argv, lens);
+    }
+    free(argv);
+    free(lens);
+    free(deltas);
+}
+
+/* Numbers c as key's next batch and sends it. False (c not taken) when the
+ * key still has a batch out, or out of memory. */
+static bool start_batch(redis_be_t *r, const char *key, counts_t *c)
+{
+    if (nm_strmap_find(&r->sent_counts, key))
+        return false;
+    nm_strmap_node_t *n = nm_strmap_upsert(&r->sent_counts, key, NULL);
+    if (!n)
+        return false;
+    c->seq = ++r->last_seq;
+    n->value = c;
+    send_batch(r, key, c);
+    return true;
+}
+
+static void start_or_keep_open(redis_be_t *r, const char *key, counts_t *c)
+{
+    if (start_batch(r, key, c))
+        return;
+    nm_strmap_node_t *n = nm_strmap_upsert(&r->open_counts, key, NULL);
+    if (n)
+        n->value = c;
+    else
+        counts_free(c);
+}
+
+static void start_one(void *r, nm_strmap_node_t *n)
+{
+    start_or_keep_open(r, n->key, n->value);
+    n->value = NULL;
+}
+
+/* Every key's open counts that can become a batch now does. */
+static void start_batches(redis_be_t *r)
+{
+    if (!r->is_ready)
+        return; /* stay open (and merge) until there is a connection */
+    nm_strmap_t open = take(&r->open_counts);
+    nm_strmap_each(&open, start_one, r);
+    nm_strmap_free(&open, counts_free);
+}
+
+static void on_batch_ev(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    start_batches(arg);
+}
+
+static void queue_count(redis_be_t *r, const char *key, const char *field,
+                        int64_t delta)
+{
+    nm_strmap_node_t *n = nm_strmap_upsert(&r->open_counts, key, NULL);
+    if (!n)
+        return;
+    if (!n->value && !(n->value = calloc(1, sizeof(counts_t)))) {
+        nm_strmap_remove(&r->open_counts, key);
+        return;
+    }
+    if (counts_add(n->value, field, delta) < 0)
+        nm_log(LOG_ERR, "redis: out of memory, %s %s lost", key, field);
+    /* Once the stats flush that calls us is over: one batch per key. */
+    static const struct timeval now = {0, 0};
+    if (r->is_ready && !evtimer_pending(r->batch_ev, NULL))
+        evtimer_add(r->batch_ev, &now);
+}
+
+/* Any reply to batch seq of key ends it: 1 applied now, 0 applied before (a
+ * copy from an abandoned connection ran first), or an error that would
+ * come again (WRONGTYPE...). The key's open counts become its next batch. */
+static void batch_done(redis_be_t *r, const char *key, uint64_t seq,
+                       const redisReply *rep)
+{
+    nm_strmap_node_t *n = nm_strmap_find(&r->sent_counts, key);
+    if (!n || ((counts_t *)n->value)->seq != seq)
+        return;
+    if (rep->type == REDIS_REPLY_INTEGER && rep->integer == 0)
+        nm_log(LOG_INFO,
+               "redis %s: batch %" PRIu64 " of %s was applied already", r->desc,
+               seq, key);
+    counts_free(nm_strmap_remove(&r->sent_counts, key));
+    counts_t *c = nm_strmap_remove(&r->open_counts, key);
+    if (c)
+        start_or_keep_open(r, key, c);
+}
+
+static void resend_one(void *r, nm_strmap_node_t *n)
+{
+    send_batch(r, n->key, n->value);
 }
 
 static void replay_purge(void *r, nm_strmap_node_t *n)
@@ -219,33 +440,23 @@ static void replay_prefix(void *r, nm_strmap_node_t *n)
     write_prefix(r, n->key, n->value == (void *)1);
 }
 
-static void replay_count(void *r, nm_strmap_node_t *n)
-{
-    char key[2600];
-    snprintf(key, sizeof(key), "%s", n->key);
-    char *field = strchr(key, '\t');
-    if (!field || *(int64_t *)n->value == 0)
-        return;
-    *field++ = '\0';
-    write_count(r, key, field, *(int64_t *)n->value);
-}
-
 /* Write-back after an outage: purges first, so a URL purged and seen
- * again while Redis was away ends up with its new tag. */
+ * again while Redis was away ends up with its new tag. Counter batches
+ * still out go again unchanged (numbered: they count once), before any
+ * new one. */
 static void replay_pending(redis_be_t *r)
 {
     nm_strmap_t purges = take(&r->pending_purges);
     nm_strmap_t urls = take(&r->pending_urls);
     nm_strmap_t prefixes = take(&r->pending_prefixes);
-    nm_strmap_t counts = take(&r->pending_counts);
     nm_strmap_each(&purges, replay_purge, r);
     nm_strmap_each(&urls, replay_url, r);
     nm_strmap_each(&prefixes, replay_prefix, r);
-    nm_strmap_each(&counts, replay_count, r);
+    nm_strmap_each(&r->sent_counts, resend_one, r);
+    start_batches(r);
     nm_strmap_free(&purges, free);
     nm_strmap_free(&urls, NULL);
     nm_strmap_free(&prefixes, NULL);
-    nm_strmap_free(&counts, free);
 }
 
 /* --- warm start: read what the fleet knows --- */
@@ -344,8 +555,7 @@ static void on_failure(redis_be_t *r, cmd_t *c)
         break;
     }
     case K_COUNT:
-        queue_count(r, c->a, c->b, c->n);
-        break;
+        break; /* still out: sent again on reconnect */
     case K_SCAN_TAGS:
     case K_SCAN_PINS:
     case K_WARM_TAG:
@@ -369,6 +579,8 @@ static void on_reply(redisAsyncContext *ac, void *reply, void *priv)
         r->inflight--;
         r->last_progress_ms = now_ms();
     }
+    if (rep && c->kind == K_COUNT)
+        batch_done(r, c->a, (uint64_t)c->n, rep);
     if (!rep) {
         on_failure(r, c);
     } else if (rep->type == REDIS_REPLY_ERROR) {
@@ -535,18 +747,15 @@ static void be_prefix_changed(void *self, const char *prefix, bool is_disabled)
 static void be_count(void *self, const char *key, const char *field,
                      int64_t delta)
 {
-    redis_be_t *r = self;
-    if (r->is_ready)
-        write_count(r, key, field, delta);
-    else
-        queue_count(r, key, field, delta);
+    queue_count(self, key, field, delta);
 }
 
 static void be_describe(void *self, char *out, size_t cap)
 {
     redis_be_t *r = self;
     size_t pending = r->pending_urls.count + r->pending_purges.count +
-                     r->pending_prefixes.count + r->pending_counts.count;
+                     r->pending_prefixes.count + r->open_counts.count +
+                     (r->is_ready ? 0 : r->sent_counts.count);
     snprintf(out, cap, "redis %s %s, %" PRId64 " in flight, %zu queued%s%s",
              r->desc, r->is_ready ? "connected" : "disconnected", r->inflight,
              pending, r->last_error[0] ? ", last error: " : "", r->last_error);
@@ -555,8 +764,9 @@ static void be_describe(void *self, char *out, size_t cap)
 static bool be_is_idle(void *self)
 {
     redis_be_t *r = self;
-    return !r->is_ready || (r->inflight == 0 && r->pending_counts.count == 0 &&
-                            r->pending_urls.count == 0);
+    return !r->is_ready ||
+           (r->inflight == 0 && r->open_counts.count == 0 &&
+            r->sent_counts.count == 0 && r->pending_urls.count == 0);
 }
 
 static void be_close(void *self)
@@ -572,10 +782,13 @@ static void be_close(void *self)
         event_free(r->retry_ev);
     if (r->tick_ev)
         event_free(r->tick_ev);
+    if (r->batch_ev)
+        event_free(r->batch_ev);
     nm_strmap_free(&r->pending_urls, NULL);
     nm_strmap_free(&r->pending_purges, free);
     nm_strmap_free(&r->pending_prefixes, NULL);
-    nm_strmap_free(&r->pending_counts, free);
+    nm_strmap_free(&r->open_counts, counts_free);
+    nm_strmap_free(&r->sent_counts, counts_free);
     free(r->desc);
     free(r->host);
     free(r->unix_path);
@@ -652,7 +865,13 @@ int nm_redis_attach(nm_store_t *store, struct event_base *base, const char *url,
     nm_strmap_init(&r->pending_urls);
     nm_strmap_init(&r->pending_purges);
     nm_strmap_init(&r->pending_prefixes);
-    nm_strmap_init(&r->pending_counts);
+    nm_strmap_init(&r->open_counts);
+    nm_strmap_init(&r->sent_counts);
+    uint64_t id;
+    if (getrandom(&id, sizeof(id), 0) != (ssize_t)sizeof(id))
+        id = (uint64_t)now_ms() ^ (uint64_t)time(NULL) << 20 ^
+             (uint64_t)getpid() << 44;
+    snprintf(r->id, sizeof(r->id), "%016" PRIx64, id);
     int rc = -1;
     if (strncmp(url, "unix://", 7) == 0)
         rc = parse_unix(r, url + 7);
@@ -668,7 +887,8 @@ int nm_redis_attach(nm_store_t *store, struct event_base *base, const char *url,
     r->desc = strdup(desc);
     r->retry_ev = evtimer_new(base, on_retry, r);
     r->tick_ev = event_new(base, -1, EV_PERSIST, on_tick, r);
-    if (rc < 0 || !r->desc || !r->retry_ev || !r->tick_ev) {
+    r->batch_ev = evtimer_new(base, on_batch_ev, r);
+    if (rc < 0 || !r->desc || !r->retry_ev || !r->tick_ev || !r->batch_ev) {
         *why = "expected redis://[[user]:password@]host[:port][/db] or "
                "unix:///path[?db=N&password=P]";
         be_close(r);

@@ -1,13 +1,22 @@
 /* store_redis.h - the Redis backend of the store (store.h), on hiredis'
- * async API driven by libevent. Key schema (all single-key commands, so
- * they shard under Redis Cluster):
+ * async API driven by libevent. Key schema (single-key commands, except
+ * the counter script, whose two keys share a hash slot; so all of it
+ * shards under Redis Cluster):
  *   notmod:tag:<url>          string  current tag
  *   notmod:first:<url>#<tag>  string  unix time tag was first seen for url;
  *                                     SET NX (first writer wins), 30 days
  *   notmod:pin:<url>          string  pinned tag
  *   notmod:disabled           set     disabled route prefixes
- *   notmod:stats              hash    fleet totals (HINCRBY), fields as stats.h
- *   notmod:route:<route>      hash    per-route counters, same fields
+ *   notmod:stats              hash    fleet totals, fields as stats.h
+ *   notmod:route:<route>      hash    per-route counters, same fields;
+ *                                     { and } in <route> as %7B and %7D
+ *   notmod:batch:<id>:{<key>} string  number of the last counter batch that
+ *                                     daemon process <id> (16 hex digits,
+ *                                     random per start) applied to hash
+ *                                     <key>; 1 day after its last batch
+ * Counters are added by a Lua script (EVAL) that applies a numbered batch
+ * of HINCRBYs only once and raises the marker with it, so a batch resent
+ * after a lost reply never counts twice (store_redis.c, "counters").
  * <url> is host + request-target (url.h). */
 #ifndef NM_STORE_REDIS_H
 #define NM_STORE_REDIS_H

@@ -42,7 +42,11 @@ def stop_process(proc, sig=signal.SIGTERM, timeout=10):
     if proc is None or proc.poll() is not None:
         return proc.returncode if proc else None
     try:
-        os.kill(proc.pid, signal.SIGCONT)  # in case a test stopped it
+        if sig != signal.SIGKILL:
+            # In case a test stopped it. Never before SIGKILL, which needs
+            # none: the resumed process could run (and, say, apply what its
+            # sockets hold) before the kill lands.
+            os.kill(proc.pid, signal.SIGCONT)
         os.kill(proc.pid, sig)
         return proc.wait(timeout=timeout)
     except subprocess.TimeoutExpired:

@@ -219,9 +219,16 @@ class PersistenceTest(unittest.TestCase):
 
 
 class RedisOutageTest(unittest.TestCase):
-    def test_redis_stopped_then_killed_counters_catch_up(self):
-        dir = tempdir(self)
-        # AOF so that what Redis acknowledged survives the SIGKILL.
+    """Redis stalls (SIGSTOP) with counter writes in its socket buffer, the
+    daemon gives the connection up and sends the writes again later. Both
+    things Redis can then do with the buffered copy are forced, one per
+    test, and either way every event must count exactly once."""
+
+    def stall(self):
+        """50 events in Redis, then 200 while it is stopped, until the
+        daemon has given up on the connection. Returns (redis, daemon)."""
+        dir = self.dir = tempdir(self)
+        # AOF so that what Redis applied survives the SIGKILL.
         redis = Redis(dir, appendonly=True).start()
         self.addCleanup(redis.stop)
         d = Daemon(dir, extra=["--redis", redis.url]).start()
@@ -238,24 +245,58 @@ class RedisOutageTest(unittest.TestCase):
             # The daemon keeps answering and publishing meanwhile.
             self.assertEqual(d.fields("get http://example.test/p%d" % i)
                              ["tag"], '"v%d"' % i)
-        wait_for(lambda: "disconnected" in d.fields("status")["store"],
+        # The log line stays; the status flips back to "connected" each
+        # time the kernel accepts a reconnect for the stopped Redis.
+        wait_for(lambda: "no reply for 3 s" in d.read_log(), timeout=15,
                  what="stall noticed")
+        return redis, d
+
+    def restart_and_expect_exact_counts(self, redis, d):
+        """Kills redis (still stopped or not: SIGKILL does not resume it),
+        sends 30 more events, restarts redis on its AOF and expects every
+        event counted once, also after the daemon has nothing left to
+        send."""
         redis.stop(signal.SIGKILL)
         emit_200(d, '"late"', count=30)
-        redis = Redis(dir, port=redis.port, appendonly=True).start()
+        redis = Redis(self.dir, port=redis.port, appendonly=True).start()
         self.addCleanup(redis.stop)
         seen = []
 
-        def caught_up():
+        def requests():
             seen.append(redis.cmd("HGET", "notmod:stats", "requests"))
-            return seen[-1] == str(50 + 200 + 30)
+            return seen[-1]
         try:
-            wait_for(caught_up, timeout=20, what="catch-up")
+            wait_for(lambda: requests() == str(50 + 200 + 30), timeout=20,
+                     what="catch-up")
+            wait_for(lambda: re.search(r" connected, 0 in flight, 0 queued",
+                                       d.fields("status")["store"]),
+                     what="daemon idle")
+            self.assertEqual(requests(), str(50 + 200 + 30))
         except AssertionError:
             raise AssertionError("requests in Redis: %r; daemon log:\n%s"
                                  % (seen[-5:], d.read_log()))
+        for i in range(10):
+            self.assertEqual(redis.cmd("HGET", "notmod:route:example.test/p%d"
+                                       % i, "requests"), "20")
         wait_for(lambda: redis.cmd("GET", "notmod:tag:example.test/p9")
                  == '"v9"', what="tags written back")
+
+    def test_writes_lost_with_killed_redis_are_sent_again(self):
+        redis, d = self.stall()
+        # Killed while stopped: what its socket held never ran.
+        self.restart_and_expect_exact_counts(redis, d)
+
+    def test_writes_run_by_resumed_redis_are_not_counted_twice(self):
+        redis, d = self.stall()
+        # Resumed: Redis now runs what the abandoned connection holds, and
+        # the daemon (reconnecting) sends the same batches again.
+        os.kill(redis.proc.pid, signal.SIGCONT)
+        wait_for(lambda: re.search(r" connected, 0 in flight, 0 queued",
+                                   d.fields("status")["store"]),
+                 timeout=15, what="daemon idle")
+        self.assertEqual(redis.cmd("HGET", "notmod:stats", "requests"),
+                         str(50 + 200))
+        self.restart_and_expect_exact_counts(redis, d)
 
 
 class MetricsTest(unittest.TestCase):
