@@ -312,34 +312,33 @@ static void forget(int fd)
     errno = saved;
 }
 
-EXPORT int accept4(int fd, struct sockaddr *addr, socklen_t *alen, int flags)
+/* A connection accepted on listen_fd: follow it if the listener is ours. */
+static int accepted(int listen_fd, int r)
 {
-    int r = nm_real.accept4 ? nm_real.accept4(fd, addr, alen, flags)
-                            : (int)syscall(SYS_accept4, fd, addr, alen, flags);
     if (r >= 0 && is_active) {
         int saved = errno;
         in_shim++;
         nm_report_fd_gone(r); /* a new fd with our number: ours is gone */
-        nm_conn_on_accept(fd, r);
+        nm_statcache_forget(r);
+        nm_conn_on_accept(listen_fd, r);
         in_shim--;
         errno = saved;
     }
     return r;
 }
 
+EXPORT int accept4(int fd, struct sockaddr *addr, socklen_t *alen, int flags)
+{
+    return accepted(fd, nm_real.accept4
+                            ? nm_real.accept4(fd, addr, alen, flags)
+                            : (int)syscall(SYS_accept4, fd, addr, alen, flags));
+}
+
 EXPORT int accept(int fd, struct sockaddr *addr, socklen_t *alen)
 {
-    int r = nm_real.accept ? nm_real.accept(fd, addr, alen)
-                           : (int)syscall(SYS_accept, fd, addr, alen);
-    if (r >= 0 && is_active) {
-        int saved = errno;
-        in_shim++;
-        nm_report_fd_gone(r); /* a new fd with our number: ours is gone */
-        nm_conn_on_accept(fd, r);
-        in_shim--;
-        errno = saved;
-    }
-    return r;
+    return accepted(fd, nm_real.accept
+                            ? nm_real.accept(fd, addr, alen)
+                            : (int)syscall(SYS_accept, fd, addr, alen));
 }
 
 EXPORT int close(int fd)
