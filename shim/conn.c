@@ -157,9 +157,9 @@ static struct nm_conn *conn_new(int fd)
             return NULL;
         pthread_mutex_init(&c->lock, NULL);
     }
-    pthread_mutex_t lock = c->lock;
-    memset(c, 0, sizeof(*c));
-    c->lock = lock;
+    /* Everything but the mutex, which stays initialised for life. */
+    memset((char *)c + offsetof(struct nm_conn, free_next), 0,
+           sizeof(*c) - offsetof(struct nm_conn, free_next));
     c->fd = fd;
     c->refs = 1;
     nm_http_req_init(&c->reqp);
@@ -194,6 +194,8 @@ static void release_state(struct nm_conn *c)
     c->hold = NULL;
 }
 
+static void release_unchanged(struct nm_conn *c, int fd);
+
 /* The one way out of trouble: stop touching this connection. Held bytes
  * must have been delivered or owed by the caller. */
 static void conn_give_up(struct nm_conn *c, const char *why)
@@ -201,6 +203,10 @@ static void conn_give_up(struct nm_conn *c, const char *why)
     if (!c->is_given_up)
         nm_log(NM_LOG_INFO, "fd %d: passing through from now on: %s", c->fd,
                why);
+    /* Whatever is still held belongs to the client: it goes first. */
+    if (!c->is_given_up &&
+        (c->rs == RS_HOLD || (c->rs == RS_HEAD && c->head_len > 0)))
+        release_unchanged(c, c->fd);
     c->is_given_up = true;
     release_state(c);
 }
@@ -371,8 +377,6 @@ static bool is_holding(const struct nm_conn *c)
     return !c->is_given_up &&
            (c->rs == RS_HOLD || (c->rs == RS_HEAD && c->head_len > 0));
 }
-
-static void release_unchanged(struct nm_conn *c, int fd);
 
 /* Never stall a client: what is held goes out unchanged (and the response
  * passes) once held longer than NOTMOD_HOLD_MS, or at once with now 0. */
@@ -879,6 +883,8 @@ static ssize_t give_up_and_pass(struct wctx *w, const char *why)
                    &got);
     if (n > 0)
         send_own(c, w->fd, v, n);
+    if (w->prefix_held > 0)
+        c->head_len = 0; /* sent just now */
     w->prefix_held = w->prefix_input = 0;
     conn_give_up(c, why);
     if (c->owed_len > c->owed_off && !flush_owed(c, w->fd, true)) {
