@@ -39,13 +39,17 @@
 #include <netinet/in.h>
 #include <poll.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <time.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 /* Requests read but not yet answered; beyond this the client is pipelining
@@ -90,7 +94,11 @@ struct nm_conn {
     char *head; /* held head bytes that arrived in earlier calls */
     size_t head_len, head_cap;
     uint64_t head_started_ms; /* when a partial head began to be held */
-    struct nm_hold *hold;     /* with RS_HOLD: the body so far */
+    /* A fork split this exchange with a partial head held: whichever side
+     * touches it first claims it (CAS in memory both sides share). */
+    _Atomic int *takeover;
+    int takeover_role;    /* TAKE_PARENT or TAKE_CHILD */
+    struct nm_hold *hold; /* with RS_HOLD: the body so far */
     /* what became of the current response, reported when it ends */
     uint8_t outcome; /* nm_event_outcome_t */
     uint16_t reason; /* NM_REASON_* with NM_OUTCOME_NOT_HANDLED */
@@ -195,6 +203,7 @@ static void release_state(struct nm_conn *c)
 }
 
 static void release_unchanged(struct nm_conn *c, int fd);
+static void resolve_takeover(struct nm_conn *c);
 
 /* The one way out of trouble: stop touching this connection. Held bytes
  * must have been delivered or owed by the caller. */
@@ -218,6 +227,7 @@ struct nm_conn *nm_conn_acquire(int fd)
         return NULL;
     struct nm_conn *c = (struct nm_conn *)v;
     pthread_mutex_lock(&c->lock);
+    resolve_takeover(c);
     if (nm_fdtable_get(fd) != v || (c->is_given_up && c->owed_len == 0)) {
         pthread_mutex_unlock(&c->lock);
         return NULL;
@@ -401,7 +411,13 @@ int nm_conn_fd_of(struct nm_conn *c)
 bool nm_conn_flush_watched(struct nm_conn *c)
 {
     pthread_mutex_lock(&c->lock);
-    release_overdue(c, nm_now_ms());
+    uint64_t now = nm_now_ms();
+    /* A fork-split exchange is claimed only when its hold is due: the
+     * other side (a child about to exec) must get the chance first. */
+    if (c->takeover == NULL || now - c->head_started_ms >= nm_cfg.hold_ms)
+        resolve_takeover(c);
+    if (c->takeover == NULL)
+        release_overdue(c, now);
     if (c->owed_off < c->owed_len)
         flush_owed(c, c->fd, false);
     bool is_needed = c->owed_off < c->owed_len || is_holding(c);
@@ -1617,6 +1633,7 @@ static void forget(int fd, bool is_closing)
     if (!is_last)
         return;
     pthread_mutex_lock(&c->lock);
+    resolve_takeover(c);
     if (is_closing)
         drain_before_close(c, fd, true);
     bool had_exchange = c->has_exchanged;
@@ -1656,10 +1673,27 @@ static bool is_busy(const struct nm_conn *c)
 
 static void flush_one(int fd, uintptr_t v, void *arg)
 {
-    (void)arg;
     struct nm_conn *c = (struct nm_conn *)v;
     pthread_mutex_lock(&c->lock);
-    if (c->fd == fd)
+    resolve_takeover(c);
+    /* Before fork (arg set): a head still being written is kept for
+     * whichever side goes on writing it (python's CGI handler writes the
+     * status line, then its child execs the script: see start_relay). */
+    bool is_split =
+        arg != NULL && !c->is_given_up && c->rs == RS_HEAD && c->head_len > 0;
+    if (is_split) {
+        void *cell = mmap(NULL, sizeof(_Atomic int), PROT_READ | PROT_WRITE,
+                          MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+        is_split = cell != MAP_FAILED;
+        if (is_split) {
+            c->takeover = cell;
+            atomic_store(c->takeover, 0);
+            for (int i = 0; i < 20 && c->owed_off < c->owed_len; i++)
+                if (!flush_owed(c, fd, false))
+                    wait_writable(fd, 100);
+        }
+    }
+    if (!is_split && c->fd == fd)
         drain_before_close(c, fd, false);
     pthread_mutex_unlock(&c->lock);
 }
@@ -1667,6 +1701,35 @@ static void flush_one(int fd, uintptr_t v, void *arg)
 void nm_conn_flush_all(void)
 {
     nm_fdtable_each_conn(flush_one, NULL);
+}
+
+enum { TAKE_OPEN = 0, TAKE_CHILD = 1, TAKE_PARENT = 2 };
+
+/* Settles a fork-split exchange (c locked): the first side to touch it
+ * claims it; the other drops its copy of the held head, unsent, and stands
+ * aside, so nothing is sent twice. */
+static void resolve_takeover(struct nm_conn *c)
+{
+    if (c->takeover == NULL)
+        return;
+    int expected = TAKE_OPEN;
+    bool is_mine = atomic_compare_exchange_strong(c->takeover, &expected,
+                                                  c->takeover_role) ||
+                   expected == c->takeover_role;
+    munmap((void *)c->takeover, sizeof(_Atomic int));
+    c->takeover = NULL;
+    if (!is_mine) {
+        c->head_len = 0; /* the other process sends it */
+        conn_give_up(c, "the other side of a fork answers this exchange");
+    }
+}
+
+static void set_role(int fd, uintptr_t v, void *arg)
+{
+    (void)fd;
+    struct nm_conn *c = (struct nm_conn *)v;
+    if (c->takeover != NULL)
+        c->takeover_role = (int)(intptr_t)arg;
 }
 
 /* After fork the parent goes on following its connections: servers that
@@ -1683,21 +1746,31 @@ static void settle_one(int fd, uintptr_t v, void *arg)
     struct nm_conn *c = (struct nm_conn *)v;
     pthread_mutex_init(&c->lock, NULL);
     pthread_mutex_lock(&c->lock);
-    if (!c->is_given_up && is_busy(c))
+    /* Owed bytes were the parent's to send, and were sent before fork. */
+    owed_clear(c);
+    if (c->takeover != NULL) {
+        c->takeover_role = TAKE_CHILD;
+    } else if (!c->is_given_up && is_busy(c)) {
+        c->head_len = 0; /* never send what the parent holds */
+        nm_hold_free(c->hold);
+        c->hold = NULL;
+        c->rs = RS_PASS;
         conn_give_up(c, "fork with an exchange in flight");
+    }
     c->is_in_flusher = false;
     pthread_mutex_unlock(&c->lock);
 }
 
 void nm_conn_before_fork(void)
 {
-    nm_conn_flush_all();
+    nm_fdtable_each_conn(flush_one, (void *)1);
     pthread_mutex_lock(&table_lock);
 }
 
 void nm_conn_after_fork_parent(void)
 {
     pthread_mutex_unlock(&table_lock);
+    nm_fdtable_each_conn(set_role, (void *)(intptr_t)TAKE_PARENT);
 }
 
 void nm_conn_after_fork_child(void)
@@ -1747,4 +1820,84 @@ void nm_conn_before_read(int fd)
     if (c->owed_off < c->owed_len)
         flush_owed(c, fd, false);
     nm_conn_release(c);
+}
+
+/* ---- exec of a process that writes a response onto the socket ---- */
+
+/* glibc's fork without the atfork handlers (ours would take the lock we
+ * hold) but with its own internal state reset. */
+extern pid_t _Fork(void);
+
+/* Feeds everything the exec'd program writes into the pipe through the
+ * shim onto the socket, then finishes the response as a close would. */
+static int relay(struct nm_conn *c, int sock, int in, pid_t child)
+{
+    char buf[16384];
+    for (;;) {
+        /* Unlocked while waiting: the flusher may release a hold past its
+         * deadline meanwhile (a script that sleeps mid-body). */
+        pthread_mutex_unlock(&c->lock);
+        ssize_t n = nm_real_read(in, buf, sizeof(buf));
+        int err = errno;
+        pthread_mutex_lock(&c->lock);
+        errno = err;
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0)
+            break;
+        size_t off = 0;
+        while (off < (size_t)n) {
+            struct iovec v = {buf + off, (size_t)n - off};
+            ssize_t w = nm_conn_write(c, sock, NM_OP_WRITE, &v, 1, 0);
+            if (w > 0)
+                off += (size_t)w;
+            else if (w < 0 && (errno == EAGAIN || errno == EINTR))
+                wait_writable(sock, 1000);
+            else
+                break; /* the client is gone: drain the pipe anyway */
+        }
+    }
+    drain_before_close(c, sock, true);
+    int status = 0;
+    while (waitpid(child, &status, 0) < 0 && errno == EINTR)
+        ;
+    return WIFEXITED(status)
+               ? WEXITSTATUS(status)
+               : 128 + (WIFSIGNALED(status) ? WTERMSIG(status) : 0);
+}
+
+void nm_conn_before_exec(void)
+{
+    /* The program about to run will write its output on fd 1. When that
+     * is a connection whose response is in progress (python's CGI handler
+     * sent the status line, its child execs the script), the script's
+     * bytes would bypass the shim: give the script a pipe instead and
+     * relay it here. This process becomes the relay and exits with the
+     * script's status, so the server waiting for it sees the response
+     * complete before it closes the connection. */
+    struct nm_conn *c = nm_conn_acquire(1);
+    bool is_wanted = c != NULL && !c->is_given_up && c->q_len > 0 &&
+                     (c->rs == RS_HEAD || c->rs == RS_IDLE);
+    int p[2] = {-1, -1};
+    if (is_wanted && syscall(SYS_pipe2, p, 0) == 0) {
+        pid_t pid = _Fork();
+        if (pid == 0) { /* the script: stdout is the pipe, nothing of ours */
+            syscall(SYS_dup2, p[1], 1);
+            syscall(SYS_close, p[0]);
+            syscall(SYS_close, p[1]);
+            return; /* the caller goes on with the real exec */
+        }
+        if (pid > 0) {
+            syscall(SYS_close, p[1]);
+            int code = relay(c, 1, p[0], pid);
+            nm_conn_release(c);
+            nm_report_flush();
+            _exit(code);
+        }
+        syscall(SYS_close, p[0]);
+        syscall(SYS_close, p[1]);
+    }
+    if (c != NULL)
+        nm_conn_release(c);
+    nm_conn_flush_all();
 }

@@ -71,6 +71,11 @@ void nm_conn_dup_fd(int oldfd, int newfd);
  * briefly: before fork and exec, so nothing is held across them. */
 void nm_conn_flush_all(void);
 
+/* Before exec: a response in progress on fd 1 is relayed through the shim
+ * from a pipe the exec'd program writes (see conn.c); then everything
+ * held or owed is delivered. Returns only in the process that execs. */
+void nm_conn_before_exec(void);
+
 /* pthread_atfork handlers: nothing is held or owed across fork, and an
  * exchange in flight is followed by neither process afterwards. */
 void nm_conn_before_fork(void);

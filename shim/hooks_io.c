@@ -544,7 +544,7 @@ static void before_exec(void)
         return;
     int saved = errno;
     in_shim++;
-    nm_conn_flush_all();
+    nm_conn_before_exec();
     in_shim--;
     errno = saved;
 }
