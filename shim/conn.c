@@ -1541,8 +1541,14 @@ ssize_t nm_conn_sendfile(struct nm_conn *c, int out_fd, int in_fd,
         return -1;
     }
     settle_pending_done(c);
-    if (!c->is_given_up && c->rs == RS_HOLD)
+    if (!c->is_given_up && c->rs == RS_HOLD) {
         hold_from_file(c, out_fd, in_fd, offset);
+        /* The head (and our tag) must be out before any body byte. */
+        if (c->owed_len > c->owed_off && !flush_owed(c, out_fd, true)) {
+            errno = EAGAIN;
+            return -1;
+        }
+    }
     if (!c->is_given_up && (c->rs == RS_SWALLOW || c->rs == RS_SINK))
         return swallow_sendfile(c, in_fd, offset, count);
     uint64_t sk = 0;
