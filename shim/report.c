@@ -84,12 +84,26 @@ static void flush_locked(uint64_t now)
     batch_used = 0;
 }
 
+/* getpid() is a syscall: the pid is read once per process image and
+ * again after fork (nm_report_after_fork_child, and the exec relay). */
+static _Atomic uint32_t my_pid;
+
+static uint32_t cached_pid(void)
+{
+    uint32_t pid = atomic_load(&my_pid);
+    if (pid == 0) {
+        pid = (uint32_t)getpid();
+        atomic_store(&my_pid, pid);
+    }
+    return pid;
+}
+
 void nm_report_send(nm_event_t *ev)
 {
     uint64_t now = nm_now_ms();
     if (now < quiet_until_ms)
         return;
-    ev->pid = (uint32_t)getpid();
+    ev->pid = cached_pid();
     if (nm_cfg.has_secret) {
         ev->flags |= NM_EVENT_F_TOKEN;
         ev->token = nm_cfg.secret;
@@ -137,6 +151,7 @@ void nm_report_fd_gone(int fd)
 
 void nm_report_after_fork_child(void)
 {
+    atomic_store(&my_pid, 0);
     pthread_mutex_init(&report_lock, NULL);
     batch_count = 0; /* the parent sends those */
     batch_used = 0;

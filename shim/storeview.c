@@ -79,6 +79,8 @@ static void refresh(void)
     if (fd < 0) {
         if (cur != NULL)
             publish(NULL);
+        /* No daemon: look again in a second, not every 50 ms. */
+        atomic_store(&next_refresh_ms, nm_now_ms() + 1000);
         return;
     }
     char head[NM_SNAPSHOT_HEADER_LEN];
