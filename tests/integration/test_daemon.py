@@ -359,14 +359,18 @@ class DaemonLifecycleTest(unittest.TestCase):
                               text=True, timeout=20)
 
     def test_pcap_bad_interface_is_a_clear_error(self):
-        p = self.run_notmodd("--foreground", "--pcap", "nm-no-such-if0")
+        # Own socket path: never leave files at the default location.
+        sock = os.path.join(tempdir(self), "n.sock")
+        p = self.run_notmodd("--foreground", "--socket", sock, "--pcap",
+                             "nm-no-such-if0")
         self.assertEqual(p.returncode, 1)
         self.assertIn("--pcap nm-no-such-if0", p.stderr)
 
     def test_bad_flags_exit_2_with_one_line(self):
         for args in (["--bogus"], ["--secret", "xyz"], ["stray"],
                      ["--log", "nowhere"]):
-            p = self.run_notmodd("--foreground", *args)
+            sock = os.path.join(tempdir(self), "n.sock")
+            p = self.run_notmodd("--foreground", "--socket", sock, *args)
             self.assertEqual(p.returncode, 2, args)
             self.assertEqual(len(p.stderr.splitlines()), 1, p.stderr)
 
