@@ -81,34 +81,41 @@ static double coverage(const nm_counters_t *c)
     return c->get_200 ? (double)c->get_200_validated / (double)c->get_200 : 0.0;
 }
 
-static void stats_json(nm_daemon_t *d, struct evbuffer *out)
+/* One source's counters as JSON members (no braces). */
+static void counters_json(const nm_counters_t *c, struct evbuffer *out)
 {
-    const nm_counters_t *c = nm_stats_totals(d->stats);
-    const nm_events_counts_t *ec = nm_events_counts(d->events);
-    evbuffer_add_printf(out, "{");
 #define NM_JSON_FIELD(f)                                                       \
     evbuffer_add_printf(out, "\"" #f "\":%" PRIu64 ",", c->f);
     NM_STATS_FIELDS(NM_JSON_FIELD)
 #undef NM_JSON_FIELD
-    evbuffer_add_printf(
-        out,
-        "\"revalidation_hits\":%" PRIu64 ",\"hit_rate\":%.6f,"
-        "\"validator_coverage\":%.6f,\"events_received\":%" PRIu64
-        ",\"events_malformed\":%" PRIu64 ",\"events_rejected\":%" PRIu64 "}\n",
-        c->hits_served + c->hits_substituted, nm_stats_hit_rate(c), coverage(c),
-        ec->received, ec->malformed, ec->rejected);
+    evbuffer_add_printf(out,
+                        "\"revalidation_hits\":%" PRIu64 ",\"hit_rate\":%.6f,"
+                        "\"validator_coverage\":%.6f",
+                        c->hits_served + c->hits_substituted,
+                        nm_stats_hit_rate(c), coverage(c));
 }
 
-static int cmd_stats(nm_daemon_t *d, int argc, char **argv,
-                     struct evbuffer *out)
+static void stats_json(nm_daemon_t *d, struct evbuffer *out)
 {
-    if (argc > 2 || (argc == 2 && strcmp(argv[1], "json") != 0))
-        return fail(out, "usage: stats [json]");
-    if (argc == 2) {
-        stats_json(d, out);
-        return 0;
+    const nm_events_counts_t *ec = nm_events_counts(d->events);
+    evbuffer_add_printf(out, "{");
+    counters_json(nm_stats_totals(d->stats), out);
+    evbuffer_add_printf(out,
+                        ",\"events_received\":%" PRIu64
+                        ",\"events_malformed\":%" PRIu64
+                        ",\"events_rejected\":%" PRIu64,
+                        ec->received, ec->malformed, ec->rejected);
+    if (d->pcap_stats) { /* what --pcap saw on the wire, kept apart */
+        evbuffer_add_printf(out, ",\"pcap\":{");
+        counters_json(nm_stats_totals(d->pcap_stats), out);
+        evbuffer_add_printf(out, "}");
     }
-    const nm_counters_t *c = nm_stats_totals(d->stats);
+    evbuffer_add_printf(out, "}\n");
+}
+
+/* One source's counters in the CLI's table. */
+static void counters_text(const nm_counters_t *c, struct evbuffer *out)
+{
     evbuffer_add_printf(out,
                         "requests              %" PRIu64 "\n"
                         "revalidations         %" PRIu64 "\n"
@@ -125,6 +132,22 @@ static int cmd_stats(nm_daemon_t *d, int argc, char **argv,
                         c->hits_substituted, 100 * nm_stats_hit_rate(c),
                         c->missed, c->tags_added, 100 * coverage(c),
                         c->bytes_saved, c->not_handled);
+}
+
+static int cmd_stats(nm_daemon_t *d, int argc, char **argv,
+                     struct evbuffer *out)
+{
+    if (argc > 2 || (argc == 2 && strcmp(argv[1], "json") != 0))
+        return fail(out, "usage: stats [json]");
+    if (argc == 2) {
+        stats_json(d, out);
+        return 0;
+    }
+    counters_text(nm_stats_totals(d->stats), out);
+    if (d->pcap_stats) {
+        evbuffer_add_printf(out, "\non the wire (--pcap):\n");
+        counters_text(nm_stats_totals(d->pcap_stats), out);
+    }
     return 0;
 }
 

@@ -189,6 +189,13 @@ class LiveDaemonTest(unittest.TestCase):
         self.assertEqual(m['notmod_requests_total{source="shim"}'], 0)
         self.assertEqual(m['notmod_route_revalidations_total{source="pcap",'
                            'route="127.0.0.1:%d/s.txt"}' % srv.port], 2)
+        # notmodctl stats shows the wire's figures in their own block.
+        text = d.ctl("stats")
+        self.assertIn("on the wire (--pcap):", text)
+        wire = text.split("on the wire (--pcap):", 1)[1]
+        self.assertRegex(wire, r"revalidations\s+2\n")
+        self.assertRegex(wire, r"revalidation hits\s+1 \(served 1")
+        self.assertEqual(d.stats()["pcap"]["revalidations"], 2)
 
 
 if __name__ == "__main__":
