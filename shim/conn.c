@@ -1274,14 +1274,22 @@ static int phase_hold(struct wctx *w)
              * right behind it, and the rest of the response passes. */
             release_unchanged(c, w->fd);
             m += r;
-            struct iovec v[PHASE_IOV_MAX];
-            size_t got;
-            int n = cur_slice(start, (size_t)m, v, PHASE_IOV_MAX, &got);
-            send_own(c, w->fd, v, n);
-            w->k = start;
-            w->k.off += 0;
-            cur_advance(&w->k, got);
-            w->done += got;
+            /* All m bytes were parsed: all of them go, in order, however
+             * many iovecs they span. */
+            struct cursor k = start;
+            size_t left = (size_t)m;
+            while (left > 0) {
+                struct iovec v[PHASE_IOV_MAX];
+                size_t got;
+                int n = cur_slice(k, left, v, PHASE_IOV_MAX, &got);
+                if (n == 0)
+                    break;
+                send_own(c, w->fd, v, n);
+                cur_advance(&k, got);
+                left -= got;
+            }
+            w->k = k;
+            w->done += (size_t)m;
             c->rs = RS_PASS;
             if (e == NM_RESP_EV_MSG_DONE)
                 end_response(c);
