@@ -262,6 +262,13 @@ static const err_row_t err_rows[] = {
      * reach the client (tests/fuzz/corpus/resp304/crash-extra-bare-lf). */
     {"extra_with_bare_lf_invalid", "HTTP/1.1 200 OK\r\n\r\n", "ETag: \"a\"\n",
      NM_E_INVAL},
+    /* fuzz: extra lines are the caller's, but a framing field among them
+     * would reach the client in a 304 (tests/fuzz/corpus/resp304/
+     * crash-extra-content-length). */
+    {"extra_with_content_length_invalid", "HTTP/1.1 200 OK\r\n\r\n",
+     "Content-Length: 5\r\n", NM_E_INVAL},
+    {"extra_with_transfer_encoding_invalid", "HTTP/1.1 200 OK\r\n\r\n",
+     "ETag: \"a\"\r\nTransfer-Encoding: chunked\r\n", NM_E_INVAL},
 };
 
 static void resp304_build_rejects_malformed_heads(void **state)
