@@ -12,12 +12,12 @@
  * of these (negative) on failure. */
 enum {
     NM_OK = 0,
-    NM_E_PARSE = -1,     /* input is not what the grammar allows */
-    NM_E_AMBIGUOUS = -2, /* framing could be read two ways: stop touching */
-    NM_E_TOO_LONG = -3,  /* a line, field or count passed our limit */
-    NM_E_NOSPACE = -4,   /* the caller's output buffer is too small */
+    NM_E_PARSE = -1,       /* input is not what the grammar allows */
+    NM_E_AMBIGUOUS = -2,   /* framing could be read two ways: stop touching */
+    NM_E_TOO_LONG = -3,    /* a line, field or count passed our limit */
+    NM_E_NOSPACE = -4,     /* the caller's output buffer is too small */
     NM_E_UNSUPPORTED = -5, /* valid HTTP we choose not to follow (upgrade...) */
-    NM_E_INVAL = -6,     /* bad argument */
+    NM_E_INVAL = -6,       /* bad argument */
 };
 
 /* A view of bytes owned by someone else; ptr == NULL means "absent". */

@@ -338,8 +338,8 @@ static const row_t framing[] = {
     /* RFC 9112 §2.2: a bare LF ends a line; CGI heads relayed verbatim. */
     {"bare_lf_head_accepted", "HTTP/1.1 200 OK\nContent-Length: 0\n\n", 0,
      false, "H(200 1.1 cl=0 len=35 {cl})M;"},
-    {"bare_lf_after_field_accepted", "HTTP/1.1 200 OK\r\nServer: x\n\r\nab",
-     0, false, "H(200 1.1 len=29 {cdelim,close})B(ab)"},
+    {"bare_lf_after_field_accepted", "HTTP/1.1 200 OK\r\nServer: x\n\r\nab", 0,
+     false, "H(200 1.1 len=29 {cdelim,close})B(ab)"},
     {"cgi_lf_head_close_delimited",
      "HTTP/1.1 200 OK\r\nContent-Type: text/plain\n\nplain body\n", 0, false,
      "H(200 1.1 len=43 {cdelim,close})B(plain body\\x0a)"},

@@ -74,8 +74,7 @@ static const build_row_t build_rows[] = {
      "HTTP/1.1 304 Not Modified\r\nETag: \"v1\"\r\n"
      "Cache-Control: max-age=60\r\n" GEN_DATE "\r\n"},
     {"lf_only_status_line_and_fields",
-     "HTTP/1.0 200 OK\nServer: x\nContent-Length: 3\n\n",
-     NM_TAG,
+     "HTTP/1.0 200 OK\nServer: x\nContent-Length: 3\n\n", NM_TAG,
      "HTTP/1.0 304 Not Modified\r\nServer: x\r\n" GEN_DATE NM_TAG "\r\n"},
     {"cgi_without_date_gets_date_then_extra_and_keeps_cookies",
      "HTTP/1.0 200 OK\r\n"
