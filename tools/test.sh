@@ -41,6 +41,17 @@ else
     echo "== fuzz: skipped (clang or libclang-rt-14-dev missing) =="
 fi
 
+echo "== clang-format =="
+# shellcheck disable=SC2046
+if ! clang-format --dry-run -Werror $(git ls-files '*.c' '*.h' 2>/dev/null) \
+    >/dev/null 2>&1; then
+    echo "clang-format: these files need formatting:"
+    for f in $(git ls-files '*.c' '*.h'); do
+        clang-format --dry-run -Werror "$f" >/dev/null 2>&1 || echo "  $f"
+    done
+    status=1
+fi
+
 echo "== cppcheck =="
 if ! cppcheck --quiet --error-exitcode=1 --std=c11 \
     --enable=warning,performance,portability --inline-suppr \
