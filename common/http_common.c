@@ -98,6 +98,7 @@ int nm_lex_feed(nm_lex_t *lx, const char *buf, size_t len, size_t *used,
     size_t room = head_max - lx->head_len;
     size_t lim = len < room ? len : room;
     size_t i = 0, start;
+    bool is_quiet;
     int rc;
     unsigned char c;
 
@@ -169,35 +170,20 @@ int nm_lex_feed(nm_lex_t *lx, const char *buf, size_t len, size_t *used,
                 i++;
             val->ptr = buf + start;
             val->len = i - start;
-            if (lx->field == NM_FLD_NONE) {
-                /* Nobody captures this field: go on to the next line
-                 * without a round trip through the parser, which ignores
-                 * these events anyway (measured: a third of the lexer's
-                 * cost on typical heads, tools/bench). */
-                if (i + 1 < lim && s[i] == '\r' && s[i + 1] == '\n') {
-                    i += 2;
-                    lx->state = LX_LINE_START;
-                    break;
-                }
-                if (i < lim && s[i] == '\n' && lx->is_lf_ok) {
-                    i++;
-                    lx->state = LX_LINE_START;
-                    break;
-                }
-                if (i == lim)
-                    goto need;
-                if (i + 1 == lim && s[i] == '\r') {
-                    i++;
-                    lx->state = LX_CR;
-                    goto need;
-                }
-                val->ptr = NULL; /* an error follows: nothing to deliver */
+            /* Nobody captures this field: no VALUE event, and its line
+             * end continues the loop instead of a round trip through the
+             * parser, which ignores both (most lines of a typical head). */
+            is_quiet = lx->field == NM_FLD_NONE;
+            if (is_quiet) {
+                val->ptr = NULL;
                 val->len = 0;
             }
             if (i < lim && s[i] == '\r') {
                 if (i + 1 < lim && s[i + 1] == '\n') {
                     i += 2;
                     lx->state = LX_LINE_START;
+                    if (is_quiet)
+                        break;
                     rc = NM_LEX_LINE_END;
                     goto out;
                 }
@@ -214,6 +200,8 @@ int nm_lex_feed(nm_lex_t *lx, const char *buf, size_t len, size_t *used,
                 }
                 i++;
                 lx->state = LX_LINE_START;
+                if (is_quiet)
+                    break;
                 rc = NM_LEX_LINE_END;
                 goto out;
             }
