@@ -361,6 +361,8 @@ static bool wait_writable(int fd, int timeout_ms)
  * server's own call would have. Returns true when nothing is owed. */
 static bool flush_owed(struct nm_conn *c, int fd, bool may_block)
 {
+    if (c->owed_off >= c->owed_len)
+        return true;
     while (c->owed_off < c->owed_len) {
         ssize_t r =
             nm_real_send(fd, c->owed + c->owed_off, c->owed_len - c->owed_off,
@@ -379,6 +381,14 @@ static bool flush_owed(struct nm_conn *c, int fd, bool may_block)
     }
     owed_clear(c);
     return true;
+}
+
+/* Delivers what is owed before an fd goes (close, fork): bounded, so a
+ * client that stopped reading cannot hang the server for long. */
+static void flush_owed_bounded(struct nm_conn *c, int fd)
+{
+    for (int i = 0; i < 20 && !flush_owed(c, fd, false); i++)
+        wait_writable(fd, 100);
 }
 
 /* Is the shim sitting on bytes of this connection's current response? */
@@ -418,8 +428,7 @@ bool nm_conn_flush_watched(struct nm_conn *c)
         resolve_takeover(c);
     if (c->takeover == NULL)
         release_overdue(c, now);
-    if (c->owed_off < c->owed_len)
-        flush_owed(c, c->fd, false);
+    flush_owed(c, c->fd, false);
     bool is_needed = c->owed_off < c->owed_len || is_holding(c);
     if (!is_needed)
         c->is_in_flusher = false;
@@ -567,11 +576,9 @@ static void feed_requests(struct nm_conn *c, const char *p, size_t len)
     }
 }
 
-void nm_conn_on_read(struct nm_conn *c, int fd, const struct iovec *iov,
-                     int iovcnt, size_t n)
+void nm_conn_on_read(struct nm_conn *c, const struct iovec *iov, int iovcnt,
+                     size_t n)
 {
-    if (c->owed_off < c->owed_len)
-        flush_owed(c, fd, false);
     for (int i = 0; i < iovcnt && n > 0 && !c->is_given_up; i++) {
         size_t take = iov[i].iov_len < n ? iov[i].iov_len : n;
         feed_requests(c, iov[i].iov_base, take);
@@ -903,7 +910,7 @@ static ssize_t give_up_and_pass(struct wctx *w, const char *why)
         c->head_len = 0; /* sent just now */
     w->prefix_held = w->prefix_input = 0;
     conn_give_up(c, why);
-    if (c->owed_len > c->owed_off && !flush_owed(c, w->fd, true)) {
+    if (!flush_owed(c, w->fd, true)) {
         if (w->done > 0)
             return (ssize_t)w->done;
         errno = EAGAIN;
@@ -971,7 +978,7 @@ static void refeed(struct nm_conn *c, struct cursor k, size_t n)
 static int phase_pass(struct wctx *w)
 {
     struct nm_conn *c = w->c;
-    if (c->owed_len > c->owed_off && !flush_owed(c, w->fd, true))
+    if (!flush_owed(c, w->fd, true))
         return w->done > 0 ? 0 : (errno = EAGAIN, -1);
     nm_resp_parser_t saved_p = c->respp;
     nm_resp_t saved_r;
@@ -1106,6 +1113,21 @@ static bool send_304(struct wctx *w, const char *head, size_t head_len,
     return n > 0;
 }
 
+/* Sends v[0..cnt) (room for one more entry) and then what is held of the
+ * body behind it, in one call where possible: memory, then the memfd. */
+static void send_with_held_body(struct nm_conn *c, int fd, struct iovec *v,
+                                int cnt)
+{
+    if (c->hold != NULL && c->hold->mem_len > 0) {
+        v[cnt].iov_base = c->hold->mem;
+        v[cnt++].iov_len = c->hold->mem_len;
+    }
+    if (cnt > 0)
+        send_own(c, fd, v, cnt);
+    if (c->hold != NULL && c->hold->file_len > 0)
+        send_own_file(c, fd, c->hold->memfd, c->hold->file_len);
+}
+
 /* Sends the 200's head with our ETag line added before its empty line
  * (the server's own bytes and order kept), then what was held of its body:
  * memory first, then the memfd. */
@@ -1119,34 +1141,15 @@ static void release_with_tag(struct nm_conn *c, int fd, const char *head,
     memcpy(line + n, cut == 2 ? "\r\n" : "\n", cut);
     n += cut;
     struct iovec v[3] = {{(void *)head, head_len - cut}, {line, n}};
-    int cnt = 2;
-    if (c->hold != NULL && c->hold->mem_len > 0) {
-        v[cnt].iov_base = c->hold->mem;
-        v[cnt++].iov_len = c->hold->mem_len;
-    }
-    send_own(c, fd, v, cnt);
-    if (c->hold != NULL && c->hold->file_len > 0)
-        send_own_file(c, fd, c->hold->memfd, c->hold->file_len);
+    send_with_held_body(c, fd, v, 2);
     c->outcome = NM_OUTCOME_TAG_ADDED;
 }
 
 /* Sends what is held exactly as the server wrote it. */
 static void release_unchanged(struct nm_conn *c, int fd)
 {
-    struct iovec v[2];
-    int cnt = 0;
-    if (c->head_len > 0) {
-        v[cnt].iov_base = c->head;
-        v[cnt++].iov_len = c->head_len;
-    }
-    if (c->hold != NULL && c->hold->mem_len > 0) {
-        v[cnt].iov_base = c->hold->mem;
-        v[cnt++].iov_len = c->hold->mem_len;
-    }
-    if (cnt > 0)
-        send_own(c, fd, v, cnt);
-    if (c->hold != NULL && c->hold->file_len > 0)
-        send_own_file(c, fd, c->hold->memfd, c->hold->file_len);
+    struct iovec v[3] = {{c->head, c->head_len}};
+    send_with_held_body(c, fd, v, c->head_len > 0 ? 1 : 0);
     nm_hold_free(c->hold);
     c->hold = NULL;
     c->head_len = 0;
@@ -1423,14 +1426,12 @@ ssize_t nm_conn_write(struct nm_conn *c, int fd, enum nm_write_op op,
     w.k.iov = iov;
     w.k.cnt = iovcnt;
     c->fd = fd;
-    if (c->owed_len > c->owed_off && !flush_owed(c, fd, true)) {
+    if (!flush_owed(c, fd, true)) {
         errno = EAGAIN;
         return -1;
     }
     if (c->is_given_up)
         return emit(fd, op, iov, iovcnt, flags);
-    if (c->rs == RS_SINK)
-        return (ssize_t)iov_total(iov, iovcnt);
     for (;;) {
         const char *p;
         struct cursor peek = w.k;
@@ -1544,7 +1545,7 @@ ssize_t nm_conn_sendfile(struct nm_conn *c, int out_fd, int in_fd,
                          ssize_t (*real)(int, int, off_t *, size_t))
 {
     c->fd = out_fd;
-    if (c->owed_len > c->owed_off && !flush_owed(c, out_fd, true)) {
+    if (!flush_owed(c, out_fd, true)) {
         errno = EAGAIN;
         return -1;
     }
@@ -1552,7 +1553,7 @@ ssize_t nm_conn_sendfile(struct nm_conn *c, int out_fd, int in_fd,
     if (!c->is_given_up && c->rs == RS_HOLD) {
         hold_from_file(c, out_fd, in_fd, offset);
         /* The head (and our tag) must be out before any body byte. */
-        if (c->owed_len > c->owed_off && !flush_owed(c, out_fd, true)) {
+        if (!flush_owed(c, out_fd, true)) {
             errno = EAGAIN;
             return -1;
         }
@@ -1578,7 +1579,7 @@ ssize_t nm_conn_sendfile(struct nm_conn *c, int out_fd, int in_fd,
         }
         if (!c->is_given_up)
             conn_give_up(c, "sendfile outside a body");
-        if (c->owed_len > c->owed_off && !flush_owed(c, out_fd, true)) {
+        if (!flush_owed(c, out_fd, true)) {
             errno = EAGAIN;
             return -1;
         }
@@ -1611,11 +1612,7 @@ static void drain_before_close(struct nm_conn *c, int fd, bool is_eof)
         end_response(c);
     }
     release_overdue(c, 0);
-    for (int i = 0; i < 20 && c->owed_off < c->owed_len; i++) {
-        if (flush_owed(c, fd, false))
-            break;
-        wait_writable(fd, 100);
-    }
+    flush_owed_bounded(c, fd);
 }
 
 void nm_conn_forget_fd(int fd)
@@ -1692,7 +1689,8 @@ static void flush_one(int fd, uintptr_t v, void *arg)
     resolve_takeover(c);
     /* Before fork (arg set): a head still being written is kept for
      * whichever side goes on writing it (python's CGI handler writes the
-     * status line, then its child execs the script: see start_relay). */
+     * status line, then its child execs the script: see nm_conn_before_exec).
+     */
     bool is_split =
         arg != NULL && !c->is_given_up && c->rs == RS_HEAD && c->head_len > 0;
     if (is_split) {
@@ -1702,9 +1700,7 @@ static void flush_one(int fd, uintptr_t v, void *arg)
         if (is_split) {
             c->takeover = cell;
             atomic_store(c->takeover, 0);
-            for (int i = 0; i < 20 && c->owed_off < c->owed_len; i++)
-                if (!flush_owed(c, fd, false))
-                    wait_writable(fd, 100);
+            flush_owed_bounded(c, fd);
         }
     }
     if (!is_split && c->fd == fd)
@@ -1831,8 +1827,7 @@ void nm_conn_before_read(int fd)
     /* The server waits on the client: nothing may stay held meanwhile. */
     c->fd = fd;
     release_overdue(c, 0);
-    if (c->owed_off < c->owed_len)
-        flush_owed(c, fd, false);
+    flush_owed(c, fd, false);
     nm_conn_release(c);
 }
 

@@ -37,8 +37,8 @@ struct nm_conn *nm_conn_adopt(int fd);
 void nm_conn_before_read(int fd);
 
 /* The server read n bytes (spread over iov) from the connection. */
-void nm_conn_on_read(struct nm_conn *c, int fd, const struct iovec *iov,
-                     int iovcnt, size_t n);
+void nm_conn_on_read(struct nm_conn *c, const struct iovec *iov, int iovcnt,
+                     size_t n);
 
 /* The server writes iov; returns what the real call would return to it. */
 ssize_t nm_conn_write(struct nm_conn *c, int fd, enum nm_write_op op,

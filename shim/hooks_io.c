@@ -98,7 +98,7 @@ static void saw_read(int fd, const struct iovec *iov, int cnt, ssize_t n)
     if (c == NULL && nm_fdtable_get(fd) == NM_FD_UNKNOWN)
         c = nm_conn_adopt(fd);
     if (c != NULL) {
-        nm_conn_on_read(c, fd, iov, cnt, (size_t)n);
+        nm_conn_on_read(c, iov, cnt, (size_t)n);
         nm_conn_release(c);
     }
     in_shim--;
