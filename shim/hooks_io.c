@@ -37,6 +37,25 @@ static inline bool should_follow(void)
     return is_active && in_shim == 0;
 }
 
+/* Runs the shim's own work inside a hook: the server's errno is kept, and
+ * calls the work makes are not followed. */
+#define QUIETLY(work)                                                          \
+    do {                                                                       \
+        int saved_errno_ = errno;                                              \
+        in_shim++;                                                             \
+        work;                                                                  \
+        in_shim--;                                                             \
+        errno = saved_errno_;                                                  \
+    } while (0)
+
+/* fd no longer names what it named: forget what we cached about that
+ * number (our event socket may even have been closed behind our back). */
+static void forget_cached(int fd)
+{
+    nm_report_fd_gone(fd);
+    nm_statcache_forget(fd);
+}
+
 /* ---- lifecycle ---- */
 
 static void before_fork(void)
@@ -80,13 +99,8 @@ __attribute__((constructor)) static void nm_shim_init(void)
 /* Before a read on a tracked connection: see nm_conn_before_read. */
 static inline void before_read(int fd)
 {
-    if (should_follow() && NM_FD_IS_CONN(nm_fdtable_get(fd))) {
-        int saved = errno;
-        in_shim++;
-        nm_conn_before_read(fd);
-        in_shim--;
-        errno = saved;
-    }
+    if (should_follow() && NM_FD_IS_CONN(nm_fdtable_get(fd)))
+        QUIETLY(nm_conn_before_read(fd));
 }
 
 /* The server read n > 0 bytes from fd: let the tracker see them. */
@@ -214,9 +228,10 @@ EXPORT ssize_t write(int fd, const void *buf, size_t len)
 
 EXPORT ssize_t writev(int fd, const struct iovec *iov, int cnt)
 {
-    bool is_handled;
-    ssize_t r = cnt > 0 ? do_write(fd, NM_OP_WRITE, iov, cnt, 0, &is_handled)
-                        : (is_handled = false, 0);
+    bool is_handled = false;
+    ssize_t r = 0;
+    if (cnt > 0) /* the kernel answers a bad count itself */
+        r = do_write(fd, NM_OP_WRITE, iov, cnt, 0, &is_handled);
     return is_handled ? r : nm_real_writev(fd, iov, cnt);
 }
 
@@ -299,31 +314,15 @@ EXPORT ssize_t sendfile64(int out, int in, off_t *off, size_t count)
 
 static void forget(int fd)
 {
-    if (!is_active)
-        return;
-    int saved = errno;
-    in_shim++;
-    /* Our event socket may be closed behind our back (close-all loops):
-     * never send on a number the server has reused. */
-    nm_report_fd_gone(fd);
-    nm_statcache_forget(fd);
-    nm_conn_forget_fd(fd);
-    in_shim--;
-    errno = saved;
+    if (is_active)
+        QUIETLY(forget_cached(fd); nm_conn_forget_fd(fd));
 }
 
 /* A connection accepted on listen_fd: follow it if the listener is ours. */
 static int accepted(int listen_fd, int r)
 {
-    if (r >= 0 && is_active) {
-        int saved = errno;
-        in_shim++;
-        nm_report_fd_gone(r); /* a new fd with our number: ours is gone */
-        nm_statcache_forget(r);
-        nm_conn_on_accept(listen_fd, r);
-        in_shim--;
-        errno = saved;
-    }
+    if (r >= 0 && is_active)
+        QUIETLY(forget_cached(r); nm_conn_on_accept(listen_fd, r));
     return r;
 }
 
@@ -349,26 +348,16 @@ EXPORT int close(int fd)
 
 EXPORT int shutdown(int fd, int how)
 {
-    if (is_active && how != SHUT_RD) {
-        int saved = errno;
-        in_shim++;
-        nm_conn_drain(fd);
-        in_shim--;
-        errno = saved;
-    }
+    if (is_active && how != SHUT_RD)
+        QUIETLY(nm_conn_drain(fd));
     return nm_real.shutdown ? nm_real.shutdown(fd, how)
                             : (int)syscall(SYS_shutdown, fd, how);
 }
 
 static void dup_to(int oldfd, int newfd)
 {
-    if (newfd < 0 || !is_active)
-        return;
-    int saved = errno;
-    in_shim++;
-    nm_conn_dup_fd(oldfd, newfd);
-    in_shim--;
-    errno = saved;
+    if (newfd >= 0 && is_active)
+        QUIETLY(forget_cached(newfd); nm_conn_dup_fd(oldfd, newfd));
 }
 
 EXPORT int dup(int fd)
@@ -429,14 +418,9 @@ EXPORT int fcntl64(int fd, int cmd, ...)
 
 EXPORT int close_range(unsigned first, unsigned last, int flags)
 {
-    if (is_active && !(flags & CLOSE_RANGE_CLOEXEC)) {
-        int saved = errno;
-        in_shim++;
-        nm_report_range_gone(first, last);
-        nm_conn_forget_range(first, last);
-        in_shim--;
-        errno = saved;
-    }
+    if (is_active && !(flags & CLOSE_RANGE_CLOEXEC))
+        QUIETLY(nm_report_range_gone(first, last);
+                nm_conn_forget_range(first, last));
     return nm_real.close_range
                ? nm_real.close_range(first, last, flags)
                : (int)syscall(SYS_close_range, first, last, flags);
@@ -448,15 +432,9 @@ EXPORT int close_range(unsigned first, unsigned last, int flags)
  * read on it the socket check (a getsockopt) that unknown fds get. */
 static int opened(int fd)
 {
-    if (fd >= 0 && is_active) {
-        int saved = errno;
-        in_shim++;
-        nm_conn_drop_stale_fd(fd); /* state of a number closed unseen */
-        nm_statcache_forget(fd);
-        nm_fdtable_set(fd, NM_FD_IGNORED);
-        in_shim--;
-        errno = saved;
-    }
+    if (fd >= 0 && is_active) /* a number closed unseen may be reused */
+        QUIETLY(forget_cached(fd); nm_conn_drop_stale_fd(fd);
+                nm_fdtable_set(fd, NM_FD_IGNORED));
     return fd;
 }
 
@@ -540,13 +518,8 @@ EXPORT pid_t vfork(void)
 /* Nothing held may cross exec: the new image has no shim state. */
 static void before_exec(void)
 {
-    if (!is_active)
-        return;
-    int saved = errno;
-    in_shim++;
-    nm_conn_before_exec();
-    in_shim--;
-    errno = saved;
+    if (is_active)
+        QUIETLY(nm_conn_before_exec());
 }
 
 EXPORT int execve(const char *path, char *const argv[], char *const envp[])
