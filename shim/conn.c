@@ -722,19 +722,17 @@ struct synth {
     int64_t last_modified; /* -1: none to add */
 };
 
-/* Fills sy for tag, asking the store for its first-seen time. */
-static void synth_for(struct synth *sy, const nm_req_t *r,
-                      const nm_resp_t *resp, const char *tag)
+/* Fills sy for tag; hit is what the store said of the URL (NULL: nothing),
+ * whose first-seen time becomes Last-Modified when its tag is ours. */
+static void synth_for(struct synth *sy, const nm_resp_t *resp, const char *tag,
+                      const nm_snapshot_hit_t *hit)
 {
     snprintf(sy->tag, sizeof(sy->tag), "%s", tag);
     sy->last_modified = -1;
-    nm_snapshot_hit_t hit;
-    if (!(resp->flags & NM_RESP_HAS_LAST_MODIFIED) &&
-        nm_storeview_lookup(r->host, r->host_len, r->target, r->target_len,
-                            &hit) &&
-        (hit.flags & NM_SNAPSHOT_E_HAS_TAG) && strcmp(hit.tag, tag) == 0 &&
-        hit.first_seen_unix > 0)
-        sy->last_modified = hit.first_seen_unix;
+    if (hit != NULL && !(resp->flags & NM_RESP_HAS_LAST_MODIFIED) &&
+        (hit->flags & NM_SNAPSHOT_E_HAS_TAG) && strcmp(hit->tag, tag) == 0 &&
+        hit->first_seen_unix > 0)
+        sy->last_modified = hit->first_seen_unix;
 }
 
 /* The field lines a synth adds ("ETag: ..." and maybe "Last-Modified:
@@ -1165,7 +1163,8 @@ static bool answer_with_tag(struct wctx *w, const char *tag)
     if (req->method == NM_METHOD_GET)
         nm_headcache_put(req, c->resp, tag);
     struct synth sy = {.last_modified = -1};
-    synth_for(&sy, req, c->resp, tag);
+    synth_for(&sy, c->resp, tag,
+              c->hold && c->hold->has_store_hit ? &c->hold->store_hit : NULL);
     c->is_synth = true;
     snprintf(c->vtag, sizeof(c->vtag), "%s", tag);
     bool is_304 = is_not_modified(req, c->resp, &sy, now) &&
@@ -1196,10 +1195,10 @@ static bool start_hold_or_tag(struct wctx *w, const nm_req_t *req,
      * tag this process gave the same URL's GET. */
     char known[NM_SNAPSHOT_TAG_MAX + 1];
     nm_snapshot_hit_t hit;
+    bool has_hit = nm_storeview_lookup(req->host, req->host_len, req->target,
+                                       req->target_len, &hit);
     bool is_known = false;
-    if (nm_storeview_lookup(req->host, req->host_len, req->target,
-                            req->target_len, &hit) &&
-        (hit.flags & NM_SNAPSHOT_E_PINNED) &&
+    if (has_hit && (hit.flags & NM_SNAPSHOT_E_PINNED) &&
         (hit.flags & NM_SNAPSHOT_E_HAS_TAG)) {
         snprintf(known, sizeof(known), "%s", hit.tag);
         is_known = true;
@@ -1208,7 +1207,7 @@ static bool start_hold_or_tag(struct wctx *w, const nm_req_t *req,
     }
     if (is_known) {
         struct synth sy = {.last_modified = -1};
-        synth_for(&sy, req, resp, known);
+        synth_for(&sy, resp, known, has_hit ? &hit : NULL);
         c->is_synth = true;
         snprintf(c->vtag, sizeof(c->vtag), "%s", known);
         bool is_304 = is_not_modified(req, resp, &sy, now) &&
@@ -1221,15 +1220,14 @@ static bool start_hold_or_tag(struct wctx *w, const nm_req_t *req,
             is_304 || (resp->flags & NM_RESP_NO_BODY) ? RS_SWALLOW : RS_PASS;
         return true;
     }
-    if (req->method == NM_METHOD_GET && (resp->flags & NM_RESP_HAS_CL) &&
-        resp->content_length > nm_cfg.hold_max_bytes) {
+    bool is_too_large = (resp->flags & NM_RESP_HAS_CL) &&
+                        resp->content_length > nm_cfg.hold_max_bytes;
+    if (req->method == NM_METHOD_GET && is_too_large) {
         c->outcome = NM_OUTCOME_NOT_HANDLED;
         c->reason = NM_REASON_TOO_LARGE;
     }
     if (req->method != NM_METHOD_GET || (resp->flags & NM_RESP_NO_BODY) ||
-        ((resp->flags & NM_RESP_HAS_CL) &&
-         resp->content_length > nm_cfg.hold_max_bytes) ||
-        nm_hold_total() >= nm_cfg.hold_total_bytes)
+        is_too_large || nm_hold_total() >= nm_cfg.hold_total_bytes)
         return false;
     if (is_contiguous && !hold_head(c, start, m))
         return false;
@@ -1239,6 +1237,9 @@ static bool start_hold_or_tag(struct wctx *w, const nm_req_t *req,
             c->head_len = 0; /* the caller passes it from the input */
         return false;
     }
+    c->hold->has_store_hit = has_hit;
+    if (has_hit)
+        c->hold->store_hit = hit;
     if (!register_flush(c)) { /* no deadline keeper: do not hold */
         nm_hold_free(c->hold);
         c->hold = NULL;

@@ -11,6 +11,7 @@
 #include <stdint.h>
 
 #include "bodyhash.h"
+#include "snapshot.h"
 
 /* Held bytes kept in memory before spilling to a memfd. */
 #define NM_HOLD_MEM_BYTES (64 * 1024)
@@ -22,6 +23,10 @@ struct nm_hold {
     int memfd;         /* -1 until spilled */
     uint64_t file_len; /* bytes in the memfd (they follow mem) */
     uint64_t started_ms;
+    /* What the store knew of the URL when the hold began (one lookup per
+     * response: its first-seen time dates the tag the hash will give). */
+    bool has_store_hit;
+    nm_snapshot_hit_t store_hit;
 };
 
 /* A new, empty hold (64-byte aligned), or NULL when memory is short. */
