@@ -517,15 +517,21 @@ static void real_shutdown(int fd)
 static void end_response(struct nm_conn *c);
 static void forget(int fd, bool is_closing);
 
-/* A message whose last byte was seen reports MSG_DONE on the next feed;
- * take that event now when a call that feeds nothing (sendfile) comes. */
+/* The parser reports the end of a message on the call after its last
+ * byte (http_resp.h): asks for it with an empty feed. True when the
+ * message is complete. */
+static bool take_pending_done(struct nm_conn *c)
+{
+    nm_resp_event_t ev;
+    return nm_http_resp_feed(&c->respp, c->resp, "", 0, &ev) == 0 &&
+           ev == NM_RESP_EV_MSG_DONE;
+}
+
+/* Before a call that feeds nothing (sendfile): end a finished message. */
 static void settle_pending_done(struct nm_conn *c)
 {
-    if (c->is_given_up || (c->rs != RS_PASS && c->rs != RS_SWALLOW))
-        return;
-    nm_resp_event_t ev;
-    if (nm_http_resp_feed(&c->respp, c->resp, "", 0, &ev) == 0 &&
-        ev == NM_RESP_EV_MSG_DONE)
+    if (!c->is_given_up && (c->rs == RS_PASS || c->rs == RS_SWALLOW) &&
+        take_pending_done(c))
         end_response(c);
 }
 
@@ -945,12 +951,10 @@ static long feed_until_event(struct wctx *w, nm_resp_event_t *ev,
             return total;
         }
     }
-    /* The end of a message is reported by the call after its last byte:
-     * take it now, so a complete response is never left waiting. */
-    nm_resp_event_t e;
-    if (nm_http_resp_feed(&w->c->respp, w->c->resp, "", 0, &e) == 0 &&
-        e == NM_RESP_EV_MSG_DONE)
-        *ev = e;
+    /* Take a message's end now, so a complete response never waits for
+     * the server's next call. */
+    if (take_pending_done(w->c))
+        *ev = NM_RESP_EV_MSG_DONE;
     return total;
 }
 
@@ -1303,11 +1307,8 @@ static int phase_hold(struct wctx *w)
         m += r;
         is_done = e == NM_RESP_EV_MSG_DONE;
     }
-    if (!is_done) { /* see feed_until_event */
-        nm_resp_event_t e;
-        is_done = nm_http_resp_feed(&c->respp, c->resp, "", 0, &e) == 0 &&
-                  e == NM_RESP_EV_MSG_DONE;
-    }
+    if (!is_done)
+        is_done = take_pending_done(c);
     w->done += (size_t)m;
     if (is_done) {
         char tag[NM_BODYHASH_TAG_LEN + 1];
