@@ -18,6 +18,8 @@
 
 struct nm_hold {
     nm_bodyhash_t hash; /* first: XXH3 state wants 64-byte alignment */
+    uint64_t seed;
+    bool is_hashing; /* hash is started: on the first body byte */
     char *mem;
     size_t mem_len, mem_cap;
     int memfd;         /* -1 until spilled */
@@ -29,8 +31,15 @@ struct nm_hold {
     nm_snapshot_hit_t store_hit;
 };
 
-/* A new, empty hold (64-byte aligned), or NULL when memory is short. */
+/* A new, empty hold (64-byte aligned, maybe the last one freed), or NULL
+ * when memory is short. */
 struct nm_hold *nm_hold_new(uint64_t seed, uint64_t now_ms);
+
+/* Hashes n de-chunked body bytes. */
+void nm_hold_hash(struct nm_hold *h, const void *p, size_t n);
+
+/* Writes the body's quoted tag and a NUL (NM_BODYHASH_TAG_LEN + 1). */
+void nm_hold_tag(struct nm_hold *h, char *out);
 
 /* Keeps n raw server bytes. False when a limit is passed or the spill
  * fails: the caller then releases what is held unchanged. */
