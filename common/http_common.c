@@ -5,9 +5,6 @@
 #include "http_common.h"
 
 #include <string.h>
-#if defined(__SSE2__)
-#include <emmintrin.h>
-#endif
 
 /* Generated: bit 1 tchar, 2 field value byte, 4 target byte, 8 hex digit,
  * 16 SP/HTAB. NUL, CTLs other than HTAB, and DEL are in no class. */
@@ -95,35 +92,6 @@ static inline unsigned name_next(unsigned f, unsigned pos, unsigned char c)
     return NM_FLD_NONE;
 }
 
-/* Index of the first byte in s[i, lim) that may not be in a field value.
- * Values are most of a head's bytes; with SSE2 (x86-64's baseline) they are
- * checked 16 at a time, which made the shim's lexing about 3x cheaper in
- * callgrind on an nginx keep-alive GET (tools/bench/RESULTS.md). The block
- * may run past the value into the next line: it stops at the CR. */
-static inline size_t scan_value(const unsigned char *s, size_t i, size_t lim)
-{
-#if defined(__SSE2__)
-    const __m128i zero = _mm_setzero_si128(), sp = _mm_set1_epi8(0x20);
-    const __m128i tab = _mm_set1_epi8(0x09), del = _mm_set1_epi8(0x7f);
-    while (lim - i >= 16) {
-        __m128i x = _mm_loadu_si128((const __m128i *)(const void *)(s + i));
-        /* Signed compares: obs-text (0x80-0xff) is negative, and allowed. */
-        __m128i ctl =
-            _mm_andnot_si128(_mm_cmplt_epi8(x, zero), _mm_cmplt_epi8(x, sp));
-        __m128i bad =
-            _mm_or_si128(_mm_andnot_si128(_mm_cmpeq_epi8(x, tab), ctl),
-                         _mm_cmpeq_epi8(x, del));
-        unsigned m = (unsigned)_mm_movemask_epi8(bad);
-        if (m != 0)
-            return i + (size_t)__builtin_ctz(m);
-        i += 16;
-    }
-#endif
-    while (i < lim && (nm_http_cc[s[i]] & NM_CC_VALUE))
-        i++;
-    return i;
-}
-
 int nm_lex_feed(nm_lex_t *lx, const char *buf, size_t len, size_t *used,
                 nm_slice_t *val, uint32_t head_max, uint32_t fields_max)
 {
@@ -206,7 +174,7 @@ int nm_lex_feed(nm_lex_t *lx, const char *buf, size_t len, size_t *used,
             /* fall through */
         case LX_VALUE:
             start = i;
-            i = scan_value(s, i, lim);
+            i = nm_scan_value(s, i, lim);
             val->ptr = buf + start;
             val->len = i - start;
             /* Nobody captures this field: no VALUE event, and its line

@@ -77,6 +77,10 @@ struct pending {
 struct nm_conn {
     pthread_mutex_t lock;
     struct nm_conn *free_next;
+    /* Read without the lock by nm_conn_before_read: may something be held,
+     * owed or claimable (set whenever the lock is let go)? False: the read
+     * costs no lock. A stale false only delays to the flusher's deadline. */
+    _Atomic bool may_owe;
     int refs;         /* fds naming this connection */
     int fd;           /* one of them, for the flusher */
     bool is_given_up; /* pass everything through for life */
@@ -114,41 +118,44 @@ struct nm_conn {
 static pthread_mutex_t table_lock = PTHREAD_MUTEX_INITIALIZER;
 
 /* Request and response captures are recycled through small pools: a
- * malloc per request would cost more than parsing it (tools/bench). */
-#define POOL_MAX 64
+ * malloc per request would cost more than parsing it (tools/bench). The
+ * slots are taken by exchange and filled by compare-and-swap, so a busy
+ * single-threaded server reuses the first slot without any lock. */
+#define POOL_SLOTS 8
 struct pool {
-    pthread_mutex_t lock;
-    void *items[POOL_MAX];
-    int count;
+    void *_Atomic slots[POOL_SLOTS];
     size_t size;
 };
-static struct pool req_pool = {
-    PTHREAD_MUTEX_INITIALIZER, {0}, 0, sizeof(struct pending)};
-static struct pool resp_pool = {
-    PTHREAD_MUTEX_INITIALIZER, {0}, 0, sizeof(nm_resp_t)};
+static struct pool req_pool = {{NULL}, sizeof(struct pending)};
+static struct pool resp_pool = {{NULL}, sizeof(nm_resp_t)};
+/* Held-head buffers of the first size (most heads fit), same reason. */
+#define HEAD_FIRST_CAP 1024
+static struct pool head_pool = {{NULL}, HEAD_FIRST_CAP};
 
 static void *pool_get(struct pool *p)
 {
-    void *item = NULL;
-    pthread_mutex_lock(&p->lock);
-    if (p->count > 0)
-        item = p->items[--p->count];
-    pthread_mutex_unlock(&p->lock);
-    return item != NULL ? item : nm_malloc(p->size);
+    for (int i = 0; i < POOL_SLOTS; i++) {
+        if (atomic_load_explicit(&p->slots[i], memory_order_relaxed) == NULL)
+            continue;
+        void *item = atomic_exchange(&p->slots[i], NULL);
+        if (item != NULL)
+            return item;
+    }
+    return nm_malloc(p->size);
 }
 
 static void pool_put(struct pool *p, void *item)
 {
     if (item == NULL)
         return;
-    pthread_mutex_lock(&p->lock);
-    if (p->count < POOL_MAX) {
-        p->items[p->count++] = item;
-        item = NULL;
+    for (int i = 0; i < POOL_SLOTS; i++) {
+        void *none = NULL;
+        if (atomic_compare_exchange_strong(&p->slots[i], &none, item))
+            return;
     }
-    pthread_mutex_unlock(&p->lock);
     free(item);
 }
+
 static struct nm_conn *free_conns;
 
 /* ---- allocation: connections are type-stable (recycled, never freed) so a
@@ -189,15 +196,24 @@ static void free_requests(struct nm_conn *c)
     c->req_cur = NULL;
 }
 
+/* Gives the held-head buffer back (to the pool when it never grew). */
+static void free_head(struct nm_conn *c)
+{
+    if (c->head_cap == HEAD_FIRST_CAP)
+        pool_put(&head_pool, c->head);
+    else
+        free(c->head);
+    c->head = NULL;
+    c->head_len = c->head_cap = 0;
+}
+
 /* Drops everything but the owed bytes, which must still be delivered. */
 static void release_state(struct nm_conn *c)
 {
     free_requests(c);
     pool_put(&resp_pool, c->resp);
     c->resp = NULL;
-    free(c->head);
-    c->head = NULL;
-    c->head_len = c->head_cap = 0;
+    free_head(c);
     nm_hold_free(c->hold);
     c->hold = NULL;
 }
@@ -220,6 +236,17 @@ static void conn_give_up(struct nm_conn *c, const char *why)
     release_state(c);
 }
 
+static bool is_holding(const struct nm_conn *c);
+
+/* Unlocks c, leaving the hint nm_conn_before_read reads. */
+static void conn_unlock(struct nm_conn *c)
+{
+    bool may_owe =
+        is_holding(c) || c->owed_off < c->owed_len || c->takeover != NULL;
+    atomic_store_explicit(&c->may_owe, may_owe, memory_order_relaxed);
+    pthread_mutex_unlock(&c->lock);
+}
+
 struct nm_conn *nm_conn_acquire(int fd)
 {
     uintptr_t v = nm_fdtable_get(fd);
@@ -229,7 +256,7 @@ struct nm_conn *nm_conn_acquire(int fd)
     pthread_mutex_lock(&c->lock);
     resolve_takeover(c);
     if (nm_fdtable_get(fd) != v || (c->is_given_up && c->owed_len == 0)) {
-        pthread_mutex_unlock(&c->lock);
+        conn_unlock(c);
         return NULL;
     }
     return c;
@@ -237,7 +264,7 @@ struct nm_conn *nm_conn_acquire(int fd)
 
 void nm_conn_release(struct nm_conn *c)
 {
-    pthread_mutex_unlock(&c->lock);
+    conn_unlock(c);
 }
 
 /* ---- which sockets are ours ---- */
@@ -432,7 +459,7 @@ bool nm_conn_flush_watched(struct nm_conn *c)
     bool is_needed = c->owed_off < c->owed_len || is_holding(c);
     if (!is_needed)
         c->is_in_flusher = false;
-    pthread_mutex_unlock(&c->lock);
+    conn_unlock(c);
     return !is_needed;
 }
 
@@ -820,8 +847,14 @@ static bool is_not_modified(const nm_req_t *r, const nm_resp_t *resp,
 /* Appends held head bytes that arrived in this call. */
 static bool hold_head(struct nm_conn *c, struct cursor k, size_t n)
 {
+    if (c->head == NULL && n <= HEAD_FIRST_CAP) {
+        c->head = pool_get(&head_pool);
+        if (c->head == NULL)
+            return false;
+        c->head_cap = HEAD_FIRST_CAP;
+    }
     if (c->head_len + n > c->head_cap) {
-        size_t cap = c->head_cap ? c->head_cap * 2 : 1024;
+        size_t cap = c->head_cap ? c->head_cap * 2 : HEAD_FIRST_CAP;
         while (cap < c->head_len + n)
             cap *= 2;
         char *grown = nm_realloc(c->head, cap);
@@ -897,9 +930,7 @@ static void end_response(struct nm_conn *c)
             /* Idle keep-alive connections cost what their struct costs. */
             pool_put(&resp_pool, c->resp);
             c->resp = NULL;
-            free(c->head);
-            c->head = NULL;
-            c->head_len = c->head_cap = 0;
+            free_head(c);
         }
     }
     c->rs = RS_IDLE;
@@ -1658,6 +1689,9 @@ void nm_conn_drop_stale_fd(int fd)
  * nothing may be written to it. */
 static void forget(int fd, bool is_closing)
 {
+    /* Every close comes here; most fds (files, pipes) are not tracked. */
+    if (nm_fdtable_get(fd) == NM_FD_UNKNOWN)
+        return;
     pthread_mutex_lock(&table_lock);
     uintptr_t v = nm_fdtable_get(fd);
     if (v == NM_FD_UNKNOWN) {
@@ -1678,7 +1712,7 @@ static void forget(int fd, bool is_closing)
     release_state(c);
     owed_clear(c);
     c->is_given_up = true; /* a racing holder of the pointer passes */
-    pthread_mutex_unlock(&c->lock);
+    conn_unlock(c);
     if (c->is_in_flusher)
         nm_flusher_remove(c);
     pthread_mutex_lock(&table_lock);
@@ -1732,7 +1766,7 @@ static void flush_one(int fd, uintptr_t v, void *arg)
     }
     if (!is_split && c->fd == fd)
         drain_before_close(c, fd, false);
-    pthread_mutex_unlock(&c->lock);
+    conn_unlock(c);
 }
 
 void nm_conn_flush_all(void)
@@ -1795,7 +1829,7 @@ static void settle_one(int fd, uintptr_t v, void *arg)
         conn_give_up(c, "fork with an exchange in flight");
     }
     c->is_in_flusher = false;
-    pthread_mutex_unlock(&c->lock);
+    conn_unlock(c);
 }
 
 void nm_conn_before_fork(void)
@@ -1813,8 +1847,6 @@ void nm_conn_after_fork_parent(void)
 void nm_conn_after_fork_child(void)
 {
     pthread_mutex_init(&table_lock, NULL);
-    pthread_mutex_init(&req_pool.lock, NULL);
-    pthread_mutex_init(&resp_pool.lock, NULL);
     nm_fdtable_each_conn(settle_one, NULL);
 }
 
@@ -1848,6 +1880,12 @@ void nm_conn_drain(int fd)
 
 void nm_conn_before_read(int fd)
 {
+    /* Connections are never freed: the hint is safe to read unlocked. */
+    uintptr_t v = nm_fdtable_get(fd);
+    if (!NM_FD_IS_CONN(v) ||
+        !atomic_load_explicit(&((struct nm_conn *)v)->may_owe,
+                              memory_order_relaxed))
+        return;
     struct nm_conn *c = nm_conn_acquire(fd);
     if (c == NULL)
         return;
@@ -1872,7 +1910,7 @@ static int relay(struct nm_conn *c, int sock, int in, pid_t child)
     for (;;) {
         /* Unlocked while waiting: the flusher may release a hold past its
          * deadline meanwhile (a script that sleeps mid-body). */
-        pthread_mutex_unlock(&c->lock);
+        conn_unlock(c);
         ssize_t n = nm_real_read(in, buf, sizeof(buf));
         int err = errno;
         pthread_mutex_lock(&c->lock);

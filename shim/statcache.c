@@ -3,30 +3,38 @@
 #include "statcache.h"
 
 #include <pthread.h>
+#include <stdatomic.h>
 
 #define SLOTS 256
 
 struct entry {
-    int fd; /* -1: empty */
+    _Atomic int fd; /* -1: empty; read unlocked to skip the lock on a miss */
     struct stat st;
 };
 
 static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
 static struct entry slots[SLOTS] = {[0 ... SLOTS - 1] = {.fd = -1}};
 
+/* A hint read without the lock: a stale answer only costs a locked look. */
+static bool is_cached(int fd)
+{
+    return atomic_load_explicit(&slots[fd % SLOTS].fd, memory_order_relaxed) ==
+           fd;
+}
+
 void nm_statcache_put(int fd, const struct stat *st)
 {
     if (fd < 0 || !S_ISREG(st->st_mode))
         return;
     pthread_mutex_lock(&lock);
-    slots[fd % SLOTS].fd = fd;
     slots[fd % SLOTS].st = *st;
+    atomic_store_explicit(&slots[fd % SLOTS].fd, fd, memory_order_relaxed);
     pthread_mutex_unlock(&lock);
 }
 
 bool nm_statcache_get(int fd, struct stat *st)
 {
-    if (fd < 0)
+    if (fd < 0 || !is_cached(fd))
         return false;
     pthread_mutex_lock(&lock);
     bool is_hit = slots[fd % SLOTS].fd == fd;
@@ -38,7 +46,8 @@ bool nm_statcache_get(int fd, struct stat *st)
 
 void nm_statcache_forget(int fd)
 {
-    if (fd < 0)
+    /* Every close and open comes here: most fds were never cached. */
+    if (fd < 0 || !is_cached(fd))
         return;
     pthread_mutex_lock(&lock);
     if (slots[fd % SLOTS].fd == fd)
