@@ -217,17 +217,19 @@ NGINX_LEGACY = """
 class Nginx(Server):
     """nginx with one worker (the client keeps the other core)."""
 
-    def __init__(self, name, server_conf, http_conf="", **kw):
+    def __init__(self, name, server_conf, http_conf="", callgrind=None,
+                 **kw):
         super().__init__(name, **kw)
         self.server_conf = server_conf
         self.http_conf = http_conf
+        self.callgrind = callgrind  # output file: one process, under valgrind
 
     def command(self):
         d = self.dir
         conf = os.path.join(d, "nginx.conf")
         with open(conf, "w") as f:
             f.write("""daemon off;
-master_process on;
+master_process %(master)s;
 worker_processes 1;
 worker_rlimit_nofile 8192;
 user root;
@@ -253,9 +255,25 @@ http {
     }
 }
 """ % {"d": d, "port": self.port, "root": ARGS.docroot,
-                "http": self.http_conf, "server": self.server_conf})
-        return ["nginx", "-e", os.path.join(d, "error.log"), "-p", d, "-c",
-                conf]
+                "http": self.http_conf, "server": self.server_conf,
+                "master": "off" if self.callgrind else "on"})
+        cmd = ["nginx", "-e", os.path.join(d, "error.log"), "-p", d, "-c",
+               conf]
+        if self.callgrind:
+            # LD_PRELOAD is set through env inside valgrind so that it
+            # applies to nginx, not to the valgrind launcher.
+            pre = (os.path.join(ARGS.build, "libnotmod.so") if self.shim
+                   else "")
+            cmd = ["valgrind", "--tool=callgrind", "--trace-children=yes",
+                   "--callgrind-out-file=" + self.callgrind,
+                   "env", "LD_PRELOAD=" + pre] + cmd
+        return cmd
+
+    def env(self):
+        env = super().env()
+        if self.callgrind:
+            env.pop("LD_PRELOAD", None)  # see command()
+        return env
 
 
 def nginx_legacy(shim=False, sendfile=True):
@@ -800,6 +818,57 @@ def section_micro(t):
     log("micro: %r" % vals)
 
 
+def cg_total(path):
+    with open(path) as f:
+        for line in f:
+            if line.startswith("totals:"):
+                return int(line.split()[1])
+    raise RuntimeError("no totals in " + path)
+
+
+def cg_run(name, conf, shim, n, headers):
+    """Instructions nginx (one process, no master) executes for n requests,
+    start and stop included."""
+    out = os.path.join(ARGS.work, "cg-%s-%d.out" % (name, n))
+    srv = Nginx("cg-" + name, conf, shim=shim, callgrind=out)
+    srv.start()
+    try:
+        http_get(srv.port, "/f1k.bin")  # warm: first request, open file
+        subprocess.run(["ab", "-q", "-k", "-n", str(n), "-c", "4"] +
+                       sum((["-H", "%s: %s" % kv] for kv in
+                            (headers or {}).items()), []) +
+                       [srv.url("/f1k.bin")], capture_output=True,
+                       timeout=300, check=True)
+    finally:
+        srv.stop()
+    return cg_total(out)
+
+
+def section_instructions(t):
+    """§7: user-space instructions per request (callgrind: exact and
+    repeatable, unlike CPU time here), nginx bare vs under the shim, 1 KiB
+    keep-alive. Two request counts per case; their difference cancels
+    start-up and shutdown."""
+    tag_srv = nginx_legacy(shim=True).start()
+    _, h, _, _ = http_get(tag_srv.port, "/f1k.bin")
+    tag_srv.stop()
+    own = Nginx("nginx-etag-tag", "").start()
+    _, h_own, _, _ = http_get(own.port, "/f1k.bin")
+    own.stop()
+    cases = [("bare", NGINX_LEGACY, False, None),
+             ("shim", NGINX_LEGACY, True, None),
+             ("own304", "", False, {"If-None-Match": h_own["etag"]}),
+             ("shim304", NGINX_LEGACY, True, {"If-None-Match": h["etag"]})]
+    n1, n2 = scaled(1000), scaled(6000)
+    res = {}
+    for name, conf, shim, hdrs in cases:
+        a = cg_run(name, conf, shim, n1, hdrs)
+        b = cg_run(name, conf, shim, n2, hdrs)
+        res[name] = (b - a) / float(n2 - n1)
+    t[("instr",)] = res
+    log("instructions/request: %r" % res)
+
+
 # --------------------------------------------------------------------------
 # the table
 
@@ -937,6 +1006,14 @@ def table(t):
             {one: "%.1f / %.1f / %.1f" % (mi["hash_1k_gbps"],
                                           mi["hash_1m_gbps"],
                                           mi["hash_16m_gbps"])})
+    ins = t.get(("instr",))
+    if ins:
+        row("7", "user-space instructions per request (callgrind, nginx "
+            "1 KiB keep-alive): 200 bare → shim (+added); nginx's own 304 → "
+            "shim's 304 on legacy nginx",
+            {one: "%.0f → %.0f (+%.0f); %.0f → %.0f" % (
+                ins["bare"], ins["shim"], ins["shim"] - ins["bare"],
+                ins["own304"], ins["shim304"])})
     head = ("| § | measurement | %s | target |\n|---|---|%s---|" %
             (" | ".join(cols), "---|" * len(cols)))
     return head + "\n" + "\n".join(rows) + "\n"
@@ -950,7 +1027,7 @@ def main():
     ap.add_argument("--out")
     ap.add_argument("--rounds", type=int, default=4)
     ap.add_argument("--scale", type=float, default=1.0)
-    ap.add_argument("--sections", default="1,2,3,4,5,6")
+    ap.add_argument("--sections", default="1,2,3,4,5,6,7")
     ARGS = ap.parse_args()
     ARGS.build = os.path.abspath(ARGS.build)
     ARGS.work = os.path.abspath(ARGS.work)
@@ -962,7 +1039,8 @@ def main():
     wanted = ARGS.sections.split(",")
     steps = [("1", section_passthrough), ("2", section_revalidation),
              ("3", section_synthesis), ("4", section_memory),
-             ("5", section_daemon), ("6", section_micro)]
+             ("5", section_daemon), ("6", section_micro),
+             ("7", section_instructions)]
     try:
         for sec, fn in steps:
             if sec in wanted or (sec == "6" and "5" in wanted):

@@ -11,7 +11,7 @@
 #
 # Usage: tools/bench/run.sh [--no-install] [--no-record]
 # Environment: BENCH_ROUNDS (default 4), BENCH_SCALE (request counts x F,
-# default 1), BENCH_SECTIONS (default 1,2,3,4,5,6).
+# default 1), BENCH_SECTIONS (default 1,2,3,4,5,6,7).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 NM_ROOT=$PWD
@@ -32,11 +32,11 @@ for arg in "$@"; do
 done
 
 BENCH_PACKAGES=(apache2-utils wrk nginx-light varnish busybox redis-server
-    curl python3)
+    curl python3 valgrind)
 if [ $install -eq 1 ]; then
     nm_install_missing "${NM_BUILD_PACKAGES[@]}" "${BENCH_PACKAGES[@]}"
 fi
-for tool in ab nginx varnishd busybox redis-server python3; do
+for tool in ab nginx varnishd busybox redis-server python3 valgrind; do
     command -v "$tool" >/dev/null || {
         echo "run.sh: $tool is missing (run without --no-install)" >&2
         exit 1
@@ -72,7 +72,7 @@ started=$(date +%s)
 timeout --signal=TERM --kill-after=20 900 \
     python3 tools/bench/bench.py --build build --work "$WORK" \
     --rounds "${BENCH_ROUNDS:-4}" --scale "${BENCH_SCALE:-1}" \
-    --sections "${BENCH_SECTIONS:-1,2,3,4,5,6}" --out "$WORK/table.md" &
+    --sections "${BENCH_SECTIONS:-1,2,3,4,5,6,7}" --out "$WORK/table.md" &
 bench_pid=$!
 wait "$bench_pid"
 bench_pid=""
