@@ -400,6 +400,20 @@ long nm_http_req_feed(nm_req_parser_t *p, nm_req_t *req, const char *buf,
             break;
         }
         case RQ_VERSION:
+            /* The common case, "HTTP/1.x" CRLF whole in one buffer, in one
+             * step; the same checks as the byte states, which any split or
+             * error still takes. */
+            if (p->lex.name_pos == 0 && len - i >= 10 &&
+                p->lex.head_len + 10 <= NM_REQ_HEAD_MAX &&
+                memcmp(s + i, http_1, sizeof(http_1) - 1) == 0 &&
+                s[i + 7] >= '0' && s[i + 7] <= '9' && s[i + 8] == '\r' &&
+                s[i + 9] == '\n') {
+                req->version_minor = s[i + 7] - '0';
+                p->lex.head_len += 10;
+                i += 10;
+                p->state = RQ_FIELDS;
+                break;
+            }
             /* HTTP-name is case-sensitive (RFC 9112 §2.3); "HTTP/2.0" of
              * the h2 preface fails here. */
             if (c != (unsigned char)http_1[p->lex.name_pos]) {

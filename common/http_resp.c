@@ -250,6 +250,11 @@ static int head_end(nm_resp_parser_t *p, nm_resp_t *resp)
     return NM_OK;
 }
 
+static inline bool is_digit(unsigned char c)
+{
+    return c >= '0' && c <= '9';
+}
+
 #define TAKE_BYTE()                                                            \
     do {                                                                       \
         if (p->lex.head_len >= NM_RESP_HEAD_MAX) {                             \
@@ -287,6 +292,24 @@ long nm_http_resp_feed(nm_resp_parser_t *p, nm_resp_t *resp, const char *buf,
             resp_reset(p, resp);
             p->lex.name_pos = 0;
             p->state = RS_VERSION;
+            /* The common case, "HTTP/1.x nnn" whole in one buffer, in one
+             * step; the same checks as the byte states below, so any split
+             * or error still takes those. */
+            if (len - i >= 12 && p->lex.head_len + 12 <= NM_RESP_HEAD_MAX &&
+                memcmp(s + i, http_1, sizeof(http_1) - 1) == 0 &&
+                is_digit(s[i + 7]) && s[i + 8] == ' ' && is_digit(s[i + 9]) &&
+                is_digit(s[i + 10]) && is_digit(s[i + 11])) {
+                int code = (s[i + 9] - '0') * 100 + (s[i + 10] - '0') * 10 +
+                           (s[i + 11] - '0');
+                if (code >= 100 && code <= 599) { /* RFC 9110 §15 */
+                    resp->version_minor = s[i + 7] - '0';
+                    resp->status = code;
+                    p->lex.head_len += 12;
+                    i += 12;
+                    p->state = RS_AFTER_STATUS;
+                    break;
+                }
+            }
             /* fall through */
         case RS_VERSION:
             if (c != (unsigned char)http_1[p->lex.name_pos]) {
