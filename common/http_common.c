@@ -295,26 +295,32 @@ static inline bool is_tok_break(unsigned char c, char stop)
            (stop != 0 && c == (unsigned char)stop);
 }
 
-/* Matches a run of token characters against the tokens still alive, all at
- * once: a per-byte loop over every token was a third of the lexing cost. */
-static void tok_run(nm_lex_t *lx, const char *const *toks, unsigned ntok,
-                    const char *s, size_t n)
+/* Matches the run of token characters at u[0, n) against the tokens
+ * still alive, each as far as it goes: a token survives when the run ends
+ * (a break or the end of the input) exactly where its match stops. Returns
+ * the run's length when one survives, else 0 (the element matches nothing
+ * and the caller just skips to its end). */
+static size_t tok_run(nm_lex_t *lx, const char *const *toks, unsigned ntok,
+                      char stop, const unsigned char *u, size_t n)
 {
+    size_t run = 0;
     for (unsigned k = 0; k < ntok; k++) {
         if (!(lx->tok_alive & (1u << k)))
             continue;
         const char *t = toks[k] + lx->tok_pos;
         size_t m = 0;
-        while (m < n && t[m] != '\0' &&
-               t[m] == (char)nm_http_lower((unsigned char)s[m]))
+        while (m < n && t[m] != '\0' && t[m] == (char)nm_http_lower(u[m]))
             m++;
-        if (m < n)
+        if (m < n && !is_tok_break(u[m], stop))
             lx->tok_alive &= (uint8_t) ~(1u << k);
+        else
+            run = m;
     }
-    /* Only read while some token is alive, so it stays within the longest
+    /* Only moved while some token is alive, so it stays within the longest
      * token: no overflow of the uint8_t. */
     if (lx->tok_alive)
-        lx->tok_pos = (uint8_t)(lx->tok_pos + n);
+        lx->tok_pos = (uint8_t)(lx->tok_pos + run);
+    return lx->tok_alive ? run : 0;
 }
 
 void nm_tok_feed(nm_lex_t *lx, const char *const *toks, unsigned ntok,
@@ -348,22 +354,20 @@ void nm_tok_feed(nm_lex_t *lx, const char *const *toks, unsigned ntok,
             i++;
             continue;
         }
-        size_t j = i + 1;
         if (!lx->tok_alive && (lx->tok_bits & TB_NONEMPTY)) {
             /* The element matches nothing: only its end matters. */
+            size_t j = i + 1;
             while (j < n && u[j] != ',' && (stop == 0 || u[j] != stop))
                 j++;
             i = j;
             continue;
         }
-        while (j < n && !is_tok_break(u[j], stop))
-            j++;
         lx->tok_bits |= TB_NONEMPTY;
         if (lx->tok_bits & TB_GAP)
             lx->tok_alive = 0; /* "keep alive" is not "keep-alive" */
-        else if (lx->tok_alive)
-            tok_run(lx, toks, ntok, s + i, j - i);
-        i = j;
+        size_t run =
+            lx->tok_alive ? tok_run(lx, toks, ntok, stop, u + i, n - i) : 0;
+        i += run > 0 ? run : 1; /* dead: the skip above takes the rest */
     }
 }
 
