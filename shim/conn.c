@@ -1689,9 +1689,15 @@ void nm_conn_drop_stale_fd(int fd)
  * nothing may be written to it. */
 static void forget(int fd, bool is_closing)
 {
-    /* Every close comes here; most fds (files, pipes) are not tracked. */
-    if (nm_fdtable_get(fd) == NM_FD_UNKNOWN)
+    /* Every close comes here; most fds (files, pipes) are no connection:
+     * their slot is reset without the table lock, which guards the
+     * sharing of connections between fds (dup), not plain marks. */
+    uintptr_t seen = nm_fdtable_get(fd);
+    if (!NM_FD_IS_CONN(seen)) {
+        if (seen != NM_FD_UNKNOWN)
+            nm_fdtable_set(fd, NM_FD_UNKNOWN);
         return;
+    }
     pthread_mutex_lock(&table_lock);
     uintptr_t v = nm_fdtable_get(fd);
     if (v == NM_FD_UNKNOWN) {

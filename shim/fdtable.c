@@ -5,20 +5,20 @@
 #include <stdlib.h>
 #include <sys/mman.h>
 
-#define CHUNK_BITS 10
-#define CHUNK_SIZE (1 << CHUNK_BITS)
+#define CHUNK_BITS NM_FD_CHUNK_BITS
+#define CHUNK_SIZE NM_FD_CHUNK_SIZE
 #define TOP_SIZE (NM_FD_MAX >> CHUNK_BITS)
 
 typedef _Atomic uintptr_t slot_t;
 
-static _Atomic(slot_t *) top[TOP_SIZE];
+_Atomic(slot_t *) nm_fdtable_top[TOP_SIZE];
 
 /* Chunks come from mmap, not malloc: the table may be touched before the
  * allocator is ready or from inside it (shim-pitfalls.md §1). */
 static slot_t *chunk_for(int fd, int create)
 {
-    slot_t *chunk =
-        atomic_load_explicit(&top[fd >> CHUNK_BITS], memory_order_acquire);
+    slot_t *chunk = atomic_load_explicit(&nm_fdtable_top[fd >> CHUNK_BITS],
+                                         memory_order_acquire);
     if (chunk != NULL || !create)
         return chunk;
     slot_t *fresh =
@@ -27,23 +27,12 @@ static slot_t *chunk_for(int fd, int create)
     if (fresh == MAP_FAILED)
         return NULL;
     slot_t *expected = NULL;
-    if (!atomic_compare_exchange_strong(&top[fd >> CHUNK_BITS], &expected,
-                                        fresh)) {
+    if (!atomic_compare_exchange_strong(&nm_fdtable_top[fd >> CHUNK_BITS],
+                                        &expected, fresh)) {
         munmap(fresh, sizeof(slot_t) * CHUNK_SIZE);
         return expected;
     }
     return fresh;
-}
-
-uintptr_t nm_fdtable_get(int fd)
-{
-    if (fd < 0 || fd >= NM_FD_MAX)
-        return NM_FD_UNKNOWN;
-    slot_t *chunk = chunk_for(fd, 0);
-    if (chunk == NULL)
-        return NM_FD_UNKNOWN;
-    return atomic_load_explicit(&chunk[fd & (CHUNK_SIZE - 1)],
-                                memory_order_acquire);
 }
 
 int nm_fdtable_set(int fd, uintptr_t value)
@@ -62,7 +51,7 @@ void nm_fdtable_each_conn(void (*fn)(int fd, uintptr_t value, void *arg),
                           void *arg)
 {
     for (int t = 0; t < TOP_SIZE; t++) {
-        slot_t *chunk = atomic_load(&top[t]);
+        slot_t *chunk = atomic_load(&nm_fdtable_top[t]);
         if (chunk == NULL)
             continue;
         for (int i = 0; i < CHUNK_SIZE; i++) {

@@ -5,6 +5,8 @@
 #ifndef NM_SHIM_FDTABLE_H
 #define NM_SHIM_FDTABLE_H
 
+#include <stdatomic.h>
+#include <stddef.h>
 #include <stdint.h>
 
 /* Slot values other than connection pointers. */
@@ -16,8 +18,26 @@
 /* Highest fd number tracked (+1); others always pass through. */
 #define NM_FD_MAX (1 << 20)
 
-/* Returns the slot value for fd (NM_FD_UNKNOWN for out-of-range fds). */
-uintptr_t nm_fdtable_get(int fd);
+#define NM_FD_CHUNK_BITS 10
+#define NM_FD_CHUNK_SIZE (1 << NM_FD_CHUNK_BITS)
+
+/* The first level (internal; for the inline lookup below). */
+extern _Atomic(_Atomic uintptr_t *)
+    nm_fdtable_top[NM_FD_MAX >> NM_FD_CHUNK_BITS];
+
+/* Returns the slot value for fd (NM_FD_UNKNOWN for out-of-range fds).
+ * Inline: every hooked call makes one or two of these. */
+static inline uintptr_t nm_fdtable_get(int fd)
+{
+    if (fd < 0 || fd >= NM_FD_MAX)
+        return NM_FD_UNKNOWN;
+    _Atomic uintptr_t *chunk = atomic_load_explicit(
+        &nm_fdtable_top[fd >> NM_FD_CHUNK_BITS], memory_order_acquire);
+    if (chunk == NULL)
+        return NM_FD_UNKNOWN;
+    return atomic_load_explicit(&chunk[fd & (NM_FD_CHUNK_SIZE - 1)],
+                                memory_order_acquire);
+}
 
 /* Sets the slot; returns -1 when fd is out of range or memory is short. */
 int nm_fdtable_set(int fd, uintptr_t value);

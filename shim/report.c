@@ -145,7 +145,9 @@ bool nm_report_tick(uint64_t now_ms)
 void nm_report_fd_gone(int fd)
 {
     int expected = fd;
-    if (fd >= 0)
+    /* Every close and open comes here: a plain load first, the locked
+     * compare-and-swap only for the one fd it can be. */
+    if (fd >= 0 && atomic_load_explicit(&report_fd, memory_order_relaxed) == fd)
         atomic_compare_exchange_strong(&report_fd, &expected, -1);
 }
 
