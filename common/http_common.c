@@ -92,6 +92,13 @@ static inline unsigned name_next(unsigned f, unsigned pos, unsigned char c)
     return NM_FLD_NONE;
 }
 
+/* Notes where field line number count (1-based) starts, when asked to. */
+static inline void record_line(nm_lex_t *lx, uint32_t count, size_t off)
+{
+    if (lx->line_start != NULL && count <= lx->line_max)
+        lx->line_start[count - 1] = (uint32_t)off;
+}
+
 /* Takes whole CRLF-terminated field lines from s[*at, lim) while they are
  * valid: quiet ones are skipped, the first captured one is returned (its
  * field in *field, its value in *val). Anything else (a split, an error,
@@ -129,6 +136,7 @@ static bool fast_lines(nm_lex_t *lx, const unsigned char *s, size_t *at,
         if (lim - j < 2 || s[j] != '\r' || s[j + 1] != '\n')
             break;
         count++;
+        record_line(lx, count, lx->head_len + i);
         i = j + 2;
         if (f != NM_FLD_NONE) {
             val->ptr = (const char *)s + start;
@@ -180,6 +188,7 @@ int nm_lex_feed(nm_lex_t *lx, const char *buf, size_t len, size_t *used,
                     rc = NM_E_TOO_LONG;
                     goto out;
                 }
+                record_line(lx, lx->field_count, lx->head_len + i);
                 unsigned char lc = (unsigned char)(nm_http_lower(c) - 'a');
                 lx->field = lc < 26 ? fld_first[lc] : NM_FLD_NONE;
                 lx->name_pos = 1;

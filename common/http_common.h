@@ -96,6 +96,11 @@ typedef struct nm_lex {
     uint32_t field_count; /* field lines so far */
     uint64_t num;         /* Content-Length element being read */
     uint8_t is_lf_ok;     /* accept bare LF as a line end (responses) */
+    /* When set, the head offset of field line k (head_len counted from
+     * the start line) goes to line_start[k] for k < line_max: a 304 is
+     * then built without scanning the head again (http_resp.h). */
+    uint32_t *line_start;
+    uint16_t line_max;
 } nm_lex_t;
 
 /* nm_lex_t.vbits */

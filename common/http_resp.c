@@ -59,6 +59,9 @@ static void resp_reset(nm_resp_parser_t *p, nm_resp_t *resp)
      * client reads; only the request side, where smuggling lives, stays
      * strict. */
     p->lex.is_lf_ok = 1;
+    resp->line_count = 0;
+    p->lex.line_start = resp->line_start;
+    p->lex.line_max = NM_RESP_LINES_MAX;
 }
 
 static void msg_done(nm_resp_parser_t *p)
@@ -206,6 +209,7 @@ static int head_end(nm_resp_parser_t *p, nm_resp_t *resp)
 
     resp->head_len = p->lex.head_len;
     p->head_len = p->lex.head_len;
+    resp->line_count = (uint16_t)p->lex.field_count;
     if ((fr & NM_FR_TE) && (fr & NM_FR_CL))
         return NM_E_AMBIGUOUS; /* §6.3 item 3: "ought to be an error" */
     if ((fr & NM_FR_TE) && resp->version_minor == 0)
@@ -278,6 +282,9 @@ long nm_http_resp_feed(nm_resp_parser_t *p, nm_resp_t *resp, const char *buf,
     *ev = NM_RESP_EV_NONE;
     if (p->state == RS_FAILED)
         return p->error;
+    /* Line offsets go to the resp of this call (set on every call: the
+     * lexer keeps no pointer a caller could have moved). */
+    p->lex.line_start = resp->line_start;
     for (;;) {
         if (p->state == RS_MSG_DONE) {
             msg_done(p);

@@ -30,6 +30,8 @@
 
 #define NM_RESP_ETAG_MAX 256
 #define NM_RESP_DATE_MAX 64
+/* Field lines whose offsets a head keeps (most heads have under 20). */
+#define NM_RESP_LINES_MAX 48
 
 /* What one response head says. */
 typedef struct nm_resp {
@@ -42,6 +44,10 @@ typedef struct nm_resp {
     char etag[NM_RESP_ETAG_MAX]; /* ETag field value as sent */
     char last_modified[NM_RESP_DATE_MAX];
     char date[NM_RESP_DATE_MAX];
+    /* Field lines of the head, and where each starts (offsets from the
+     * status line) when there are at most NM_RESP_LINES_MAX of them. */
+    uint16_t line_count;
+    uint32_t line_start[NM_RESP_LINES_MAX];
 } nm_resp_t;
 
 typedef enum nm_resp_event {

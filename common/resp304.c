@@ -263,45 +263,100 @@ static long walk_fields(const char *s, size_t len, size_t pos, bool is_extra,
  * Last-Modified) and copied as given after the generated Date; they must
  * be well-formed field lines or the call fails with NM_E_INVAL. A Date in
  * extra counts as the Date. */
-long nm_resp304_build(const char *head, size_t head_len, const char *extra,
-                      size_t extra_len, int64_t now_unix, char *out,
-                      size_t out_cap)
-{
-    static const char reason[] = " 304 Not Modified\r\n";
-    out_buf_t o = {out, out_cap, 0, false};
-    out_buf_t sink = {NULL, 0, 0, true}; /* validation pass, writes nothing */
-    bool has_date = false, extra_has_date = false;
+static const char reason_304[] = " 304 Not Modified\r\n";
 
+/* Checks the arguments both builders take and validates extra; sets
+ * *extra_has_date. 0 or NM_E_INVAL. */
+static int check_args(const char *head, const char *extra, size_t extra_len,
+                      const char *out, size_t out_cap, bool *extra_has_date)
+{
+    out_buf_t sink = {NULL, 0, 0, true}; /* validation pass, writes nothing */
     if (head == NULL || (out == NULL && out_cap > 0) ||
         (extra == NULL && extra_len > 0))
         return NM_E_INVAL;
     if (extra_len > 0 &&
-        walk_fields(extra, extra_len, 0, true, &sink, &extra_has_date) < 0)
+        walk_fields(extra, extra_len, 0, true, &sink, extra_has_date) < 0)
         return NM_E_INVAL;
+    return 0;
+}
+
+/* After the kept fields: a Date when neither the 200 nor extra had one,
+ * extra, the empty line. Returns the 304's length or an error. */
+static long finish_304(out_buf_t *o, bool has_date, const char *extra,
+                       size_t extra_len, bool extra_has_date, int64_t now_unix)
+{
+    if (!has_date && !extra_has_date) {
+        /* RFC 9110 §6.6.1: an origin with a clock MUST send Date. */
+        char date[NM_HTTPDATE_LEN + 1];
+        if (nm_httpdate_format(now_unix, date) != NM_HTTPDATE_LEN)
+            return NM_E_INVAL;
+        put(o, "Date: ", 6);
+        put(o, date, NM_HTTPDATE_LEN);
+        put(o, "\r\n", 2);
+    }
+    if (extra_len > 0)
+        put(o, extra, extra_len);
+    put(o, "\r\n", 2);
+    return o->is_full ? NM_E_NOSPACE : (long)o->len;
+}
+
+long nm_resp304_build(const char *head, size_t head_len, const char *extra,
+                      size_t extra_len, int64_t now_unix, char *out,
+                      size_t out_cap)
+{
+    out_buf_t o = {out, out_cap, 0, false};
+    bool has_date = false, extra_has_date = false;
+    int rc = check_args(head, extra, extra_len, out, out_cap, &extra_has_date);
+    if (rc < 0)
+        return rc;
 
     size_t term;
     long cr = status_line(head, head_len, &term);
     if (cr < 0)
         return cr;
     put(&o, head, 8); /* "HTTP/1.x": the server's own version */
-    put(&o, reason, sizeof reason - 1);
+    put(&o, reason_304, sizeof reason_304 - 1);
 
     long end =
         walk_fields(head, head_len, (size_t)cr + term, false, &o, &has_date);
     if (end < 0)
         return end;
+    return finish_304(&o, has_date, extra, extra_len, extra_has_date, now_unix);
+}
 
-    if (!has_date && !extra_has_date) {
-        /* RFC 9110 §6.6.1: an origin with a clock MUST send Date. */
-        char date[NM_HTTPDATE_LEN + 1];
-        if (nm_httpdate_format(now_unix, date) != NM_HTTPDATE_LEN)
+long nm_resp304_build_lines(const char *head, size_t head_len,
+                            const uint32_t *line_start, size_t count,
+                            const char *extra, size_t extra_len,
+                            int64_t now_unix, char *out, size_t out_cap)
+{
+    out_buf_t o = {out, out_cap, 0, false};
+    bool has_date = false, extra_has_date = false;
+    int rc = check_args(head, extra, extra_len, out, out_cap, &extra_has_date);
+    if (rc < 0)
+        return rc;
+    if (head_len < 12 || (count > 0 && line_start == NULL))
+        return NM_E_INVAL;
+    put(&o, head, 8); /* "HTTP/1.x": the server's own version */
+    put(&o, reason_304, sizeof reason_304 - 1);
+
+    /* The empty line: CRLF, or a bare LF (CGI heads). */
+    size_t fields_end = head_len - (head[head_len - 2] == '\r' ? 2 : 1);
+    for (size_t k = 0; k < count; k++) {
+        size_t b = line_start[k];
+        size_t e = k + 1 < count ? line_start[k + 1] : fields_end;
+        if (b + 2 > e || e > fields_end)
+            return NM_E_INVAL; /* not this head's offsets */
+        size_t content_end = e - (head[e - 2] == '\r' ? 2 : 1);
+        const char *colon = memchr(head + b, ':', content_end - b);
+        if (colon == NULL)
             return NM_E_INVAL;
-        put(&o, "Date: ", 6);
-        put(&o, date, NM_HTTPDATE_LEN);
-        put(&o, "\r\n", 2);
+        size_t nlen = (size_t)(colon - (head + b));
+        if (name_eq(head + b, nlen, "date", 4))
+            has_date = true;
+        if (nm_resp304_keeps_field(head + b, nlen)) {
+            put(&o, head + b, content_end - b);
+            put(&o, "\r\n", 2);
+        }
     }
-    if (extra_len > 0)
-        put(&o, extra, extra_len);
-    put(&o, "\r\n", 2);
-    return o.is_full ? NM_E_NOSPACE : (long)o.len;
+    return finish_304(&o, has_date, extra, extra_len, extra_has_date, now_unix);
 }

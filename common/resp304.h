@@ -20,6 +20,15 @@ long nm_resp304_build(const char *head, size_t head_len, const char *extra,
                       size_t extra_len, int64_t now_unix, char *out,
                       size_t out_cap);
 
+/* The same 304 for a head the response parser (http_resp.h) accepted,
+ * from the offsets of its field lines it recorded (nm_resp_t.line_start,
+ * line_count): the head is not scanned a second time. NM_E_INVAL when the
+ * offsets cannot be this head's; otherwise as nm_resp304_build. */
+long nm_resp304_build_lines(const char *head, size_t head_len,
+                            const uint32_t *line_start, size_t count,
+                            const char *extra, size_t extra_len,
+                            int64_t now_unix, char *out, size_t out_cap);
+
 /* True when a field of this name is carried from the 200 to the 304. */
 bool nm_resp304_keeps_field(const char *name, size_t len);
 

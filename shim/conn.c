@@ -1152,7 +1152,14 @@ static bool send_304(struct wctx *w, const char *head, size_t head_len,
         memcpy(extra + extra_len, close_line, sizeof(close_line) - 1);
         extra_len += sizeof(close_line) - 1;
     }
-    long n = nm_resp304_build(head, head_len, extra, extra_len, now, out, cap);
+    /* The parser kept where each field line starts: no second scan of
+     * the head (unless it had too many lines to keep). */
+    long n =
+        resp->line_count <= NM_RESP_LINES_MAX && resp->head_len == head_len
+            ? nm_resp304_build_lines(head, head_len, resp->line_start,
+                                     resp->line_count, extra, extra_len, now,
+                                     out, cap)
+            : nm_resp304_build(head, head_len, extra, extra_len, now, out, cap);
     if (n > 0) {
         struct iovec v = {.iov_base = out, .iov_len = (size_t)n};
         send_own(w->c, w->fd, &v, 1);

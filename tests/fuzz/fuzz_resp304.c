@@ -5,8 +5,11 @@
  * starts with "HTTP/1.x 304", every line ends in CRLF, it ends with the
  * empty line, carries a Date and no Content-Length or Transfer-Encoding.
  * Input: 2 bytes of out_cap, 8 bytes of now, 1 byte of extra length, the
- * extra lines, then the 200's head. */
+ * extra lines, then the 200's head. When the response parser accepts the
+ * head, nm_resp304_build_lines from its line offsets must give the very
+ * same result as nm_resp304_build (the shim uses the former). */
 #include "fuzz_util.h"
+#include "http_resp.h"
 #include "resp304.h"
 
 #define MIN_T (-62167219200LL)
@@ -64,6 +67,35 @@ static long build(const char *head, size_t hl, const char *extra, size_t el,
     return nm_resp304_build(head, hl, extra, el, now, cap ? *out : NULL, cap);
 }
 
+/* The parser's view of head: accepted as exactly one whole head? */
+static bool parse_whole(const char *head, size_t hl, nm_resp_t *resp)
+{
+    nm_resp_parser_t p;
+    nm_resp_event_t ev;
+    nm_http_resp_init(&p);
+    nm_http_resp_expect_head(&p, false);
+    long used = nm_http_resp_feed(&p, resp, head, hl, &ev);
+    return used == (long)hl && ev == NM_RESP_EV_HEAD_DONE &&
+           resp->status >= 200 && resp->head_len == hl;
+}
+
+static void check_lines(const char *head, size_t hl, const char *extra,
+                        size_t el, int64_t now, long len, const char *big)
+{
+    static nm_resp_t resp;
+    if (!parse_whole(head, hl, &resp) || resp.line_count > NM_RESP_LINES_MAX)
+        return;
+    char *out = malloc(1 << 17);
+    if (out == NULL)
+        abort();
+    long rc = nm_resp304_build_lines(head, hl, resp.line_start, resp.line_count,
+                                     extra, el, now, out, 1 << 17);
+    FUZZ_CHECK(rc == len, "from lines %ld, from the head %ld", rc, len);
+    if (len > 0)
+        FUZZ_CHECK(memcmp(out, big, (size_t)len) == 0, "lines output differs");
+    free(out);
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     if (size < 11)
@@ -103,6 +135,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
                    cap);
     }
     free(out);
+    check_lines(head, hl, extra, el, now, len, big);
     free(big);
     free(extra);
     free(head);

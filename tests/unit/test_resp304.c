@@ -10,6 +10,7 @@
 
 #include <cmocka.h>
 
+#include "http_resp.h"
 #include "resp304.h"
 
 #define NOW 1700000000LL /* Tue, 14 Nov 2023 22:13:20 GMT */
@@ -215,6 +216,80 @@ static void resp304_build_is_byte_exact_for_server_shapes(void **state)
     assert_int_equal(failures, 0);
 }
 
+/* Parses head with the response parser, whole (step 0) or step bytes at a
+ * time; fills *resp. True when the head was accepted. */
+static bool parse_head(const char *head, size_t step, nm_resp_t *resp)
+{
+    nm_resp_parser_t p;
+    nm_http_resp_init(&p);
+    nm_http_resp_expect_head(&p, false);
+    size_t len = strlen(head), at = 0;
+    while (at < len) {
+        size_t n = step == 0 || len - at < step ? len - at : step;
+        nm_resp_event_t ev;
+        long used = nm_http_resp_feed(&p, resp, head + at, n, &ev);
+        if (used < 0)
+            return false;
+        at += (size_t)used;
+        if (ev == NM_RESP_EV_HEAD_DONE)
+            return at == len;
+    }
+    return false;
+}
+
+/* The shim's path: the same 304 from the line offsets the parser kept,
+ * whatever the split the head arrived in. */
+static void resp304_build_lines_matches_build(void **state)
+{
+    (void)state;
+    int failures = 0, checked = 0;
+    for (size_t i = 0; i < sizeof build_rows / sizeof build_rows[0]; i++) {
+        const build_row_t *r = &build_rows[i];
+        for (size_t step = 0; step <= 3; step++) {
+            static nm_resp_t resp;
+            if (!parse_head(r->head, step, &resp))
+                continue; /* a head only build() takes */
+            char out[2048];
+            size_t want = strlen(r->expected);
+            long n = nm_resp304_build_lines(
+                r->head, resp.head_len, resp.line_start, resp.line_count,
+                r->extra, strlen(r->extra), NOW, out, sizeof out);
+            checked++;
+            if (n != (long)want || memcmp(out, r->expected, want) != 0) {
+                print_error("%s (step %zu): got %ld [%.*s] want [%s]\n",
+                            r->what, step, n, n > 0 ? (int)n : 0, out,
+                            r->expected);
+                failures++;
+            }
+        }
+    }
+    assert_int_equal(failures, 0);
+    assert_true(checked >= 4 * 10); /* the table is mostly parseable */
+}
+
+/* Offsets that cannot be the head's are refused, never read past it. */
+static void resp304_build_lines_refuses_foreign_offsets(void **state)
+{
+    (void)state;
+    const char *h = "HTTP/1.1 200 OK\r\nServer: x\r\n\r\n";
+    char out[256];
+    const uint32_t past[] = {17, 400};
+    const uint32_t backwards[] = {25, 17};
+    const uint32_t no_colon[] = {25}; /* "x" CRLF */
+    assert_int_equal(nm_resp304_build_lines(h, strlen(h), past, 2, "", 0, NOW,
+                                            out, sizeof out),
+                     NM_E_INVAL);
+    assert_int_equal(nm_resp304_build_lines(h, strlen(h), backwards, 2, "", 0,
+                                            NOW, out, sizeof out),
+                     NM_E_INVAL);
+    assert_int_equal(nm_resp304_build_lines(h, strlen(h), no_colon, 1, "", 0,
+                                            NOW, out, sizeof out),
+                     NM_E_INVAL);
+    assert_int_equal(
+        nm_resp304_build_lines(h, 5, NULL, 0, "", 0, NOW, out, sizeof out),
+        NM_E_INVAL);
+}
+
 typedef struct err_row {
     const char *what;
     const char *head;
@@ -369,6 +444,8 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(resp304_build_is_byte_exact_for_server_shapes),
+        cmocka_unit_test(resp304_build_lines_matches_build),
+        cmocka_unit_test(resp304_build_lines_refuses_foreign_offsets),
         cmocka_unit_test(resp304_build_rejects_malformed_heads),
         cmocka_unit_test(resp304_keeps_field_exposes_the_drop_list),
         cmocka_unit_test(resp304_build_refuses_null_arguments),
