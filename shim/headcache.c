@@ -17,31 +17,28 @@ struct entry {
 static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
 static struct entry slots[SLOTS];
 
-static uint64_t fnv(uint64_t h, const void *p, size_t n)
-{
-    const unsigned char *s = p;
-    for (size_t i = 0; i < n; i++)
-        h = (h ^ s[i]) * 0x100000001b3ull;
-    return h;
-}
-
+/* XXH3 (libxxhash, already here for body tags): a keyed FNV walked the
+ * URL a byte at a time, ~250 instructions per tagged response. */
 static uint64_t url_hash(const nm_req_t *r)
 {
-    uint64_t h = fnv(0xcbf29ce484222325ull, r->host, r->host_len);
-    h = fnv(h, "\n", 1);
-    h = fnv(h, r->target, r->target_len);
+    uint64_t h = XXH3_64bits_withSeed(r->target, r->target_len,
+                                      XXH3_64bits(r->host, r->host_len));
     return h ? h : 1;
 }
 
 static uint64_t meta_hash(const nm_resp_t *p)
 {
-    uint64_t cl = (p->flags & NM_RESP_HAS_CL) ? p->content_length : ~0ull;
-    uint64_t h = fnv(0xcbf29ce484222325ull, &cl, sizeof(cl));
-    uint32_t f =
+    struct {
+        uint64_t cl;
+        uint32_t flags;
+    } m;
+    memset(&m, 0, sizeof(m)); /* padding too: it is hashed */
+    m.cl = (p->flags & NM_RESP_HAS_CL) ? p->content_length : ~0ull;
+    m.flags =
         p->flags & (NM_RESP_HAS_LAST_MODIFIED | NM_RESP_HAS_CONTENT_ENCODING);
-    h = fnv(h, &f, sizeof(f));
+    uint64_t h = XXH3_64bits(&m, sizeof(m));
     if (p->flags & NM_RESP_HAS_LAST_MODIFIED)
-        h = fnv(h, p->last_modified, p->last_modified_len);
+        h = XXH3_64bits_withSeed(p->last_modified, p->last_modified_len, h);
     return h;
 }
 
