@@ -196,6 +196,32 @@ static void list_match_follows_conformance_rules(void **state)
 }
 
 /* The list scanner must not read past len: the value is not NUL-ended. */
+/* Every byte value at every position of a 40-byte opaque-tag, so that the
+ * 16-byte block scan and the byte tail are both checked against the
+ * grammar: etagc = %x21 / %x23-7E / obs-text. */
+static void etag_parse_checks_every_byte_of_long_tags(void **state)
+{
+    (void)state;
+    int failures = 0;
+    for (int b = 0; b < 256; b++) {
+        bool is_etagc = b == 0x21 || (b >= 0x23 && b <= 0x7e) || b >= 0x80;
+        for (size_t at = 0; at < 40; at++) {
+            char tag[43];
+            tag[0] = '"';
+            memset(tag + 1, 'a', 40);
+            tag[1 + at] = (char)b;
+            tag[41] = '"';
+            nm_etag_t t;
+            bool ok = nm_etag_parse(tag, 42, &t) == NM_OK;
+            if (ok != is_etagc) {
+                print_error("byte 0x%02x at %zu: parsed %d\n", b, at, ok);
+                failures++;
+            }
+        }
+    }
+    assert_int_equal(failures, 0);
+}
+
 static void list_match_respects_length_not_nul(void **state)
 {
     (void)state;
@@ -214,6 +240,7 @@ int main(void)
         cmocka_unit_test(etag_compare_strong_and_weak_per_rfc9110_table),
         cmocka_unit_test(list_match_follows_conformance_rules),
         cmocka_unit_test(list_match_respects_length_not_nul),
+        cmocka_unit_test(etag_parse_checks_every_byte_of_long_tags),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -822,6 +822,54 @@ static void skip_more_than_skippable_is_refused(void **state)
     assert_int_equal(nm_http_resp_skip(&p, 4, &ev), NM_E_INVAL);
 }
 
+/* Every byte value at every position of a 40-byte field value, for a
+ * captured field (ETag) and a quiet one: the 16-byte block scan, its byte
+ * tail and the whole-line fast path must all agree with the grammar
+ * (field-vchar, SP, HTAB, obs-text; nothing else). Fed whole and in two
+ * pieces split inside the value. */
+static void checks_every_byte_of_long_values(void **state)
+{
+    (void)state;
+    int failures = 0;
+    const char *names[] = {"ETag", "X-Quiet"};
+    for (int b = 0; b < 256; b++) {
+        bool is_value = b == '\t' || (b >= 0x20 && b != 0x7f);
+        for (size_t k = 0; k < 2; k++) {
+            for (size_t at = 0; at < 40; at++) {
+                /* A bare LF last ends the line (responses take it), and the
+                 * CRLF after it is then the empty line. */
+                bool want = is_value || (b == '\n' && at == 39);
+                char h[160];
+                int n =
+                    snprintf(h, sizeof h, "HTTP/1.1 200 OK\r\n%s: ", names[k]);
+                memset(h + n, 'a', 40);
+                h[n + (int)at] = (char)b;
+                static const char tail[] = "\r\nContent-Length: 0\r\n\r\n";
+                memcpy(h + n + 40, tail, sizeof tail - 1);
+                size_t len = (size_t)n + 40 + sizeof tail - 1;
+                for (size_t cut = 0; cut <= 1; cut++) {
+                    nm_resp_parser_t p;
+                    static nm_resp_t r;
+                    nm_resp_event_t ev = NM_RESP_EV_NONE;
+                    nm_http_resp_init(&p);
+                    size_t split = cut ? (size_t)n + at / 2 + 1 : len;
+                    long u = nm_http_resp_feed(&p, &r, h, split, &ev);
+                    if (u >= 0 && ev == NM_RESP_EV_NONE && split < len)
+                        u = nm_http_resp_feed(&p, &r, h + u, len - (size_t)u,
+                                              &ev);
+                    bool ok = u >= 0 && ev == NM_RESP_EV_HEAD_DONE;
+                    if (ok != want) {
+                        print_error("%s byte 0x%02x at %zu cut %zu: %ld\n",
+                                    names[k], b, at, cut, u);
+                        failures++;
+                    }
+                }
+            }
+        }
+    }
+    assert_int_equal(failures, 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -832,6 +880,7 @@ int main(void)
         cmocka_unit_test(refuses_hostile_sizes),
         cmocka_unit_test(skip_follows_sendfile_bodies),
         cmocka_unit_test(skip_more_than_skippable_is_refused),
+        cmocka_unit_test(checks_every_byte_of_long_values),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
