@@ -8,10 +8,9 @@
 
 #include "nm.h"
 
+#include "scan.h"
+
 #include <string.h>
-#if defined(__SSE2__)
-#include <emmintrin.h>
-#endif
 
 /* Byte classes (RFC 9110 §5.6.2 tchar, §5.5 field-vchar, RFC 9112 §3.2). */
 enum {
@@ -24,33 +23,10 @@ enum {
 extern const uint8_t nm_http_cc[256];
 
 /* Index of the first byte in s[i, lim) that may not be in a field value
- * (a CTL other than HTAB, or DEL). Values are most of a head's bytes; with
- * SSE2 (x86-64's baseline) they are checked 16 at a time, which took the
- * lexer from about 4,500 to 2,500 instructions per nginx request/response
- * pair in callgrind (with the name table: tools/bench/RESULTS.md). A block
- * may run past the value into the next line: it stops at the CR. */
+ * (a CTL other than HTAB, or DEL); see scan.h. */
 static inline size_t nm_scan_value(const unsigned char *s, size_t i, size_t lim)
 {
-#if defined(__SSE2__)
-    const __m128i zero = _mm_setzero_si128(), sp = _mm_set1_epi8(0x20);
-    const __m128i tab = _mm_set1_epi8(0x09), del = _mm_set1_epi8(0x7f);
-    while (lim - i >= 16) {
-        __m128i x = _mm_loadu_si128((const __m128i *)(const void *)(s + i));
-        /* Signed compares: obs-text (0x80-0xff) is negative, and allowed. */
-        __m128i ctl =
-            _mm_andnot_si128(_mm_cmplt_epi8(x, zero), _mm_cmplt_epi8(x, sp));
-        __m128i bad =
-            _mm_or_si128(_mm_andnot_si128(_mm_cmpeq_epi8(x, tab), ctl),
-                         _mm_cmpeq_epi8(x, del));
-        unsigned m = (unsigned)_mm_movemask_epi8(bad);
-        if (m != 0)
-            return i + (size_t)__builtin_ctz(m);
-        i += 16;
-    }
-#endif
-    while (i < lim && (nm_http_cc[s[i]] & NM_CC_VALUE))
-        i++;
-    return i;
+    return nm_scan(s, i, lim, NM_SCAN_VALUE);
 }
 
 static inline unsigned char nm_http_lower(unsigned char c)
