@@ -3,9 +3,9 @@
 #include "filehash.h"
 
 #include "bodyhash.h"
+#include "spin.h"
 #include "statcache.h"
 
-#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -24,7 +24,7 @@ struct entry {
     char tag[NM_BODYHASH_TAG_LEN + 1];
 };
 
-static pthread_mutex_t cache_lock = PTHREAD_MUTEX_INITIALIZER;
+static nm_spin_t cache_lock = NM_SPIN_INIT;
 static struct entry cache[CACHE_SLOTS];
 
 static bool same(const struct entry *e, const struct stat *st, off_t off,
@@ -80,11 +80,11 @@ bool nm_filehash_tag(int fd, off_t off, uint64_t len, uint64_t seed, char *out)
         (uint64_t)st.st_size < (uint64_t)off + len)
         return false;
     unsigned slot = (unsigned)((st.st_ino * 31 + (uint64_t)off) % CACHE_SLOTS);
-    pthread_mutex_lock(&cache_lock);
+    nm_spin_lock(&cache_lock);
     bool is_hit = same(&cache[slot], &st, off, len, seed);
     if (is_hit)
         memcpy(out, cache[slot].tag, sizeof(cache[slot].tag));
-    pthread_mutex_unlock(&cache_lock);
+    nm_spin_unlock(&cache_lock);
     if (is_hit)
         return true;
     if (!hash_region(fd, off, len, seed, out))
@@ -95,7 +95,7 @@ bool nm_filehash_tag(int fd, off_t off, uint64_t len, uint64_t seed, char *out)
         after.st_mtim.tv_nsec != st.st_mtim.tv_nsec ||
         after.st_size != st.st_size)
         return false;
-    pthread_mutex_lock(&cache_lock);
+    nm_spin_lock(&cache_lock);
     struct entry *e = &cache[slot];
     e->dev = st.st_dev;
     e->ino = st.st_ino;
@@ -105,6 +105,11 @@ bool nm_filehash_tag(int fd, off_t off, uint64_t len, uint64_t seed, char *out)
     e->len = len;
     e->seed = seed;
     memcpy(e->tag, out, sizeof(e->tag));
-    pthread_mutex_unlock(&cache_lock);
+    nm_spin_unlock(&cache_lock);
     return true;
+}
+
+void nm_filehash_after_fork_child(void)
+{
+    nm_spin_reset(&cache_lock);
 }

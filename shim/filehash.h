@@ -12,4 +12,8 @@
  * False when fd is not a regular file holding that whole region. */
 bool nm_filehash_tag(int fd, off_t off, uint64_t len, uint64_t seed, char *out);
 
+/* In the child after fork: the cache's lock is free (its holder, another
+ * thread, does not exist there). */
+void nm_filehash_after_fork_child(void);
+
 #endif

@@ -1,9 +1,10 @@
 /* headcache.c - see headcache.h. */
 #include "headcache.h"
 
+#include "spin.h"
+
 #include "bodyhash.h"
 
-#include <pthread.h>
 #include <string.h>
 
 #define SLOTS 256
@@ -14,7 +15,7 @@ struct entry {
     char tag[NM_BODYHASH_TAG_LEN + 1];
 };
 
-static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
+static nm_spin_t lock = NM_SPIN_INIT;
 static struct entry slots[SLOTS];
 
 /* XXH3 (libxxhash, already here for body tags): a keyed FNV walked the
@@ -49,12 +50,12 @@ void nm_headcache_put(const nm_req_t *req, const nm_resp_t *resp,
         !(resp->flags & NM_RESP_HAS_CL))
         return;
     uint64_t u = url_hash(req);
-    pthread_mutex_lock(&lock);
+    nm_spin_lock(&lock);
     struct entry *e = &slots[u % SLOTS];
     e->url_hash = u;
     e->meta_hash = meta_hash(resp);
     memcpy(e->tag, tag, sizeof(e->tag));
-    pthread_mutex_unlock(&lock);
+    nm_spin_unlock(&lock);
 }
 
 bool nm_headcache_get(const nm_req_t *req, const nm_resp_t *resp, char *tag)
@@ -63,11 +64,16 @@ bool nm_headcache_get(const nm_req_t *req, const nm_resp_t *resp, char *tag)
         !(resp->flags & NM_RESP_HAS_CL))
         return false;
     uint64_t u = url_hash(req);
-    pthread_mutex_lock(&lock);
+    nm_spin_lock(&lock);
     const struct entry *e = &slots[u % SLOTS];
     bool is_hit = e->url_hash == u && e->meta_hash == meta_hash(resp);
     if (is_hit)
         memcpy(tag, e->tag, sizeof(e->tag));
-    pthread_mutex_unlock(&lock);
+    nm_spin_unlock(&lock);
     return is_hit;
+}
+
+void nm_headcache_after_fork_child(void)
+{
+    nm_spin_reset(&lock);
 }

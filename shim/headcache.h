@@ -17,4 +17,8 @@ void nm_headcache_put(const nm_req_t *req, const nm_resp_t *resp,
 /* For a HEAD's 200: the tag of the matching GET, if one was seen. */
 bool nm_headcache_get(const nm_req_t *req, const nm_resp_t *resp, char *tag);
 
+/* In the child after fork: the cache's lock is free (its holder, another
+ * thread, does not exist there). */
+void nm_headcache_after_fork_child(void);
+
 #endif

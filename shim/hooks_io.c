@@ -6,7 +6,9 @@
 #include "config.h"
 #include "conn.h"
 #include "fdtable.h"
+#include "filehash.h"
 #include "flusher.h"
+#include "headcache.h"
 #include "log.h"
 #include "report.h"
 #include "statcache.h"
@@ -72,6 +74,9 @@ static void after_fork_parent(void)
 
 static void after_fork_child(void)
 {
+    nm_statcache_after_fork_child();
+    nm_filehash_after_fork_child();
+    nm_headcache_after_fork_child();
     nm_flusher_after_fork_child();
     nm_report_after_fork_child();
     nm_storeview_after_fork_child();

@@ -2,7 +2,8 @@
  * costs the fstat the shim would have made anyway. */
 #include "statcache.h"
 
-#include <pthread.h>
+#include "spin.h"
+
 #include <stdatomic.h>
 
 #define SLOTS 256
@@ -12,7 +13,7 @@ struct entry {
     struct stat st;
 };
 
-static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
+static nm_spin_t lock = NM_SPIN_INIT;
 static struct entry slots[SLOTS] = {[0 ... SLOTS - 1] = {.fd = -1}};
 
 /* A hint read without the lock: a stale answer only costs a locked look. */
@@ -26,21 +27,21 @@ void nm_statcache_put(int fd, const struct stat *st)
 {
     if (fd < 0 || !S_ISREG(st->st_mode))
         return;
-    pthread_mutex_lock(&lock);
+    nm_spin_lock(&lock);
     slots[fd % SLOTS].st = *st;
     atomic_store_explicit(&slots[fd % SLOTS].fd, fd, memory_order_relaxed);
-    pthread_mutex_unlock(&lock);
+    nm_spin_unlock(&lock);
 }
 
 bool nm_statcache_get(int fd, struct stat *st)
 {
     if (fd < 0 || !is_cached(fd))
         return false;
-    pthread_mutex_lock(&lock);
+    nm_spin_lock(&lock);
     bool is_hit = slots[fd % SLOTS].fd == fd;
     if (is_hit)
         *st = slots[fd % SLOTS].st;
-    pthread_mutex_unlock(&lock);
+    nm_spin_unlock(&lock);
     return is_hit;
 }
 
@@ -49,8 +50,13 @@ void nm_statcache_forget(int fd)
     /* Every close and open comes here: most fds were never cached. */
     if (fd < 0 || !is_cached(fd))
         return;
-    pthread_mutex_lock(&lock);
+    nm_spin_lock(&lock);
     if (slots[fd % SLOTS].fd == fd)
         slots[fd % SLOTS].fd = -1;
-    pthread_mutex_unlock(&lock);
+    nm_spin_unlock(&lock);
+}
+
+void nm_statcache_after_fork_child(void)
+{
+    nm_spin_reset(&lock);
 }

@@ -17,4 +17,8 @@ bool nm_statcache_get(int fd, struct stat *st);
 /* fd was closed, replaced or reopened. */
 void nm_statcache_forget(int fd);
 
+/* In the child after fork: the cache's lock is free (its holder, another
+ * thread, does not exist there). */
+void nm_statcache_after_fork_child(void);
+
 #endif
