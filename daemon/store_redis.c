@@ -60,6 +60,8 @@ typedef struct redis_be {
     nm_strmap_t open_counts;      /* key -> counts_t*, not yet a batch */
     nm_strmap_t sent_counts;      /* key -> counts_t*, its one batch out */
     struct event *batch_ev;       /* numbers and sends open counts */
+    struct event *drop_ev;        /* drops the connection, outside hiredis */
+    char drop_why[160];           /* why drop_ev will drop it */
     char id[17];                  /* this process, in batch marker keys */
     uint64_t last_seq;            /* of the newest batch */
     char last_error[160];
@@ -72,7 +74,7 @@ typedef enum {
     K_FIRST,      /* GET first-seen: learn it */
     K_PURGE,      /* re-queue purge on failure */
     K_PREFIX,     /* re-queue prefix on failure */
-    K_COUNT,      /* counter batch: done on any reply, resent on reconnect */
+    K_COUNT,      /* counter batch: done on a reply, resent on reconnect */
     K_SCAN_TAGS,  /* warm: SCAN notmod:tag:* */
     K_SCAN_PINS,  /* warm: SCAN notmod:pin:* */
     K_WARM_TAG,   /* warm: GET notmod:tag:<url> */
@@ -569,6 +571,33 @@ static void on_failure(redis_be_t *r, cmd_t *c)
     }
 }
 
+/* Errors that say "not now" rather than "never": a Redis loading its
+ * dataset after a restart, one stuck in a script, a replica without its
+ * primary. The command would succeed later. */
+static bool is_transient(const redisReply *rep)
+{
+    static const char *const kinds[] = {"LOADING ", "BUSY ", "TRYAGAIN ",
+                                        "MASTERDOWN "};
+    if (rep->type != REDIS_REPLY_ERROR || rep->str == NULL)
+        return false;
+    for (size_t i = 0; i < sizeof(kinds) / sizeof(kinds[0]); i++)
+        if (strncmp(rep->str, kinds[i], strlen(kinds[i])) == 0)
+            return true;
+    return false;
+}
+
+/* Drops the connection from the event loop, soon: never from inside a
+ * hiredis callback, where freeing the context would run the remaining
+ * callbacks under our feet. */
+static void drop_soon(redis_be_t *r, const char *why)
+{
+    static const struct timeval now = {0, 0};
+    if (evtimer_pending(r->drop_ev, NULL))
+        return;
+    snprintf(r->drop_why, sizeof(r->drop_why), "%s", why);
+    evtimer_add(r->drop_ev, &now);
+}
+
 static void on_reply(redisAsyncContext *ac, void *reply, void *priv)
 {
     (void)ac;
@@ -578,6 +607,15 @@ static void on_reply(redisAsyncContext *ac, void *reply, void *priv)
     if (ac) {
         r->inflight--;
         r->last_progress_ms = now_ms();
+    }
+    if (rep && is_transient(rep)) {
+        /* As if the connection had failed: everything is sent again once
+         * it is back (counter batches too: numbered, they count once). */
+        snprintf(r->last_error, sizeof(r->last_error), "%s", rep->str);
+        on_failure(r, c);
+        drop_soon(r, rep->str);
+        cmd_free(c);
+        return;
     }
     if (rep && c->kind == K_COUNT)
         batch_done(r, c->a, (uint64_t)c->n, rep);
@@ -685,6 +723,15 @@ static void connect_now(redis_be_t *r)
         send_cmd(r, K_PLAIN, NULL, NULL, 0, "SELECT %d", r->db);
 }
 
+static void on_drop_ev(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    redis_be_t *r = arg;
+    if (r->ac)
+        drop(r, r->drop_why);
+}
+
 static void on_retry(evutil_socket_t fd, short what, void *arg)
 {
     (void)fd;
@@ -784,6 +831,8 @@ static void be_close(void *self)
         event_free(r->tick_ev);
     if (r->batch_ev)
         event_free(r->batch_ev);
+    if (r->drop_ev)
+        event_free(r->drop_ev);
     nm_strmap_free(&r->pending_urls, NULL);
     nm_strmap_free(&r->pending_purges, free);
     nm_strmap_free(&r->pending_prefixes, NULL);
@@ -888,7 +937,9 @@ int nm_redis_attach(nm_store_t *store, struct event_base *base, const char *url,
     r->retry_ev = evtimer_new(base, on_retry, r);
     r->tick_ev = event_new(base, -1, EV_PERSIST, on_tick, r);
     r->batch_ev = evtimer_new(base, on_batch_ev, r);
-    if (rc < 0 || !r->desc || !r->retry_ev || !r->tick_ev || !r->batch_ev) {
+    r->drop_ev = evtimer_new(base, on_drop_ev, r);
+    if (rc < 0 || !r->desc || !r->retry_ev || !r->tick_ev || !r->batch_ev ||
+        !r->drop_ev) {
         *why = "expected redis://[[user]:password@]host[:port][/db] or "
                "unix:///path[?db=N&password=P]";
         be_close(r);

@@ -3,6 +3,7 @@ encoder), answers read on the control socket, the snapshot file and
 /metrics. The store behaviour suite runs on both backends."""
 import os
 import re
+import socket
 import signal
 import struct
 import subprocess
@@ -297,6 +298,67 @@ class RedisOutageTest(unittest.TestCase):
         self.assertEqual(redis.cmd("HGET", "notmod:stats", "requests"),
                          str(50 + 200))
         self.restart_and_expect_exact_counts(redis, d)
+
+
+class RedisBusyTest(unittest.TestCase):
+    """Redis answers "not now" (BUSY while a script runs; LOADING after a
+    restart is the same case): counter batches and tag writes refused that
+    way are sent again once Redis answers, and count exactly once."""
+
+    def test_writes_refused_with_busy_are_sent_again_once(self):
+        dir = tempdir(self)
+        redis = Redis(dir).start()
+        self.addCleanup(redis.stop)
+        # BUSY replies start once a script has run this long (ms).
+        redis.cmd("CONFIG", "SET", "busy-reply-threshold", "100")
+        d = Daemon(dir, extra=["--redis", redis.url]).start()
+        self.addCleanup(d.stop)
+        wait_for(lambda: "connected," in d.fields("status")["store"],
+                 what="connected")
+        emit_200(d, '"v1"', count=50)
+        wait_for(lambda: redis.cmd("HGET", "notmod:stats", "requests")
+                 == "50", what="first 50")
+
+        # A client whose script never ends: Redis answers BUSY to others.
+        stuck = socket.create_connection(("127.0.0.1", redis.port))
+        self.addCleanup(stuck.close)
+        script = "while true do end"
+        stuck.sendall(("*3\r\n$4\r\nEVAL\r\n$%d\r\n%s\r\n$1\r\n0\r\n"
+                       % (len(script), script)).encode())
+
+        def is_busy():
+            try:
+                redis.cmd("PING")
+                return False
+            except ValueError as e:
+                return str(e).startswith("BUSY")
+        wait_for(is_busy, what="redis busy")
+        for i in range(5):
+            emit_200(d, '"b%d"' % i, count=20, path="/busy%d" % i)
+        wait_for(lambda: "BUSY" in d.fields("status")["store"],
+                 what="daemon saw BUSY")
+        # The counters leave on the daemon's once-a-second stats tick: let
+        # two ticks pass so that their batches meet BUSY too.
+        time.sleep(2.2)
+        self.assertEqual(d.fields("get http://example.test/busy4")["tag"],
+                         '"b4"')
+        self.assertEqual(redis.cmd("SCRIPT", "KILL"), "OK")
+        try:
+            wait_for(lambda: redis.cmd("HGET", "notmod:stats", "requests")
+                     == str(50 + 100), timeout=15, what="catch-up")
+            wait_for(lambda: re.search(r" connected, 0 in flight, 0 queued",
+                                       d.fields("status")["store"]),
+                     what="daemon idle")
+        except AssertionError:
+            raise AssertionError("requests in Redis: %r; daemon log:\n%s" % (
+                redis.cmd("HGET", "notmod:stats", "requests"), d.read_log()))
+        self.assertEqual(redis.cmd("HGET", "notmod:stats", "requests"),
+                         str(50 + 100))
+        for i in range(5):
+            self.assertEqual(redis.cmd("HGET", "notmod:route:example.test/busy%d"
+                                       % i, "requests"), "20")
+            self.assertEqual(redis.cmd("GET", "notmod:tag:example.test/busy%d"
+                                       % i), '"b%d"' % i)
 
 
 class MetricsTest(unittest.TestCase):
