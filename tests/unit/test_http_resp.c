@@ -15,57 +15,7 @@
 #include <cmocka.h>
 
 #include "http_resp.h"
-
-#define OUT_MAX 8192
-
-typedef struct out {
-    char buf[OUT_MAX];
-    size_t len;
-} out_t;
-
-static void put(out_t *o, const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    int n = vsnprintf(o->buf + o->len, OUT_MAX - o->len, fmt, ap);
-    va_end(ap);
-    if (n > 0)
-        o->len +=
-            (size_t)n < OUT_MAX - o->len ? (size_t)n : OUT_MAX - o->len - 1;
-}
-
-static void put_bytes(out_t *o, const char *s, size_t n)
-{
-    if (n > 80) {
-        put(o, "[%zu bytes]", n);
-        return;
-    }
-    for (size_t i = 0; i < n; i++) {
-        unsigned char c = (unsigned char)s[i];
-        if (c < 0x20 || c >= 0x7f)
-            put(o, "\\x%02x", c);
-        else
-            put(o, "%c", c);
-    }
-}
-
-static const char *err_name(long rc)
-{
-    switch (rc) {
-    case NM_E_PARSE:
-        return "PARSE";
-    case NM_E_AMBIGUOUS:
-        return "AMBIGUOUS";
-    case NM_E_TOO_LONG:
-        return "TOO_LONG";
-    case NM_E_UNSUPPORTED:
-        return "UNSUPPORTED";
-    case NM_E_INVAL:
-        return "INVAL";
-    default:
-        return "?";
-    }
-}
+#include "transcript.h"
 
 static void put_head(out_t *o, const nm_resp_t *r)
 {
