@@ -106,6 +106,24 @@ class StaleConnection(Exception):
 
 class ConcurrencyMixin:
     server = None
+    base = None
+
+    @classmethod
+    def start_server(cls, server):
+        """Starts the class's server; cleans up what setUpClass made when
+        it cannot start (tearDownClass does not run then)."""
+        cls.server = server
+        try:
+            server.start()
+        except Exception:
+            cls.tearDownClass()
+            raise
+
+    @classmethod
+    def tearDownClass(cls):
+        if cls.server is not None:
+            cls.server.cleanup()
+        shutil.rmtree(cls.base, ignore_errors=True)
 
     def urls_of(self, t):
         """Three (url, body) of client thread t."""
@@ -226,18 +244,7 @@ class ThreadedPythonServer(ConcurrencyMixin, unittest.TestCase):
                 body = (line * (size // len(line) + 1))[:size]
                 harness.write_file(cls.docroot + url, body, harness.T0)
                 cls.bodies[url] = body
-        cls.server = PythonServer(cls.docroot, shim=True, tag="-threads")
-        try:
-            cls.server.start()
-        except Exception:
-            cls.server.cleanup()
-            shutil.rmtree(cls.base, ignore_errors=True)
-            raise
-
-    @classmethod
-    def tearDownClass(cls):
-        cls.server.cleanup()
-        shutil.rmtree(cls.base, ignore_errors=True)
+        cls.start_server(PythonServer(cls.docroot, shim=True, tag="-threads"))
 
     def urls_of(self, t):
         return [(u, self.bodies[u]) for u in
@@ -256,19 +263,8 @@ class ForkingBusyboxCgi(ConcurrencyMixin, unittest.TestCase):
         harness.write_file(path, REPEAT_CGI)
         os.chmod(path, 0o755)
         # A generous hold deadline: CGIs are slow when the machine is busy.
-        cls.server = BusyboxServer(cls.docroot, shim=True, tag="-forks",
-                                   shim_env={"NOTMOD_HOLD_MS": "3000"})
-        try:
-            cls.server.start()
-        except Exception:
-            cls.server.cleanup()
-            shutil.rmtree(cls.base, ignore_errors=True)
-            raise
-
-    @classmethod
-    def tearDownClass(cls):
-        cls.server.cleanup()
-        shutil.rmtree(cls.base, ignore_errors=True)
+        cls.start_server(BusyboxServer(cls.docroot, shim=True, tag="-forks",
+                                       shim_env={"NOTMOD_HOLD_MS": "3000"}))
 
     def urls_of(self, t):
         out = []
