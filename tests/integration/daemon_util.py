@@ -8,6 +8,8 @@ import subprocess
 import tempfile
 import time
 
+from harness import free_port
+
 BUILD = os.environ.get("NOTMOD_BUILD_DIR") or os.path.join(
     os.path.dirname(os.path.abspath(__file__)), "..", "..", "build")
 NOTMODD = os.path.join(BUILD, "notmodd")
@@ -28,13 +30,6 @@ def wait_for(fn, timeout=10.0, what="condition"):
             last = e
         time.sleep(0.05)
     raise AssertionError("timed out waiting for %s (last: %r)" % (what, last))
-
-
-def free_port():
-    """An ephemeral TCP port on 127.0.0.1 that was free a moment ago."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def stop_process(proc, sig=signal.SIGTERM, timeout=10):

@@ -127,6 +127,32 @@ def free_port():
         return s.getsockname()[1]
 
 
+def start_pair(cls):
+    """Class fixture: cls.bare and cls.shim, instances of cls.server_cls
+    (with cls.server_kw) on cls.docroot, started; on failure, what started
+    is stopped and cls.base removed before the error goes on."""
+    cls.bare = cls.shim = None
+    try:
+        # assigned before start(): stop_pair cleans up a half-started one
+        cls.bare = cls.server_cls(cls.docroot, shim=False, tag="-bare",
+                                  **cls.server_kw)
+        cls.bare.start()
+        cls.shim = cls.server_cls(cls.docroot, shim=True, tag="-shim",
+                                  **cls.server_kw)
+        cls.shim.start()
+    except Exception:
+        stop_pair(cls)
+        raise
+
+
+def stop_pair(cls):
+    """Stops what start_pair started and removes cls.base."""
+    for s in (cls.bare, cls.shim):
+        if s is not None:
+            s.cleanup()
+    shutil.rmtree(cls.base, ignore_errors=True)
+
+
 def wait_accepting(port, proc, timeout=10.0):
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:

@@ -8,7 +8,6 @@ one `ETag: "nm-..."` line just before the empty line; nothing else may
 differ.  Sequences come from sequences.build(): >= 60 per server."""
 
 import os
-import shutil
 import tempfile
 import unittest
 
@@ -33,22 +32,11 @@ class FidelityMixin:
     def setUpClass(cls):
         cls.base = tempfile.mkdtemp(prefix="nm-fid-")
         cls.docroot = harness.make_docroot(cls.base, cgi=bool(cls.cgi_paths))
-        cls.bare = cls.shim = None
-        try:
-            cls.bare = cls.server_cls(cls.docroot, shim=False, tag="-bare",
-                                      **cls.server_kw).start()
-            cls.shim = cls.server_cls(cls.docroot, shim=True, tag="-shim",
-                                      **cls.server_kw).start()
-        except Exception:
-            cls.tearDownClass()
-            raise
+        harness.start_pair(cls)
 
     @classmethod
     def tearDownClass(cls):
-        for s in (cls.bare, cls.shim):
-            if s is not None:
-                s.cleanup()
-        shutil.rmtree(cls.base, ignore_errors=True)
+        harness.stop_pair(cls)
 
     def probe(self, path):
         ex = exchange(self.bare.port, [Request("GET", path, headers=[

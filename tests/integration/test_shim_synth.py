@@ -9,7 +9,6 @@ if_modified_since off; add_header Last-Modified "";`, sendfile bodies of
 1 KiB, 256 KiB and 20 MiB), python http.server (Last-Modified only)."""
 
 import os
-import shutil
 import tempfile
 import threading
 import time
@@ -53,26 +52,11 @@ class SynthMixin:
         cls.base = tempfile.mkdtemp(prefix="nm-synth-")
         cls.docroot = harness.make_docroot(cls.base, cgi=cls.cgi)
         cls.prepare_docroot(cls.docroot)
-        cls.bare = cls.shim = None
-        try:
-            # assign before start(): tearDownClass removes the temp dir
-            # even when start() fails
-            cls.bare = cls.server_cls(cls.docroot, shim=False, tag="-bare",
-                                      **cls.server_kw)
-            cls.bare.start()
-            cls.shim = cls.server_cls(cls.docroot, shim=True, tag="-shim",
-                                      **cls.server_kw)
-            cls.shim.start()
-        except Exception:
-            cls.tearDownClass()
-            raise
+        harness.start_pair(cls)
 
     @classmethod
     def tearDownClass(cls):
-        for s in (cls.bare, cls.shim):
-            if s is not None:
-                s.cleanup()
-        shutil.rmtree(cls.base, ignore_errors=True)
+        harness.stop_pair(cls)
 
     # helpers
     def one(self, server, method, path, headers=(), **kw):
