@@ -7,7 +7,8 @@
 # runs tools/bench/bench.py, which starts every server on 127.0.0.1
 # ephemeral ports and stops them by process group. Method: MEASURING.md
 # (server CPU per request from schedstat, ab -c 16, ABBA rounds, geometric
-# mean of per-round ratios). About 7 minutes on a 2-core machine.
+# mean of per-round ratios). About 4 minutes on a 2-core machine, plus
+# the installs on a fresh one; §7 also needs valgrind.
 #
 # Usage: tools/bench/run.sh [--no-install] [--no-record]
 # Environment: BENCH_ROUNDS (default 4), BENCH_SCALE (request counts x F,
