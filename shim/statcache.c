@@ -16,7 +16,10 @@ struct entry {
 static nm_spin_t lock = NM_SPIN_INIT;
 static struct entry slots[SLOTS] = {[0 ... SLOTS - 1] = {.fd = -1}};
 
-/* A hint read without the lock: a stale answer only costs a locked look. */
+/* A hint read without the lock. For get, a stale "no" costs an fstat; for
+ * forget, it could only come from a put of the same fd number racing in
+ * another thread with its close, which no server does (and the next open
+ * of that number forgets it again). */
 static bool is_cached(int fd)
 {
     return atomic_load_explicit(&slots[fd % SLOTS].fd, memory_order_relaxed) ==
