@@ -447,6 +447,7 @@ void nm_tok_end(nm_lex_t *lx, const char *const *toks, unsigned ntok)
 }
 
 const char *const nm_tok_chunked[1] = {"chunked"};
+const char *const nm_tok_conn[2] = {"close", "keep-alive"};
 
 int nm_te_line_end(nm_lex_t *lx, uint32_t *framing)
 {

@@ -129,16 +129,66 @@ extern const char *const nm_tok_chunked[1];
 
 /* Framing bits shared by the parsers (nm_*_parser_t.framing). */
 enum {
-    NM_FR_CL = 1u << 0,              /* a valid Content-Length was seen */
-    NM_FR_TE = 1u << 1,              /* Transfer-Encoding present */
-    NM_FR_TE_CHUNKED = 1u << 2,      /* chunked among the codings */
-    NM_FR_TE_LAST_CHUNKED = 1u << 3, /* chunked is the final coding */
-    NM_FR_HOST = 1u << 4,            /* Host seen (requests) */
-    NM_FR_AFTER_1XX = 1u << 5,       /* a 1xx head was reported (responses) */
-    NM_FR_ETAG = 1u << 6,            /* ETag line seen (responses) */
-    NM_FR_LM = 1u << 7,              /* Last-Modified line seen */
-    NM_FR_DATE = 1u << 8,            /* Date line seen */
+    NM_FR_CL = 1u << 0,               /* a valid Content-Length was seen */
+    NM_FR_TE = 1u << 1,               /* Transfer-Encoding present */
+    NM_FR_TE_CHUNKED = 1u << 2,       /* chunked among the codings */
+    NM_FR_TE_LAST_CHUNKED = 1u << 3,  /* chunked is the final coding */
+    NM_FR_HOST = 1u << 4,             /* Host seen (requests) */
+    NM_FR_AFTER_1XX = 1u << 5,        /* a 1xx head was reported (responses) */
+    NM_FR_ETAG = 1u << 6,             /* ETag line seen (responses) */
+    NM_FR_LM = 1u << 7,               /* Last-Modified line seen */
+    NM_FR_DATE = 1u << 8,             /* Date line seen */
+    NM_FR_CONN_CLOSE = 1u << 9,       /* Connection: close */
+    NM_FR_CONN_KEEP_ALIVE = 1u << 10, /* Connection: keep-alive */
 };
+
+/* The framing fields both parsers read alike: Connection (close,
+ * keep-alive), Transfer-Encoding and Content-Length (RFC 9112 §6, §9.6).
+ * Each parser calls these for its current line and folds the result into
+ * *framing (NM_FR_*) and *cl; other fields are left alone. */
+extern const char *const nm_tok_conn[2];
+
+/* The line's first event. */
+static inline void nm_framing_begin(nm_lex_t *lx)
+{
+    if (lx->field == NM_FLD_CONNECTION)
+        nm_tok_begin(lx, 2);
+    else if (lx->field == NM_FLD_TRANSFER_ENCODING)
+        nm_tok_begin(lx, 1);
+    else if (lx->field == NM_FLD_CONTENT_LENGTH)
+        lx->num = 0;
+}
+
+/* A run of the line's value. */
+static inline int nm_framing_bytes(nm_lex_t *lx, uint32_t *framing,
+                                   uint64_t *cl, const char *s, size_t n)
+{
+    if (lx->field == NM_FLD_CONNECTION)
+        nm_tok_feed(lx, nm_tok_conn, 2, 0, s, n);
+    else if (lx->field == NM_FLD_TRANSFER_ENCODING)
+        nm_tok_feed(lx, nm_tok_chunked, 1, 0, s, n);
+    else if (lx->field == NM_FLD_CONTENT_LENGTH)
+        return nm_cl_feed(lx, framing, cl, s, n);
+    return NM_OK;
+}
+
+/* The line's end: NM_FR_CONN_* for Connection tokens, the checks of
+ * Transfer-Encoding and Content-Length. */
+static inline int nm_framing_end(nm_lex_t *lx, uint32_t *framing, uint64_t *cl)
+{
+    if (lx->field == NM_FLD_CONNECTION) {
+        nm_tok_end(lx, nm_tok_conn, 2);
+        if (lx->tok_seen & 1)
+            *framing |= NM_FR_CONN_CLOSE;
+        if (lx->tok_seen & 2)
+            *framing |= NM_FR_CONN_KEEP_ALIVE;
+    } else if (lx->field == NM_FLD_TRANSFER_ENCODING) {
+        return nm_te_line_end(lx, framing);
+    } else if (lx->field == NM_FLD_CONTENT_LENGTH) {
+        return nm_cl_end(lx, framing, cl);
+    }
+    return NM_OK;
+}
 
 /* Capture helpers: append to a fixed buffer, flag overflow; trim trailing
  * OWS once the line is complete. */

@@ -39,7 +39,6 @@ enum {
     RQ_FAILED,
 };
 
-static const char *const tok_conn[2] = {"close", "keep-alive"};
 static const char *const tok_expect[1] = {"100-continue"};
 static const char http_1[] = "HTTP/1.";
 
@@ -152,17 +151,11 @@ static int line_begin(nm_req_parser_t *p, nm_req_t *req, bool has_bytes)
     case NM_FLD_UPGRADE:
         req->flags |= NM_REQ_UPGRADE;
         break;
-    case NM_FLD_CONNECTION:
-        nm_tok_begin(lx, 2);
-        break;
     case NM_FLD_EXPECT:
-    case NM_FLD_TRANSFER_ENCODING:
         nm_tok_begin(lx, 1);
         break;
-    case NM_FLD_CONTENT_LENGTH:
-        lx->num = 0;
-        break;
     default:
+        nm_framing_begin(lx);
         break;
     }
     return NM_OK;
@@ -196,19 +189,11 @@ static int line_bytes(nm_req_parser_t *p, nm_req_t *req, const char *s,
             is_truncated =
                 nm_cap_append(req->ius, &req->ius_len, NM_REQ_DATE_MAX, s, n);
         break;
-    case NM_FLD_CONNECTION:
-        nm_tok_feed(lx, tok_conn, 2, 0, s, n);
-        break;
     case NM_FLD_EXPECT:
         nm_tok_feed(lx, tok_expect, 1, 0, s, n);
         break;
-    case NM_FLD_TRANSFER_ENCODING:
-        nm_tok_feed(lx, nm_tok_chunked, 1, 0, s, n);
-        break;
-    case NM_FLD_CONTENT_LENGTH:
-        return nm_cl_feed(lx, &p->framing, &p->content_length, s, n);
     default:
-        break;
+        return nm_framing_bytes(lx, &p->framing, &p->content_length, s, n);
     }
     if (is_truncated)
         req->flags |= NM_REQ_TRUNCATED_COND;
@@ -235,25 +220,13 @@ static int line_end(nm_req_parser_t *p, nm_req_t *req)
     case NM_FLD_IF_UNMODIFIED_SINCE:
         nm_cap_trim(req->ius, &req->ius_len);
         break;
-    case NM_FLD_CONNECTION:
-        nm_tok_end(lx, tok_conn, 2);
-        if (lx->tok_seen & 1)
-            req->flags |= NM_REQ_CONN_CLOSE;
-        if (lx->tok_seen & 2)
-            req->flags |= NM_REQ_CONN_KEEP_ALIVE;
-        break;
     case NM_FLD_EXPECT:
         nm_tok_end(lx, tok_expect, 1);
         if (lx->tok_seen & 1)
             req->flags |= NM_REQ_EXPECT_CONTINUE;
         break;
-    case NM_FLD_TRANSFER_ENCODING:
-        rc = nm_te_line_end(lx, &p->framing);
-        break;
-    case NM_FLD_CONTENT_LENGTH:
-        rc = nm_cl_end(lx, &p->framing, &p->content_length);
-        break;
     default:
+        rc = nm_framing_end(lx, &p->framing, &p->content_length);
         break;
     }
     lx->vbits = 0;
@@ -265,6 +238,10 @@ static int line_end(nm_req_parser_t *p, nm_req_t *req)
 static int head_end(nm_req_parser_t *p, nm_req_t *req)
 {
     uint32_t fr = p->framing;
+    if (fr & NM_FR_CONN_CLOSE)
+        req->flags |= NM_REQ_CONN_CLOSE;
+    if (fr & NM_FR_CONN_KEEP_ALIVE)
+        req->flags |= NM_REQ_CONN_KEEP_ALIVE;
     if (fr & NM_FR_TE) {
         if (fr & NM_FR_CL)
             return NM_E_AMBIGUOUS;

@@ -24,7 +24,6 @@ enum {
     RS_FAILED,
 };
 
-static const char *const tok_conn[2] = {"close", "keep-alive"};
 static const char *const tok_streaming[2] = {"text/event-stream",
                                              "multipart/x-mixed-replace"};
 static const char http_1[] = "HTTP/1.";
@@ -105,17 +104,11 @@ static void line_begin(nm_resp_parser_t *p, nm_resp_t *resp)
     case NM_FLD_CONTENT_RANGE:
         resp->flags |= NM_RESP_HAS_CONTENT_RANGE;
         break;
-    case NM_FLD_CONNECTION:
     case NM_FLD_CONTENT_TYPE:
         nm_tok_begin(lx, 2);
         break;
-    case NM_FLD_TRANSFER_ENCODING:
-        nm_tok_begin(lx, 1);
-        break;
-    case NM_FLD_CONTENT_LENGTH:
-        lx->num = 0;
-        break;
     default:
+        nm_framing_begin(lx);
         break;
     }
 }
@@ -143,19 +136,11 @@ static int line_bytes(nm_resp_parser_t *p, nm_resp_t *resp, const char *s,
             (void)nm_cap_append(resp->date, &resp->date_len, NM_RESP_DATE_MAX,
                                 s, n);
         break;
-    case NM_FLD_CONNECTION:
-        nm_tok_feed(lx, tok_conn, 2, 0, s, n);
-        break;
     case NM_FLD_CONTENT_TYPE:
         nm_tok_feed(lx, tok_streaming, 2, ';', s, n);
         break;
-    case NM_FLD_TRANSFER_ENCODING:
-        nm_tok_feed(lx, nm_tok_chunked, 1, 0, s, n);
-        break;
-    case NM_FLD_CONTENT_LENGTH:
-        return nm_cl_feed(lx, &p->framing, &p->content_length, s, n);
     default:
-        break;
+        return nm_framing_bytes(lx, &p->framing, &p->content_length, s, n);
     }
     if (is_truncated)
         resp->flags |= NM_RESP_TRUNCATED_VALIDATOR;
@@ -176,25 +161,13 @@ static int line_end(nm_resp_parser_t *p, nm_resp_t *resp)
     case NM_FLD_DATE:
         nm_cap_trim(resp->date, &resp->date_len);
         break;
-    case NM_FLD_CONNECTION:
-        nm_tok_end(lx, tok_conn, 2);
-        if (lx->tok_seen & 1)
-            resp->flags |= NM_RESP_CONN_CLOSE;
-        if (lx->tok_seen & 2)
-            resp->flags |= NM_RESP_KEEP_ALIVE;
-        break;
     case NM_FLD_CONTENT_TYPE:
         nm_tok_end(lx, tok_streaming, 2);
         if (lx->tok_seen)
             resp->flags |= NM_RESP_STREAMING;
         break;
-    case NM_FLD_TRANSFER_ENCODING:
-        rc = nm_te_line_end(lx, &p->framing);
-        break;
-    case NM_FLD_CONTENT_LENGTH:
-        rc = nm_cl_end(lx, &p->framing, &p->content_length);
-        break;
     default:
+        rc = nm_framing_end(lx, &p->framing, &p->content_length);
         break;
     }
     lx->vbits = 0;
@@ -206,6 +179,10 @@ static int head_end(nm_resp_parser_t *p, nm_resp_t *resp)
 {
     uint32_t fr = p->framing;
     int st = resp->status;
+    if (fr & NM_FR_CONN_CLOSE)
+        resp->flags |= NM_RESP_CONN_CLOSE;
+    if (fr & NM_FR_CONN_KEEP_ALIVE)
+        resp->flags |= NM_RESP_KEEP_ALIVE;
 
     resp->head_len = p->lex.head_len;
     p->head_len = p->lex.head_len;
