@@ -28,7 +28,7 @@ typedef struct snap_header {
 
 typedef struct snap_entry {
     uint64_t key;
-    int64_t first_seen_unix;
+    int64_t lm_unix;
     uint32_t flags;
     uint32_t purge_generation;
     uint8_t tag_len;
@@ -162,7 +162,7 @@ int nm_snapshot_lookup(const void *map, size_t len, nm_slice_t host,
     if (!out || !read_entry(map, len, key, NM_SNAPSHOT_E_URL, &e, &gen))
         return 0;
     memset(out, 0, sizeof(*out));
-    out->first_seen_unix = e.first_seen_unix;
+    out->lm_unix = e.lm_unix;
     out->flags = e.flags;
     out->purge_generation = e.purge_generation;
     out->generation = gen;
@@ -320,7 +320,7 @@ static int64_t w_find(snap_header_t *h, uint64_t key, uint32_t kind)
 }
 
 static int w_put(void *map, size_t len, uint64_t key, uint32_t flags,
-                 nm_slice_t tag, int64_t first_seen_unix)
+                 nm_slice_t tag, int64_t lm_unix)
 {
     snap_header_t *h = w_header(map, len);
     if (!h)
@@ -333,7 +333,7 @@ static int w_put(void *map, size_t len, uint64_t key, uint32_t flags,
     snap_entry_t ne = {0};
     ne.key = key;
     ne.flags = flags;
-    ne.first_seen_unix = first_seen_unix;
+    ne.lm_unix = lm_unix;
     ne.purge_generation = (uint32_t)h->purge_generation;
     if (tag.ptr && tag.len > 0 && tag.len <= NM_SNAPSHOT_TAG_MAX) {
         ne.flags |= NM_SNAPSHOT_E_HAS_TAG;
@@ -378,11 +378,11 @@ static int w_remove(void *map, size_t len, uint64_t key, uint32_t kind)
 
 int nm_snapshot_w_put_url(void *map, size_t len, nm_slice_t host,
                           nm_slice_t target, nm_slice_t tag,
-                          int64_t first_seen_unix, bool is_pinned)
+                          int64_t lm_unix, bool is_pinned)
 {
     uint32_t flags = NM_SNAPSHOT_E_URL | (is_pinned ? NM_SNAPSHOT_E_PINNED : 0);
     return w_put(map, len, nm_snapshot_url_key(host, target), flags, tag,
-                 first_seen_unix);
+                 lm_unix);
 }
 
 int nm_snapshot_w_remove_url(void *map, size_t len, nm_slice_t host,

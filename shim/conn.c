@@ -785,8 +785,8 @@ static void synth_for(struct synth *sy, const nm_resp_t *resp, const char *tag,
     sy->last_modified = -1;
     if (hit != NULL && !(resp->flags & NM_RESP_HAS_LAST_MODIFIED) &&
         (hit->flags & NM_SNAPSHOT_E_HAS_TAG) && strcmp(hit->tag, tag) == 0 &&
-        hit->first_seen_unix > 0)
-        sy->last_modified = hit->first_seen_unix;
+        hit->lm_unix > 0)
+        sy->last_modified = hit->lm_unix;
 }
 
 /* The field lines a synth adds ("ETag: ..." and maybe "Last-Modified:
@@ -1402,7 +1402,7 @@ static int phase_head(struct wctx *w)
         }
         m = -1;
     }
-    const char *p;
+    const char *p = NULL;
     struct cursor s2 = start;
     bool is_contiguous =
         m >= 0 && c->head_len == 0 && cur_piece(&s2, &p) >= (size_t)m;

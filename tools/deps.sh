@@ -28,6 +28,6 @@ nm_build() {
     local dir=$1
     shift
     cmake -S "$NM_ROOT" -B "$NM_ROOT/$dir" -DCMAKE_BUILD_TYPE=RelWithDebInfo \
-        "$@" >/dev/null
+        -DNOTMOD_WERROR=ON "$@" >/dev/null
     cmake --build "$NM_ROOT/$dir" -j "$(nproc)" -- --no-print-directory >/dev/null
 }

@@ -20,6 +20,8 @@ status=0
 
 echo "== build (normal) =="
 nm_build build
+echo "== build (Release: -O3, what a user's first optimised build gets) =="
+nm_build build-release -DCMAKE_BUILD_TYPE=Release
 echo "== build (ASan+UBSan) =="
 nm_build build-asan -DNOTMOD_SANITIZE=ON
 

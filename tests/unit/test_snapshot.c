@@ -36,16 +36,16 @@ static void *region(uint32_t slots, size_t *len)
 }
 
 static void put(void *m, size_t len, const char *host, const char *target,
-                const char *tag, int64_t first_seen, bool is_pinned)
+                const char *tag, int64_t lm, bool is_pinned)
 {
     nm_snapshot_w_begin(m);
     assert_int_equal(nm_snapshot_w_put_url(m, len, S(host), S(target), S(tag),
-                                           first_seen, is_pinned),
+                                           lm, is_pinned),
                      NM_OK);
     nm_snapshot_w_end(m, 1000);
 }
 
-static void snapshot_put_then_lookup_finds_tag_and_first_seen(void **state)
+static void snapshot_put_then_lookup_finds_tag_and_last_modified(void **state)
 {
     (void)state;
     size_t len;
@@ -57,7 +57,7 @@ static void snapshot_put_then_lookup_finds_tag_and_first_seen(void **state)
         const char *host, *target;
         int found;
         const char *tag;
-        int64_t first_seen;
+        int64_t lm;
         bool is_pinned;
     } rows[] = {
         {"example.com", "/a?x=1", 1, "\"t1\"", 111, false},
@@ -78,7 +78,7 @@ static void snapshot_put_then_lookup_finds_tag_and_first_seen(void **state)
             continue;
         assert_string_equal(hit.tag, rows[i].tag);
         assert_int_equal(hit.tag_len, strlen(rows[i].tag));
-        assert_int_equal(hit.first_seen_unix, rows[i].first_seen);
+        assert_int_equal(hit.lm_unix, rows[i].lm);
         assert_int_equal(!!(hit.flags & NM_SNAPSHOT_E_PINNED),
                          rows[i].is_pinned);
         assert_true(hit.flags & NM_SNAPSHOT_E_HAS_TAG);
@@ -114,7 +114,7 @@ static void snapshot_long_tag_is_published_without_tag(void **state)
     assert_int_equal(nm_snapshot_lookup(m, len, S("h"), S("/x"), &hit), 1);
     assert_false(hit.flags & NM_SNAPSHOT_E_HAS_TAG);
     assert_int_equal(hit.tag_len, 0);
-    assert_int_equal(hit.first_seen_unix, 5);
+    assert_int_equal(hit.lm_unix, 5);
     tag[NM_SNAPSHOT_TAG_MAX] = '\0'; /* exactly the maximum fits */
     put(m, len, "h", "/y", tag, 5, false);
     assert_int_equal(nm_snapshot_lookup(m, len, S("h"), S("/y"), &hit), 1);
@@ -154,7 +154,7 @@ static void snapshot_remove_keeps_probe_chains_intact(void **state)
     enum { N = 40 };
     size_t len;
     void *m = region(64, &len);
-    int64_t model[N]; /* first_seen, or -1 when absent */
+    int64_t model[N]; /* Last-Modified, or -1 when absent */
     for (int i = 0; i < N; i++)
         model[i] = -1;
     srand(7);
@@ -186,7 +186,7 @@ static void snapshot_remove_keeps_probe_chains_intact(void **state)
                 fail_msg("step %d key %d: found=%d want %d", step, j, rc,
                          model[j] >= 0);
             if (rc)
-                assert_int_equal(hit.first_seen_unix, model[j]);
+                assert_int_equal(hit.lm_unix, model[j]);
         }
     }
     free(m);
@@ -380,7 +380,7 @@ struct race {
 };
 
 /* Entry contents derived from one counter, so a mix of two writes shows:
- * tag length, every tag byte and first_seen must all agree. */
+ * tag length, every tag byte and the Last-Modified must all agree. */
 static void race_tag(uint64_t v, char *tag, size_t *tag_len)
 {
     *tag_len = 2 + v % 100;
@@ -424,7 +424,7 @@ static void *race_reader(void *arg)
         if (!nm_snapshot_lookup(r->map, r->len, S("h"), S(path), &hit))
             continue;
         size_t want_len;
-        race_tag((uint64_t)hit.first_seen_unix, want, &want_len);
+        race_tag((uint64_t)hit.lm_unix, want, &want_len);
         if (hit.tag_len != want_len || memcmp(hit.tag, want, want_len) != 0)
             atomic_fetch_add(&r->torn, 1);
         else
@@ -462,7 +462,7 @@ static void snapshot_race_accepts_no_torn_read(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(snapshot_put_then_lookup_finds_tag_and_first_seen),
+        cmocka_unit_test(snapshot_put_then_lookup_finds_tag_and_last_modified),
         cmocka_unit_test(snapshot_replace_keeps_one_entry),
         cmocka_unit_test(snapshot_long_tag_is_published_without_tag),
         cmocka_unit_test(snapshot_full_table_reports_nospace),
