@@ -28,6 +28,7 @@
 #define NM_SNAPSHOT_TAG_MAX 103 /* longer tags are published without */
 #define NM_SNAPSHOT_SLOTS_MAX (1u << 24)
 #define NM_SNAPSHOT_READ_TRIES 8
+#define NM_SNAPSHOT_PATH_MAX 4096 /* longer paths count as disabled */
 
 #define NM_SNAPSHOT_F_RETIRED (1u << 0) /* header: re-open the path */
 
@@ -65,9 +66,11 @@ uint64_t nm_snapshot_prefix_key(nm_slice_t host, nm_slice_t prefix);
 int nm_snapshot_lookup(const void *map, size_t len, nm_slice_t host,
                        nm_slice_t target, nm_snapshot_hit_t *out);
 
-/* True when a disabled prefix covers target on host (or on every host).
- * Prefixes match at '/' boundaries: "/a" covers "/a", "/a/x" and "/a?q",
- * not "/ab"; the query never takes part. */
+/* True when a disabled prefix covers target's normalized path
+ * (nm_origin_path) on host (or on every host), and for any target whose
+ * path cannot be normalized safely, even without a valid map. Prefixes
+ * match at '/' boundaries: "/a" covers "/a", "/a/x" and "/a?q", not "/ab";
+ * the query never takes part. */
 bool nm_snapshot_is_disabled(const void *map, size_t len, nm_slice_t host,
                              nm_slice_t target);
 

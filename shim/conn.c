@@ -30,6 +30,7 @@
 #include "http_req.h"
 #include "http_resp.h"
 #include "httpdate.h"
+#include "origin.h"
 #include "resp304.h"
 
 #include <arpa/inet.h>
@@ -577,6 +578,22 @@ static void queue_request(struct nm_conn *c)
     c->q_len++;
 }
 
+/* One identity per origin (origin.h) for store keys, counters and routes:
+ * the request's Host and target as the store knows them. A target that is
+ * neither origin- nor absolute-form keeps its spelling, which no store key
+ * and no route has. */
+static void canon_origin(nm_req_t *r)
+{
+    if (r->flags & (NM_REQ_TRUNCATED_HOST | NM_REQ_TRUNCATED_TARGET))
+        return;
+    size_t host_len = r->host_len, target_len = r->target_len;
+    if (nm_origin_canon(r->host, &host_len, sizeof(r->host), r->target,
+                        &target_len, 80) == NM_OK) {
+        r->host_len = (uint16_t)host_len;
+        r->target_len = (uint16_t)target_len;
+    }
+}
+
 static void feed_requests(struct nm_conn *c, const char *p, size_t len)
 {
     while (len > 0 && !c->is_given_up) {
@@ -602,6 +619,7 @@ static void feed_requests(struct nm_conn *c, const char *p, size_t len)
                 conn_give_up(c, "CONNECT or Upgrade");
                 return;
             }
+            canon_origin(&c->req_cur->req);
             queue_request(c);
             if (c->q_len > PENDING_MAX)
                 conn_give_up(c, "too many pipelined requests");

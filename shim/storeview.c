@@ -144,7 +144,8 @@ bool nm_storeview_is_disabled(const char *host, size_t host_len,
 {
     const struct view *v = get_view();
     nm_slice_t h = {host, host_len}, t = {target, target_len};
-    return v != NULL && nm_snapshot_is_disabled(v->buf, v->len, h, t);
+    /* Without a snapshot nothing is disabled, but an unsafe path still is. */
+    return nm_snapshot_is_disabled(v ? v->buf : NULL, v ? v->len : 0, h, t);
 }
 
 bool nm_storeview_lookup(const char *host, size_t host_len, const char *target,
