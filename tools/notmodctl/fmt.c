@@ -7,10 +7,17 @@
 void nm_fmt_num(char *buf, size_t cap, double v, int decimals, int width)
 {
     static const char suffix[] = "kMGTPE";
+    /* A rate keeps its decimal below 10000/s; past that (bytes per second
+     * soon are) the digits after the third say nothing at a glance. */
     int n = snprintf(buf, cap, "%.*f", decimals, v);
-    for (int i = 0; n > width && suffix[i]; i++) {
+    if (n <= width && (decimals == 0 || v < 1e4))
+        return;
+    for (int i = 0; suffix[i]; i++) {
         v /= 1000.0;
-        n = snprintf(buf, cap, "%.*f%c", v < 99.95 ? 1 : 0, v, suffix[i]);
+        if (v < 999.95 || !suffix[i + 1]) {
+            snprintf(buf, cap, "%.1f%c", v, suffix[i]);
+            return;
+        }
     }
 }
 

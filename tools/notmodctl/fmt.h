@@ -8,8 +8,9 @@
 
 #include "counters.h"
 
-/* v in at most width characters: with decimals when they fit, else
- * scaled by powers of 1000 with a suffix (12.3k, 4.5G). */
+/* v in at most width (>= 6) characters: as it is when it fits (a rate
+ * with decimals only below 10000), else scaled by powers of 1000 with one
+ * decimal and a suffix (12.3k, 4.5G). */
 void nm_fmt_num(char *buf, size_t cap, double v, int decimals, int width);
 
 /* A ratio in [0, 1] as "62.5%", or "-" when negative (nothing to rate). */

@@ -301,7 +301,8 @@ static int route_width(const frame_t *f, const view_t *v, size_t n)
     return w;
 }
 
-/* A route cut to width, keeping its start and its end ("host/a~/page"). */
+/* A route cut to width, keeping a third of it from the start (the host)
+ * and the rest from the end, where paths differ: "www.exa~/reports/q3". */
 static void fit_route(char *buf, size_t cap, const char *route, int width)
 {
     int len = (int)strlen(route);
@@ -309,7 +310,7 @@ static void fit_route(char *buf, size_t cap, const char *route, int width)
         snprintf(buf, cap, "%s", route);
         return;
     }
-    int head = (width - 1) / 2, tail = width - 1 - head;
+    int head = (width - 1) / 3, tail = width - 1 - head;
     snprintf(buf, cap, "%.*s~%s", head, route, route + len - tail);
 }
 
@@ -327,7 +328,7 @@ static void routes(frame_t *f, const view_t *v, size_t n)
             nm_fmt_num(c[1], 16, r->r.per_s[NM_CTR_REVALIDATIONS], 1,
                        COL_WIDTH);
             nm_fmt_pct(c[2], 16, r->r.hit_rate);
-            nm_fmt_num(c[3], 16, r->r.per_s[NM_CTR_BYTES_SAVED], 0, COL_WIDTH);
+            nm_fmt_num(c[3], 16, r->r.per_s[NM_CTR_BYTES_SAVED], 1, COL_WIDTH);
         } else {
             for (int k = 0; k < 4; k++)
                 snprintf(c[k], 16, "-");
