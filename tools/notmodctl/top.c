@@ -135,20 +135,19 @@ static int cmp_u64(uint64_t a, uint64_t b)
     return a < b ? 1 : a > b ? -1 : 0; /* larger first */
 }
 
-static int sort_key_of_qsort; /* qsort has no context argument */
-
 /* Larger first by the sort key, then by revalidations and requests, then
  * by name, so that equal rows do not swap places between frames. */
-static int by_sort_key(const void *a_, const void *b_)
+static int by_sort_key(const void *a_, const void *b_, void *sort_)
 {
     const row_t *a = a_, *b = b_;
+    int sort = *(const int *)sort_;
     int c = 0;
-    if (sort_key_of_qsort == SORT_RATE) {
+    if (sort == SORT_RATE) {
         double ra = a->has_rates ? a->r.per_s[NM_CTR_REQUESTS] : 0;
         double rb = b->has_rates ? b->r.per_s[NM_CTR_REQUESTS] : 0;
         c = ra < rb ? 1 : ra > rb ? -1 : 0;
     } else {
-        int f = sort_field(sort_key_of_qsort);
+        int f = sort_field(sort);
         c = cmp_u64(a->c->v[f], b->c->v[f]);
     }
     if (!c)
@@ -161,9 +160,8 @@ static int by_sort_key(const void *a_, const void *b_)
 
 static void sort_rows(view_t *v)
 {
-    sort_key_of_qsort = v->sort;
     if (v->nrows > 1)
-        qsort(v->rows, v->nrows, sizeof(*v->rows), by_sort_key);
+        qsort_r(v->rows, v->nrows, sizeof(*v->rows), by_sort_key, &v->sort);
 }
 
 /* Fills v from cur and, when it has one, the poll before (prev). */
