@@ -138,11 +138,12 @@ typedef enum { NM_STORE_SAVE_POLICY, NM_STORE_SAVE_ALL } nm_store_save_t;
 int nm_store_save(const nm_store_t *st, const char *path, nm_store_save_t what);
 
 /* Loads a file written by nm_store_save; a missing file is an empty store.
- * Records keep their dates, but only without a backend (with one, the
- * backend has the dates). Pins and disabled prefixes are applied again as
- * an operator would, so they reach the backend; without a backend each
- * pin starts a new epoch at now (the file does not say what was published
- * before it), with one the backend says its date.
+ * From then on new dates exceed the file's floor and now + 1 (the writer
+ * may have assigned now + 1 just before it died). Records keep their
+ * dates, but only without a backend (with one, the backend has them). Pins and
+ * disabled prefixes are applied again as an operator would, so they reach the
+ * backend; without a backend each pin starts a new epoch at now (the file does
+ * not say what was published before it), with one the backend says its date.
  * Files of the first format (url first, first-seen times) give their
  * policy only. Returns the number of records and pins loaded, or -errno /
  * -EINVAL (bad line). */

@@ -499,6 +499,9 @@ int nm_store_load(nm_store_t *st, const char *path, int64_t now_unix)
     FILE *f = fopen(path, "re");
     if (!f)
         return errno == ENOENT ? 0 : -errno;
+    /* The last process may have died in this very second, after giving a
+     * date of now + 1 that no file tells us of: start above it. */
+    st->floor_unix = max64(st->floor_unix, now_unix + 1);
     char line[8192];
     int count = 0, rc = 0;
     while (rc >= 0 && fgets(line, sizeof(line), f)) {

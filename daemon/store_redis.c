@@ -180,11 +180,14 @@ static void send_argv(redis_be_t *r, kind_t kind, const char *a, int64_t n,
  * EPOCH_SCRIPT runs once per change, atomically on the URL's one hash, so
  * daemons changing a URL at the same moment still get different dates,
  * each later than every one before: KEYS[1] notmod:url:<url>, ARGV[1]
- * "tag" or "pin", ARGV[2] the tag. It returns the stored date while ARGV[2]
- * is still the current tag (or pin), else starts a new epoch at
- * max(TIME + 1, hwm + 1). A pin on the current tag where there was no pin
- * keeps that epoch: nothing a client sees changes. Running it twice gives
- * the same date, so a change whose reply was lost is simply sent again.
+ * "tag" or "pin", ARGV[2] the tag, ARGV[3] the largest date this daemon
+ * knows for the URL. It returns the stored date while ARGV[2] is still the
+ * current tag (or pin), else starts a new epoch at max(TIME + 1, hwm + 1,
+ * ARGV[3] + 1): the last term keeps dates rising even after a Redis
+ * without persistence lost the hash. A pin on the current tag where there
+ * was no pin keeps that epoch: nothing a client sees changes. Running it
+ * twice gives the same date, so a change whose reply was lost is simply
+ * sent again.
  * replicate_commands: before Redis 5 a script may write after TIME only
  * once it asked for its effects, not its body, to be replicated. EVAL, not
  * EVALSHA: one per change, and no NOSCRIPT to handle. */
@@ -200,7 +203,7 @@ static const char EPOCH_SCRIPT[] =
     "  return tonumber(h[5])\n"
     "end\n"
     "local now = tonumber(redis.call('TIME')[1])\n"
-    "local lm = math.max(now, tonumber(h[3] or 0)) + 1\n"
+    "local lm = math.max(now, tonumber(h[3] or 0), tonumber(ARGV[3])) + 1\n"
     "redis.call('HSET', KEYS[1], f, ARGV[2], lmf, lm, 'hwm', lm)\n"
     "return lm\n";
 
@@ -213,8 +216,8 @@ static void write_epoch(redis_be_t *r, const nm_store_rec_t *rec, bool is_pin)
         return;
     send_cmd(r, is_pin ? K_PIN_EPOCH : K_TAG_EPOCH, rec->url, NULL,
              (int64_t)(is_pin ? rec->pin_seq : rec->tag_seq),
-             "EVAL %s 1 notmod:url:%s %s %s", EPOCH_SCRIPT, rec->url,
-             is_pin ? "pin" : "tag", tag);
+             "EVAL %s 1 notmod:url:%s %s %s %" PRId64, EPOCH_SCRIPT, rec->url,
+             is_pin ? "pin" : "tag", tag, rec->hwm_unix);
 }
 
 /* Write-back of a queued URL: its tag and pin as they are now. */
