@@ -377,8 +377,8 @@ static int w_remove(void *map, size_t len, uint64_t key, uint32_t kind)
 }
 
 int nm_snapshot_w_put_url(void *map, size_t len, nm_slice_t host,
-                          nm_slice_t target, nm_slice_t tag,
-                          int64_t lm_unix, bool is_pinned)
+                          nm_slice_t target, nm_slice_t tag, int64_t lm_unix,
+                          bool is_pinned)
 {
     uint32_t flags = NM_SNAPSHOT_E_URL | (is_pinned ? NM_SNAPSHOT_E_PINNED : 0);
     return w_put(map, len, nm_snapshot_url_key(host, target), flags, tag,

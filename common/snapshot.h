@@ -42,7 +42,7 @@ typedef struct nm_snapshot_hit {
     /* Last-Modified notmodd gives the current tag: the start of its epoch
      * (docs/validators.md), 0 if none yet. */
     int64_t lm_unix;
-    uint32_t flags;          /* NM_SNAPSHOT_E_* */
+    uint32_t flags;            /* NM_SNAPSHOT_E_* */
     uint32_t purge_generation; /* header purge_generation when put */
     uint64_t generation;       /* snapshot generation read */
     size_t tag_len;
@@ -105,8 +105,8 @@ void nm_snapshot_w_end(void *map, int64_t now_unix);
  * is left out (flag HAS_TAG clear). Returns 0, NM_E_NOSPACE when the table
  * is 3/4 full (grow it), NM_E_INVAL on a bad region. */
 int nm_snapshot_w_put_url(void *map, size_t len, nm_slice_t host,
-                          nm_slice_t target, nm_slice_t tag,
-                          int64_t lm_unix, bool is_pinned);
+                          nm_slice_t target, nm_slice_t tag, int64_t lm_unix,
+                          bool is_pinned);
 
 /* Removes the URL entry (a no-op when absent) and bumps purge_generation.
  * Returns 1 if removed, 0 if absent. */
