@@ -5,7 +5,8 @@
  * persistent, and then is the one that assigns dates: the memory store
  * calls its hooks on every change and the backend feeds back what Redis
  * knows (nm_store_learn_*). The state file (nm_store_save/load) keeps the
- * store across restarts. Users: daemon, control, snapshot writer. */
+ * policy across restarts, the dates across clean ones. Users: daemon,
+ * control, snapshot writer, stats (counters through the backend). */
 #ifndef NM_STORE_H
 #define NM_STORE_H
 
@@ -119,7 +120,8 @@ void nm_store_each_disabled(const nm_store_t *st,
  * backend's hooks back. learn_date gives the date of the change numbered
  * seq (rec's tag_seq, or pin_seq when is_pin) and applies only while that
  * change is still the URL's latest; learn_url fills a URL this store does
- * not hold; learn_pin sets a pin and its date; learn_disabled adds. */
+ * not hold; learn_pin sets a pin and its date unless the URL was pinned
+ * here; learn_disabled adds. */
 void nm_store_learn_date(nm_store_t *st, const char *url, bool is_pin,
                          uint64_t seq, int64_t lm_unix);
 void nm_store_learn_url(nm_store_t *st, const char *url, const char *tag,

@@ -360,13 +360,12 @@ void nm_store_learn_pin(nm_store_t *st, const char *url, const char *tag,
                         int64_t pin_lm_unix)
 {
     nm_store_rec_t *r = rec_upsert(st, url);
-    if (!r || (str_eq(r->pin_tag, tag) && r->pin_lm_unix == pin_lm_unix))
+    /* A pin made here is newer (its date comes with its own reply). */
+    if (!r || r->pin_seq != 0 ||
+        (str_eq(r->pin_tag, tag) && r->pin_lm_unix == pin_lm_unix))
         return;
-    if (!str_eq(r->pin_tag, tag)) {
-        if (!set_str(&r->pin_tag, tag))
-            return;
-        r->pin_seq = 0; /* no local change is under way any more */
-    }
+    if (!set_str(&r->pin_tag, tag))
+        return;
     r->pin_lm_unix = pin_lm_unix;
     r->hwm_unix = max64(r->hwm_unix, pin_lm_unix);
     changed(st, NM_STORE_CHANGED_URL, url);

@@ -82,8 +82,8 @@ typedef enum {
 typedef struct cmd {
     redis_be_t *r;
     kind_t kind;
-    char *a, *b; /* url/key, field */
-    int64_t n;   /* change number (epochs), batch number (counters) */
+    char *a;   /* url, prefix or counter key */
+    int64_t n; /* change number (epochs), on/off (prefixes), batch number */
 } cmd_t;
 
 static int64_t now_ms(void)
@@ -96,7 +96,6 @@ static int64_t now_ms(void)
 static void cmd_free(cmd_t *c)
 {
     free(c->a);
-    free(c->b);
     free(c);
 }
 
@@ -121,8 +120,7 @@ static nm_strmap_t take(nm_strmap_t *m)
 
 static void on_reply(redisAsyncContext *c, void *reply, void *priv);
 
-static cmd_t *cmd_new(redis_be_t *r, kind_t kind, const char *a, const char *b,
-                      int64_t n)
+static cmd_t *cmd_new(redis_be_t *r, kind_t kind, const char *a, int64_t n)
 {
     cmd_t *c = calloc(1, sizeof(*c));
     if (!c)
@@ -130,7 +128,6 @@ static cmd_t *cmd_new(redis_be_t *r, kind_t kind, const char *a, const char *b,
     c->r = r;
     c->kind = kind;
     c->a = a ? strdup(a) : NULL;
-    c->b = b ? strdup(b) : NULL;
     c->n = n;
     return c;
 }
@@ -148,10 +145,10 @@ static void cmd_sent(redis_be_t *r, cmd_t *c, int rc)
 }
 
 /* Sends one command (hiredis format) with a callback context. */
-static void send_cmd(redis_be_t *r, kind_t kind, const char *a, const char *b,
-                     int64_t n, const char *fmt, ...)
+static void send_cmd(redis_be_t *r, kind_t kind, const char *a, int64_t n,
+                     const char *fmt, ...)
 {
-    cmd_t *c = cmd_new(r, kind, a, b, n);
+    cmd_t *c = cmd_new(r, kind, a, n);
     if (!c)
         return;
     va_list ap;
@@ -166,7 +163,7 @@ static void send_cmd(redis_be_t *r, kind_t kind, const char *a, const char *b,
 static void send_argv(redis_be_t *r, kind_t kind, const char *a, int64_t n,
                       int argc, const char **argv, const size_t *lens)
 {
-    cmd_t *c = cmd_new(r, kind, a, NULL, n);
+    cmd_t *c = cmd_new(r, kind, a, n);
     if (!c)
         return;
     int rc = r->ac ? redisAsyncCommandArgv(r->ac, on_reply, c, argc, argv, lens)
@@ -214,7 +211,7 @@ static void write_epoch(redis_be_t *r, const nm_store_rec_t *rec, bool is_pin)
     const char *tag = is_pin ? rec->pin_tag : rec->tag;
     if (!tag)
         return;
-    send_cmd(r, is_pin ? K_PIN_EPOCH : K_TAG_EPOCH, rec->url, NULL,
+    send_cmd(r, is_pin ? K_PIN_EPOCH : K_TAG_EPOCH, rec->url,
              (int64_t)(is_pin ? rec->pin_seq : rec->tag_seq),
              "EVAL %s 1 notmod:url:%s %s %s %" PRId64, EPOCH_SCRIPT, rec->url,
              is_pin ? "pin" : "tag", tag, rec->hwm_unix);
@@ -234,13 +231,12 @@ static void write_url(redis_be_t *r, const char *url)
  * date it ever had. */
 static void write_purge(redis_be_t *r, const char *url)
 {
-    send_cmd(r, K_PURGE, url, NULL, 0, "HDEL notmod:url:%s tag lm pin pin_lm",
-             url);
+    send_cmd(r, K_PURGE, url, 0, "HDEL notmod:url:%s tag lm pin pin_lm", url);
 }
 
 static void write_prefix(redis_be_t *r, const char *prefix, bool is_disabled)
 {
-    send_cmd(r, K_PREFIX, prefix, NULL, is_disabled,
+    send_cmd(r, K_PREFIX, prefix, is_disabled,
              is_disabled ? "SADD notmod:disabled %s"
                          : "SREM notmod:disabled %s",
              prefix);
@@ -480,7 +476,7 @@ static void replay_pending(redis_be_t *r)
 
 static void scan(redis_be_t *r, const char *cursor)
 {
-    send_cmd(r, K_SCAN, NULL, NULL, 0, "SCAN %s MATCH notmod:url:* COUNT 1000",
+    send_cmd(r, K_SCAN, NULL, 0, "SCAN %s MATCH notmod:url:* COUNT 1000",
              cursor);
 }
 
@@ -488,7 +484,7 @@ static void warm(redis_be_t *r)
 {
     r->has_warmed = true;
     scan(r, "0");
-    send_cmd(r, K_MEMBERS, NULL, NULL, 0, "SMEMBERS notmod:disabled");
+    send_cmd(r, K_MEMBERS, NULL, 0, "SMEMBERS notmod:disabled");
 }
 
 static void on_scan(redis_be_t *r, const redisReply *rep)
@@ -504,7 +500,7 @@ static void on_scan(redis_be_t *r, const redisReply *rep)
         const redisReply *k = keys->element[i];
         if (k->type != REDIS_REPLY_STRING || (size_t)k->len <= plen)
             continue;
-        send_cmd(r, K_WARM_URL, k->str + plen, NULL, 0,
+        send_cmd(r, K_WARM_URL, k->str + plen, 0,
                  "HMGET %s tag lm pin pin_lm hwm", k->str);
     }
     if (strcmp(rep->element[0]->str, "0") != 0)
@@ -742,9 +738,9 @@ static void connect_now(redis_be_t *r)
     r->connect_started_ms = now_ms();
     /* Queued ahead of everything else, so they run first on connect. */
     if (r->password)
-        send_cmd(r, K_PLAIN, NULL, NULL, 0, "AUTH %s", r->password);
+        send_cmd(r, K_PLAIN, NULL, 0, "AUTH %s", r->password);
     if (r->db)
-        send_cmd(r, K_PLAIN, NULL, NULL, 0, "SELECT %d", r->db);
+        send_cmd(r, K_PLAIN, NULL, 0, "SELECT %d", r->db);
 }
 
 static void on_drop_ev(evutil_socket_t fd, short what, void *arg)
@@ -776,7 +772,7 @@ static void on_tick(evutil_socket_t fd, short what, void *arg)
     else if (r->ac && r->inflight > 0 && t - r->last_progress_ms > STALL_MS)
         drop(r, "no reply for 3 s");
     if (r->is_ready && ++r->ticks % PREFIX_SYNC_TICKS == 0)
-        send_cmd(r, K_MEMBERS, NULL, NULL, 0, "SMEMBERS notmod:disabled");
+        send_cmd(r, K_MEMBERS, NULL, 0, "SMEMBERS notmod:disabled");
 }
 
 /* --- backend hooks --- */
