@@ -30,7 +30,9 @@ typedef struct nm_store_rec {
     int64_t lm_unix;     /* date of tag's epoch, 0 = none (yet) */
     char *pin_tag;       /* operator's pin, NULL if none */
     int64_t pin_lm_unix; /* date of the pin's epoch, 0 = none (yet) */
-    int64_t hwm_unix;    /* largest date assigned for url (as known here) */
+    /* Largest date assigned for url, as far as this store knows; a new
+     * record starts from the store's floor. */
+    int64_t hwm_unix;
     /* Store-wide numbers of the last local change of tag and of pin: a
      * backend hands them back with the date it assigned, so that a reply
      * to an older change is never taken for the current one. */

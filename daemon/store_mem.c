@@ -20,9 +20,9 @@ struct nm_store {
     void *arg;
     nm_store_backend_t be;
     bool has_backend;
-    /* Every date assigned from now on exceeds it: the largest high-water
-     * mark of a purged record (or of a state file), so that purging a URL
-     * does not let its next epoch reuse a date. */
+    /* The high-water mark a new record starts from: the largest of a
+     * purged record (or of a state file), so that purging a URL does not
+     * let its next epoch reuse a date. */
     int64_t floor_unix;
     uint64_t last_seq; /* numbers local changes (tag_seq, pin_seq) */
 };
@@ -110,14 +110,14 @@ static int64_t max64(int64_t a, int64_t b)
     return a > b ? a : b;
 }
 
-/* Starts a new epoch of r and returns its date: max(now + 1, hwm + 1),
- * never below the floor. With a backend the date is the backend's (one
- * clock for the fleet): 0 until nm_store_learn_date. */
+/* Starts a new epoch of r and returns its date: max(now + 1, hwm + 1).
+ * With a backend the date is the backend's (one clock for the fleet): 0
+ * until nm_store_learn_date. */
 static int64_t new_epoch(nm_store_t *st, nm_store_rec_t *r, int64_t now_unix)
 {
     if (st->has_backend)
         return 0;
-    int64_t lm = max64(now_unix, max64(r->hwm_unix, st->floor_unix)) + 1;
+    int64_t lm = max64(now_unix, r->hwm_unix) + 1;
     r->hwm_unix = lm;
     return lm;
 }
@@ -143,6 +143,7 @@ static nm_store_rec_t *rec_upsert(nm_store_t *st, const char *url)
             return NULL;
         }
         r->url = n->key;
+        r->hwm_unix = st->floor_unix; /* a purged URL may come back */
         n->value = r;
     }
     return n->value;
@@ -352,7 +353,7 @@ void nm_store_learn_url(nm_store_t *st, const char *url, const char *tag,
     if (!r || !set_str(&r->tag, tag))
         return;
     r->lm_unix = lm_unix;
-    r->hwm_unix = max64(hwm_unix, lm_unix);
+    r->hwm_unix = max64(r->hwm_unix, max64(hwm_unix, lm_unix));
     changed(st, NM_STORE_CHANGED_URL, url);
 }
 

@@ -177,11 +177,12 @@ static void send_argv(redis_be_t *r, kind_t kind, const char *a, int64_t n,
  * EPOCH_SCRIPT runs once per change, atomically on the URL's one hash, so
  * daemons changing a URL at the same moment still get different dates,
  * each later than every one before: KEYS[1] notmod:url:<url>, ARGV[1]
- * "tag" or "pin", ARGV[2] the tag, ARGV[3] the largest date this daemon
- * knows for the URL. It returns the stored date while ARGV[2] is still the
- * current tag (or pin), else starts a new epoch at max(TIME + 1, hwm + 1,
- * ARGV[3] + 1): the last term keeps dates rising even after a Redis
- * without persistence lost the hash. A pin on the current tag where there
+ * "tag" or "pin", ARGV[2] the tag, ARGV[3] the record's hwm here (the
+ * largest date this daemon knows for the URL, or its store's floor). It
+ * returns the stored date while ARGV[2] is still the current tag (or pin),
+ * else starts a new epoch at max(TIME + 1, hwm + 1, ARGV[3] + 1): the last
+ * term keeps dates rising even after a Redis without persistence lost the
+ * hash. A pin on the current tag where there
  * was no pin keeps that epoch: nothing a client sees changes. Running it
  * twice gives the same date, so a change whose reply was lost is simply
  * sent again.

@@ -301,6 +301,31 @@ class PersistenceTest(unittest.TestCase):
         self.assertTrue(d.ctl("get " + URL).startswith("err not in"))
         self.assertGreater(change(d, '"A"')[0], lm)
 
+    def test_with_redis_the_file_keeps_policy_and_gives_it_back(self):
+        dir = tempdir(self)
+        state = os.path.join(dir, "state")
+        redis = Redis(dir).start()
+        self.addCleanup(redis.stop)
+        d = self.start(dir, state, ["--redis", redis.url])
+        change(d, '"v1"')
+        self.assertTrue(d.ctl('pin http://example.test/p "P"')
+                        .startswith("ok"))
+        pinned = dated(d, '"P"', "http://example.test/p", is_pin=True)
+        self.assertTrue(d.ctl("disable /off").startswith("ok"))
+        self.assertEqual(d.stop(), 0)
+        with open(state) as f:
+            self.assertEqual([l.split("\t")[0] for l in f
+                              if not l.startswith("#")],
+                             ["floor", "pin", "disabled"])
+        self.assertEqual(redis.cmd("FLUSHALL"), "OK")  # Redis lost it all
+        d = self.start(dir, state, ["--redis", redis.url])
+        again = dated(d, '"P"', "http://example.test/p", is_pin=True)
+        self.assertGreater(again, pinned)
+        wait_for(lambda: redis.cmd("SMEMBERS", "notmod:disabled") == ["/off"],
+                 what="disabled prefix back in Redis")
+        self.assertEqual(redis.cmd("HGET", "notmod:url:example.test/p",
+                                   "pin"), '"P"')
+
     def test_tag_survives_restart_with_redis(self):
         dir = tempdir(self)
         redis = Redis(dir).start()
