@@ -28,7 +28,7 @@ static const char main_usage[] =
     "                              live rates and routes (KEY: revalidations,\n"
     "                              misses, bytes, rate); one report when "
     "piped\n"
-    "  get URL                     the stored tag and first-seen time\n"
+    "  get URL                     the stored tag and its Last-Modified\n"
     "  purge URL | --prefix P      forget a URL (or every URL under P)\n"
     "  pin URL ETAG                publish ETAG for URL until purged\n"
     "  disable PREFIX              the shims pass that route untouched\n"
