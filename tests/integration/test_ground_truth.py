@@ -20,8 +20,9 @@ rounds, so the truth of every request is exact.
 
 Failures: a 304 for other bytes than the truth (WRONG 304), a 304 to an
 unconditional request, a 200 whose body is not the truth, one ETag seen on
-two different bodies, a HEAD 200 carrying the ETag of other bytes, and
-transport errors. notmodd is restarted with SIGTERM and killed with SIGKILL
+two different bodies, a HEAD 200 carrying the ETag of other bytes, a
+tagged 200 without exactly one Date, a Last-Modified later than the Date,
+and transport errors. notmodd is restarted with SIGTERM and killed with SIGKILL
 a few times during each run. The hit rate (304s per revalidation) must
 stay above a floor, so a shim that stops answering is noticed.
 
@@ -37,7 +38,8 @@ import sys
 import time
 import unittest
 
-from harness import BusyboxServer, FramingError, NginxServer
+from harness import (BusyboxServer, FramingError, NginxServer,
+                     parse_http_date)
 from truth import Conn, Stack, rewrite, rewrite_same_size_keep_mtime
 
 SEED = int(os.environ.get("NOTMOD_TEST_SEED") or
@@ -312,6 +314,7 @@ class Run:
         if plan.is_conditional:
             c["revalidations"] += 1
         etag = resp.first("ETag")
+        self.check_dates(plan, resp, etag)
         if resp.status == 304:
             c["304"] += 1
             kind[1] += 1
@@ -353,6 +356,20 @@ class Run:
                     etag, short(self.tags[etag])), resp)
         plan.client.cache[plan.url] = (resp.body, etag,
                                        resp.first("Last-Modified"))
+
+    def check_dates(self, plan, resp, etag):
+        """A 200 whose head the shim changed has exactly one Date (none of
+        these servers' CGIs sends one); a Last-Modified is never later
+        than the response's Date."""
+        dates = resp.header("Date")
+        if resp.status == 200 and etag is not None and \
+                etag.startswith('"nm-') and len(dates) != 1:
+            self.fail(plan, "tagged 200 with %d Date fields" % len(dates),
+                      resp)
+        lm = parse_http_date(resp.first("Last-Modified") or "")
+        date = parse_http_date(dates[0]) if dates else None
+        if lm is not None and date is not None and lm > date:
+            self.fail(plan, "Last-Modified later than Date", resp)
 
     def go(self, steps):
         rounds = (steps + CLIENTS - 1) // CLIENTS
