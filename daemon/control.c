@@ -189,7 +189,7 @@ static int url_arg(const char *arg, char *key, struct evbuffer *out)
 
 static void put_time(struct evbuffer *out, const char *name, int64_t t)
 {
-    char when[64] = "unknown";
+    char when[64] = "none";
     time_t tt = (time_t)t;
     struct tm tm;
     if (t > 0 && gmtime_r(&tt, &tm))
@@ -220,10 +220,22 @@ static int cmd_get(nm_daemon_t *d, int argc, char **argv, struct evbuffer *out)
         return fail(out, "not in the store: %s", key);
     evbuffer_add_printf(out, "url: %s\n", key);
     evbuffer_add_printf(out, "tag: %s\n", r && r->tag ? r->tag : "none");
-    put_time(out, "first_seen", r ? r->first_seen_unix : 0);
+    /* The date the shims publish with the tag they publish (the pin's). */
+    put_time(out, "last_modified", r ? nm_store_published_lm(r) : 0);
     evbuffer_add_printf(out, "pinned: %s\n",
                         r && r->pin_tag ? r->pin_tag : "no");
     evbuffer_add_printf(out, "disabled: %s\n", is_disabled ? "yes" : "no");
+    return 0;
+}
+
+/* Operator changes are policy: written to --state before the answer, so
+ * that what was answered "ok" survives a crash. */
+static int save_policy(nm_daemon_t *d, struct evbuffer *out)
+{
+    int rc = nm_daemon_save_policy(d);
+    if (rc < 0)
+        return fail(out, "applied, but state file %s not written: %s",
+                    d->cfg->state, strerror(-rc));
     return 0;
 }
 
@@ -236,6 +248,8 @@ static int cmd_purge(nm_daemon_t *d, int argc, char **argv,
         if (nm_url_prefix(argv[2], key, sizeof(key), &why) < 0)
             return fail(out, "prefix malformed: %s (%s)", argv[2], why);
         int n = nm_store_purge_prefix(d->store, key);
+        if (n > 0 && save_policy(d, out) < 0)
+            return -1;
         evbuffer_add_printf(out, "purged %d URLs under %s\n", n, key);
         return 0;
     }
@@ -245,6 +259,8 @@ static int cmd_purge(nm_daemon_t *d, int argc, char **argv,
         return -1;
     if (nm_store_purge(d->store, key) == 0)
         return fail(out, "not in the store: %s", key);
+    if (save_policy(d, out) < 0)
+        return -1;
     evbuffer_add_printf(out, "purged %s\n", key);
     return 0;
 }
@@ -277,8 +293,11 @@ static int cmd_pin(nm_daemon_t *d, int argc, char **argv, struct evbuffer *out)
                     "ETAG malformed: %s (expected \"opaque\" or "
                     "W/\"opaque\", at most %d bytes)",
                     argv[2], NM_SNAPSHOT_TAG_MAX);
-    if (nm_store_pin(d->store, key, argv[2], (int64_t)time(NULL)) < 0)
+    int rc = nm_store_pin(d->store, key, argv[2], (int64_t)time(NULL));
+    if (rc < 0)
         return fail(out, "out of memory");
+    if (rc > 0 && save_policy(d, out) < 0)
+        return -1;
     evbuffer_add_printf(out, "pinned %s to %s\n", key, argv[2]);
     return 0;
 }
@@ -295,6 +314,8 @@ static int set_disabled(nm_daemon_t *d, int argc, char **argv,
     int rc = nm_store_set_disabled(d->store, prefix, is_disabled);
     if (rc < 0)
         return fail(out, "out of memory");
+    if (rc > 0 && save_policy(d, out) < 0)
+        return -1;
     evbuffer_add_printf(out, "%s %s%s\n", is_disabled ? "disabled" : "enabled",
                         prefix, rc == 0 ? " (already)" : "");
     return 0;

@@ -21,7 +21,7 @@ static const char main_usage[] =
     "  stats [--json]              totals: requests, revalidations, hits...\n"
     "  top [-n N] [--once]         routes by revalidations (live on a "
     "terminal)\n"
-    "  get URL                     the stored tag and first-seen time\n"
+    "  get URL                     the stored tag and its Last-Modified\n"
     "  purge URL | --prefix P      forget a URL (or every URL under P)\n"
     "  pin URL ETAG                publish ETAG for URL until purged\n"
     "  disable PREFIX              the shims pass that route untouched\n"
