@@ -103,21 +103,22 @@ class Source:
 
 
 class Schedule:
-    """When a source changes: calm spells of 10-110 rounds (a round takes
-    about 20 ms: up to 2 s, long enough for dates to appear) and bursts of
-    1-8 rounds in which it changes with probability 0.6 each round
-    (several changes within one second)."""
+    """When a source changes: calm spells of calm_rounds (a round takes
+    20-40 ms; the long spells leave time for dates to appear and be used)
+    and bursts of 1-8 rounds in which it changes with probability 0.6 each
+    round (several changes within one second)."""
 
-    def __init__(self, rng):
+    def __init__(self, rng, calm_rounds):
         self.rng = rng
-        self.calm = rng.randint(1, 110)
+        self.calm_rounds = calm_rounds
+        self.calm = rng.randint(1, calm_rounds[1])
         self.burst = 0
 
     def changes_now(self):
         if self.burst > 0:
             self.burst -= 1
             if self.burst == 0:
-                self.calm = self.rng.randint(10, 110)
+                self.calm = self.rng.randint(*self.calm_rounds)
             return self.rng.random() < 0.6
         self.calm -= 1
         if self.calm <= 0:
@@ -242,12 +243,17 @@ class Run:
                         same(100, "static-t", 10) + [text(140, "t-long", 11)],
                         True),
         }
-        self.schedules = {name: Schedule(self.rng) for name in self.sources}
+        # page and s change seldom (If-Modified-Since gets its chance),
+        # t and the cookie variants often
+        calm = {"page": (40, 250), "s": (40, 250)}
+        self.schedules = {name: Schedule(self.rng, calm.get(name, (5, 80)))
+                          for name in self.sources}
         ports = {name: s.port for name, s in self.servers.items()}
         self.clients = [Client(i, ports, "v=2" if i >= 6 else "v=1")
                         for i in range(CLIENTS)]
         self.tags = {}  # ETag -> body: a strong tag names one body
         self.failures = []
+        self.kinds = {}  # failure kind -> count
         self.counts = {"requests": 0, "revalidations": 0, "304": 0,
                        "wrong_304": 0, "restarts": 0, "kills": 0,
                        "with_lm": 0}
@@ -296,16 +302,19 @@ class Run:
         return Plan(step, client, url, method, mode, host, target, headers,
                     held, self.truth(url, client))
 
-    def fail(self, plan, what, resp):
-        self.failures.append("%s: %s\n    response: %r" % (
-            what, plan.describe(), resp.head_raw if resp is not None
-            else None))
+    def fail(self, plan, kind, resp, detail=""):
+        """Records a failure; kind is its fixed name (counted), detail
+        what varies."""
+        self.kinds[kind] = self.kinds.get(kind, 0) + 1
+        self.failures.append("%s%s: %s\n    response: %r" % (
+            kind, " (%s)" % detail if detail else "", plan.describe(),
+            resp.head_raw if resp is not None else None))
 
     def check(self, plan, resp, error):
         c = self.counts
         c["requests"] += 1
         if error is not None:
-            self.fail(plan, "transport error (%s)" % error, None)
+            self.fail(plan, "transport error", None, error)
             return
         kind = self.by_kind.setdefault("%s %s" % (plan.method,
                                                   plan.mode or "plain"),
@@ -336,7 +345,7 @@ class Run:
                 resp.first("Last-Modified") or old_lm)
             return
         if resp.status != 200:
-            self.fail(plan, "status %d" % resp.status, resp)
+            self.fail(plan, "unexpected status", resp, "%d" % resp.status)
             return
         if resp.first("Last-Modified"):
             c["with_lm"] += 1
@@ -347,13 +356,14 @@ class Run:
                           resp)
             return
         if resp.body != plan.truth:
-            self.fail(plan, "200 body is not the truth (got %s)" %
-                      short(resp.body), resp)
+            self.fail(plan, "200 body is not the truth", resp,
+                      "got %s" % short(resp.body))
             return
         if etag is not None:
             if self.tags.setdefault(etag, resp.body) != resp.body:
-                self.fail(plan, "ETag %s also named %s" % (
-                    etag, short(self.tags[etag])), resp)
+                self.fail(plan, "one ETag on two bodies", resp,
+                          "%s also named %s" % (etag,
+                                                short(self.tags[etag])))
         plan.client.cache[plan.url] = (resp.body, etag,
                                        resp.first("Last-Modified"))
 
@@ -364,8 +374,8 @@ class Run:
         dates = resp.header("Date")
         if resp.status == 200 and etag is not None and \
                 etag.startswith('"nm-') and len(dates) != 1:
-            self.fail(plan, "tagged 200 with %d Date fields" % len(dates),
-                      resp)
+            self.fail(plan, "tagged 200 without exactly one Date", resp,
+                      "%d" % len(dates))
         lm = parse_http_date(resp.first("Last-Modified") or "")
         date = parse_http_date(dates[0]) if dates else None
         if lm is not None and date is not None and lm > date:
@@ -375,18 +385,19 @@ class Run:
         rounds = (steps + CLIENTS - 1) // CLIENTS
         rng = self.rng
         # notmodd stopped cleanly twice and killed twice, in random order,
-        # one stop in each quarter of the run, each time left down for
-        # 5-40 rounds (the shims keep the last snapshot) before it starts
-        # again on the same state
+        # in the last 60% of the run (a restart with --state can push the
+        # next dates far ahead: the first part keeps If-Modified-Since
+        # busy), each time left down for 5-40 rounds (the shims keep the
+        # last snapshot) before it starts again on the same state
         sigs = [signal.SIGTERM, signal.SIGTERM, signal.SIGKILL,
                 signal.SIGKILL]
         rng.shuffle(sigs)
-        quarter = rounds // 4
+        first, part = rounds * 2 // 5, rounds * 3 // 20
         events = {}
         for i, sig in enumerate(sigs):
-            at = i * quarter + rng.randint(quarter // 10, quarter // 2)
+            at = first + i * part + rng.randint(part // 10, part // 2)
             events[at] = sig
-            events[at + rng.randint(5, min(40, quarter // 3))] = "start"
+            events[at + rng.randint(5, min(40, part // 3))] = "start"
         step = 0
         with concurrent.futures.ThreadPoolExecutor(CLIENTS) as pool:
             for rnd in range(rounds):
@@ -446,11 +457,17 @@ class GroundTruth(unittest.TestCase):
         finally:
             run.close()
         if run.failures:
+            # wrong 304s first: the other kinds are often their cause or
+            # their echo
+            shown = sorted(run.failures,
+                           key=lambda f: not f.startswith("WRONG 304"))
             self.fail("[%s] seed %d (replay: NOTMOD_TEST_SEED=%d): %d "
-                      "failures (%d wrong 304s); the first %d:\n%s" % (
+                      "failures (%s); the first %d:\n%s" % (
                           store, run.seed, SEED, len(run.failures),
-                          run.counts["wrong_304"], SHOW_FAILURES,
-                          "\n".join(run.failures[:SHOW_FAILURES])))
+                          ", ".join("%s: %d" % kv for kv in
+                                    sorted(run.kinds.items())),
+                          SHOW_FAILURES,
+                          "\n".join(shown[:SHOW_FAILURES])))
         self.assertGreater(rate, HIT_RATE_FLOOR, "[%s] hit rate %.1f%%: is "
                            "the shim still answering?" % (store, 100 * rate))
 
