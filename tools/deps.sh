@@ -23,6 +23,10 @@ nm_install_missing() {
 NM_BUILD_PACKAGES=(build-essential cmake pkg-config libxxhash-dev
     libcmocka-dev libhiredis-dev libevent-dev libpcap-dev libhttp-parser-dev)
 
+# Packages tools/package.sh needs beyond the build's: dpkg-shlibdeps
+# (dpkg-dev) and file(1), with which cpack works out the dependencies.
+NM_PACKAGE_PACKAGES=(dpkg-dev file)
+
 # nm_build DIR [CMAKE ARGS...]: configures and builds quietly into DIR.
 nm_build() {
     local dir=$1
