@@ -477,8 +477,8 @@ static int load_line(nm_store_t *st, char **fld, int n, int64_t now_unix)
          * refreshed. A floor far ahead (a URL that flipped many times a
          * second) would keep every new URL without a date that long. */
         int64_t floor = strtoll(fld[1], NULL, 10);
-        st->floor_unix = max64(st->floor_unix,
-                               floor < now_unix + 1 ? floor : now_unix + 1);
+        st->floor_unix =
+            max64(st->floor_unix, floor < now_unix + 1 ? floor : now_unix + 1);
         return 0;
     }
     if (n == 2 && strcmp(fld[0], "disabled") == 0)
