@@ -17,6 +17,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <poll.h>
 #include <pthread.h>
 #include <stdarg.h>
 #include <stdbool.h>
@@ -102,10 +103,10 @@ __attribute__((constructor)) static void nm_shim_init(void)
 /* ---- read side ---- */
 
 /* Before a read on a tracked connection: see nm_conn_before_read. */
-static inline void before_read(int fd)
+static inline void before_read(int fd, int flags)
 {
     if (should_follow() && NM_FD_IS_CONN(nm_fdtable_get(fd)))
-        QUIETLY(nm_conn_before_read(fd));
+        QUIETLY(nm_conn_before_read(fd, flags & MSG_DONTWAIT));
 }
 
 /* The server read n > 0 bytes from fd: let the tracker see them. */
@@ -126,7 +127,7 @@ static void saw_read(int fd, const struct iovec *iov, int cnt, ssize_t n)
 
 EXPORT ssize_t read(int fd, void *buf, size_t len)
 {
-    before_read(fd);
+    before_read(fd, 0);
     ssize_t r = nm_real_read(fd, buf, len);
     if (r > 0 && should_follow()) {
         struct iovec v = {.iov_base = buf, .iov_len = (size_t)r};
@@ -146,7 +147,7 @@ EXPORT ssize_t __read_chk(int fd, void *buf, size_t len, size_t buflen)
 
 EXPORT ssize_t readv(int fd, const struct iovec *iov, int cnt)
 {
-    before_read(fd);
+    before_read(fd, 0);
     ssize_t r = nm_real.readv ? nm_real.readv(fd, iov, cnt)
                               : syscall(SYS_readv, fd, iov, cnt);
     if (r > 0 && should_follow())
@@ -157,7 +158,7 @@ EXPORT ssize_t readv(int fd, const struct iovec *iov, int cnt)
 EXPORT ssize_t recvfrom(int fd, void *buf, size_t len, int flags,
                         struct sockaddr *addr, socklen_t *alen)
 {
-    before_read(fd);
+    before_read(fd, flags);
     ssize_t r = nm_real.recvfrom
                     ? nm_real.recvfrom(fd, buf, len, flags, addr, alen)
                     : syscall(SYS_recvfrom, fd, buf, len, flags, addr, alen);
@@ -192,11 +193,32 @@ EXPORT ssize_t __recvfrom_chk(int fd, void *buf, size_t len, size_t buflen,
 
 EXPORT ssize_t recvmsg(int fd, struct msghdr *msg, int flags)
 {
-    before_read(fd);
+    before_read(fd, flags);
     ssize_t r = nm_real_recvmsg(fd, msg, flags);
     if (r > 0 && !(flags & MSG_PEEK) && should_follow())
         saw_read(fd, msg->msg_iov, (int)msg->msg_iovlen, r);
     return r;
+}
+
+/* A server polling a connection for input waits on its client: what is
+ * held for that client goes out first (nm_conn_before_poll). */
+EXPORT int poll(struct pollfd *fds, nfds_t nfds, int timeout)
+{
+    if (should_follow())
+        for (nfds_t i = 0; i < nfds; i++)
+            if ((fds[i].events & POLLIN) &&
+                NM_FD_IS_CONN(nm_fdtable_get(fds[i].fd)))
+                QUIETLY(nm_conn_before_poll(fds[i].fd));
+    return nm_real.poll ? nm_real.poll(fds, nfds, timeout)
+                        : (int)syscall(SYS_poll, fds, nfds, timeout);
+}
+
+EXPORT int __poll_chk(struct pollfd *fds, nfds_t nfds, int timeout,
+                      size_t fdslen)
+{
+    if (fdslen / sizeof(*fds) < nfds)
+        __chk_fail();
+    return poll(fds, nfds, timeout);
 }
 
 /* ---- write side ---- */

@@ -58,6 +58,7 @@ int nm_symbols_resolve(void)
     RESOLVE(execvp);
     RESOLVE(fork);
     RESOLVE(execve);
+    RESOLVE(poll);
 #undef RESOLVE
     return is_circular ? -1 : 0;
 }
