@@ -10,7 +10,9 @@ NM_ROOT=$ROOT
 # shellcheck source=tools/deps.sh
 . "$ROOT/tools/deps.sh"
 TEST_PACKAGES=(cppcheck clang-format curl python3 redis-server busybox
-    nginx-light lighttpd tcpdump wrk apache2-utils clang libclang-rt-14-dev)
+    nginx-light lighttpd tcpdump wrk apache2-utils clang libclang-rt-14-dev
+    apache2 libapache2-mod-php8.2 php-cgi php-fpm php-cli mini-httpd civetweb
+    fcgiwrap webfs)
 
 [ "${1:-}" = "--no-install" ] ||
     nm_install_missing "${NM_BUILD_PACKAGES[@]}" "${TEST_PACKAGES[@]}"
