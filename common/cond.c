@@ -83,5 +83,11 @@ nm_cond_result_t nm_cond_eval(const nm_cond_input_t *in)
         return NM_COND_PASS;
     if (in->last_modified < 0 || ims > in->now)
         return NM_COND_PASS;
+    /* §13.1.3 lets a server honour only exact timestamp matches. For an
+     * epoch date that is the safe reading: the date was sent with one tag
+     * only, while a date the client made up (its own clock, a Date field)
+     * may fall after a change this process has not heard of yet. */
+    if (in->is_lm_exact)
+        return in->last_modified == ims ? NM_COND_NOT_MODIFIED : NM_COND_PASS;
     return in->last_modified <= ims ? NM_COND_NOT_MODIFIED : NM_COND_PASS;
 }

@@ -22,7 +22,10 @@ typedef struct nm_cond_input {
     bool is_cond_truncated; /* a conditional field was cut: never 304 */
     nm_slice_t etag;        /* the 200's ETag value (absent: ptr NULL) */
     int64_t last_modified;  /* the 200's Last-Modified, or -1 */
-    int64_t now;            /* server clock, unix seconds */
+    /* last_modified names an epoch notmod gave the tag, not a time the
+     * server vouches for: If-Modified-Since matches only when equal. */
+    bool is_lm_exact;
+    int64_t now; /* server clock, unix seconds */
 } nm_cond_input_t;
 
 /* Decides per DESIGN.md and conformance.md: only a 200 to GET/HEAD can

@@ -5,6 +5,8 @@
  * yield "not found". */
 #include "snapshot.h"
 
+#include "origin.h"
+
 #include <stdatomic.h>
 #include <string.h>
 
@@ -191,11 +193,23 @@ static bool prefix_disabled(const void *map, size_t len, nm_slice_t host,
 bool nm_snapshot_is_disabled(const void *map, size_t len, nm_slice_t host,
                              nm_slice_t target)
 {
+    if (!target.ptr)
+        return false;
+    /* Routes are matched on the normalized path, so "/%70", "/./p" and "//p"
+     * are "/p"; a path that cannot be normalized safely might be another
+     * path to the server than to us: it counts as disabled. */
+    char norm[NM_SNAPSHOT_PATH_MAX];
+    if (!nm_origin_path_is_plain(target.ptr, target.len)) {
+        int n = nm_origin_path(target.ptr, target.len, norm, sizeof(norm));
+        if (n == NM_E_UNSUPPORTED || n == NM_E_NOSPACE)
+            return true;
+        if (n > 0)
+            target = (nm_slice_t){norm, (size_t)n};
+    }
     const snap_header_t *h = header_of(map, len);
     /* Most snapshots disable nothing: skip the per-segment probes. A racy
      * read of the count is fine, the answer is racy anyway. */
-    if (!h || !target.ptr ||
-        __atomic_load_n(&h->disabled, __ATOMIC_RELAXED) == 0)
+    if (!h || __atomic_load_n(&h->disabled, __ATOMIC_RELAXED) == 0)
         return false;
     size_t plen = 0;
     while (plen < target.len && target.ptr[plen] != '?')
@@ -377,8 +391,8 @@ static int w_remove(void *map, size_t len, uint64_t key, uint32_t kind)
 }
 
 int nm_snapshot_w_put_url(void *map, size_t len, nm_slice_t host,
-                          nm_slice_t target, nm_slice_t tag,
-                          int64_t lm_unix, bool is_pinned)
+                          nm_slice_t target, nm_slice_t tag, int64_t lm_unix,
+                          bool is_pinned)
 {
     uint32_t flags = NM_SNAPSHOT_E_URL | (is_pinned ? NM_SNAPSHOT_E_PINNED : 0);
     return w_put(map, len, nm_snapshot_url_key(host, target), flags, tag,

@@ -28,6 +28,7 @@
 #define NM_SNAPSHOT_TAG_MAX 103 /* longer tags are published without */
 #define NM_SNAPSHOT_SLOTS_MAX (1u << 24)
 #define NM_SNAPSHOT_READ_TRIES 8
+#define NM_SNAPSHOT_PATH_MAX 4096 /* longer paths count as disabled */
 
 #define NM_SNAPSHOT_F_RETIRED (1u << 0) /* header: re-open the path */
 
@@ -42,7 +43,7 @@ typedef struct nm_snapshot_hit {
     /* Last-Modified notmodd gives the current tag: the start of its epoch
      * (docs/validators.md), 0 if none yet. */
     int64_t lm_unix;
-    uint32_t flags;          /* NM_SNAPSHOT_E_* */
+    uint32_t flags;            /* NM_SNAPSHOT_E_* */
     uint32_t purge_generation; /* header purge_generation when put */
     uint64_t generation;       /* snapshot generation read */
     size_t tag_len;
@@ -65,9 +66,11 @@ uint64_t nm_snapshot_prefix_key(nm_slice_t host, nm_slice_t prefix);
 int nm_snapshot_lookup(const void *map, size_t len, nm_slice_t host,
                        nm_slice_t target, nm_snapshot_hit_t *out);
 
-/* True when a disabled prefix covers target on host (or on every host).
- * Prefixes match at '/' boundaries: "/a" covers "/a", "/a/x" and "/a?q",
- * not "/ab"; the query never takes part. */
+/* True when a disabled prefix covers target's normalized path
+ * (nm_origin_path) on host (or on every host), and for any target whose
+ * path cannot be normalized safely, even without a valid map. Prefixes
+ * match at '/' boundaries: "/a" covers "/a", "/a/x" and "/a?q", not "/ab";
+ * the query never takes part. */
 bool nm_snapshot_is_disabled(const void *map, size_t len, nm_slice_t host,
                              nm_slice_t target);
 
@@ -105,8 +108,8 @@ void nm_snapshot_w_end(void *map, int64_t now_unix);
  * is left out (flag HAS_TAG clear). Returns 0, NM_E_NOSPACE when the table
  * is 3/4 full (grow it), NM_E_INVAL on a bad region. */
 int nm_snapshot_w_put_url(void *map, size_t len, nm_slice_t host,
-                          nm_slice_t target, nm_slice_t tag,
-                          int64_t lm_unix, bool is_pinned);
+                          nm_slice_t target, nm_slice_t tag, int64_t lm_unix,
+                          bool is_pinned);
 
 /* Removes the URL entry (a no-op when absent) and bumps purge_generation.
  * Returns 1 if removed, 0 if absent. */

@@ -1,6 +1,8 @@
 /* url.c - see url.h. */
 #include "url.h"
 
+#include "origin.h"
+
 #include <string.h>
 #include <strings.h>
 
@@ -47,7 +49,7 @@ static int join(const char *host, size_t hlen, const char *target, size_t tlen,
 /* Parses scheme://host... or host/...; sets the default port to strip. */
 static int parse_url(const char *url, size_t len, char *out, size_t cap)
 {
-    int default_port = 0;
+    int default_port = 80; /* "host/p" is http */
     if (len >= 7 && strncasecmp(url, "http://", 7) == 0) {
         url += 7, len -= 7, default_port = 80;
     } else if (len >= 8 && strncasecmp(url, "https://", 8) == 0) {
@@ -88,7 +90,8 @@ int nm_url_key_from_parts(nm_slice_t host, nm_slice_t target, char *out,
                    : NM_E_PARSE;
     if (!host.ptr)
         return NM_E_PARSE;
-    return join(host.ptr, host.len, target.ptr, target.len, 0, out, cap);
+    /* Host "example.com:80" is "example.com" (origin.h): one record. */
+    return join(host.ptr, host.len, target.ptr, target.len, 80, out, cap);
 }
 
 int nm_url_prefix(const char *prefix, char *out, size_t cap, const char **why)
@@ -109,9 +112,20 @@ int nm_url_prefix(const char *prefix, char *out, size_t cap, const char **why)
             *why = "expected /path, host/path or http://host/path";
         return n;
     }
-    /* Same normalization as nm_snapshot_prefix_len, on the path part. */
+    /* The path as requests are matched (nm_snapshot_is_disabled): "/%70"
+     * is "/p"; then nm_snapshot_prefix_len's trailing '/' rule. */
     char *path = strchr(out, '/');
-    size_t plen = strlen(path);
+    char norm[NM_URL_MAX];
+    int nn = nm_origin_path(path, strlen(path), norm, sizeof(norm));
+    if (nn < 0) {
+        if (why)
+            *why = "prefix path cannot be normalized (encoded '/' or '\\', "
+                   "bad '%', '..' above the root)";
+        return NM_E_PARSE;
+    }
+    memcpy(path, norm, (size_t)nn);
+    path[nn] = '\0';
+    size_t plen = (size_t)nn;
     while (plen > 1 && path[plen - 1] == '/')
         path[--plen] = '\0';
     n = (int)((size_t)(path - out) + plen);

@@ -23,6 +23,7 @@
 #include "report.h"
 #include "storeview.h"
 #include "symbols.h"
+#include "tagwatch.h"
 
 #include "bodyhash.h"
 #include "cond.h"
@@ -30,6 +31,7 @@
 #include "http_req.h"
 #include "http_resp.h"
 #include "httpdate.h"
+#include "origin.h"
 #include "resp304.h"
 
 #include <arpa/inet.h>
@@ -51,6 +53,7 @@
 #include <time.h>
 #include <sys/syscall.h>
 #include <unistd.h>
+#include <xxhash.h>
 
 /* Requests read but not yet answered; beyond this the client is pipelining
  * more than any real client does, and we stop following. */
@@ -582,6 +585,22 @@ static void queue_request(struct nm_conn *c)
     c->q_len++;
 }
 
+/* One identity per origin (origin.h) for store keys, counters and routes:
+ * the request's Host and target as the store knows them. A target that is
+ * neither origin- nor absolute-form keeps its spelling, which no store key
+ * and no route has. */
+static void canon_origin(nm_req_t *r)
+{
+    if (r->flags & (NM_REQ_TRUNCATED_HOST | NM_REQ_TRUNCATED_TARGET))
+        return;
+    size_t host_len = r->host_len, target_len = r->target_len;
+    if (nm_origin_canon(r->host, &host_len, sizeof(r->host), r->target,
+                        &target_len, 80) == NM_OK) {
+        r->host_len = (uint16_t)host_len;
+        r->target_len = (uint16_t)target_len;
+    }
+}
+
 static void feed_requests(struct nm_conn *c, const char *p, size_t len)
 {
     while (len > 0 && !c->is_given_up) {
@@ -607,6 +626,7 @@ static void feed_requests(struct nm_conn *c, const char *p, size_t len)
                 conn_give_up(c, "CONNECT or Upgrade");
                 return;
             }
+            canon_origin(&c->req_cur->req);
             queue_request(c);
             if (c->q_len > PENDING_MAX)
                 conn_give_up(c, "too many pipelined requests");
@@ -783,39 +803,81 @@ static nm_slice_t field(const char *p, size_t len, bool is_present)
 }
 
 /* What notmod adds to a 200 without validators: its tag and, when the
- * store remembers since when that tag is current, a Last-Modified. */
+ * store's date for that tag can be trusted, a Last-Modified; and a Date
+ * when the server sent none (RFC 9110 §6.6.1), so that the 200s and 304s of
+ * one URL agree for a cache that compares them. */
 struct synth {
     char tag[NM_SNAPSHOT_TAG_MAX + 1];
     int64_t last_modified; /* -1: none to add */
+    int64_t date;          /* the Date the response carries, -1: unknown */
+    bool needs_date;       /* the server sent no Date: we add it */
 };
 
-/* Fills sy for tag; hit is what the store said of the URL (NULL: nothing),
- * whose first-seen time becomes Last-Modified when its tag is ours. */
-static void synth_for(struct synth *sy, const nm_resp_t *resp, const char *tag,
-                      const nm_snapshot_hit_t *hit)
+/* The Date the response will carry: the server's, or now when it has
+ * none (we add it). -1 when the server's cannot be read. */
+static int64_t response_date(const nm_resp_t *resp, int64_t now)
 {
-    copy_str(sy->tag, sizeof(sy->tag), tag);
+    int64_t d;
+    if (!(resp->flags & NM_RESP_HAS_DATE))
+        return now;
+    return nm_httpdate_parse(resp->date, resp->date_len, now, &d) == 0 ? d : -1;
+}
+
+/* Fills sy for tag served to req. hit is what the store said of the URL
+ * (NULL: nothing). Its date becomes Last-Modified only when all hold
+ * (docs/validators.md): the store's current tag is the one served, no
+ * other tag went out for the URL from this server since the store could
+ * have dated it (tagwatch.h), and the date is not after the response's
+ * Date, so a date is published only once the clock has reached it. */
+static void synth_for(struct synth *sy, const nm_req_t *req,
+                      const nm_resp_t *resp, const char *tag,
+                      const nm_snapshot_hit_t *hit, int64_t now)
+{
+    size_t tag_len = copy_str(sy->tag, sizeof(sy->tag), tag);
     sy->last_modified = -1;
-    if (hit != NULL && !(resp->flags & NM_RESP_HAS_LAST_MODIFIED) &&
-        (hit->flags & NM_SNAPSHOT_E_HAS_TAG) && strcmp(hit->tag, tag) == 0 &&
-        hit->lm_unix > 0)
+    sy->needs_date = !(resp->flags & NM_RESP_HAS_DATE);
+    sy->date = response_date(resp, now);
+    if (resp->flags & NM_RESP_HAS_LAST_MODIFIED)
+        return; /* the server's own stands */
+    nm_slice_t host = {req->host, req->host_len};
+    nm_slice_t target = {req->target, req->target_len};
+    int64_t other_since =
+        (req->flags & (NM_REQ_TRUNCATED_HOST | NM_REQ_TRUNCATED_TARGET))
+            ? INT64_MAX
+            : nm_tagwatch_served(nm_snapshot_url_key(host, target),
+                                 XXH3_64bits(tag, tag_len), now);
+    if (hit != NULL && (hit->flags & NM_SNAPSHOT_E_HAS_TAG) &&
+        strcmp(hit->tag, tag) == 0 && hit->lm_unix > 0 &&
+        hit->lm_unix > other_since && sy->date >= 0 && hit->lm_unix <= sy->date)
         sy->last_modified = hit->lm_unix;
 }
 
-/* The field lines a synth adds ("ETag: ..." and maybe "Last-Modified:
- * ..."), CRLF-terminated, into out; returns their length. */
-static size_t synth_lines(const struct synth *sy, char *out, size_t cap)
+/* Appends "Name: <IMF-fixdate>\r\n" for t; false when it does not fit. */
+static bool put_date_line(char *out, size_t cap, size_t *n, const char *name,
+                          int64_t t)
+{
+    char date[NM_HTTPDATE_LEN + 1];
+    return nm_httpdate_format(t, date) == NM_HTTPDATE_LEN &&
+           put_bytes(out, cap, n, name, strlen(name)) &&
+           put_bytes(out, cap, n, date, NM_HTTPDATE_LEN) &&
+           put_bytes(out, cap, n, "\r\n", 2);
+}
+
+/* The field lines a synth adds ("ETag: ...", maybe "Last-Modified: ..."
+ * and, with is_200, "Date: ..."), CRLF-terminated, into out; returns their
+ * length. A 304 gets its Date from nm_resp304_build. */
+static size_t synth_lines(const struct synth *sy, bool is_200, char *out,
+                          size_t cap)
 {
     size_t n = 0;
     bool is_ok = put_bytes(out, cap, &n, "ETag: ", 6) &&
                  put_bytes(out, cap, &n, sy->tag, strlen(sy->tag)) &&
                  put_bytes(out, cap, &n, "\r\n", 2);
-    char date[NM_HTTPDATE_LEN + 1];
-    if (is_ok && sy->last_modified >= 0 &&
-        nm_httpdate_format(sy->last_modified, date) == NM_HTTPDATE_LEN)
-        is_ok = put_bytes(out, cap, &n, "Last-Modified: ", 15) &&
-                put_bytes(out, cap, &n, date, NM_HTTPDATE_LEN) &&
-                put_bytes(out, cap, &n, "\r\n", 2);
+    if (is_ok && sy->last_modified >= 0)
+        is_ok =
+            put_date_line(out, cap, &n, "Last-Modified: ", sy->last_modified);
+    if (is_ok && is_200 && sy->needs_date && sy->date >= 0)
+        is_ok = put_date_line(out, cap, &n, "Date: ", sy->date);
     return is_ok ? n : 0;
 }
 
@@ -847,6 +909,7 @@ static bool is_not_modified(const nm_req_t *r, const nm_resp_t *resp,
                    : field(resp->etag, resp->etag_len,
                            resp->flags & NM_RESP_HAS_ETAG),
         .last_modified = sy ? sy->last_modified : -1,
+        .is_lm_exact = sy != NULL && sy->last_modified >= 0,
         .now = now,
     };
     int64_t lm;
@@ -1152,7 +1215,7 @@ static bool send_304(struct wctx *w, const char *head, size_t head_len,
     if (out == NULL)
         return false;
     char extra[224] = "";
-    size_t extra_len = sy ? synth_lines(sy, extra, sizeof(extra)) : 0;
+    size_t extra_len = sy ? synth_lines(sy, false, extra, sizeof(extra)) : 0;
     /* A close-delimited HTTP/1.1 200 says "close" by closing; its 304 has
      * no body to end that way, so it says it in words (RFC 9112 §9.6),
      * or the client would wait to reuse a connection about to close. */
@@ -1216,7 +1279,7 @@ static void release_with_tag(struct nm_conn *c, int fd, const char *head,
     /* The empty line ending the head is CRLF, or LF from a CGI. */
     size_t cut = head_len >= 2 && head[head_len - 2] == '\r' ? 2 : 1;
     char line[256];
-    size_t n = synth_lines(sy, line, sizeof(line) - 2);
+    size_t n = synth_lines(sy, true, line, sizeof(line) - 2);
     memcpy(line + n, cut == 2 ? "\r\n" : "\n", cut);
     n += cut;
     struct iovec v[3] = {{(void *)head, head_len - cut}, {line, n}};
@@ -1241,11 +1304,10 @@ static bool answer_with_tag(struct wctx *w, const char *tag)
     struct nm_conn *c = w->c;
     const nm_req_t *req = &c->q_head->req;
     int64_t now = time(NULL);
-    if (req->method == NM_METHOD_GET)
-        nm_headcache_put(req, c->resp, tag);
-    struct synth sy = {.last_modified = -1};
-    synth_for(&sy, c->resp, tag,
-              c->hold && c->hold->has_store_hit ? &c->hold->store_hit : NULL);
+    struct synth sy;
+    synth_for(&sy, req, c->resp, tag,
+              c->hold && c->hold->has_store_hit ? &c->hold->store_hit : NULL,
+              now);
     c->is_synth = true;
     copy_str(c->vtag, sizeof(c->vtag), tag);
     bool is_304 = is_not_modified(req, c->resp, &sy, now) &&
@@ -1287,8 +1349,8 @@ static bool start_hold_or_tag(struct wctx *w, const nm_req_t *req,
         is_known = nm_headcache_get(req, resp, known);
     }
     if (is_known) {
-        struct synth sy = {.last_modified = -1};
-        synth_for(&sy, resp, known, has_hit ? &hit : NULL);
+        struct synth sy;
+        synth_for(&sy, req, resp, known, has_hit ? &hit : NULL, now);
         c->is_synth = true;
         copy_str(c->vtag, sizeof(c->vtag), known);
         bool is_304 = is_not_modified(req, resp, &sy, now) &&
@@ -1623,9 +1685,12 @@ static bool hold_from_file(struct nm_conn *c, int out_fd, int in_fd,
     bool is_whole_body =
         nm_hold_len(c->hold) == 0 && (c->resp->flags & NM_RESP_HAS_CL) &&
         !(c->resp->flags & NM_RESP_CHUNKED) && body == c->resp->content_length;
+    nm_file_id_t id;
     if (is_whole_body && pos >= 0 && body <= nm_cfg.hold_max_bytes &&
-        nm_filehash_tag(in_fd, pos, body, nm_cfg.seed, tag)) {
+        nm_filehash_tag(in_fd, pos, body, nm_cfg.seed, tag, &id)) {
         struct wctx w = {.c = c, .fd = out_fd};
+        if (c->q_head->req.method == NM_METHOD_GET && pos == 0)
+            nm_headcache_put_file(&c->q_head->req, c->resp, tag, in_fd, &id);
         c->rs = answer_with_tag(&w, tag) ? RS_SWALLOW : RS_PASS;
         return true;
     }

@@ -4,7 +4,6 @@
 
 #include "bodyhash.h"
 #include "spin.h"
-#include "statcache.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -14,10 +13,7 @@
 #define CACHE_SLOTS 64
 
 struct entry {
-    dev_t dev;
-    ino_t ino;
-    off_t size;
-    struct timespec mtime;
+    nm_file_id_t id;
     off_t off;
     uint64_t len;
     uint64_t seed;
@@ -27,12 +23,29 @@ struct entry {
 static nm_spin_t cache_lock = NM_SPIN_INIT;
 static struct entry cache[CACHE_SLOTS];
 
-static bool same(const struct entry *e, const struct stat *st, off_t off,
+void nm_file_id_of(const struct stat *st, nm_file_id_t *id)
+{
+    memset(id, 0, sizeof(*id));
+    id->dev = st->st_dev;
+    id->ino = st->st_ino;
+    id->size = st->st_size;
+    id->mtime = st->st_mtim;
+    id->ctime = st->st_ctim;
+}
+
+bool nm_file_id_equal(const nm_file_id_t *a, const nm_file_id_t *b)
+{
+    return a->dev == b->dev && a->ino == b->ino && a->size == b->size &&
+           a->mtime.tv_sec == b->mtime.tv_sec &&
+           a->mtime.tv_nsec == b->mtime.tv_nsec &&
+           a->ctime.tv_sec == b->ctime.tv_sec &&
+           a->ctime.tv_nsec == b->ctime.tv_nsec;
+}
+
+static bool same(const struct entry *e, const nm_file_id_t *id, off_t off,
                  uint64_t len, uint64_t seed)
 {
-    return e->tag[0] == '"' && e->dev == st->st_dev && e->ino == st->st_ino &&
-           e->size == st->st_size && e->mtime.tv_sec == st->st_mtim.tv_sec &&
-           e->mtime.tv_nsec == st->st_mtim.tv_nsec && e->off == off &&
+    return e->tag[0] == '"' && nm_file_id_equal(&e->id, id) && e->off == off &&
            e->len == len && e->seed == seed;
 }
 
@@ -70,18 +83,20 @@ static bool hash_region(int fd, off_t off, uint64_t len, uint64_t seed,
     return is_ok;
 }
 
-bool nm_filehash_tag(int fd, off_t off, uint64_t len, uint64_t seed, char *out)
+bool nm_filehash_tag(int fd, off_t off, uint64_t len, uint64_t seed, char *out,
+                     nm_file_id_t *id)
 {
+    /* Our own fstat, not one the server made earlier: a server that keeps
+     * files open (nginx open_file_cache) would show the identity the file
+     * had then, and a cached tag would name bytes the file no longer has. */
     struct stat st;
-    /* The server's own fstat of this fd, if it made one (nginx does). */
-    if (!nm_statcache_get(fd, &st) && fstat(fd, &st) != 0)
-        return false;
-    if (!S_ISREG(st.st_mode) || off < 0 ||
+    if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode) || off < 0 ||
         (uint64_t)st.st_size < (uint64_t)off + len)
         return false;
+    nm_file_id_of(&st, id);
     unsigned slot = (unsigned)((st.st_ino * 31 + (uint64_t)off) % CACHE_SLOTS);
     nm_spin_lock(&cache_lock);
-    bool is_hit = same(&cache[slot], &st, off, len, seed);
+    bool is_hit = same(&cache[slot], id, off, len, seed);
     if (is_hit)
         memcpy(out, cache[slot].tag, sizeof(cache[slot].tag));
     nm_spin_unlock(&cache_lock);
@@ -89,18 +104,18 @@ bool nm_filehash_tag(int fd, off_t off, uint64_t len, uint64_t seed, char *out)
         return true;
     if (!hash_region(fd, off, len, seed, out))
         return false;
-    /* A file modified while we read it gets no cached tag: re-check. */
+    /* A file modified while we read it has no tag: the bytes read may mix
+     * two versions. */
     struct stat after;
-    if (fstat(fd, &after) != 0 || after.st_mtim.tv_sec != st.st_mtim.tv_sec ||
-        after.st_mtim.tv_nsec != st.st_mtim.tv_nsec ||
-        after.st_size != st.st_size)
+    nm_file_id_t id_after;
+    if (fstat(fd, &after) != 0)
+        return false;
+    nm_file_id_of(&after, &id_after);
+    if (!nm_file_id_equal(id, &id_after))
         return false;
     nm_spin_lock(&cache_lock);
     struct entry *e = &cache[slot];
-    e->dev = st.st_dev;
-    e->ino = st.st_ino;
-    e->size = st.st_size;
-    e->mtime = st.st_mtim;
+    e->id = *id;
     e->off = off;
     e->len = len;
     e->seed = seed;

@@ -9,9 +9,9 @@
 #include "filehash.h"
 #include "flusher.h"
 #include "headcache.h"
+#include "tagwatch.h"
 #include "log.h"
 #include "report.h"
-#include "statcache.h"
 #include "storeview.h"
 #include "symbols.h"
 
@@ -56,7 +56,6 @@ static inline bool should_follow(void)
 static void forget_cached(int fd)
 {
     nm_report_fd_gone(fd);
-    nm_statcache_forget(fd);
 }
 
 /* ---- lifecycle ---- */
@@ -75,7 +74,6 @@ static void after_fork_parent(void)
 
 static void after_fork_child(void)
 {
-    nm_statcache_after_fork_child();
     nm_filehash_after_fork_child();
     nm_headcache_after_fork_child();
     nm_flusher_after_fork_child();
@@ -95,6 +93,7 @@ __attribute__((constructor)) static void nm_shim_init(void)
     if (nm_cfg.is_disabled)
         return;
     pthread_atfork(before_fork, after_fork_parent, after_fork_child);
+    nm_tagwatch_init(); /* before the server forks: shared by its workers */
     is_active = true;
     nm_log(NM_LOG_INFO, "active (hold max %llu bytes)",
            (unsigned long long)nm_cfg.hold_max_bytes);
@@ -505,32 +504,6 @@ EXPORT int openat64(int dirfd, const char *path, int flags, ...)
     return opened(nm_real.openat64 ? nm_real.openat64(dirfd, path, flags, mode)
                                    : (int)syscall(SYS_openat, dirfd, path,
                                                   flags | O_LARGEFILE, mode));
-}
-
-/* The server's own fstat: remembered so hashing a file it then sendfiles
- * needs no fstat of ours (statcache.h). */
-static int stat_seen(int fd, int r, const struct stat *st)
-{
-    if (r == 0 && is_active) {
-        int saved = errno;
-        nm_statcache_put(fd, st);
-        errno = saved;
-    }
-    return r;
-}
-
-EXPORT int fstat(int fd, struct stat *st)
-{
-    int r =
-        nm_real.fstat ? nm_real.fstat(fd, st) : (int)syscall(SYS_fstat, fd, st);
-    return stat_seen(fd, r, st);
-}
-
-EXPORT int fstat64(int fd, struct stat64 *st)
-{
-    int r = nm_real.fstat64 ? nm_real.fstat64(fd, st)
-                            : (int)syscall(SYS_fstat, fd, st);
-    return stat_seen(fd, r, (const struct stat *)st);
 }
 
 /* ---- processes ---- */

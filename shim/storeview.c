@@ -85,10 +85,8 @@ static void refresh(void)
     }
     char head[NM_SNAPSHOT_HEADER_LEN];
     struct stat st;
-    /* Our own fstat: the real one, not the hook that caches the server's. */
-    bool is_ok = read_all(fd, head, sizeof(head), 0) && nm_real.fstat &&
-                 nm_real.fstat(fd, &st) == 0 && st.st_size > 0 &&
-                 (uint64_t)st.st_size <= SNAPSHOT_MAX_BYTES;
+    bool is_ok = read_all(fd, head, sizeof(head), 0) && fstat(fd, &st) == 0 &&
+                 st.st_size > 0 && (uint64_t)st.st_size <= SNAPSHOT_MAX_BYTES;
     /* Header: u32 magic, u32 version, u64 seq, u64 generation (snapshot.h).
      * Unchanged generation and size: the copy is current. */
     uint64_t gen = 0;
@@ -144,7 +142,8 @@ bool nm_storeview_is_disabled(const char *host, size_t host_len,
 {
     const struct view *v = get_view();
     nm_slice_t h = {host, host_len}, t = {target, target_len};
-    return v != NULL && nm_snapshot_is_disabled(v->buf, v->len, h, t);
+    /* Without a snapshot nothing is disabled, but an unsafe path still is. */
+    return nm_snapshot_is_disabled(v ? v->buf : NULL, v ? v->len : 0, h, t);
 }
 
 bool nm_storeview_lookup(const char *host, size_t host_len, const char *target,

@@ -48,8 +48,6 @@ int nm_symbols_resolve(void)
     RESOLVE(close_range);
     RESOLVE(fcntl);
     RESOLVE(open);
-    RESOLVE(fstat);
-    RESOLVE(fstat64);
     RESOLVE(open64);
     RESOLVE(openat);
     RESOLVE(openat64);

@@ -36,8 +36,6 @@ struct nm_real_fns {
     int (*close_range)(unsigned, unsigned, int);
     int (*fcntl)(int, int, ...);
     int (*open)(const char *, int, ...);
-    int (*fstat)(int, struct stat *);
-    int (*fstat64)(int, struct stat64 *);
     int (*open64)(const char *, int, ...);
     int (*openat)(int, const char *, int, ...);
     int (*openat64)(int, const char *, int, ...);

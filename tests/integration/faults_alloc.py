@@ -42,8 +42,8 @@ class AllocFaults(unittest.TestCase):
         if sh != bh:
             tags = [l for l in shim.header_lines if SYNTH_ETAG_RE.match(l)]
             self.assertEqual(len(tags), 1, (bh, sh))
-            self.assertEqual(sh, normalize_head(
-                insert_line_before_end(bare.head_raw, tags[0])))
+            self.assertEqual(sh, normalize_head(insert_line_before_end(
+                bare.head_raw, harness.synth_block_of(shim, bare))))
 
     def test_every_nth_allocation_fails(self):
         base = tempfile.mkdtemp(prefix="nm-faults-")

@@ -1212,6 +1212,29 @@ def synth_line_of(resp):
     return None
 
 
+def synth_block_of(resp, bare):
+    """The lines the shim adds to a 200 without validators, joined by CRLF
+    as they are sent: its nm- ETag line, then a Last-Modified line (when the
+    store dated the tag and the server sent none) and a Date line exactly
+    when the bare response has no Date (RFC 9110 §6.6.1). None when resp
+    does not carry such a block, or its Date line is missing or extra."""
+    lines = resp.header_lines
+    for i, line in enumerate(lines):
+        if SYNTH_ETAG_RE.match(line):
+            block = [line]
+            rest = lines[i + 1:]
+            if rest and rest[0].startswith(b"Last-Modified: ") and \
+                    bare.first("Last-Modified") is None:
+                block.append(rest.pop(0))
+            has_date = bool(rest) and rest[0].startswith(b"Date: ")
+            if has_date != (bare.first("Date") is None):
+                return None
+            if has_date:
+                block.append(rest[0])
+            return b"\r\n".join(block)
+    return None
+
+
 def compare_sequence(seq, bare_pairs, shim_pairs, synth="optional",
                      require_synth_on=None, substitution="required",
                      can_substitute=True):
@@ -1251,6 +1274,7 @@ def compare_sequence(seq, bare_pairs, shim_pairs, synth="optional",
         bn = normalize_head(b.head_raw) + b.body_raw
         sn = normalize_head(s.head_raw) + s.body_raw
         synth_line = synth_line_of(s) if b.first("ETag") is None else None
+        synth_block = synth_block_of(s, b) if synth_line else None
         must_synth = bool(require_synth_on and require_synth_on(req, b))
         if action == NOT_MODIFIED and substitution == "optional" and \
                 sn == bn:
@@ -1275,8 +1299,8 @@ def compare_sequence(seq, bare_pairs, shim_pairs, synth="optional",
         if sn == bn and not must_synth:
             continue
         if req_synth != "off" and may_gain_synth_etag(req, b) and synth_line:
-            want = normalize_head(insert_line_before_end(b.head_raw,
-                                                         synth_line))
+            want = normalize_head(insert_line_before_end(
+                b.head_raw, synth_block or synth_line))
             if normalize_head(s.head_raw) == want and s.body_raw == b.body_raw:
                 out.synth_added += 1
                 continue

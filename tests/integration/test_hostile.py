@@ -32,7 +32,7 @@ import harness
 from harness import (BusyboxServer, FramingError, NginxServer, Request, T0,
                      check_304_shape, http_date, insert_line_before_end,
                      normalize, normalize_head, parse_responses, raw_session,
-                     synth_line_of)
+                     synth_block_of, synth_line_of)
 
 HUGE = 20 * 1024 * 1024
 # Large enough that 10,000 fields and a 100 KiB If-None-Match reach nginx's
@@ -130,8 +130,9 @@ def compare(bare, shim, methods, may_304=()):
         if bn == sn and b.body_raw == s.body_raw:
             continue
         line = synth_line_of(s) if b.first("ETag") is None else None
-        if (line is not None and b.status == 200 and
-                normalize_head(insert_line_before_end(b.head_raw, line)) == sn
+        block = synth_block_of(s, b) if line is not None else None
+        if (block is not None and b.status == 200 and
+                normalize_head(insert_line_before_end(b.head_raw, block)) == sn
                 and b.body_raw == s.body_raw):
             continue
         if s.status == 304 and b.status == 200 and i in may_304:

@@ -37,7 +37,8 @@ typedef struct row {
     const char *etag, *lm; /* the 200's ETag value / Last-Modified date */
     const char *im, *ius, *inm, *ims;
     bool is_ims_multi, is_ius_multi, is_truncated;
-    int64_t now; /* 0: NOW */
+    bool is_lm_exact; /* the Last-Modified is an epoch of notmod's */
+    int64_t now;      /* 0: NOW */
     int expected;
 } row_t;
 
@@ -240,6 +241,34 @@ static const row_t rows[] = {
     {.what = "ims_before_lm_passes",
      .lm = D_LM,
      .ims = D_LM_MINUS1,
+     .expected = PASS},
+    /* An epoch date of notmod's matches only itself (§13.1.3). */
+    {.what = "epoch_lm_equal_ims_is_304",
+     .lm = D_LM,
+     .ims = D_LM,
+     .is_lm_exact = true,
+     .expected = NM},
+    {.what = "epoch_lm_later_ims_passes",
+     .lm = D_LM,
+     .ims = D_LM_PLUS1,
+     .is_lm_exact = true,
+     .expected = PASS},
+    {.what = "epoch_lm_earlier_ims_passes",
+     .lm = D_LM,
+     .ims = D_LM_MINUS1,
+     .is_lm_exact = true,
+     .expected = PASS},
+    {.what = "epoch_lm_equal_ims_rfc850_is_304",
+     .lm = D_LM,
+     .ims = D_LM_850,
+     .is_lm_exact = true,
+     .expected = NM},
+    {.what = "epoch_lm_inm_decides_alone",
+     .etag = "\"a\"",
+     .lm = D_LM,
+     .inm = "\"b\"",
+     .ims = D_LM,
+     .is_lm_exact = true,
      .expected = PASS},
     {.what = "ims_rfc850_form_is_304",
      .lm = D_LM,
@@ -490,6 +519,7 @@ static void cond_eval_follows_rfc9110_13_2_2(void **state)
             .is_ims_multi = r->is_ims_multi,
             .is_ius_multi = r->is_ius_multi,
             .is_cond_truncated = r->is_truncated,
+            .is_lm_exact = r->is_lm_exact,
             .etag = slice(r->etag),
             .last_modified = date_or_none(r->lm),
             .now = r->now ? r->now : NOW,

@@ -1,0 +1,188 @@
+/* origin.c - see origin.h. */
+#include "origin.h"
+
+#include <string.h>
+#include <strings.h>
+
+static char lower(char c)
+{
+    return (c >= 'A' && c <= 'Z') ? (char)(c - 'A' + 'a') : c;
+}
+
+/* Lower-cases h[0..n) in place and drops a trailing default port. */
+static size_t canon_host(char *h, size_t n, int default_port)
+{
+    for (size_t i = 0; i < n; i++)
+        h[i] = lower(h[i]);
+    const char *port = default_port == 443 ? ":443" : ":80";
+    size_t plen = strlen(port);
+    if (n > plen && memcmp(h + n - plen, port, plen) == 0)
+        n -= plen;
+    return n;
+}
+
+int nm_origin_canon(char *host, size_t *host_len, size_t host_cap, char *target,
+                    size_t *target_len, int default_port)
+{
+    size_t tlen = *target_len;
+    if (tlen > 0 && target[0] == '/') {
+        *host_len = canon_host(host, *host_len, default_port);
+        return NM_OK;
+    }
+    /* absolute-form: scheme "://" authority [path-abempty] [ "?" query ] */
+    size_t skip;
+    if (tlen >= 7 && strncasecmp(target, "http://", 7) == 0) {
+        skip = 7;
+    } else if (tlen >= 8 && strncasecmp(target, "https://", 8) == 0) {
+        skip = 8;
+        default_port = 443;
+    } else {
+        return NM_E_PARSE;
+    }
+    size_t end = skip;
+    while (end < tlen && target[end] != '/' && target[end] != '?')
+        end++;
+    size_t alen = end - skip;
+    if (alen == 0 || alen > host_cap || memchr(target + skip, '@', alen))
+        return NM_E_PARSE; /* no host, or userinfo: never from a client */
+    memcpy(host, target + skip, alen);
+    *host_len = canon_host(host, alen, default_port);
+    /* An empty path is "/" (RFC 9112 §3.2.2): "http://h?q" is "/?q". */
+    size_t rest = tlen - end;
+    if (end == tlen || target[end] != '/') {
+        memmove(target + 1, target + end, rest);
+        target[0] = '/';
+        *target_len = rest + 1;
+    } else {
+        memmove(target, target + end, rest);
+        *target_len = rest;
+    }
+    return NM_OK;
+}
+
+static int hexval(char c)
+{
+    if (c >= '0' && c <= '9')
+        return c - '0';
+    c = lower(c);
+    if (c >= 'a' && c <= 'f')
+        return c - 'a' + 10;
+    return -1;
+}
+
+/* RFC 3986 §2.3: decoding these never changes what a path means. */
+static bool is_unreserved(unsigned char c)
+{
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+           (c >= '0' && c <= '9') || c == '-' || c == '.' || c == '_' ||
+           c == '~';
+}
+
+static size_t path_len(const char *target, size_t len)
+{
+    const char *q = memchr(target, '?', len);
+    return q ? (size_t)(q - target) : len;
+}
+
+bool nm_origin_path_is_plain(const char *target, size_t len)
+{
+    len = path_len(target, len);
+    if (len == 0 || target[0] != '/')
+        return false;
+    if (memchr(target, '%', len) || memchr(target, '\\', len))
+        return false;
+    for (size_t i = 0; i + 1 < len; i++) {
+        if (target[i] != '/')
+            continue;
+        /* "//", "/." followed by '/' or the end, "/.." likewise */
+        if (target[i + 1] == '/')
+            return false;
+        if (target[i + 1] == '.' &&
+            (i + 2 == len || target[i + 2] == '/' ||
+             (target[i + 2] == '.' && (i + 3 == len || target[i + 3] == '/'))))
+            return false;
+    }
+    return true;
+}
+
+/* Decodes what may be decoded: returns the decoded length in out (one
+ * segment's bytes are kept apart by '/' only), or NM_E_* as origin.h. */
+static int decode(const char *p, size_t len, char *out, size_t cap)
+{
+    size_t n = 0;
+    for (size_t i = 0; i < len; i++) {
+        char c = p[i];
+        if (c == '\\' || c == '\0')
+            return NM_E_UNSUPPORTED;
+        if (c == '%') {
+            int hi = i + 2 < len ? hexval(p[i + 1]) : -1;
+            int lo = i + 2 < len ? hexval(p[i + 2]) : -1;
+            if (hi < 0 || lo < 0)
+                return NM_E_UNSUPPORTED;
+            unsigned char v = (unsigned char)(hi * 16 + lo);
+            if (v == '/' || v == '\\' || v == 0)
+                return NM_E_UNSUPPORTED;
+            if (n + 3 > cap)
+                return NM_E_NOSPACE;
+            if (is_unreserved(v)) {
+                out[n++] = (char)v;
+            } else {
+                static const char hex[] = "0123456789ABCDEF";
+                out[n++] = '%';
+                out[n++] = hex[v >> 4];
+                out[n++] = hex[v & 15];
+            }
+            i += 2;
+            continue;
+        }
+        if (n + 1 > cap)
+            return NM_E_NOSPACE;
+        out[n++] = c;
+    }
+    return (int)n;
+}
+
+int nm_origin_path(const char *target, size_t len, char *out, size_t cap)
+{
+    len = path_len(target, len);
+    if (len == 0 || target[0] != '/')
+        return NM_E_PARSE;
+    int dn = decode(target, len, out, cap);
+    if (dn < 0)
+        return dn;
+    /* RFC 3986 §5.2.4 on the decoded path, segment by segment, writing
+     * back into out (the result is never longer), with empty segments
+     * dropped: servers merge "//" (nginx merge_slashes, Apache's file map). */
+    size_t in = 0, n = 0, end = (size_t)dn;
+    bool is_dir = false;
+    while (in < end) {
+        while (in < end && out[in] == '/')
+            in++;
+        size_t s = in;
+        while (in < end && out[in] != '/')
+            in++;
+        size_t slen = in - s;
+        is_dir = in < end || slen == 0;
+        if (slen == 0)
+            continue;
+        if (slen == 1 && out[s] == '.') {
+            is_dir = true;
+            continue;
+        }
+        if (slen == 2 && out[s] == '.' && out[s + 1] == '.') {
+            if (n == 0)
+                return NM_E_UNSUPPORTED; /* above the root */
+            while (n > 0 && out[n - 1] != '/')
+                n--;
+            n--; /* the '/' before the dropped segment */
+            is_dir = true;
+            continue;
+        }
+        out[n++] = '/';
+        memmove(out + n, out + s, slen);
+        n += slen;
+    }
+    if (n == 0 || is_dir)
+        out[n++] = '/';
+    return (int)n;
+}
