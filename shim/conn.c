@@ -1897,6 +1897,31 @@ static void flush_one(int fd, uintptr_t v, void *arg)
     conn_unlock(c);
 }
 
+/* At exit, what is held goes out unchanged, without blocking: a forked
+ * child that carried an exchange may exit() without closing its socket
+ * (the kernel's close is unseen). trylock: exit() may run from a signal
+ * handler that interrupted this very shim holding the lock; then that
+ * connection's bytes stay where they are rather than the process hang. */
+static void deliver_one(int fd, uintptr_t v, void *arg)
+{
+    (void)arg;
+    struct nm_conn *c = (struct nm_conn *)v;
+    if (pthread_mutex_trylock(&c->lock) != 0)
+        return;
+    resolve_takeover(c); /* a write-claim stays the other side's */
+    if (c->takeover == NULL) {
+        c->fd = fd; /* an fd that still names it (c->fd may be closed) */
+        release_overdue(c, 0);
+        flush_owed(c, fd, false);
+    }
+    conn_unlock(c);
+}
+
+void nm_conn_deliver_at_exit(void)
+{
+    nm_fdtable_each_conn(deliver_one, NULL);
+}
+
 void nm_conn_flush_all(void)
 {
     nm_fdtable_each_conn(flush_one, NULL);

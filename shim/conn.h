@@ -78,6 +78,10 @@ void nm_conn_dup_fd(int oldfd, int newfd);
  * briefly: before fork and exec, so nothing is held across them. */
 void nm_conn_flush_all(void);
 
+/* At exit: held and owed bytes go out unchanged, without blocking and
+ * without waiting for a lock. */
+void nm_conn_deliver_at_exit(void);
+
 /* Before exec: a response in progress on fd 1 is relayed through the shim
  * from a pipe the exec'd program writes (see conn.c); then everything
  * held or owed is delivered. Returns only in the process that execs. */

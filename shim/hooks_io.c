@@ -99,6 +99,13 @@ __attribute__((constructor)) static void nm_shim_init(void)
            (unsigned long long)nm_cfg.hold_max_bytes);
 }
 
+/* exit() (not _exit) after writing a response: deliver what is held. */
+__attribute__((destructor)) static void nm_shim_fini(void)
+{
+    if (is_active)
+        QUIETLY(nm_conn_deliver_at_exit());
+}
+
 /* ---- read side ---- */
 
 /* Before a read on a tracked connection: see nm_conn_before_read. */

@@ -6,12 +6,16 @@ says:
   eagain    a non-blocking recv that finds nothing (EAGAIN), as Apache
             does between the chunks of a streamed body
   poll      a non-blocking recv (EAGAIN), then poll() for the "go" line
+and GET /exit gets a close-delimited HTTP/1.0 200, after which the server
+exits (exit(), not _exit) with the socket still open in a dup'ed fd.
 Usage: readwait_server.py PORT"""
 
+import os
 import select
 import socket
 import sys
 
+EXIT_RESPONSE = b"HTTP/1.0 200 OK\r\nContent-Type: text/plain\r\n\r\nbye\n"
 HEAD = b"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: 10\r\n\r\n"
 
 
@@ -23,6 +27,10 @@ def serve(conn):
             return
         buf += data
     mode = buf.split(b" ")[1].strip(b"/").decode()
+    if mode == "exit":
+        conn.sendall(EXIT_RESPONSE)
+        os.dup(conn.fileno())  # the kernel closes it at exit, unseen
+        sys.exit(0)
     conn.sendall(HEAD + b"01234")
     if mode == "blocking":
         conn.recv(16)
