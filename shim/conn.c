@@ -1908,7 +1908,8 @@ static void deliver_one(int fd, uintptr_t v, void *arg)
     struct nm_conn *c = (struct nm_conn *)v;
     if (pthread_mutex_trylock(&c->lock) != 0)
         return;
-    resolve_takeover(c); /* a write-claim stays the other side's */
+    /* A fork-split exchange is left to the other side: it claims it at
+     * its next touch or write, and sends what it holds then. */
     if (c->takeover == NULL) {
         c->fd = fd; /* an fd that still names it (c->fd may be closed) */
         release_overdue(c, 0);
