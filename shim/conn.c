@@ -2056,13 +2056,16 @@ void nm_conn_drain(int fd)
     nm_report_flush(); /* shutdown usually precedes the end of a process */
 }
 
-/* Could a read on fd wait for the client? Not when the socket (or the
- * call) is non-blocking, nor when input, EOF or an error is already there:
- * poll with no timeout answers that without taking a byte. */
-static bool read_could_block(int fd, bool is_dontwait)
+/* Could a read on fd (recv flags) wait for the client? Not when the
+ * socket (or the call) is non-blocking, nor when input, EOF or an error is
+ * already there: poll with no timeout answers that without taking a byte.
+ * MSG_WAITALL on a blocking socket waits for more than may be there. */
+static bool read_could_block(int fd, int flags)
 {
-    if (is_dontwait || is_nonblocking(fd))
+    if ((flags & MSG_DONTWAIT) || is_nonblocking(fd))
         return false;
+    if (flags & MSG_WAITALL)
+        return true;
     struct pollfd pfd = {.fd = fd, .events = POLLIN};
     int r;
     do
@@ -2081,7 +2084,7 @@ static bool may_owe(int fd)
                                 memory_order_relaxed);
 }
 
-void nm_conn_before_read(int fd, bool is_dontwait)
+void nm_conn_before_read(int fd, int flags)
 {
     if (!may_owe(fd))
         return;
@@ -2094,7 +2097,7 @@ void nm_conn_before_read(int fd, bool is_dontwait)
      * non-blocking read (EAGAIN), then writes the last chunk. A read that
      * could block is the server waiting on its client, who must not be
      * left waiting on us meanwhile. Owed bytes go out either way. */
-    if (is_holding(c) && read_could_block(fd, is_dontwait))
+    if (is_holding(c) && read_could_block(fd, flags))
         release_overdue(c, 0);
     flush_owed(c, fd, false);
     nm_conn_release(c);

@@ -32,12 +32,12 @@ void nm_conn_on_accept(int listen_fd, int fd);
  * NULL. */
 struct nm_conn *nm_conn_adopt(int fd);
 
-/* The server is about to read from fd (is_dontwait: MSG_DONTWAIT): owed
+/* The server is about to read from fd (flags: recv's, 0 for read): owed
  * bytes go out, and held ones too when the read could block, so a server
  * waiting on its client never leaves that client waiting on us. A read
  * that cannot wait (non-blocking socket, input already there) keeps the
  * hold: servers look for a pipelined request in the middle of a response. */
-void nm_conn_before_read(int fd, bool is_dontwait);
+void nm_conn_before_read(int fd, int flags);
 
 /* The server polls fd for input: it waits on its client, so whatever is
  * held or owed goes out first. */

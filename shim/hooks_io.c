@@ -112,7 +112,7 @@ __attribute__((destructor)) static void nm_shim_fini(void)
 static inline void before_read(int fd, int flags)
 {
     if (should_follow() && NM_FD_IS_CONN(nm_fdtable_get(fd)))
-        QUIETLY(nm_conn_before_read(fd, flags & MSG_DONTWAIT));
+        QUIETLY(nm_conn_before_read(fd, flags));
 }
 
 /* The server read n > 0 bytes from fd: let the tracker see them. */

@@ -6,6 +6,9 @@ says:
   eagain    a non-blocking recv that finds nothing (EAGAIN), as Apache
             does between the chunks of a streamed body
   poll      a non-blocking recv (EAGAIN), then poll() for the "go" line
+  waitall   after 0.3 s (the client's first "g" has come by then), a
+            blocking recv of 4 bytes with MSG_WAITALL: input is there, yet
+            the call waits for the client's "o\r\n"
 and GET /exit gets a close-delimited HTTP/1.0 200, after which the server
 exits (exit(), not _exit) with the socket still open in a dup'ed fd.
 Usage: readwait_server.py PORT"""
@@ -14,6 +17,7 @@ import os
 import select
 import socket
 import sys
+import time
 
 EXIT_RESPONSE = b"HTTP/1.0 200 OK\r\nContent-Type: text/plain\r\n\r\nbye\n"
 HEAD = b"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: 10\r\n\r\n"
@@ -34,6 +38,9 @@ def serve(conn):
     conn.sendall(HEAD + b"01234")
     if mode == "blocking":
         conn.recv(16)
+    elif mode == "waitall":
+        time.sleep(0.3)
+        conn.recv(4, socket.MSG_WAITALL)
     elif mode in ("eagain", "poll"):
         conn.setblocking(False)
         try:

@@ -33,10 +33,16 @@ class ReadWaitServer(harness.Server):
 def get(port, mode, send_go_after=None):
     """GET /mode; returns (bytes before 'go' was sent, all bytes). With
     send_go_after, the client waits that long for the first half, then
-    sends the 'go' line the server may be waiting for."""
+    sends the 'go' line the server may be waiting for (for waitall, its
+    first byte goes 0.1 s after the request, the rest then)."""
     s = socket.create_connection(("127.0.0.1", port), timeout=10)
     s.sendall(b"GET /%s HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n" % mode.encode())
     first = b""
+    go = b"go\r\n"
+    if mode == "waitall":
+        time.sleep(0.1)
+        s.sendall(go[:1])
+        go = go[1:]
     if send_go_after is not None:
         s.settimeout(send_go_after)
         try:
@@ -48,7 +54,7 @@ def get(port, mode, send_go_after=None):
         except socket.timeout:
             pass
         s.settimeout(10)
-        s.sendall(b"go\r\n")
+        s.sendall(go)
     rest = first
     while not rest.endswith(b"56789"):
         data = s.recv(4096)
@@ -99,6 +105,9 @@ class ReadWait(unittest.TestCase):
 
     def test_blocking_read_releases_the_hold(self):
         self.check_released_before_wait("blocking")
+
+    def test_waitall_read_releases_the_hold(self):
+        self.check_released_before_wait("waitall")
 
     def test_poll_for_input_releases_the_hold(self):
         self.check_released_before_wait("poll")
