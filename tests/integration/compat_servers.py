@@ -30,7 +30,8 @@ def make_docroot(base):
     d = harness.make_docroot(base, cgi=True)
     php = os.path.join(d, "php")
     shutil.copytree(PHP_DIR, php)
-    for sub in ("cgi-bin", "php"):
+    os.makedirs(os.path.join(d, "app"))
+    for sub in ("cgi-bin", "php", "app"):
         harness.write_file(os.path.join(d, sub, "changing.txt"),
                            b"first content\n")
     for root, dirs, files in os.walk(d):
@@ -320,3 +321,104 @@ class PhpBuiltinServer(harness.Server):
     def command(self):
         return ["php", "-n", "-S", "127.0.0.1:%d" % self.port, "-t",
                 self.docroot]
+
+
+APPS_DIR = os.path.join(HERE, "apps")
+
+
+class H2oServer(harness.Server):
+    """h2o with file.etag off; CGIs through its fastcgi-cgi wrapper
+    (spawned by h2o, FastCGI on a pipe)."""
+
+    name = "h2o"
+    binary = "h2o"
+
+    def __init__(self, docroot, **kw):
+        super().__init__(docroot, **kw)
+        os.chmod(self.tmp, 0o755)
+
+    def command(self):
+        conf = os.path.join(self.tmp, "h2o.conf")
+        with open(conf, "w") as f:
+            f.write("""user: www-data
+error-log: %(t)s/error.log
+listen:
+  host: 127.0.0.1
+  port: %(port)d
+num-threads: 2
+hosts:
+  default:
+    paths:
+      /cgi-bin:
+        file.dir: %(root)s/cgi-bin
+        file.custom-handler:
+          extension: .sh
+          fastcgi.spawn: "exec /usr/share/h2o/fastcgi-cgi"
+      /:
+        file.dir: %(root)s
+        file.etag: OFF
+""" % {"t": self.tmp, "port": self.port, "root": self.docroot})
+        return ["h2o", "-c", conf]
+
+    def log_paths(self):
+        return super().log_paths() + [os.path.join(self.tmp, "error.log")]
+
+
+class NodeServer(harness.Server):
+    """node's http module (apps/node_server.js)."""
+
+    name = "node"
+    binary = "node"
+
+    def command(self):
+        return ["node", os.path.join(APPS_DIR, "node_server.js"),
+                str(self.port), self.docroot]
+
+
+class WebrickServer(harness.Server):
+    """ruby WEBrick (apps/webrick_server.rb)."""
+
+    name = "webrick"
+    binary = "ruby"
+
+    def command(self):
+        return ["ruby", os.path.join(APPS_DIR, "webrick_server.rb"),
+                str(self.port), self.docroot]
+
+
+class HttpDaemonServer(harness.Server):
+    """perl HTTP::Daemon (apps/http_daemon.pl)."""
+
+    name = "http-daemon"
+    binary = "perl"
+
+    def command(self):
+        return ["perl", os.path.join(APPS_DIR, "http_daemon.pl"),
+                str(self.port), self.docroot]
+
+
+class WsgiServer(harness.Server):
+    """apps/wsgi_app.py under gunicorn (two sync workers, forked) or
+    uwsgi (--http-socket: the workers speak HTTP themselves)."""
+
+    binary = "python3"
+
+    def __init__(self, docroot, runner="gunicorn", **kw):
+        self.runner = runner
+        self.name = runner
+        super().__init__(docroot, **kw)
+
+    def env(self):
+        env = super().env()
+        env["DOCROOT"] = self.docroot
+        env["PYTHONDONTWRITEBYTECODE"] = "1"
+        return env
+
+    def command(self):
+        if self.runner == "gunicorn":
+            return ["gunicorn", "--chdir", APPS_DIR, "-w", "2",
+                    "-b", "127.0.0.1:%d" % self.port, "wsgi_app:application"]
+        return ["uwsgi", "--plugin", "python3", "--http-socket",
+                "127.0.0.1:%d" % self.port, "--wsgi-file",
+                os.path.join(APPS_DIR, "wsgi_app.py"), "--processes", "2",
+                "--master", "--die-on-term", "--disable-logging"]

@@ -32,7 +32,12 @@ import harness
 from harness import Request
 
 # (label, server class, its arguments, dynamic path, changing path,
-#  Debian packages, files those packages install that the row needs)
+#  Debian packages, binaries or files those packages install that the row
+#  needs[, known gaps]). Known gaps are asserted as they are, and shown in
+#  the matrix:
+#    ims_304_without_etag  the shim answers If-Modified-Since from the
+#                          server's Last-Modified before it has hashed the
+#                          body, so its 304 lacks the ETag the 200 gets
 SERVERS = [
     ("Apache 2.4 event + mod_cgid", cs.ApacheServer, {"dynamic": "cgid"},
      "/cgi-bin/stream.sh", "/cgi-bin/file.sh", ["apache2"],
@@ -70,6 +75,20 @@ SERVERS = [
      "/cgi-bin/stream.sh", "/cgi-bin/file.sh", ["python3"], []),
     ("php -S", cs.PhpBuiltinServer, {}, "/php/stream.php", "/php/file.php",
      ["php-cli"], []),
+    ("h2o (CGI through fastcgi-cgi)", cs.H2oServer, {}, "/cgi-bin/stream.sh",
+     "/cgi-bin/file.sh", ["h2o"], ["/usr/share/h2o/fastcgi-cgi"]),
+    ("node http", cs.NodeServer, {}, "/app/stream", "/app/file", ["nodejs"],
+     []),
+    ("ruby WEBrick", cs.WebrickServer, {}, "/app/stream", "/app/file",
+     ["ruby-webrick"], ["/usr/share/rubygems-integration/all/gems/webrick-1.8.1/lib/webrick.rb"]),
+    ("perl HTTP::Daemon", cs.HttpDaemonServer, {}, "/app/stream",
+     "/app/file", ["libhttp-daemon-perl"],
+     ["/usr/share/perl5/HTTP/Daemon.pm"], {"ims_304_without_etag"}),
+    ("gunicorn (sync workers)", cs.WsgiServer, {"runner": "gunicorn"},
+     "/app/stream", "/app/file", ["gunicorn"], ["gunicorn"]),
+    ("uwsgi (--http-socket)", cs.WsgiServer, {"runner": "uwsgi"},
+     "/app/stream", "/app/file", ["uwsgi-core", "uwsgi-plugin-python3"],
+     ["uwsgi", "/usr/lib/uwsgi/plugins/python3_plugin.so"]),
 ]
 
 STATIC = "/s.txt"
@@ -123,7 +142,8 @@ class CompatCase(unittest.TestCase):
     @classmethod
     def setUpClass(cls):
         (cls.label, cls.server_cls, cls.server_kw, cls.dynamic,
-         cls.changing, cls.packages, cls.needs) = cls.row
+         cls.changing, cls.packages, cls.needs) = cls.row[:7]
+        cls.gaps = cls.row[7] if len(cls.row) > 7 else set()
         MATRIX.setdefault(cls.label, {})
         missing = [p for p in [cls.server_cls.binary] + cls.needs
                    if not (os.path.exists(p) if p.startswith("/")
@@ -180,7 +200,8 @@ class CompatCase(unittest.TestCase):
                          "head plus one ETag line" % path)
         return b, s, s.first("ETag"), own is not None
 
-    def check_304(self, path, bare200, shim200, headers, method="GET"):
+    def check_304(self, path, bare200, shim200, headers, method="GET",
+                  gap=None):
         """A 304 from the shimmed server: the bare server's own 304 passed
         through byte for byte (Date aside), or a substituted one of the
         right shape carrying the 200's ETag. Returns 'server' or 'ours'."""
@@ -195,9 +216,13 @@ class CompatCase(unittest.TestCase):
             # RFC 9110 §15.4.5 wants the 200's ETag in it: say when not
             return "server's" if r.first("ETag") == shim200.first(
                 "ETag") else "server's, without the 200's ETag"
-        probs = harness.check_304_shape(r, bare200, synth_line(shim200)
-                                        if bare200.first("ETag") is None
-                                        else None)
+        line = synth_line(shim200) if bare200.first("ETag") is None else None
+        probs = harness.check_304_shape(r, bare200, line)
+        if gap in self.gaps and r.first("ETag") is None:
+            # the known gap, exactly: the right 304 but for its ETag line
+            self.assertEqual(harness.check_304_shape(r, bare200, None), [])
+            self.assertEqual(probs, ["304 lost %r" % line], r.head_raw)
+            return "ours, without the 200's ETag"
         self.assertEqual(probs, [], "%s: %r" % (path, r.head_raw))
         self.assertEqual(r.first("ETag"), shim200.first("ETag"),
                          "the 304 carries the 200's ETag")
@@ -214,7 +239,8 @@ class CompatCase(unittest.TestCase):
         cell = "✓" if inm == "ours" else inm
         lm = b.first("Last-Modified")
         if lm is not None:
-            ims = self.check_304(STATIC, b, s, [("If-Modified-Since", lm)])
+            ims = self.check_304(STATIC, b, s, [("If-Modified-Since", lm)],
+                                 gap="ims_304_without_etag")
             if ims != inm:
                 cell += " (IMS: %s)" % ims
         self.cell("static 304", cell)
