@@ -11,9 +11,7 @@ NM_ROOT=$ROOT
 . "$ROOT/tools/deps.sh"
 TEST_PACKAGES=(cppcheck clang-format curl python3 redis-server busybox
     nginx-light lighttpd tcpdump wrk apache2-utils clang libclang-rt-14-dev
-    apache2 libapache2-mod-php8.2 php-cgi php-fpm php-cli mini-httpd civetweb
-    fcgiwrap webfs h2o nodejs ruby ruby-webrick libhttp-daemon-perl gunicorn
-    uwsgi-core uwsgi-plugin-python3)
+    "${NM_COMPAT_PACKAGES[@]}")
 
 [ "${1:-}" = "--no-install" ] ||
     nm_install_missing "${NM_BUILD_PACKAGES[@]}" "${TEST_PACKAGES[@]}"

@@ -145,8 +145,9 @@ def drop_framing(head):
                   head)
 
 
-class CompatCase(unittest.TestCase):
-    """One row of SERVERS: a bare and a shimmed instance on one docroot."""
+class CompatCase:
+    """One row of SERVERS: a bare and a shimmed instance on one docroot
+    (mixed into a TestCase per row below)."""
 
     row = None
 
@@ -356,15 +357,12 @@ class CompatCase(unittest.TestCase):
         self.cell("keep-alive", "✓")
 
 
-def load_tests(loader, tests, pattern):
-    suite = unittest.TestSuite()
-    for i, row in enumerate(SERVERS):
-        name = "Compat_%02d_%s" % (i, "".join(ch if ch.isalnum() else "_"
-                                              for ch in row[0]))
-        cls = type(name, (CompatCase,), {"row": row})
-        globals()[name] = cls
-        suite.addTests(loader.loadTestsFromTestCase(cls))
-    return suite
+# One TestCase per row, named after it (run one: tools/compat.sh NAME).
+for _i, _row in enumerate(SERVERS):
+    _name = "Compat_%02d_%s" % (_i, "".join(ch if ch.isalnum() else "_"
+                                            for ch in _row[0]))
+    globals()[_name] = type(_name, (CompatCase, unittest.TestCase),
+                            {"row": _row})
 
 
 def print_matrix():
