@@ -157,9 +157,14 @@ AddHandler php-script .php
 Action php-script /php-cgi-bin/php8.2
 """
         if self.dynamic == "mod_php":
+            # An empty php.ini and no scan dir (env): no extensions, none
+            # dlopen'ed with RTLD_DEEPBIND (opcache), which the sanitizer
+            # runtime refuses.
+            open(os.path.join(t, "php.ini"), "w").close()
             extra += """LoadModule php_module %s/libphp8.2.so
+PHPINIDir %s
 AddHandler application/x-httpd-php .php
-""" % APACHE_MODULES
+""" % (APACHE_MODULES, t)
         if self.dynamic == "php-fpm":
             mods += ["proxy", "proxy_fcgi"]
             extra += """<FilesMatch "\\.php$">
@@ -205,6 +210,11 @@ KeepAlive On
 %(mpm)s%(extra)s""" % {"t": t, "port": self.port, "root": self.docroot,
                        "mpm": mpm, "extra": extra})
         return ["apache2", "-f", conf, "-DFOREGROUND"]
+
+    def env(self):
+        env = super().env()
+        env["PHP_INI_SCAN_DIR"] = ""
+        return env
 
     def log_paths(self):
         return super().log_paths() + [os.path.join(self.tmp, "error.log")]

@@ -103,6 +103,11 @@ COLUMNS = ["static tag", "static 304", "dynamic tag", "dynamic 304",
            "HEAD", "changed", "keep-alive"]
 # label -> column -> cell, filled as the tests run, printed at the end
 MATRIX = {}
+# What must never be in the shimmed server's logs (the sanitizer build's
+# reports land there too).
+CRASH_RE = re.compile(r"AddressSanitizer|UndefinedBehaviorSanitizer|"
+                      r"runtime error:|Segmentation fault|segfault|"
+                      r"cannot be preloaded|ld\.so")
 
 
 def request(port, method, path, headers=(), close=False):
@@ -179,6 +184,12 @@ class CompatCase:
     @classmethod
     def tearDownClass(cls):
         harness.stop_pair(cls)
+
+    def tearDown(self):
+        bad = [line for line in self.shim.logs().splitlines()
+               if CRASH_RE.search(line)]
+        self.assertEqual(bad, [], "%s: the shimmed server's logs" %
+                         self.label)
 
     def cell(self, column, value):
         MATRIX[self.label][column] = value
