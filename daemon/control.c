@@ -19,7 +19,6 @@
 
 #define LINE_MAX_BYTES 4096
 #define ARGS_MAX 8
-#define TOP_MAX 1000
 
 struct nm_control {
     nm_daemon_t *d;
@@ -151,31 +150,46 @@ static int cmd_stats(nm_daemon_t *d, int argc, char **argv,
     return 0;
 }
 
-static int cmd_top(nm_daemon_t *d, int argc, char **argv, struct evbuffer *out)
+/* One line of counter values in NM_STATS_FIELDS order, after a label. */
+static void counters_line(struct evbuffer *out, const char *label,
+                          const nm_counters_t *c)
 {
-    long n = 10;
-    char *end = NULL;
-    if (argc > 2 || (argc == 2 && ((n = strtol(argv[1], &end, 10)) <= 0 ||
-                                   *end || n > TOP_MAX)))
-        return fail(out, "usage: top [N], N from 1 to %d", TOP_MAX);
-    nm_route_stats_t *rows = calloc((size_t)n, sizeof(*rows));
-    if (!rows)
-        return fail(out, "out of memory");
-    size_t k = nm_stats_top(d->stats, rows, (size_t)n);
-    evbuffer_add_printf(out, "%-40s %13s %8s %8s %12s %10s\n", "route",
-                        "revalidations", "hits", "hit_rate", "bytes_saved",
-                        "requests");
-    for (size_t i = 0; i < k; i++) {
-        const nm_counters_t *c = &rows[i].c;
-        evbuffer_add_printf(out,
-                            "%-40s %13" PRIu64 " %8" PRIu64
-                            " %7.1f%% %12" PRIu64 " %10" PRIu64 "\n",
-                            rows[i].route, c->revalidations,
-                            c->hits_served + c->hits_substituted,
-                            100 * nm_stats_hit_rate(c), c->bytes_saved,
-                            c->requests);
-    }
-    free(rows);
+    evbuffer_add_printf(out, "%s", label);
+#define NM_LINE_FIELD(f) evbuffer_add_printf(out, " %" PRIu64, c->f);
+    NM_STATS_FIELDS(NM_LINE_FIELD)
+#undef NM_LINE_FIELD
+}
+
+static void route_line(void *arg, const char *route, const nm_counters_t *c)
+{
+    struct evbuffer *out = arg;
+    counters_line(out, "route", c);
+    /* Last on the line: a route is one token, but nothing after it needs
+     * to be found should it ever hold a space. */
+    evbuffer_add_printf(out, " %s\n", route);
+}
+
+/* `counters [routes]`: the raw counters notmodctl turns into rates by
+ * polling (top, stats --interval). Numbers, not a table: the client does
+ * the arithmetic and the layout, and a "fields" line names the columns so
+ * that a counter added later does not break an older client. Every route
+ * is sent, not a top N: a route's rate needs its previous value, and the
+ * busiest route now may not have been among the top N a second ago. */
+static int cmd_counters(nm_daemon_t *d, int argc, char **argv,
+                        struct evbuffer *out)
+{
+    if (argc > 2 || (argc == 2 && strcmp(argv[1], "routes") != 0))
+        return fail(out, "usage: counters [routes]");
+    evbuffer_add_printf(out, "uptime_s %" PRId64 "\nfields",
+                        (int64_t)(time(NULL) - d->started_unix));
+#define NM_NAME_FIELD(f) evbuffer_add_printf(out, " " #f);
+    NM_STATS_FIELDS(NM_NAME_FIELD)
+#undef NM_NAME_FIELD
+    evbuffer_add_printf(out, "\n");
+    counters_line(out, "totals", nm_stats_totals(d->stats));
+    evbuffer_add_printf(out, "\n");
+    if (argc == 2)
+        nm_stats_each_route(d->stats, route_line, out);
     return 0;
 }
 
@@ -189,7 +203,7 @@ static int url_arg(const char *arg, char *key, struct evbuffer *out)
 
 static void put_time(struct evbuffer *out, const char *name, int64_t t)
 {
-    char when[64] = "unknown";
+    char when[64] = "none";
     time_t tt = (time_t)t;
     struct tm tm;
     if (t > 0 && gmtime_r(&tt, &tm))
@@ -220,10 +234,22 @@ static int cmd_get(nm_daemon_t *d, int argc, char **argv, struct evbuffer *out)
         return fail(out, "not in the store: %s", key);
     evbuffer_add_printf(out, "url: %s\n", key);
     evbuffer_add_printf(out, "tag: %s\n", r && r->tag ? r->tag : "none");
-    put_time(out, "first_seen", r ? r->first_seen_unix : 0);
+    /* The date the shims publish with the tag they publish (the pin's). */
+    put_time(out, "last_modified", r ? nm_store_published_lm(r) : 0);
     evbuffer_add_printf(out, "pinned: %s\n",
                         r && r->pin_tag ? r->pin_tag : "no");
     evbuffer_add_printf(out, "disabled: %s\n", is_disabled ? "yes" : "no");
+    return 0;
+}
+
+/* Operator changes are policy: written to --state before the answer, so
+ * that what was answered "ok" survives a crash. */
+static int save_policy(nm_daemon_t *d, struct evbuffer *out)
+{
+    int rc = nm_daemon_save_policy(d);
+    if (rc < 0)
+        return fail(out, "applied, but state file %s not written: %s",
+                    d->cfg->state, strerror(-rc));
     return 0;
 }
 
@@ -236,6 +262,8 @@ static int cmd_purge(nm_daemon_t *d, int argc, char **argv,
         if (nm_url_prefix(argv[2], key, sizeof(key), &why) < 0)
             return fail(out, "prefix malformed: %s (%s)", argv[2], why);
         int n = nm_store_purge_prefix(d->store, key);
+        if (n > 0 && save_policy(d, out) < 0)
+            return -1;
         evbuffer_add_printf(out, "purged %d URLs under %s\n", n, key);
         return 0;
     }
@@ -245,6 +273,8 @@ static int cmd_purge(nm_daemon_t *d, int argc, char **argv,
         return -1;
     if (nm_store_purge(d->store, key) == 0)
         return fail(out, "not in the store: %s", key);
+    if (save_policy(d, out) < 0)
+        return -1;
     evbuffer_add_printf(out, "purged %s\n", key);
     return 0;
 }
@@ -277,8 +307,11 @@ static int cmd_pin(nm_daemon_t *d, int argc, char **argv, struct evbuffer *out)
                     "ETAG malformed: %s (expected \"opaque\" or "
                     "W/\"opaque\", at most %d bytes)",
                     argv[2], NM_SNAPSHOT_TAG_MAX);
-    if (nm_store_pin(d->store, key, argv[2], (int64_t)time(NULL)) < 0)
+    int rc = nm_store_pin(d->store, key, argv[2], (int64_t)time(NULL));
+    if (rc < 0)
         return fail(out, "out of memory");
+    if (rc > 0 && save_policy(d, out) < 0)
+        return -1;
     evbuffer_add_printf(out, "pinned %s to %s\n", key, argv[2]);
     return 0;
 }
@@ -295,6 +328,8 @@ static int set_disabled(nm_daemon_t *d, int argc, char **argv,
     int rc = nm_store_set_disabled(d->store, prefix, is_disabled);
     if (rc < 0)
         return fail(out, "out of memory");
+    if (rc > 0 && save_policy(d, out) < 0)
+        return -1;
     evbuffer_add_printf(out, "%s %s%s\n", is_disabled ? "disabled" : "enabled",
                         prefix, rc == 0 ? " (already)" : "");
     return 0;
@@ -316,9 +351,10 @@ static const struct {
     const char *name;
     cmd_fn fn;
 } commands[] = {
-    {"status", cmd_status},   {"stats", cmd_stats},   {"top", cmd_top},
-    {"get", cmd_get},         {"purge", cmd_purge},   {"pin", cmd_pin},
-    {"disable", cmd_disable}, {"enable", cmd_enable},
+    {"status", cmd_status},     {"stats", cmd_stats},
+    {"counters", cmd_counters}, {"get", cmd_get},
+    {"purge", cmd_purge},       {"pin", cmd_pin},
+    {"disable", cmd_disable},   {"enable", cmd_enable},
 };
 
 /* Runs one command line; the answer goes to out. */

@@ -94,34 +94,54 @@ static void on_stats_tick(evutil_socket_t fd, short what, void *arg)
     nm_stats_flush(d->stats, nm_store_backend(d->store));
 }
 
+int nm_daemon_save_policy(nm_daemon_t *d)
+{
+    if (!d->cfg->state)
+        return 0;
+    int rc = nm_store_save(d->store, d->cfg->state, NM_STORE_SAVE_POLICY);
+    if (rc < 0)
+        nm_log(LOG_ERR, "state file %s: %s", d->cfg->state, strerror(-rc));
+    return rc;
+}
+
+/* Loads --state, then writes it back at once without the records: their
+ * dates hold only until this process stops cleanly (and writes them
+ * again); after a crash every URL must start a new epoch. */
+static int load_state(nm_daemon_t *d)
+{
+    int n = nm_store_load(d->store, d->cfg->state, (int64_t)time(NULL));
+    if (n < 0) {
+        nm_log(LOG_ERR, "state file %s: %s", d->cfg->state, strerror(-n));
+        return -1;
+    }
+    nm_log(LOG_INFO, "state file %s: %d URLs and pins", d->cfg->state, n);
+    return nm_daemon_save_policy(d) < 0 ? -1 : 0;
+}
+
 /* Store first (its change callback needs the writer, which reads the
- * store): the writer is attached once it exists. */
+ * store): the writer is attached once it exists. The backend comes before
+ * the state file, whose policy it must receive; it only connects once the
+ * loop runs. */
 static int open_store(nm_daemon_t *d)
 {
     d->store = nm_store_new(NULL, NULL);
     d->stats = nm_stats_new();
     if (!d->store || !d->stats)
         return -1;
-    if (d->cfg->state) {
-        int n = nm_store_load(d->store, d->cfg->state);
-        if (n < 0) {
-            nm_log(LOG_ERR, "state file %s: %s", d->cfg->state, strerror(-n));
-            return -1;
-        }
-        nm_log(LOG_INFO, "state file %s: %d URLs", d->cfg->state, n);
-    }
-    d->snapw = nm_snapw_open(d->base, d->cfg->snapshot, d->store);
-    if (!d->snapw) {
-        nm_log(LOG_ERR, "snapshot %s: %s", d->cfg->snapshot, strerror(errno));
-        return -1;
-    }
-    nm_store_set_on_change(d->store, nm_snapw_mark, d->snapw);
     const char *why = NULL;
     if (d->cfg->redis &&
         nm_redis_attach(d->store, d->base, d->cfg->redis, &why) < 0) {
         nm_log(LOG_ERR, "--redis %s: %s", d->cfg->redis, why);
         return -1;
     }
+    if (d->cfg->state && load_state(d) < 0)
+        return -1;
+    d->snapw = nm_snapw_open(d->base, d->cfg->snapshot, d->store);
+    if (!d->snapw) {
+        nm_log(LOG_ERR, "snapshot %s: %s", d->cfg->snapshot, strerror(errno));
+        return -1;
+    }
+    nm_store_set_on_change(d->store, nm_snapw_mark, d->snapw);
     return 0;
 }
 
@@ -161,6 +181,7 @@ int nm_daemon_start(nm_daemon_t *d)
            d->cfg->socket, d->cfg->control, d->cfg->snapshot,
            d->cfg->redis ? "redis" : "memory",
            d->cfg->pcap ? d->cfg->pcap : "off");
+    d->is_started = true;
     return 0;
 }
 
@@ -193,8 +214,12 @@ void nm_daemon_stop(nm_daemon_t *d)
         nm_stats_flush(d->stats, nm_store_backend(d->store));
     if (d->store)
         drain_backend(d);
-    if (d->cfg->state && d->store) {
-        int rc = nm_store_save(d->store, d->cfg->state);
+    /* The records' dates only with the embedded store: a backend keeps
+     * its own, and assigned them. */
+    if (d->cfg->state && d->store && d->is_started) {
+        nm_store_save_t what = nm_store_backend(d->store) ? NM_STORE_SAVE_POLICY
+                                                          : NM_STORE_SAVE_ALL;
+        int rc = nm_store_save(d->store, d->cfg->state, what);
         if (rc < 0)
             nm_log(LOG_ERR, "state file %s: %s", d->cfg->state, strerror(-rc));
     }

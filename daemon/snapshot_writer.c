@@ -53,10 +53,9 @@ static int apply_url(nm_snapw_t *w, const char *url)
         return 0;
     }
     const char *tag = r->pin_tag ? r->pin_tag : r->tag;
-    int64_t since = r->pin_tag ? r->pin_since_unix : r->first_seen_unix;
     nm_slice_t t = {tag, strlen(tag)};
-    return nm_snapshot_w_put_url(w->map, w->len, host, target, t, since,
-                                 r->pin_tag != NULL);
+    return nm_snapshot_w_put_url(w->map, w->len, host, target, t,
+                                 nm_store_published_lm(r), r->pin_tag != NULL);
 }
 
 static int apply_prefix(nm_snapw_t *w, const char *prefix)

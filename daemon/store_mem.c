@@ -1,5 +1,7 @@
 /* store_mem.c - the in-memory store (store.h): the embedded default, and
- * the working set in front of Redis. */
+ * the working set in front of Redis. Without a backend it assigns epoch
+ * dates itself, from the clock its callers pass in; with one it leaves
+ * them 0 until the backend tells them, so that a fleet has one clock. */
 #include "store.h"
 
 #include <errno.h>
@@ -18,6 +20,11 @@ struct nm_store {
     void *arg;
     nm_store_backend_t be;
     bool has_backend;
+    /* The high-water mark a new record starts from: the largest of a
+     * purged record (or of a state file), so that purging a URL does not
+     * let its next epoch reuse a date. */
+    int64_t floor_unix;
+    uint64_t last_seq; /* numbers local changes (tag_seq, pin_seq) */
 };
 
 static void rec_free(void *v)
@@ -93,6 +100,35 @@ const nm_store_backend_t *nm_store_backend(const nm_store_t *st)
     return st->has_backend ? &st->be : NULL;
 }
 
+int64_t nm_store_published_lm(const nm_store_rec_t *rec)
+{
+    return rec->pin_tag ? rec->pin_lm_unix : rec->lm_unix;
+}
+
+static int64_t max64(int64_t a, int64_t b)
+{
+    return a > b ? a : b;
+}
+
+/* Starts a new epoch of r and returns its date: max(now + 1, hwm + 1).
+ * With a backend the date is the backend's (one clock for the fleet): 0
+ * until nm_store_learn_date. */
+static int64_t new_epoch(nm_store_t *st, nm_store_rec_t *r, int64_t now_unix)
+{
+    if (st->has_backend)
+        return 0;
+    int64_t lm = max64(now_unix, r->hwm_unix) + 1;
+    r->hwm_unix = lm;
+    return lm;
+}
+
+static void notify_url(nm_store_t *st, const nm_store_rec_t *r, bool is_pin)
+{
+    changed(st, NM_STORE_CHANGED_URL, r->url);
+    if (st->has_backend && st->be.url_changed)
+        st->be.url_changed(st->be.self, r, is_pin);
+}
+
 /* The record of url, created empty when absent; NULL on out of memory. */
 static nm_store_rec_t *rec_upsert(nm_store_t *st, const char *url)
 {
@@ -107,6 +143,7 @@ static nm_store_rec_t *rec_upsert(nm_store_t *st, const char *url)
             return NULL;
         }
         r->url = n->key;
+        r->hwm_unix = st->floor_unix; /* a purged URL may come back */
         n->value = r;
     }
     return n->value;
@@ -122,10 +159,9 @@ int nm_store_observe(nm_store_t *st, const char *url, const char *tag,
         return 0;
     if (!set_str(&r->tag, tag))
         return -ENOMEM;
-    r->first_seen_unix = now_unix;
-    changed(st, NM_STORE_CHANGED_URL, url);
-    if (st->has_backend && st->be.url_changed)
-        st->be.url_changed(st->be.self, r);
+    r->tag_seq = ++st->last_seq;
+    r->lm_unix = new_epoch(st, r, now_unix);
+    notify_url(st, r, false);
     return 1;
 }
 
@@ -141,6 +177,7 @@ int nm_store_purge(nm_store_t *st, const char *url)
     if (!n)
         return 0;
     nm_store_rec_t *r = n->value;
+    st->floor_unix = max64(st->floor_unix, r->hwm_unix);
     if (st->has_backend && st->be.url_purged)
         st->be.url_purged(st->be.self, r);
     /* url points into the node: notify before the node goes away. */
@@ -197,22 +234,29 @@ int nm_store_purge_prefix(nm_store_t *st, const char *prefix)
     return count;
 }
 
-int nm_store_pin(nm_store_t *st, const char *url, const char *tag,
-                 int64_t now_unix)
+/* Pins tag on url. may_keep: pinning the tag already published unpinned
+ * changes nothing a client sees, so it keeps that epoch's date. */
+static int pin(nm_store_t *st, const char *url, const char *tag,
+               int64_t now_unix, bool may_keep)
 {
     nm_store_rec_t *r = rec_upsert(st, url);
     if (!r)
         return -ENOMEM;
     if (str_eq(r->pin_tag, tag))
         return 0;
+    bool is_kept = may_keep && !r->pin_tag && str_eq(r->tag, tag);
     if (!set_str(&r->pin_tag, tag))
         return -ENOMEM;
-    /* Pinning the tag already current keeps its history. */
-    r->pin_since_unix = str_eq(r->tag, tag) ? r->first_seen_unix : now_unix;
-    changed(st, NM_STORE_CHANGED_URL, url);
-    if (st->has_backend && st->be.url_changed)
-        st->be.url_changed(st->be.self, r);
+    r->pin_seq = ++st->last_seq;
+    r->pin_lm_unix = is_kept ? r->lm_unix : new_epoch(st, r, now_unix);
+    notify_url(st, r, true);
     return 1;
+}
+
+int nm_store_pin(nm_store_t *st, const char *url, const char *tag,
+                 int64_t now_unix)
+{
+    return pin(st, url, tag, now_unix, true);
 }
 
 int nm_store_set_disabled(nm_store_t *st, const char *prefix, bool is_disabled)
@@ -281,44 +325,50 @@ void nm_store_each_disabled(const nm_store_t *st,
     nm_strmap_each(&st->disabled, each_key, &c);
 }
 
-void nm_store_learn_first_seen(nm_store_t *st, const char *url, const char *tag,
-                               int64_t first_seen_unix)
+void nm_store_learn_date(nm_store_t *st, const char *url, bool is_pin,
+                         uint64_t seq, int64_t lm_unix)
 {
     nm_strmap_node_t *n = nm_strmap_find(&st->urls, url);
     nm_store_rec_t *r = n ? n->value : NULL;
-    if (!r || first_seen_unix <= 0)
+    if (!r || lm_unix <= 0)
         return;
-    bool is_changed = false;
-    if (str_eq(r->tag, tag) && r->first_seen_unix != first_seen_unix) {
-        r->first_seen_unix = first_seen_unix;
-        is_changed = true;
-    }
-    if (str_eq(r->pin_tag, tag) && r->pin_since_unix != first_seen_unix) {
-        r->pin_since_unix = first_seen_unix;
-        is_changed = true;
-    }
-    if (is_changed)
-        changed(st, NM_STORE_CHANGED_URL, url);
+    r->hwm_unix = max64(r->hwm_unix, lm_unix);
+    /* A reply to an older change (the tag went A, B, A again while it was
+     * under way) must not date the current one. */
+    if (seq != (is_pin ? r->pin_seq : r->tag_seq))
+        return;
+    int64_t *slot = is_pin ? &r->pin_lm_unix : &r->lm_unix;
+    if (*slot == lm_unix)
+        return;
+    *slot = lm_unix;
+    changed(st, NM_STORE_CHANGED_URL, url);
 }
 
 void nm_store_learn_url(nm_store_t *st, const char *url, const char *tag,
-                        int64_t first_seen_unix)
+                        int64_t lm_unix, int64_t hwm_unix)
 {
     if (nm_strmap_find(&st->urls, url))
         return; /* what this daemon saw itself is newer */
     nm_store_rec_t *r = rec_upsert(st, url);
     if (!r || !set_str(&r->tag, tag))
         return;
-    r->first_seen_unix = first_seen_unix;
+    r->lm_unix = lm_unix;
+    r->hwm_unix = max64(r->hwm_unix, max64(hwm_unix, lm_unix));
     changed(st, NM_STORE_CHANGED_URL, url);
 }
 
-void nm_store_learn_pin(nm_store_t *st, const char *url, const char *tag)
+void nm_store_learn_pin(nm_store_t *st, const char *url, const char *tag,
+                        int64_t pin_lm_unix)
 {
     nm_store_rec_t *r = rec_upsert(st, url);
-    if (!r || str_eq(r->pin_tag, tag) || !set_str(&r->pin_tag, tag))
+    /* A pin made here is newer (its date comes with its own reply). */
+    if (!r || r->pin_seq != 0 ||
+        (str_eq(r->pin_tag, tag) && r->pin_lm_unix == pin_lm_unix))
         return;
-    r->pin_since_unix = str_eq(r->tag, tag) ? r->first_seen_unix : 0;
+    if (!set_str(&r->pin_tag, tag))
+        return;
+    r->pin_lm_unix = pin_lm_unix;
+    r->hwm_unix = max64(r->hwm_unix, pin_lm_unix);
     changed(st, NM_STORE_CHANGED_URL, url);
 }
 
@@ -333,21 +383,47 @@ void nm_store_learn_disabled(nm_store_t *st, const char *prefix)
     changed(st, NM_STORE_CHANGED_PREFIX, prefix);
 }
 
-/* --- state file --- */
+/* --- state file ---
+ *
+ * The records' dates are only true as long as nothing happened that the
+ * store did not see: the daemon writes them at a clean shutdown and, once
+ * it has read them at start, writes the file again without them (daemon.c).
+ * A daemon killed after that start comes back with the policy alone, and
+ * every URL starts a new epoch. */
+
+struct save_ctx {
+    FILE *f;
+    int64_t floor_unix;
+};
+
+static void max_hwm(void *arg, const nm_store_rec_t *r)
+{
+    struct save_ctx *c = arg;
+    c->floor_unix = max64(c->floor_unix, r->hwm_unix);
+}
 
 static void save_rec(void *arg, const nm_store_rec_t *r)
 {
-    fprintf(arg, "%s\t%s\t%" PRId64 "\t%s\t%" PRId64 "\n", r->url,
-            r->tag ? r->tag : "-", r->first_seen_unix,
-            r->pin_tag ? r->pin_tag : "-", r->pin_since_unix);
+    struct save_ctx *c = arg;
+    if (r->tag)
+        fprintf(c->f, "url\t%s\t%s\t%" PRId64 "\t%" PRId64 "\n", r->url, r->tag,
+                r->lm_unix, r->hwm_unix);
+}
+
+static void save_pin(void *arg, const nm_store_rec_t *r)
+{
+    struct save_ctx *c = arg;
+    if (r->pin_tag)
+        fprintf(c->f, "pin\t%s\t%s\n", r->url, r->pin_tag);
 }
 
 static void save_disabled(void *arg, const char *prefix)
 {
-    fprintf(arg, "disabled\t%s\n", prefix);
+    struct save_ctx *c = arg;
+    fprintf(c->f, "disabled\t%s\n", prefix);
 }
 
-int nm_store_save(const nm_store_t *st, const char *path)
+int nm_store_save(const nm_store_t *st, const char *path, nm_store_save_t what)
 {
     char tmp[4096];
     if (snprintf(tmp, sizeof(tmp), "%s.tmp.%d", path, (int)getpid()) >=
@@ -356,9 +432,13 @@ int nm_store_save(const nm_store_t *st, const char *path)
     FILE *f = fopen(tmp, "we");
     if (!f)
         return -errno;
-    fprintf(f, "# notmodd state v1\n");
-    nm_store_each(st, save_rec, f);
-    nm_store_each_disabled(st, save_disabled, f);
+    struct save_ctx c = {f, st->floor_unix};
+    nm_store_each(st, max_hwm, &c);
+    fprintf(f, "# notmodd state v2\nfloor\t%" PRId64 "\n", c.floor_unix);
+    if (what == NM_STORE_SAVE_ALL)
+        nm_store_each(st, save_rec, &c);
+    nm_store_each(st, save_pin, &c);
+    nm_store_each_disabled(st, save_disabled, &c);
     int rc = 0;
     if (fflush(f) != 0 || fsync(fileno(f)) != 0)
         rc = -errno;
@@ -386,40 +466,50 @@ static int split_tabs(char *line, char **fields, int max)
     return n;
 }
 
-static const char *dash_null(const char *s)
+/* Applies one line of a state file; returns 1 for a record or pin, 0 for
+ * other lines, -EINVAL for a bad one. */
+static int load_line(nm_store_t *st, char **fld, int n, int64_t now_unix)
 {
-    return strcmp(s, "-") == 0 ? NULL : s;
+    if (n == 2 && strcmp(fld[0], "floor") == 0) {
+        st->floor_unix = max64(st->floor_unix, strtoll(fld[1], NULL, 10));
+        return 0;
+    }
+    if (n == 2 && strcmp(fld[0], "disabled") == 0)
+        return nm_store_set_disabled(st, fld[1], true) < 0 ? -ENOMEM : 0;
+    if (n == 5 && strcmp(fld[0], "url") == 0) {
+        if (!st->has_backend)
+            nm_store_learn_url(st, fld[1], fld[2], strtoll(fld[3], NULL, 10),
+                               strtoll(fld[4], NULL, 10));
+        return st->has_backend ? 0 : 1;
+    }
+    if (n == 3 && strcmp(fld[0], "pin") == 0)
+        return pin(st, fld[1], fld[2], now_unix, false) < 0 ? -ENOMEM : 1;
+    /* First format: "url tag first_seen pin pin_since"; its times are not
+     * epoch dates, so only the pin is taken. */
+    if (n == 5 && strchr(fld[0], '/') != NULL) {
+        if (strcmp(fld[3], "-") == 0)
+            return 0;
+        return pin(st, fld[0], fld[3], now_unix, false) < 0 ? -ENOMEM : 1;
+    }
+    return -EINVAL;
 }
 
-int nm_store_load(nm_store_t *st, const char *path)
+int nm_store_load(nm_store_t *st, const char *path, int64_t now_unix)
 {
     FILE *f = fopen(path, "re");
     if (!f)
         return errno == ENOENT ? 0 : -errno;
+    /* The last process may have died in this very second, after giving a
+     * date of now + 1 that no file tells us of: start above it. */
+    st->floor_unix = max64(st->floor_unix, now_unix + 1);
     char line[8192];
     int count = 0, rc = 0;
-    while (rc == 0 && fgets(line, sizeof(line), f)) {
+    while (rc >= 0 && fgets(line, sizeof(line), f)) {
         char *fld[5];
         if (line[0] == '#' || line[0] == '\n')
             continue;
-        int n = split_tabs(line, fld, 5);
-        if (n == 2 && strcmp(fld[0], "disabled") == 0) {
-            nm_store_learn_disabled(st, fld[1]);
-        } else if (n == 5) {
-            const char *tag = dash_null(fld[1]), *pin = dash_null(fld[3]);
-            if (tag)
-                nm_store_learn_url(st, fld[0], tag, strtoll(fld[2], NULL, 10));
-            if (pin) {
-                nm_store_learn_pin(st, fld[0], pin);
-                nm_strmap_node_t *node = nm_strmap_find(&st->urls, fld[0]);
-                if (node)
-                    ((nm_store_rec_t *)node->value)->pin_since_unix =
-                        strtoll(fld[4], NULL, 10);
-            }
-            count++;
-        } else {
-            rc = -EINVAL;
-        }
+        rc = load_line(st, fld, split_tabs(line, fld, 5), now_unix);
+        count += rc > 0;
     }
     fclose(f);
     return rc < 0 ? rc : count;

@@ -1,11 +1,11 @@
 /* store_redis.c - see store_redis.h. The memory store stays the working
  * set; this file writes its changes through to Redis and reads back what
- * the fleet knows (first-seen times, tags at start-up, pins, disabled
- * prefixes). While Redis is unreachable, changes queue in pending maps and
- * are written back on reconnect. Those writes are idempotent (SET, DEL,
- * SADD); counters are made so by numbered batches ("counters" below), so
- * totals in Redis catch up exactly even when a command we gave up on did
- * run. */
+ * the fleet knows (the dates of epochs, which only Redis assigns; tags and
+ * pins at start-up; disabled prefixes). While Redis is unreachable, changes
+ * queue in pending maps and are written back on reconnect. Those writes
+ * are idempotent (the epoch script, HDEL, SADD); counters are made so by
+ * numbered batches ("counters" below), so totals in Redis catch up exactly
+ * even when a command we gave up on did run. */
 #include "store_redis.h"
 
 #include <hiredis/adapters/libevent.h>
@@ -25,10 +25,9 @@
 
 #define BACKOFF_MIN_MS 100
 #define BACKOFF_MAX_MS 2000
-#define STALL_MS 3000 /* no reply for this long: drop the connection */
-#define FIRST_SEEN_TTL_S 2592000 /* 30 days */
-#define PREFIX_SYNC_TICKS 5      /* re-read notmod:disabled every 5 s */
-#define MARKER_TTL_S 86400       /* batch markers, see "counters" */
+#define STALL_MS 3000       /* no reply for this long: drop the connection */
+#define PREFIX_SYNC_TICKS 5 /* re-read notmod:disabled every 5 s */
+#define MARKER_TTL_S 86400  /* batch markers, see "counters" */
 
 typedef struct delta {
     char *field;
@@ -55,7 +54,7 @@ typedef struct redis_be {
     unsigned ticks;
     int64_t inflight, last_progress_ms, connect_started_ms;
     nm_strmap_t pending_urls;     /* url -> NULL */
-    nm_strmap_t pending_purges;   /* url -> "tag\tpin" to forget */
+    nm_strmap_t pending_purges;   /* url -> NULL */
     nm_strmap_t pending_prefixes; /* prefix -> (void *)1 on, (void *)2 off */
     nm_strmap_t open_counts;      /* key -> counts_t*, not yet a batch */
     nm_strmap_t sent_counts;      /* key -> counts_t*, its one batch out */
@@ -69,25 +68,22 @@ typedef struct redis_be {
 
 /* What a command's reply (or failure) means to us. */
 typedef enum {
-    K_PLAIN,      /* nothing to do on success; log errors */
-    K_URL,        /* url write-back: re-queue url on failure */
-    K_FIRST,      /* GET first-seen: learn it */
-    K_PURGE,      /* re-queue purge on failure */
-    K_PREFIX,     /* re-queue prefix on failure */
-    K_COUNT,      /* counter batch: done on a reply, resent on reconnect */
-    K_SCAN_TAGS,  /* warm: SCAN notmod:tag:* */
-    K_SCAN_PINS,  /* warm: SCAN notmod:pin:* */
-    K_WARM_TAG,   /* warm: GET notmod:tag:<url> */
-    K_WARM_FIRST, /* warm: GET first-seen of url/tag, then learn the url */
-    K_WARM_PIN,   /* warm: GET notmod:pin:<url> */
-    K_MEMBERS,    /* SMEMBERS notmod:disabled */
+    K_PLAIN,     /* nothing to do on success; log errors */
+    K_TAG_EPOCH, /* epoch script for the tag: learn its date */
+    K_PIN_EPOCH, /* epoch script for the pin: learn its date */
+    K_PURGE,     /* re-queue purge on failure */
+    K_PREFIX,    /* re-queue prefix on failure */
+    K_COUNT,     /* counter batch: done on a reply, resent on reconnect */
+    K_SCAN,      /* warm: SCAN notmod:url:* */
+    K_WARM_URL,  /* warm: HMGET notmod:url:<url>, learn tag and pin */
+    K_MEMBERS,   /* SMEMBERS notmod:disabled */
 } kind_t;
 
 typedef struct cmd {
     redis_be_t *r;
     kind_t kind;
-    char *a, *b; /* url/key, tag/field */
-    int64_t n;
+    char *a;   /* url, prefix or counter key */
+    int64_t n; /* change number (epochs), on/off (prefixes), batch number */
 } cmd_t;
 
 static int64_t now_ms(void)
@@ -100,7 +96,6 @@ static int64_t now_ms(void)
 static void cmd_free(cmd_t *c)
 {
     free(c->a);
-    free(c->b);
     free(c);
 }
 
@@ -109,11 +104,9 @@ static void queue_url(redis_be_t *r, const char *url)
     nm_strmap_upsert(&r->pending_urls, url, NULL);
 }
 
-static void queue_purge(redis_be_t *r, const char *url, const char *tags)
+static void queue_purge(redis_be_t *r, const char *url)
 {
-    nm_strmap_node_t *n = nm_strmap_upsert(&r->pending_purges, url, NULL);
-    if (n && !n->value)
-        n->value = strdup(tags ? tags : "\t");
+    nm_strmap_upsert(&r->pending_purges, url, NULL);
 }
 
 /* Moves a pending map out so that what the replay queues again goes into
@@ -127,8 +120,7 @@ static nm_strmap_t take(nm_strmap_t *m)
 
 static void on_reply(redisAsyncContext *c, void *reply, void *priv);
 
-static cmd_t *cmd_new(redis_be_t *r, kind_t kind, const char *a, const char *b,
-                      int64_t n)
+static cmd_t *cmd_new(redis_be_t *r, kind_t kind, const char *a, int64_t n)
 {
     cmd_t *c = calloc(1, sizeof(*c));
     if (!c)
@@ -136,7 +128,6 @@ static cmd_t *cmd_new(redis_be_t *r, kind_t kind, const char *a, const char *b,
     c->r = r;
     c->kind = kind;
     c->a = a ? strdup(a) : NULL;
-    c->b = b ? strdup(b) : NULL;
     c->n = n;
     return c;
 }
@@ -154,10 +145,10 @@ static void cmd_sent(redis_be_t *r, cmd_t *c, int rc)
 }
 
 /* Sends one command (hiredis format) with a callback context. */
-static void send_cmd(redis_be_t *r, kind_t kind, const char *a, const char *b,
-                     int64_t n, const char *fmt, ...)
+static void send_cmd(redis_be_t *r, kind_t kind, const char *a, int64_t n,
+                     const char *fmt, ...)
 {
-    cmd_t *c = cmd_new(r, kind, a, b, n);
+    cmd_t *c = cmd_new(r, kind, a, n);
     if (!c)
         return;
     va_list ap;
@@ -172,7 +163,7 @@ static void send_cmd(redis_be_t *r, kind_t kind, const char *a, const char *b,
 static void send_argv(redis_be_t *r, kind_t kind, const char *a, int64_t n,
                       int argc, const char **argv, const size_t *lens)
 {
-    cmd_t *c = cmd_new(r, kind, a, NULL, n);
+    cmd_t *c = cmd_new(r, kind, a, n);
     if (!c)
         return;
     int rc = r->ac ? redisAsyncCommandArgv(r->ac, on_reply, c, argc, argv, lens)
@@ -180,54 +171,73 @@ static void send_argv(redis_be_t *r, kind_t kind, const char *a, int64_t n,
     cmd_sent(r, c, rc);
 }
 
-/* --- write-back --- */
+/* --- write-back: epochs ---
+ *
+ * Redis is the fleet's one clock for Last-Modified dates (store.h, epochs).
+ * EPOCH_SCRIPT runs once per change, atomically on the URL's one hash, so
+ * daemons changing a URL at the same moment still get different dates,
+ * each later than every one before: KEYS[1] notmod:url:<url>, ARGV[1]
+ * "tag" or "pin", ARGV[2] the tag, ARGV[3] the record's hwm here (the
+ * largest date this daemon knows for the URL, or its store's floor). It
+ * returns the stored date while ARGV[2] is still the current tag (or pin),
+ * else starts a new epoch at max(TIME + 1, hwm + 1, ARGV[3] + 1): the last
+ * term keeps dates rising even after a Redis without persistence lost the
+ * hash. A pin on the current tag where there
+ * was no pin keeps that epoch: nothing a client sees changes. Running it
+ * twice gives the same date, so a change whose reply was lost is simply
+ * sent again.
+ * replicate_commands: before Redis 5 a script may write after TIME only
+ * once it asked for its effects, not its body, to be replicated. EVAL, not
+ * EVALSHA: one per change, and no NOSCRIPT to handle. */
+static const char EPOCH_SCRIPT[] =
+    "if redis.replicate_commands then redis.replicate_commands() end\n"
+    "local f = ARGV[1]\n"
+    "local lmf = f == 'pin' and 'pin_lm' or 'lm'\n"
+    "local h = redis.call('HMGET', KEYS[1], f, lmf, 'hwm',\n"
+    "                     'tag', 'lm', 'pin')\n"
+    "if h[1] == ARGV[2] and h[2] then return tonumber(h[2]) end\n"
+    "if f == 'pin' and not h[6] and h[4] == ARGV[2] and h[5] then\n"
+    "  redis.call('HSET', KEYS[1], 'pin', ARGV[2], 'pin_lm', h[5])\n"
+    "  return tonumber(h[5])\n"
+    "end\n"
+    "local now = tonumber(redis.call('TIME')[1])\n"
+    "local lm = math.max(now, tonumber(h[3] or 0), tonumber(ARGV[3])) + 1\n"
+    "redis.call('HSET', KEYS[1], f, ARGV[2], lmf, lm, 'hwm', lm)\n"
+    "return lm\n";
 
-static void send_first(redis_be_t *r, const char *url, const char *tag,
-                       int64_t first_seen)
+/* Sends the epoch script for rec's tag, or pin, as the store has it now;
+ * the reply's date is learned only if no later change came meanwhile. */
+static void write_epoch(redis_be_t *r, const nm_store_rec_t *rec, bool is_pin)
 {
-    send_cmd(r, K_URL, url, NULL, 0,
-             "SET notmod:first:%s#%s %" PRId64 " NX EX %d", url, tag,
-             first_seen, FIRST_SEEN_TTL_S);
-    /* Whoever set it first, this tells us the fleet's answer. */
-    send_cmd(r, K_FIRST, url, tag, 0, "GET notmod:first:%s#%s", url, tag);
+    const char *tag = is_pin ? rec->pin_tag : rec->tag;
+    if (!tag)
+        return;
+    send_cmd(r, is_pin ? K_PIN_EPOCH : K_TAG_EPOCH, rec->url,
+             (int64_t)(is_pin ? rec->pin_seq : rec->tag_seq),
+             "EVAL %s 1 notmod:url:%s %s %s %" PRId64, EPOCH_SCRIPT, rec->url,
+             is_pin ? "pin" : "tag", tag, rec->hwm_unix);
 }
 
+/* Write-back of a queued URL: its tag and pin as they are now. */
 static void write_url(redis_be_t *r, const char *url)
 {
     const nm_store_rec_t *rec = nm_store_get(r->store, url);
     if (!rec)
         return; /* purged since it was queued */
-    if (rec->tag) {
-        send_cmd(r, K_URL, url, NULL, 0, "SET notmod:tag:%s %s", url, rec->tag);
-        send_first(r, url, rec->tag, rec->first_seen_unix);
-    }
-    if (rec->pin_tag) {
-        send_cmd(r, K_URL, url, NULL, 0, "SET notmod:pin:%s %s", url,
-                 rec->pin_tag);
-        send_first(r, url, rec->pin_tag, rec->pin_since_unix);
-    }
+    write_epoch(r, rec, false);
+    write_epoch(r, rec, true);
 }
 
-static void write_purge(redis_be_t *r, const char *url, const char *tags)
+/* Purge keeps hwm: the URL's next epoch must still be later than every
+ * date it ever had. */
+static void write_purge(redis_be_t *r, const char *url)
 {
-    send_cmd(r, K_PURGE, url, tags, 0, "DEL notmod:tag:%s", url);
-    send_cmd(r, K_PURGE, url, tags, 0, "DEL notmod:pin:%s", url);
-    char *copy = strdup(tags ? tags : "\t");
-    if (!copy)
-        return;
-    char *pin = strchr(copy, '\t');
-    if (pin)
-        *pin++ = '\0';
-    if (copy[0])
-        send_cmd(r, K_PURGE, url, tags, 0, "DEL notmod:first:%s#%s", url, copy);
-    if (pin && pin[0])
-        send_cmd(r, K_PURGE, url, tags, 0, "DEL notmod:first:%s#%s", url, pin);
-    free(copy);
+    send_cmd(r, K_PURGE, url, 0, "HDEL notmod:url:%s tag lm pin pin_lm", url);
 }
 
 static void write_prefix(redis_be_t *r, const char *prefix, bool is_disabled)
 {
-    send_cmd(r, K_PREFIX, prefix, NULL, is_disabled,
+    send_cmd(r, K_PREFIX, prefix, is_disabled,
              is_disabled ? "SADD notmod:disabled %s"
                          : "SREM notmod:disabled %s",
              prefix);
@@ -429,7 +439,7 @@ static void resend_one(void *r, nm_strmap_node_t *n)
 
 static void replay_purge(void *r, nm_strmap_node_t *n)
 {
-    write_purge(r, n->key, n->value);
+    write_purge(r, n->key);
 }
 
 static void replay_url(void *r, nm_strmap_node_t *n)
@@ -443,7 +453,9 @@ static void replay_prefix(void *r, nm_strmap_node_t *n)
 }
 
 /* Write-back after an outage: purges first, so a URL purged and seen
- * again while Redis was away ends up with its new tag. Counter batches
+ * again while Redis was away ends up with its new tag. The URLs go through
+ * the epoch script like any change, so what changed meanwhile gets dates
+ * later than all Redis ever gave (and had none until then). Counter batches
  * still out go again unchanged (numbered: they count once), before any
  * new one. */
 static void replay_pending(redis_be_t *r)
@@ -456,76 +468,88 @@ static void replay_pending(redis_be_t *r)
     nm_strmap_each(&prefixes, replay_prefix, r);
     nm_strmap_each(&r->sent_counts, resend_one, r);
     start_batches(r);
-    nm_strmap_free(&purges, free);
+    nm_strmap_free(&purges, NULL);
     nm_strmap_free(&urls, NULL);
     nm_strmap_free(&prefixes, NULL);
 }
 
 /* --- warm start: read what the fleet knows --- */
 
-static void scan(redis_be_t *r, kind_t kind, const char *cursor)
+static void scan(redis_be_t *r, const char *cursor)
 {
-    send_cmd(r, kind, NULL, NULL, 0, "SCAN %s MATCH %s COUNT 1000", cursor,
-             kind == K_SCAN_TAGS ? "notmod:tag:*" : "notmod:pin:*");
+    send_cmd(r, K_SCAN, NULL, 0, "SCAN %s MATCH notmod:url:* COUNT 1000",
+             cursor);
 }
 
 static void warm(redis_be_t *r)
 {
     r->has_warmed = true;
-    scan(r, K_SCAN_TAGS, "0");
-    scan(r, K_SCAN_PINS, "0");
-    send_cmd(r, K_MEMBERS, NULL, NULL, 0, "SMEMBERS notmod:disabled");
+    scan(r, "0");
+    send_cmd(r, K_MEMBERS, NULL, 0, "SMEMBERS notmod:disabled");
 }
 
-static void on_scan(redis_be_t *r, kind_t kind, const redisReply *rep)
+static void on_scan(redis_be_t *r, const redisReply *rep)
 {
     if (rep->type != REDIS_REPLY_ARRAY || rep->elements != 2 ||
         rep->element[0]->type != REDIS_REPLY_STRING ||
         rep->element[1]->type != REDIS_REPLY_ARRAY)
         return;
-    const char *prefix = kind == K_SCAN_TAGS ? "notmod:tag:" : "notmod:pin:";
-    size_t plen = strlen(prefix);
+    static const char prefix[] = "notmod:url:";
+    size_t plen = sizeof(prefix) - 1;
     const redisReply *keys = rep->element[1];
     for (size_t i = 0; i < keys->elements; i++) {
         const redisReply *k = keys->element[i];
         if (k->type != REDIS_REPLY_STRING || (size_t)k->len <= plen)
             continue;
-        send_cmd(r, kind == K_SCAN_TAGS ? K_WARM_TAG : K_WARM_PIN,
-                 k->str + plen, NULL, 0, "GET %s", k->str);
+        send_cmd(r, K_WARM_URL, k->str + plen, 0,
+                 "HMGET %s tag lm pin pin_lm hwm", k->str);
     }
     if (strcmp(rep->element[0]->str, "0") != 0)
-        scan(r, kind, rep->element[0]->str);
+        scan(r, rep->element[0]->str);
 }
 
-static int64_t reply_int(const redisReply *rep)
+/* Element i of an array reply: its string, or NULL (nil, or no array). */
+static const char *element_str(const redisReply *rep, size_t i)
 {
-    return rep->type == REDIS_REPLY_STRING ? strtoll(rep->str, NULL, 10) : 0;
+    if (rep->type != REDIS_REPLY_ARRAY || i >= rep->elements ||
+        rep->element[i]->type != REDIS_REPLY_STRING)
+        return NULL;
+    return rep->element[i]->str;
+}
+
+static int64_t element_int(const redisReply *rep, size_t i)
+{
+    const char *s = element_str(rep, i);
+    return s ? strtoll(s, NULL, 10) : 0;
+}
+
+/* HMGET tag lm pin pin_lm hwm of a URL: a hash left with hwm alone is a
+ * purged URL, nothing to learn. */
+static void on_warm_url(redis_be_t *r, const char *url, const redisReply *rep)
+{
+    const char *tag = element_str(rep, 0), *pin = element_str(rep, 2);
+    if (tag)
+        nm_store_learn_url(r->store, url, tag, element_int(rep, 1),
+                           element_int(rep, 4));
+    if (pin)
+        nm_store_learn_pin(r->store, url, pin, element_int(rep, 3));
 }
 
 /* Success path of each command kind. */
 static void on_success(redis_be_t *r, cmd_t *c, const redisReply *rep)
 {
     switch (c->kind) {
-    case K_FIRST:
-        nm_store_learn_first_seen(r->store, c->a, c->b, reply_int(rep));
+    case K_TAG_EPOCH:
+    case K_PIN_EPOCH:
+        if (rep->type == REDIS_REPLY_INTEGER)
+            nm_store_learn_date(r->store, c->a, c->kind == K_PIN_EPOCH,
+                                (uint64_t)c->n, rep->integer);
         break;
-    case K_SCAN_TAGS:
-    case K_SCAN_PINS:
-        on_scan(r, c->kind, rep);
+    case K_SCAN:
+        on_scan(r, rep);
         break;
-    case K_WARM_TAG:
-        if (rep->type == REDIS_REPLY_STRING)
-            send_cmd(r, K_WARM_FIRST, c->a, rep->str, 0,
-                     "GET notmod:first:%s#%s", c->a, rep->str);
-        break;
-    case K_WARM_FIRST: {
-        int64_t fs = reply_int(rep);
-        nm_store_learn_url(r->store, c->a, c->b, fs ? fs : time(NULL));
-        break;
-    }
-    case K_WARM_PIN:
-        if (rep->type == REDIS_REPLY_STRING)
-            nm_store_learn_pin(r->store, c->a, rep->str);
+    case K_WARM_URL:
+        on_warm_url(r, c->a, rep);
         break;
     case K_MEMBERS:
         for (size_t i = 0; rep->type == REDIS_REPLY_ARRAY && i < rep->elements;
@@ -542,12 +566,12 @@ static void on_success(redis_be_t *r, cmd_t *c, const redisReply *rep)
 static void on_failure(redis_be_t *r, cmd_t *c)
 {
     switch (c->kind) {
-    case K_URL:
-    case K_FIRST:
+    case K_TAG_EPOCH:
+    case K_PIN_EPOCH:
         queue_url(r, c->a);
         break;
     case K_PURGE:
-        queue_purge(r, c->a, c->b);
+        queue_purge(r, c->a);
         break;
     case K_PREFIX: {
         nm_strmap_node_t *n =
@@ -558,11 +582,8 @@ static void on_failure(redis_be_t *r, cmd_t *c)
     }
     case K_COUNT:
         break; /* still out: sent again on reconnect */
-    case K_SCAN_TAGS:
-    case K_SCAN_PINS:
-    case K_WARM_TAG:
-    case K_WARM_FIRST:
-    case K_WARM_PIN:
+    case K_SCAN:
+    case K_WARM_URL:
     case K_MEMBERS:
         r->has_warmed = false; /* try the whole warm-up again */
         break;
@@ -718,9 +739,9 @@ static void connect_now(redis_be_t *r)
     r->connect_started_ms = now_ms();
     /* Queued ahead of everything else, so they run first on connect. */
     if (r->password)
-        send_cmd(r, K_PLAIN, NULL, NULL, 0, "AUTH %s", r->password);
+        send_cmd(r, K_PLAIN, NULL, 0, "AUTH %s", r->password);
     if (r->db)
-        send_cmd(r, K_PLAIN, NULL, NULL, 0, "SELECT %d", r->db);
+        send_cmd(r, K_PLAIN, NULL, 0, "SELECT %d", r->db);
 }
 
 static void on_drop_ev(evutil_socket_t fd, short what, void *arg)
@@ -752,16 +773,16 @@ static void on_tick(evutil_socket_t fd, short what, void *arg)
     else if (r->ac && r->inflight > 0 && t - r->last_progress_ms > STALL_MS)
         drop(r, "no reply for 3 s");
     if (r->is_ready && ++r->ticks % PREFIX_SYNC_TICKS == 0)
-        send_cmd(r, K_MEMBERS, NULL, NULL, 0, "SMEMBERS notmod:disabled");
+        send_cmd(r, K_MEMBERS, NULL, 0, "SMEMBERS notmod:disabled");
 }
 
 /* --- backend hooks --- */
 
-static void be_url_changed(void *self, const nm_store_rec_t *rec)
+static void be_url_changed(void *self, const nm_store_rec_t *rec, bool is_pin)
 {
     redis_be_t *r = self;
     if (r->is_ready)
-        write_url(r, rec->url);
+        write_epoch(r, rec, is_pin);
     else
         queue_url(r, rec->url);
 }
@@ -769,14 +790,11 @@ static void be_url_changed(void *self, const nm_store_rec_t *rec)
 static void be_url_purged(void *self, const nm_store_rec_t *rec)
 {
     redis_be_t *r = self;
-    char tags[600];
-    snprintf(tags, sizeof(tags), "%s\t%s", rec->tag ? rec->tag : "",
-             rec->pin_tag ? rec->pin_tag : "");
     nm_strmap_remove(&r->pending_urls, rec->url);
     if (r->is_ready)
-        write_purge(r, rec->url, tags);
+        write_purge(r, rec->url);
     else
-        queue_purge(r, rec->url, tags);
+        queue_purge(r, rec->url);
 }
 
 static void be_prefix_changed(void *self, const char *prefix, bool is_disabled)
@@ -834,7 +852,7 @@ static void be_close(void *self)
     if (r->drop_ev)
         event_free(r->drop_ev);
     nm_strmap_free(&r->pending_urls, NULL);
-    nm_strmap_free(&r->pending_purges, free);
+    nm_strmap_free(&r->pending_purges, NULL);
     nm_strmap_free(&r->pending_prefixes, NULL);
     nm_strmap_free(&r->open_counts, counts_free);
     nm_strmap_free(&r->sent_counts, counts_free);

@@ -1,11 +1,13 @@
 /* store_redis.h - the Redis backend of the store (store.h), on hiredis'
- * async API driven by libevent. Key schema (single-key commands, except
- * the counter script, whose two keys share a hash slot; so all of it
- * shards under Redis Cluster):
- *   notmod:tag:<url>          string  current tag
- *   notmod:first:<url>#<tag>  string  unix time tag was first seen for url;
- *                                     SET NX (first writer wins), 30 days
- *   notmod:pin:<url>          string  pinned tag
+ * async API driven by libevent. Redis assigns the dates of epochs, by a
+ * script on the URL's one hash (store_redis.c, "epochs"). Key schema
+ * (single-key commands, except the counter script, whose two keys share a
+ * hash slot; so all of it shards under Redis Cluster):
+ *   notmod:url:<url>          hash    tag, lm: current tag, date of its
+ *                                     epoch; pin, pin_lm: operator's pin,
+ *                                     date of its epoch; hwm: largest date
+ *                                     ever assigned for <url> (a purge
+ *                                     deletes the others and keeps it)
  *   notmod:disabled           set     disabled route prefixes
  *   notmod:stats              hash    fleet totals, fields as stats.h
  *   notmod:route:<route>      hash    per-route counters, same fields;

@@ -30,6 +30,10 @@ NM_COMPAT_PACKAGES=(apache2 libapache2-mod-php8.2 php-cgi php-fpm php-cli
 NM_BUILD_PACKAGES=(build-essential cmake pkg-config libxxhash-dev
     libcmocka-dev libhiredis-dev libevent-dev libpcap-dev libhttp-parser-dev)
 
+# Packages tools/package.sh needs beyond the build's: dpkg-shlibdeps
+# (dpkg-dev) and file(1), with which cpack works out the dependencies.
+NM_PACKAGE_PACKAGES=(dpkg-dev file)
+
 # nm_build DIR [CMAKE ARGS...]: configures and builds quietly into DIR.
 nm_build() {
     local dir=$1

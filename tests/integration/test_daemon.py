@@ -11,7 +11,7 @@ import time
 import unittest
 import urllib.request
 
-from daemon_util import (NOTMODD, Daemon, Redis, tempdir, wait_for)
+from daemon_util import (NM_EMIT, NOTMODD, Daemon, Redis, tempdir, wait_for)
 
 URL = "http://example.test/page?x=1"
 KEY = "example.test/page?x=1"
@@ -21,6 +21,43 @@ def emit_200(d, tag, host="example.test", path="/page?x=1", **kw):
     d.emit(host=host, path=path, tag=tag, **kw)
 
 
+def lm_of(rec):
+    """The Unix date of a `get` answer's last_modified (0: none)."""
+    return int(rec["last_modified"].split()[0])
+
+
+def dated(d, tag, url=URL, is_pin=False, timeout=10.0):
+    """Waits until url's tag (or pin) is tag and has a date (with Redis,
+    the script's reply gives it); returns the date."""
+    def check():
+        rec = d.fields("get " + url)
+        if rec["pinned" if is_pin else "tag"] == tag and lm_of(rec) > 0:
+            return lm_of(rec)
+        return None
+    return wait_for(check, timeout=timeout, what="%s dated on %s" % (tag, url))
+
+
+def before():
+    """The time before an action, as notmodd's clock may see it: its
+    time() is the kernel's coarse clock, which may lag one tick behind."""
+    return time.time() - 0.02
+
+
+def change(d, tag, path="/page?x=1"):
+    """Sends a 200 with tag and waits for its date. Returns (date, time
+    before sending, time the date was seen)."""
+    t0 = before()
+    emit_200(d, tag, path=path)
+    lm = dated(d, tag, "http://example.test" + path)
+    return lm, t0, time.time()
+
+
+def epoch_bounds(t0, t1, prev):
+    """The dates a new epoch assigned between t0 and t1 may have, when the
+    URL's largest date so far is prev: max(now + 1, prev + 1)."""
+    return max(int(t0) + 1, prev + 1), max(int(t1) + 1, prev + 1)
+
+
 class StoreSuite:
     """Store behaviour every backend must show. Subclasses set up
     self.d (a running Daemon)."""
@@ -28,27 +65,51 @@ class StoreSuite:
     def get(self, url=URL):
         return wait_for(lambda: self.d.fields("get " + url), what="get")
 
-    def test_200_with_tag_is_stored_with_first_seen(self):
-        before = int(time.time())
-        emit_200(self.d, '"v1"')
+    def test_200_with_tag_is_dated_after_the_second_it_came_in(self):
+        lm, t0, t1 = change(self.d, '"v1"')
         rec = self.get()
         self.assertEqual(rec["url"], KEY)
         self.assertEqual(rec["tag"], '"v1"')
-        first = int(rec["first_seen"].split()[0])
-        self.assertTrue(before - 1 <= first <= time.time() + 1, rec)
+        lo, hi = epoch_bounds(t0, t1, 0)
+        self.assertTrue(lo <= lm <= hi, (t0, t1, lm))
+        self.assertGreater(lm, t0)
 
-    def test_same_tag_keeps_first_seen_and_new_tag_resets_it(self):
-        emit_200(self.d, '"v1"')
-        first = self.get()["first_seen"]
+    def test_same_tag_keeps_its_date_and_new_tag_gets_a_later_one(self):
+        first = change(self.d, '"v1"')[0]
         time.sleep(1.1)
         emit_200(self.d, '"v1"')
         time.sleep(0.2)
-        self.assertEqual(self.get()["first_seen"], first)
-        emit_200(self.d, '"v2"')
-        rec = wait_for(lambda: (lambda r: r if r["tag"] == '"v2"' else None)(
-            self.d.fields("get " + URL)), what="tag v2")
-        self.assertGreater(int(rec["first_seen"].split()[0]),
-                           int(first.split()[0]))
+        self.assertEqual(lm_of(self.get()), first)
+        lm, t0, t1 = change(self.d, '"v2"')
+        lo, hi = epoch_bounds(t0, t1, first)
+        self.assertTrue(lo <= lm <= hi, (t0, t1, first, lm))
+
+    def test_rollback_a_b_a_gets_ever_later_dates(self):
+        # A deploy and its rollback, or a variant flipping: A must not get
+        # its old date back, or a client holding B would get a 304 for A.
+        dates = []
+        for tag in ('"A"', '"B"', '"A"', '"B"', '"A"'):
+            lm, t0, t1 = change(self.d, tag)
+            lo, hi = epoch_bounds(t0, t1, dates[-1] if dates else 0)
+            self.assertTrue(lo <= lm <= hi, (tag, t0, t1, dates, lm))
+            self.assertGreater(lm, t0)  # never reached when assigned
+            dates.append(lm)
+        self.assertEqual(dates, sorted(set(dates)))
+
+    def test_changes_within_one_second_get_consecutive_dates(self):
+        for attempt in range(3):
+            # Start just after a second began, so three changes fit in it.
+            time.sleep(1.05 - time.time() % 1)
+            t0 = time.time()
+            path = "/burst%d" % attempt
+            dates = [change(self.d, tag, path)[0]
+                     for tag in ('"A"', '"B"', '"C"')]
+            if int(time.time()) == int(t0):
+                break
+        else:
+            self.fail("three changes never fitted in one second")
+        s = int(t0)
+        self.assertEqual(dates, [s + 1, s + 2, s + 3])
 
     def test_non_200_and_post_do_not_teach_tags(self):
         emit_200(self.d, '"a"', status=404)
@@ -57,14 +118,14 @@ class StoreSuite:
         wait_for(lambda: self.d.stats()["requests"] >= 3, what="3 events")
         self.assertTrue(self.d.ctl("get " + URL).startswith("err not in"))
 
-    def test_purge_forgets_url_and_next_event_starts_over(self):
-        emit_200(self.d, '"v1"')
-        first = self.get()["first_seen"]
+    def test_purge_forgets_url_but_not_its_largest_date(self):
+        first = change(self.d, '"v1"')[0]
         self.assertTrue(self.d.ctl("purge " + URL).startswith("ok"))
         self.assertTrue(self.d.ctl("get " + URL).startswith("err not in"))
-        time.sleep(1.1)
-        emit_200(self.d, '"v1"')
-        self.assertNotEqual(self.get()["first_seen"], first)
+        # At once, in the same second: the next epoch is still later.
+        lm, t0, t1 = change(self.d, '"v1"')
+        lo, hi = epoch_bounds(t0, t1, first)
+        self.assertTrue(lo <= lm <= hi, (t0, t1, first, lm))
 
     def test_purge_prefix_forgets_every_url_under_it(self):
         for p in ("/a/1", "/a/2?q", "/ab", "/b"):
@@ -74,14 +135,24 @@ class StoreSuite:
         self.assertIn("purged 2 URLs", ans)
         self.assertEqual(self.d.fields("status")["urls"], "2")
 
-    def test_pin_is_published_and_not_overwritten(self):
-        emit_200(self.d, '"v1"')
-        self.get()
+    def test_pin_is_a_new_epoch_published_and_not_overwritten(self):
+        first = change(self.d, '"v1"')[0]
+        t0 = before()
         self.assertTrue(self.d.ctl('pin %s "p1"' % URL).startswith("ok"))
+        pinned = dated(self.d, '"p1"', is_pin=True)
+        lo, hi = epoch_bounds(t0, time.time(), first)
+        self.assertTrue(lo <= pinned <= hi, (t0, first, pinned))
         emit_200(self.d, '"v2"')
+        wait_for(lambda: self.get()["tag"] == '"v2"', what="tag v2")
         time.sleep(0.2)
         rec = self.get()
         self.assertEqual(rec["pinned"], '"p1"')
+        self.assertEqual(lm_of(rec), pinned)
+
+    def test_pin_on_the_published_tag_keeps_its_date(self):
+        first = change(self.d, '"v1"')[0]
+        self.assertTrue(self.d.ctl('pin %s "v1"' % URL).startswith("ok"))
+        self.assertEqual(dated(self.d, '"v1"', is_pin=True), first)
 
     def test_disable_prefix_is_published_then_enable_undoes_it(self):
         self.assertTrue(self.d.ctl("disable /static").startswith("ok"))
@@ -143,15 +214,22 @@ class RedisStoreTest(StoreSuite, unittest.TestCase):
         wait_for(lambda: "connected," in self.d.fields("status")["store"],
                  what="redis connected")
 
+    def hash_of(self, key=KEY):
+        flat = self.redis.cmd("HGETALL", "notmod:url:" + key)
+        return dict(zip(flat[::2], flat[1::2]))
+
     def test_keys_follow_the_documented_schema(self):
-        emit_200(self.d, '"v1"')
-        self.get()
-        wait_for(lambda: self.redis.cmd("GET", "notmod:tag:" + KEY) == '"v1"',
-                 what="tag key")
-        first = self.redis.cmd("GET", 'notmod:first:%s#"v1"' % KEY)
-        self.assertEqual(first, self.get()["first_seen"].split()[0])
-        self.assertGreater(self.redis.cmd("TTL",
-                                          'notmod:first:%s#"v1"' % KEY), 0)
+        lm = change(self.d, '"v1"')[0]
+        self.assertEqual(self.hash_of(),
+                         {"tag": '"v1"', "lm": str(lm), "hwm": str(lm)})
+        self.assertTrue(self.d.ctl('pin %s "p1"' % URL).startswith("ok"))
+        pinned = dated(self.d, '"p1"', is_pin=True)
+        self.assertEqual(self.hash_of(),
+                         {"tag": '"v1"', "lm": str(lm), "pin": '"p1"',
+                          "pin_lm": str(pinned), "hwm": str(pinned)})
+        self.assertTrue(self.d.ctl("purge " + URL).startswith("ok"))
+        wait_for(lambda: self.hash_of() == {"hwm": str(pinned)},
+                 what="purge keeps hwm alone")
         wait_for(lambda: self.redis.cmd("HGET", "notmod:stats", "requests")
                  == "1", what="HINCRBY flush")
         wait_for(lambda: self.redis.cmd("HGET", "notmod:route:example.test/page",
@@ -159,64 +237,207 @@ class RedisStoreTest(StoreSuite, unittest.TestCase):
         self.d.ctl("disable /x")
         wait_for(lambda: self.redis.cmd("SMEMBERS", "notmod:disabled")
                  == ["/x"], what="disabled set")
+        keys = set(self.redis.cmd("KEYS", "notmod:*"))
+        self.assertEqual({k for k in keys if not k.startswith(
+            ("notmod:route:", "notmod:batch:"))},
+            {"notmod:url:" + KEY, "notmod:stats", "notmod:disabled"})
 
 
 class PersistenceTest(unittest.TestCase):
-    def test_tag_survives_restart_with_state_file(self):
+    def start(self, dir, state, extra=()):
+        d = Daemon(dir, extra=["--state", state] + list(extra)).start()
+        self.addCleanup(d.stop)
+        return d
+
+    def test_tags_and_dates_survive_a_clean_restart_with_state_file(self):
         dir = tempdir(self)
         state = os.path.join(dir, "state")
-        d = Daemon(dir, extra=["--state", state]).start()
-        try:
-            emit_200(d, '"v1"')
-            d.ctl("disable /off")
-            rec = wait_for(lambda: d.fields("get " + URL), what="get")
-        finally:
-            self.assertEqual(d.stop(), 0)
-        d = Daemon(dir, extra=["--state", state]).start()
-        try:
-            again = d.fields("get " + URL)
-            self.assertEqual(again["tag"], '"v1"')
-            self.assertEqual(again["first_seen"], rec["first_seen"])
-            self.assertEqual(d.fields("get http://h/off/x")["disabled"], "yes")
-        finally:
-            d.stop()
+        d = self.start(dir, state)
+        lm = change(d, '"v1"')[0]
+        d.ctl("disable /off")
+        self.assertEqual(d.stop(), 0)
+        d = self.start(dir, state)
+        again = d.fields("get " + URL)
+        self.assertEqual(again["tag"], '"v1"')
+        self.assertEqual(lm_of(again), lm)
+        self.assertEqual(d.fields("get http://h/off/x")["disabled"], "yes")
+
+    def test_sigkill_keeps_the_policy_and_no_date(self):
+        dir = tempdir(self)
+        state = os.path.join(dir, "state")
+        d = self.start(dir, state)
+        lm = change(d, '"A"')[0]
+        self.assertTrue(d.ctl('pin http://example.test/p "P"')
+                        .startswith("ok"))
+        pinned = dated(d, '"P"', "http://example.test/p", is_pin=True)
+        self.assertTrue(d.ctl("disable /off").startswith("ok"))
+        d.stop(signal.SIGKILL)
+        t0 = before()
+        d = self.start(dir, state)
+        # The record is gone: its date might hide a change made meanwhile.
+        self.assertTrue(d.ctl("get " + URL).startswith("err not in"))
+        self.assertEqual(d.fields("get http://h/off/x")["disabled"], "yes")
+        rec = d.fields("get http://example.test/p")
+        self.assertEqual(rec["pinned"], '"P"')
+        # The pin is a new epoch, above the largest date in the file and
+        # above the second of the load.
+        lo = max(lm, pinned, int(t0) + 1) + 1
+        self.assertTrue(lo <= lm_of(rec) <= max(lm, pinned,
+                                                int(time.time()) + 1) + 1,
+                        (lm, pinned, t0, rec))
+        again, t0, t1 = change(d, '"A"')
+        self.assertGreater(again, max(lm, pinned))
+
+    def test_sigkill_after_a_clean_restart_brings_no_date_back(self):
+        dir = tempdir(self)
+        state = os.path.join(dir, "state")
+        d = self.start(dir, state)
+        lm = change(d, '"A"')[0]
+        self.assertEqual(d.stop(), 0)
+        d = self.start(dir, state)
+        self.assertEqual(lm_of(d.fields("get " + URL)), lm)
+        d.stop(signal.SIGKILL)  # the dates were read, and are gone
+        d = self.start(dir, state)
+        self.assertTrue(d.ctl("get " + URL).startswith("err not in"))
+        self.assertGreater(change(d, '"A"')[0], lm)
+
+    def test_with_redis_the_file_keeps_policy_and_gives_it_back(self):
+        dir = tempdir(self)
+        state = os.path.join(dir, "state")
+        redis = Redis(dir).start()
+        self.addCleanup(redis.stop)
+        d = self.start(dir, state, ["--redis", redis.url])
+        change(d, '"v1"')
+        self.assertTrue(d.ctl('pin http://example.test/p "P"')
+                        .startswith("ok"))
+        pinned = dated(d, '"P"', "http://example.test/p", is_pin=True)
+        self.assertTrue(d.ctl("disable /off").startswith("ok"))
+        self.assertEqual(d.stop(), 0)
+        with open(state) as f:
+            self.assertEqual([l.split("\t")[0] for l in f
+                              if not l.startswith("#")],
+                             ["floor", "pin", "disabled"])
+        self.assertEqual(redis.cmd("FLUSHALL"), "OK")  # Redis lost it all
+        d = self.start(dir, state, ["--redis", redis.url])
+        again = dated(d, '"P"', "http://example.test/p", is_pin=True)
+        self.assertGreater(again, pinned)
+        wait_for(lambda: redis.cmd("SMEMBERS", "notmod:disabled") == ["/off"],
+                 what="disabled prefix back in Redis")
+        self.assertEqual(redis.cmd("HGET", "notmod:url:example.test/p",
+                                   "pin"), '"P"')
 
     def test_tag_survives_restart_with_redis(self):
         dir = tempdir(self)
         redis = Redis(dir).start()
         self.addCleanup(redis.stop)
         d = Daemon(dir, extra=["--redis", redis.url]).start()
-        try:
-            emit_200(d, '"v1"')
-            rec = wait_for(lambda: d.fields("get " + URL), what="get")
-            wait_for(lambda: redis.cmd("GET", "notmod:tag:" + KEY),
-                     what="written")
-        finally:
-            d.stop()
+        self.addCleanup(d.stop)
+        lm = change(d, '"v1"')[0]
+        d.stop()
         d = Daemon(dir, extra=["--redis", redis.url]).start()
-        try:
-            again = wait_for(lambda: d.fields("get " + URL), what="warm")
-            self.assertEqual(again["tag"], '"v1"')
-            self.assertEqual(again["first_seen"], rec["first_seen"])
-        finally:
-            d.stop()
+        self.addCleanup(d.stop)
+        self.assertEqual(dated(d, '"v1"'), lm)
 
-    def test_two_daemons_on_one_redis_agree_on_first_seen(self):
+
+class FleetEpochTest(unittest.TestCase):
+    """Two notmodd processes on one Redis: Redis is the one clock, so an
+    epoch has one date fleet-wide and every new one is later."""
+
+    def setUp(self):
         dir = tempdir(self)
-        redis = Redis(dir).start()
-        self.addCleanup(redis.stop)
-        a = Daemon(dir, "a", ["--redis", redis.url]).start()
-        self.addCleanup(a.stop)
-        b = Daemon(dir, "b", ["--redis", redis.url]).start()
-        self.addCleanup(b.stop)
-        emit_200(a, '"v1"')
-        first = wait_for(lambda: a.fields("get " + URL), what="a")
-        wait_for(lambda: redis.cmd("GET", 'notmod:first:%s#"v1"' % KEY),
-                 what="first key")
+        self.redis = Redis(dir).start()
+        self.addCleanup(self.redis.stop)
+        self.a = Daemon(dir, "a", ["--redis", self.redis.url]).start()
+        self.addCleanup(self.a.stop)
+        self.b = Daemon(dir, "b", ["--redis", self.redis.url]).start()
+        self.addCleanup(self.b.stop)
+
+    def test_two_daemons_agree_on_the_date_of_an_epoch(self):
+        emit_200(self.a, '"v1"')
+        first = dated(self.a, '"v1"')
         time.sleep(1.1)  # b's own clock now says a later second
-        emit_200(b, '"v1"')
-        wait_for(lambda: b.fields("get " + URL)["first_seen"] ==
-                 first["first_seen"], what="b agrees")
+        emit_200(self.b, '"v1"')
+        self.assertEqual(dated(self.b, '"v1"'), first)
+
+    def test_two_daemons_alternating_a_b_get_ever_later_dates(self):
+        dates = []
+        for i in range(6):
+            tag = '"A"' if i % 2 == 0 else '"B"'
+            first, second = (self.a, self.b) if i % 2 == 0 else \
+                (self.b, self.a)
+            t0 = before()
+            emit_200(first, tag)
+            lm = dated(first, tag)
+            lo, hi = epoch_bounds(t0, time.time(), dates[-1] if dates else 0)
+            self.assertTrue(lo <= lm <= hi, (i, t0, dates, lm))
+            # The other one sees the same change: the same epoch.
+            emit_200(second, tag)
+            self.assertEqual(dated(second, tag), lm)
+            dates.append(lm)
+        self.assertEqual(dates, sorted(set(dates)))
+        flat = self.redis.cmd("HGETALL", "notmod:url:" + KEY)
+        self.assertEqual(dict(zip(flat[::2], flat[1::2])),
+                         {"tag": '"B"', "lm": str(dates[-1]),
+                          "hwm": str(dates[-1])})
+
+    def test_two_daemons_changing_at_once_never_share_a_date(self):
+        seen = []
+        for i in range(4):
+            tags = ('"a%d"' % i, '"b%d"' % i)
+            procs = [subprocess.Popen([NM_EMIT, "--socket", d.socket,
+                                       "--host", "example.test", "--path",
+                                       "/page?x=1", "--tag", tag])
+                     for d, tag in zip((self.a, self.b), tags)]
+            for p in procs:
+                self.assertEqual(p.wait(timeout=10), 0)
+            now = [dated(self.a, tags[0]), dated(self.b, tags[1])]
+            self.assertNotEqual(now[0], now[1])
+            self.assertGreater(min(now), max(seen, default=0))
+            seen += now
+        self.assertEqual(self.redis.cmd("HGET", "notmod:url:" + KEY, "hwm"),
+                         str(max(seen)))
+
+
+class RedisEpochOutageTest(unittest.TestCase):
+    """Changes made while Redis is away have no date (the daemon invents
+    none) until the write-back's script gives them one, later than every
+    date given before."""
+
+    def outage(self, appendonly):
+        dir = tempdir(self)
+        redis = Redis(dir, appendonly=appendonly).start()
+        self.addCleanup(redis.stop)
+        d = Daemon(dir, extra=["--redis", redis.url]).start()
+        self.addCleanup(d.stop)
+        before = [change(d, tag)[0] for tag in ('"A"', '"B"')]
+        before.append(change(d, '"C"', "/other")[0])
+        redis.stop()
+        wait_for(lambda: "disconnected" in d.fields("status")["store"],
+                 what="disconnected")
+        emit_200(d, '"A"')
+        emit_200(d, '"D"', path="/other")
+        for url, tag in ((URL, '"A"'), ("http://example.test/other", '"D"')):
+            rec = wait_for(lambda: (lambda r: r if r["tag"] == tag else None)(
+                d.fields("get " + url)), what=tag)
+            self.assertEqual(lm_of(rec), 0, rec)
+        redis = Redis(dir, port=redis.port, appendonly=appendonly).start()
+        self.addCleanup(redis.stop)
+        after = [dated(d, '"A"', timeout=15),
+                 dated(d, '"D"', "http://example.test/other", timeout=15)]
+        self.assertGreater(after[0], before[1])
+        self.assertGreater(after[1], before[2])
+        self.assertEqual(redis.cmd("HMGET", "notmod:url:" + KEY, "tag", "lm",
+                                   "hwm"), ['"A"', str(after[0]),
+                                            str(after[0])])
+
+    def test_dates_written_back_after_an_outage_are_later_than_all_before(
+            self):
+        self.outage(appendonly=True)
+
+    def test_dates_after_redis_lost_its_data_are_still_later(self):
+        # No persistence: the hashes are gone, and with them hwm; the
+        # daemon's own knowledge of the URL keeps the dates rising.
+        self.outage(appendonly=False)
 
 
 class RedisOutageTest(unittest.TestCase):
@@ -279,8 +500,8 @@ class RedisOutageTest(unittest.TestCase):
         for i in range(10):
             self.assertEqual(redis.cmd("HGET", "notmod:route:example.test/p%d"
                                        % i, "requests"), "20")
-        wait_for(lambda: redis.cmd("GET", "notmod:tag:example.test/p9")
-                 == '"v9"', what="tags written back")
+        wait_for(lambda: redis.cmd("HGET", "notmod:url:example.test/p9",
+                                   "tag") == '"v9"', what="tags written back")
 
     def test_writes_lost_with_killed_redis_are_sent_again(self):
         redis, d = self.stall()
@@ -357,8 +578,8 @@ class RedisBusyTest(unittest.TestCase):
         for i in range(5):
             self.assertEqual(redis.cmd("HGET", "notmod:route:example.test/busy%d"
                                        % i, "requests"), "20")
-            self.assertEqual(redis.cmd("GET", "notmod:tag:example.test/busy%d"
-                                       % i), '"b%d"' % i)
+            self.assertEqual(redis.cmd("HGET", "notmod:url:example.test/busy%d"
+                                       % i, "tag"), '"b%d"' % i)
 
 
 class MetricsTest(unittest.TestCase):
