@@ -207,10 +207,11 @@ EXPORT ssize_t recvmsg(int fd, struct msghdr *msg, int flags)
 }
 
 /* A server polling a connection for input waits on its client: what is
- * held for that client goes out first (nm_conn_before_poll). */
+ * held for that client goes out first (nm_conn_before_poll). A poll with
+ * no timeout waits for nothing, like a non-blocking read. */
 EXPORT int poll(struct pollfd *fds, nfds_t nfds, int timeout)
 {
-    if (should_follow())
+    if (timeout != 0 && should_follow())
         for (nfds_t i = 0; i < nfds; i++)
             if ((fds[i].events & POLLIN) &&
                 NM_FD_IS_CONN(nm_fdtable_get(fds[i].fd)))
