@@ -39,8 +39,8 @@ struct nm_conn *nm_conn_adopt(int fd);
  * hold: servers look for a pipelined request in the middle of a response. */
 void nm_conn_before_read(int fd, int flags);
 
-/* The server polls fd for input: it waits on its client, so whatever is
- * held or owed goes out first. */
+/* The server polls fd for input with a timeout: it waits on its client,
+ * so whatever is held or owed goes out first. */
 void nm_conn_before_poll(int fd);
 
 /* The server read n bytes (spread over iov) from the connection. */
