@@ -374,6 +374,19 @@ EXPORT int accept(int fd, struct sockaddr *addr, socklen_t *alen)
                             : (int)syscall(SYS_accept, fd, addr, alen));
 }
 
+/* A socket this process connects is its client side (Apache to php-fpm or
+ * a backend): never followed, whatever its ports (adoption would take its
+ * replies for requests). */
+EXPORT int connect(int fd, const struct sockaddr *addr, socklen_t len)
+{
+    int r = nm_real.connect ? nm_real.connect(fd, addr, len)
+                            : (int)syscall(SYS_connect, fd, addr, len);
+    if (fd >= 0 && should_follow())
+        QUIETLY(forget_cached(fd); nm_conn_drop_stale_fd(fd);
+                nm_fdtable_set(fd, NM_FD_IGNORED));
+    return r;
+}
+
 EXPORT int close(int fd)
 {
     forget(fd);

@@ -57,6 +57,7 @@ int nm_symbols_resolve(void)
     RESOLVE(fork);
     RESOLVE(execve);
     RESOLVE(poll);
+    RESOLVE(connect);
 #undef RESOLVE
     return is_circular ? -1 : 0;
 }

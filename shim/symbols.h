@@ -45,6 +45,7 @@ struct nm_real_fns {
     pid_t (*fork)(void);
     int (*execve)(const char *, char *const[], char *const[]);
     int (*poll)(struct pollfd *, nfds_t, int);
+    int (*connect)(int, const struct sockaddr *, socklen_t);
 };
 
 /* The resolved functions; entries stay NULL until nm_symbols_resolve. */
