@@ -1320,6 +1320,20 @@ static bool answer_with_tag(struct wctx *w, const char *tag)
     return is_304;
 }
 
+/* True when this response will be held to hash its body (below): its 304,
+ * if any, is decided once the tag is known, so that it carries the ETag
+ * the 200 would have carried (RFC 9110 §15.4.5), not at the head. */
+static bool will_hold(const nm_req_t *req, const nm_resp_t *resp)
+{
+    uint32_t no = NM_RESP_HAS_ETAG | NM_RESP_TRUNCATED_VALIDATOR |
+                  NM_RESP_STREAMING | NM_RESP_NO_BODY;
+    bool is_too_large = (resp->flags & NM_RESP_HAS_CL) &&
+                        resp->content_length > nm_cfg.hold_max_bytes;
+    return resp->status == 200 && !(resp->flags & no) &&
+           req->method == NM_METHOD_GET && !is_too_large &&
+           nm_hold_total() < nm_cfg.hold_total_bytes;
+}
+
 /* Chooses, for a complete 200 head without a server ETag, between adding
  * the tag a GET taught us (HEAD), holding the body to hash it (GET), or
  * nothing. Returns true when it took charge of the head. */
@@ -1505,13 +1519,14 @@ static int phase_head(struct wctx *w)
         /* An operator disabled this route: hands off entirely. */
         c->outcome = NM_OUTCOME_NOT_HANDLED;
         c->reason = NM_REASON_DISABLED;
-    } else if (is_not_modified(req, c->resp, NULL, now) &&
+    } else if (!will_hold(req, c->resp) &&
+               is_not_modified(req, c->resp, NULL, now) &&
                send_304(w, head, head_len, NULL, now)) {
         c->head_len = 0;
         c->rs = RS_SWALLOW;
         return 1;
     }
-    /* No validator from the server: maybe one of ours (issue 4). */
+    /* No ETag from the server: maybe one of ours. */
     if (c->reason != NM_REASON_DISABLED &&
         start_hold_or_tag(w, req, head, head_len, is_contiguous, start,
                           (size_t)m, now))
