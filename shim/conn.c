@@ -18,6 +18,7 @@
 #include "filehash.h"
 #include "flusher.h"
 #include "headcache.h"
+#include "clock.h"
 #include "hold.h"
 #include "log.h"
 #include "report.h"
@@ -51,7 +52,6 @@
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
-#include <sys/syscall.h>
 #include <unistd.h>
 #include <xxhash.h>
 
@@ -345,7 +345,7 @@ struct nm_conn *nm_conn_adopt(int fd)
 
 static bool is_nonblocking(int fd)
 {
-    int fl = fcntl(fd, F_GETFL);
+    int fl = nm_real_fcntl(fd, F_GETFL, NULL);
     return fl >= 0 && (fl & O_NONBLOCK);
 }
 
@@ -387,7 +387,7 @@ static bool wait_writable(int fd, int timeout_ms)
     struct pollfd pfd = {.fd = fd, .events = POLLOUT};
     int r;
     do
-        r = poll(&pfd, 1, timeout_ms);
+        r = nm_real_poll(&pfd, 1, timeout_ms);
     while (r < 0 && errno == EINTR);
     return r > 0 && !(pfd.revents & (POLLERR | POLLNVAL));
 }
@@ -518,9 +518,7 @@ static void send_own_file(struct nm_conn *c, int fd, int memfd, uint64_t len)
 {
     off_t off = 0;
     while (c->owed_len == c->owed_off && (uint64_t)off < len) {
-        ssize_t r = nm_real.sendfile
-                        ? nm_real.sendfile(fd, memfd, &off, len - (uint64_t)off)
-                        : -1;
+        ssize_t r = nm_real_sendfile(fd, memfd, &off, len - (uint64_t)off);
         if (r > 0 || (r < 0 && errno == EINTR))
             continue;
         if (r < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
@@ -545,8 +543,7 @@ static void send_own_file(struct nm_conn *c, int fd, int memfd, uint64_t len)
 /* Our own shutdown: the real call, never the hook (we hold the lock). */
 static void real_shutdown(int fd)
 {
-    if (nm_real.shutdown)
-        nm_real.shutdown(fd, SHUT_WR);
+    nm_real_shutdown(fd, SHUT_WR);
 }
 
 static void end_response(struct nm_conn *c);
@@ -2084,7 +2081,7 @@ static bool read_could_block(int fd, int flags)
     struct pollfd pfd = {.fd = fd, .events = POLLIN};
     int r;
     do
-        r = poll(&pfd, 1, 0);
+        r = nm_real_poll(&pfd, 1, 0);
     while (r < 0 && errno == EINTR);
     return r == 0;
 }
@@ -2190,23 +2187,23 @@ void nm_conn_before_exec(void)
     bool is_wanted = c != NULL && !c->is_given_up && c->q_len > 0 &&
                      (c->rs == RS_HEAD || c->rs == RS_IDLE);
     int p[2] = {-1, -1};
-    if (is_wanted && syscall(SYS_pipe2, p, 0) == 0) {
+    if (is_wanted && pipe2(p, 0) == 0) {
         pid_t pid = _Fork();
         if (pid == 0) { /* the script: stdout is the pipe, nothing of ours */
-            syscall(SYS_dup2, p[1], 1);
-            syscall(SYS_close, p[0]);
-            syscall(SYS_close, p[1]);
+            nm_real_dup2(p[1], 1);
+            nm_real_close(p[0]);
+            nm_real_close(p[1]);
             return; /* the caller goes on with the real exec */
         }
         if (pid > 0) {
-            syscall(SYS_close, p[1]);
+            nm_real_close(p[1]);
             int code = relay(c, 1, p[0], pid);
             nm_conn_release(c);
             nm_report_flush();
             _exit(code);
         }
-        syscall(SYS_close, p[0]);
-        syscall(SYS_close, p[1]);
+        nm_real_close(p[0]);
+        nm_real_close(p[1]);
     }
     if (c != NULL)
         nm_conn_release(c);

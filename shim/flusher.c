@@ -3,8 +3,9 @@
 
 #include "alloc.h"
 #include "conn.h"
-#include "hold.h"
+#include "clock.h"
 #include "report.h"
+#include "symbols.h"
 
 #include <poll.h>
 #include <pthread.h>
@@ -51,7 +52,7 @@ static void *flusher_main(void *arg)
         if (n > 0)
             memcpy(batch, watched, sizeof(*batch) * (size_t)n);
         pthread_mutex_unlock(&list_lock);
-        poll(NULL, 0, 10);
+        nm_real_poll(NULL, 0, 10);
         /* Cleared before the tick: a poke racing with it sets it again. */
         pthread_mutex_lock(&list_lock);
         bool do_reports = has_reports;
