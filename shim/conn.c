@@ -448,13 +448,9 @@ static void release_overdue(struct nm_conn *c, uint64_t now_ms)
     c->rs = RS_PASS;
 }
 
-int nm_conn_fd_of(struct nm_conn *c)
+bool nm_conn_flush_watched(void *item)
 {
-    return c->fd;
-}
-
-bool nm_conn_flush_watched(struct nm_conn *c)
-{
+    struct nm_conn *c = item;
     pthread_mutex_lock(&c->lock);
     uint64_t now = nm_now_ms();
     /* A fork-split exchange is claimed only when its hold is due: the

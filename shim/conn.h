@@ -93,9 +93,9 @@ void nm_conn_before_fork(void);
 void nm_conn_after_fork_parent(void);
 void nm_conn_after_fork_child(void);
 
-/* For the background flusher: locks c, sends what it owes without
- * blocking; true when nothing remains. nm_conn_fd_of: the fd to poll. */
-bool nm_conn_flush_watched(struct nm_conn *c);
-int nm_conn_fd_of(struct nm_conn *c);
+/* The flusher's callback (flusher.h) for a connection c it watches: locks
+ * c, releases holds past their deadline, sends what it owes without
+ * blocking; true when nothing remains. */
+bool nm_conn_flush_watched(void *c);
 
 #endif

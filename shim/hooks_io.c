@@ -81,6 +81,15 @@ static void after_fork_child(void)
     nm_conn_after_fork_child();
 }
 
+/* The flusher calls back into the layers above it. */
+static const struct nm_flusher_ops flusher_ops = {
+    .flush_item = nm_conn_flush_watched,
+    .tick = nm_report_tick,
+    /* The event socket is opened while the process has one thread: see
+     * nm_report_open. */
+    .before_start = nm_report_open,
+};
+
 __attribute__((constructor)) static void nm_shim_init(void)
 {
     nm_log_open();
@@ -91,6 +100,7 @@ __attribute__((constructor)) static void nm_shim_init(void)
     }
     if (nm_cfg.is_disabled)
         return;
+    nm_flusher_init(&flusher_ops);
     pthread_atfork(before_fork, after_fork_parent, after_fork_child);
     nm_tagwatch_init(); /* before the server forks: shared by its workers */
     is_active = true;
