@@ -248,7 +248,7 @@ static ssize_t do_write(int fd, enum nm_write_op op, const struct iovec *iov,
     ssize_t r = 0;
     if (c != NULL) {
         *is_handled = true;
-        r = nm_conn_write(c, fd, op, iov, cnt, flags);
+        r = nm_conn_write(c, (nm_handle_t){.fd = fd}, op, iov, cnt, flags);
         nm_conn_release(c);
     }
     in_shim--;
