@@ -1,101 +1,210 @@
-/* conn.h - one tracked HTTP/1.x connection as the shim follows it: the
- * request parser fed by the read hooks, the queue of pending requests, the
- * response parser fed by the write hooks, and what the shim does with each
- * response (pass, substitute a 304 and swallow the 200, hold). Every failure
- * ends in nm_conn_give_up(): from then on bytes pass through unchanged. */
+/* conn.h - one followed HTTP/1.x connection: the state the shim keeps for
+ * it (the queue of requests read and not yet answered, the response
+ * parser, what it holds and what it owes), its lock, and the two ways out
+ * of trouble: nm_conn_give_up() is the one fail-open exit (from then on
+ * bytes pass through unchanged, with a logged reason), and a held
+ * response goes out unchanged when it cannot be finished. The bottom of
+ * the connection layer: exchange.c, answer.c, phase.c, track.c and
+ * process.c build on it; it calls only leaves (deliver, hold, flusher). */
 #ifndef NM_SHIM_CONN_H
 #define NM_SHIM_CONN_H
 
+#include <pthread.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <sys/types.h>
 #include <sys/uio.h>
 
+#include "cursor.h"
+#include "deliver.h"
 #include "transport.h"
 
-struct nm_conn;
+#include "http_req.h"
+#include "http_resp.h"
+#include "snapshot.h"
 
-/* Returns the locked connection behind fd, or NULL when fd is not tracked
- * (or was given up with nothing owed): the caller then passes through. */
-struct nm_conn *nm_conn_acquire(int fd);
+/* What the shim is doing with the response going out (phase.c). Not to be
+ * confused with the response parser's own states (common/http_resp.c). */
+enum nm_phase {
+    NM_PHASE_IDLE,    /* between responses: the next byte starts one */
+    NM_PHASE_HEAD,    /* holding a head until it is complete and decided */
+    NM_PHASE_PASS,    /* passing this response through */
+    NM_PHASE_SWALLOW, /* a 304 replaced this response: discard its bytes */
+    NM_PHASE_HOLD,    /* holding a 200 without ETag until its body is hashed */
+    NM_PHASE_SINK,    /* unframeable bytes after a 304: drop all, output shut */
+};
 
-/* Unlocks a connection returned by nm_conn_acquire/nm_conn_adopt. */
-void nm_conn_release(struct nm_conn *c);
+/* Which side of a fork claims an exchange split by it (process.c). */
+enum nm_take { NM_TAKE_OPEN = 0, NM_TAKE_CHILD = 1, NM_TAKE_PARENT = 2 };
 
-/* A fresh socket from accept on listen_fd: track it when the listener is a
- * handled TCP socket (checked once per listener, cached). */
-void nm_conn_on_accept(int listen_fd, int fd);
+/* A request read and not yet answered. */
+struct nm_pending {
+    struct nm_pending *next;
+    nm_req_t req;
+};
 
-/* First read on an unknown fd: adopt it if it is a connected TCP socket on
- * a handled port (inetd-style servers, CGI children). Returns it locked or
- * NULL. */
-struct nm_conn *nm_conn_adopt(int fd);
+struct nm_conn {
+    pthread_mutex_t lock;
+    struct nm_conn *free_next;
+    /* Read without the lock by nm_track_before_read: may something be
+     * held, owed or claimable (set whenever the lock is let go)? False:
+     * the read costs no lock. A stale false only delays to the flusher's
+     * deadline. */
+    _Atomic bool may_owe;
+    int refs;         /* fds naming this connection (track.c) */
+    nm_link_t link;   /* its transport, named as the server used it last */
+    bool is_given_up; /* pass everything through for life */
+    bool is_in_flusher;
+    bool has_exchanged; /* answered a request: report at close */
+    uint8_t phase;      /* enum nm_phase */
+    /* read side (exchange.c) */
+    nm_req_parser_t reqp;
+    struct nm_pending *req_cur; /* head being parsed */
+    struct nm_pending *q_head, *q_tail;
+    int q_len;
+    /* write side (phase.c) */
+    nm_resp_parser_t respp;
+    nm_resp_t *resp;
+    char *head; /* held head bytes that arrived in earlier calls */
+    size_t head_len, head_cap;
+    uint64_t head_started_ms; /* when a partial head began to be held */
+    /* A fork split this exchange with a partial head held: whichever side
+     * touches it first claims it (CAS in memory both sides share). */
+    _Atomic int *takeover;
+    int takeover_role; /* NM_TAKE_PARENT or NM_TAKE_CHILD */
+    /* The split exchange had nothing of its response written yet: it is
+     * claimed by the first side to write (not to touch) it. */
+    bool is_claimed_by_write;
+    struct nm_hold *hold; /* with NM_PHASE_HOLD: the body so far */
+    /* what became of the current response, reported when it ends */
+    uint8_t outcome; /* nm_event_outcome_t */
+    uint16_t reason; /* NM_REASON_* with NM_OUTCOME_NOT_HANDLED */
+    bool is_synth;   /* the validator is ours */
+    uint64_t saved_bytes;
+    uint64_t body_bytes; /* de-chunked body bytes of a held response */
+    char vtag[NM_SNAPSHOT_TAG_MAX + 1]; /* validator that left, if ours */
+    struct nm_owed owed;                /* bytes the shim owes the client */
+};
 
-/* The server is about to read from fd (flags: recv's, 0 for read): owed
- * bytes go out, and held ones too when the read could block, so a server
- * waiting on its client never leaves that client waiting on us. A read
- * that cannot wait (non-blocking socket, input already there) keeps the
- * hold: servers look for a pipelined request in the middle of a response. */
-void nm_conn_before_read(int fd, int flags);
+/* ---- life: connections are type-stable (recycled, never freed), so a
+ * racing lookup that lost its fd can still lock and re-check safely ---- */
 
-/* The server polls fd for input with a timeout: it waits on its client,
- * so whatever is held or owed goes out first. */
-void nm_conn_before_poll(int fd);
+/* A fresh connection carried by tp, named h, unlocked; NULL when memory is
+ * short. Not thread-safe: the caller serializes nm_conn_new and
+ * nm_conn_recycle (track.c's table lock). */
+struct nm_conn *nm_conn_new(const struct nm_transport *tp, nm_handle_t h);
 
-/* The server read n bytes (spread over iov) from the connection. */
-void nm_conn_on_read(struct nm_conn *c, const struct iovec *iov, int iovcnt,
-                     size_t n);
+/* Puts c, released and unlocked, on the free list (same lock). */
+void nm_conn_recycle(struct nm_conn *c);
 
-/* The server writes iov on c, named h (the fd it wrote to); returns what
- * the real call would return to it. */
-ssize_t nm_conn_write(struct nm_conn *c, nm_handle_t h, enum nm_write_op op,
-                      const struct iovec *iov, int iovcnt, int flags);
+/* Unlocks c, leaving the may_owe hint. */
+void nm_conn_unlock(struct nm_conn *c);
 
-/* The server sendfile()s count bytes from in_fd; real is the libc
- * function it called (sendfile or sendfile64). */
-ssize_t nm_conn_sendfile(struct nm_conn *c, int out_fd, int in_fd,
-                         off_t *offset, size_t count,
-                         ssize_t (*real)(int, int, off_t *, size_t));
+/* The fd under c, for logs. */
+static inline int nm_conn_fd(const struct nm_conn *c)
+{
+    return c->link.tp->fd_of(c->link.h);
+}
 
-/* fd stops naming the connection (close, dup2 over it, close_range):
- * delivers what the shim owes first. Takes the table slot, not a lock. */
-void nm_conn_forget_fd(int fd);
+/* ---- the ways out ---- */
 
-/* Every fd in [first, last] stops naming its connection (close_range). */
-void nm_conn_forget_range(unsigned first, unsigned last);
+/* The one way out of trouble: stop touching this connection, for life.
+ * What is still held goes out first, unchanged; why is logged. */
+void nm_conn_give_up(struct nm_conn *c, const char *why);
 
-/* The server shuts the write side down: deliver what is held or owed. */
-void nm_conn_drain(int fd);
+/* Drops everything but the owed bytes, which must still be delivered. */
+void nm_conn_release_state(struct nm_conn *c);
 
-/* fd was closed without us seeing it and now names something new: drop
- * its old state without writing anything to it. */
-void nm_conn_drop_stale_fd(int fd);
+/* Is the shim sitting on bytes of this connection's current response? */
+static inline bool nm_conn_is_holding(const struct nm_conn *c)
+{
+    return !c->is_given_up && (c->phase == NM_PHASE_HOLD ||
+                               (c->phase == NM_PHASE_HEAD && c->head_len > 0));
+}
 
-/* newfd becomes another name for oldfd's connection (dup family). */
-void nm_conn_dup_fd(int oldfd, int newfd);
+/* Is anything of this connection's exchange in flight right now? */
+static inline bool nm_conn_is_busy(const struct nm_conn *c)
+{
+    return c->phase != NM_PHASE_IDLE || c->q_len > 0 || c->req_cur != NULL;
+}
 
-/* Delivers every byte the shim owes or holds, on all connections, blocking
- * briefly: before fork and exec, so nothing is held across them. */
-void nm_conn_flush_all(void);
+/* Sends what is held exactly as the server wrote it (head, then body). */
+void nm_conn_release_unchanged(struct nm_conn *c);
 
-/* At exit: held and owed bytes go out unchanged, without blocking and
- * without waiting for a lock. */
-void nm_conn_deliver_at_exit(void);
+/* Never stall a client: what is held goes out unchanged (and the response
+ * passes) once held longer than NOTMOD_HOLD_MS, or at once with now 0. */
+void nm_conn_release_overdue(struct nm_conn *c, uint64_t now_ms);
 
-/* Before exec: a response in progress on fd 1 is relayed through the shim
- * from a pipe the exec'd program writes (see conn.c); then everything
- * held or owed is delivered. Returns only in the process that execs. */
-void nm_conn_before_exec(void);
+/* ---- what the shim sends itself (deliver.h, over c's transport) ---- */
 
-/* pthread_atfork handlers: nothing is held or owed across fork, and an
- * exchange in flight is followed by neither process afterwards. */
-void nm_conn_before_fork(void);
-void nm_conn_after_fork_parent(void);
-void nm_conn_after_fork_child(void);
+/* Puts c under the flusher's watch; false when that is impossible (then
+ * nothing may be held). */
+bool nm_conn_watch(struct nm_conn *c);
 
-/* The flusher's callback (flusher.h) for a connection c it watches: locks
- * c, releases holds past their deadline, sends what it owes without
- * blocking; true when nothing remains. */
-bool nm_conn_flush_watched(void *c);
+/* Appends bytes to the owed queue; false when memory is short. */
+bool nm_conn_owe(struct nm_conn *c, const char *p, size_t n);
+
+/* Delivers the shim's bytes (iov) before anything later: sent now without
+ * blocking where possible, else waited for on a blocking link, else owed
+ * (and watched). */
+void nm_conn_send_own(struct nm_conn *c, const struct iovec *iov, int cnt);
+
+/* Sends v[0..cnt) (room for one more entry) and then what is held of the
+ * body behind it, in one call where possible: memory, then the memfd. */
+void nm_conn_send_with_held_body(struct nm_conn *c, struct iovec *v, int cnt);
+
+/* Sends the owed bytes. may_block: wait on a blocking link, as the
+ * server's own call would have. True when nothing is owed. Inline: asked
+ * before every server call, and almost always nothing is owed. */
+static inline bool nm_conn_flush_owed(struct nm_conn *c, bool may_block)
+{
+    return nm_deliver_is_done(&c->owed) ||
+           nm_deliver_flush(&c->owed, &c->link, may_block);
+}
+
+/* Appends n head bytes from k to the held head; false when memory is
+ * short. */
+bool nm_conn_keep_head(struct nm_conn *c, struct nm_cursor k, size_t n);
+
+/* ---- memory of the exchange, recycled through small pools ---- */
+
+/* A request capture for the parser; NULL when memory is short. */
+struct nm_pending *nm_conn_new_request(void);
+void nm_conn_free_request(struct nm_pending *p);
+
+/* Makes sure c has a response capture; false when memory is short. */
+bool nm_conn_has_resp(struct nm_conn *c);
+
+/* The connection is idle: its response capture and head buffer go back
+ * (an idle keep-alive connection costs what its struct costs). */
+void nm_conn_idle(struct nm_conn *c);
+
+/* ---- an exchange split by fork (process.c makes the claim cells) ---- */
+
+/* Settles a fork-split exchange: the first side to touch it claims it; the
+ * other drops its copy of the held head, unsent, and gives up. */
+void nm_conn_resolve_takeover(struct nm_conn *c);
+
+/* On every touch of c: settle a claim that is open to a touch. */
+static inline void nm_conn_touch(struct nm_conn *c)
+{
+    if (c->takeover != NULL)
+        nm_conn_resolve_takeover(c);
+}
+
+/* Before a write: an exchange split with nothing of its response written
+ * is this side's when it writes first. */
+static inline void nm_conn_claim_for_write(struct nm_conn *c)
+{
+    if (c->takeover != NULL && c->is_claimed_by_write) {
+        c->is_claimed_by_write = false;
+        nm_conn_resolve_takeover(c);
+    }
+}
+
+/* The connection goes without having written: leave the claim to the
+ * other side, unclaimed. */
+void nm_conn_drop_claim(struct nm_conn *c);
 
 #endif

@@ -24,6 +24,20 @@ uint64_t nm_hold_total(void)
     return atomic_load(&held_total);
 }
 
+bool nm_hold_fits(uint64_t len)
+{
+    return len <= nm_cfg.hold_max_bytes;
+}
+
+enum nm_hold_admit nm_hold_admits(const nm_resp_t *resp)
+{
+    if ((resp->flags & NM_RESP_HAS_CL) && !nm_hold_fits(resp->content_length))
+        return NM_HOLD_TOO_LARGE;
+    if (nm_hold_total() >= nm_cfg.hold_total_bytes)
+        return NM_HOLD_NO_ROOM;
+    return NM_HOLD_ADMITTED;
+}
+
 static struct nm_hold *spare_or_alloc(void)
 {
     struct nm_hold *h = atomic_exchange(&spare, NULL);

@@ -11,6 +11,7 @@
 #include <stdint.h>
 
 #include "bodyhash.h"
+#include "http_resp.h"
 #include "snapshot.h"
 
 /* Held bytes kept in memory before spilling to a memfd. */
@@ -30,6 +31,21 @@ struct nm_hold {
     bool has_store_hit;
     nm_snapshot_hit_t store_hit;
 };
+
+/* May the body of resp be held now? Every limit on holding is checked
+ * here: NOTMOD_HOLD_MAX against its declared length, NOTMOD_HOLD_TOTAL
+ * against what the process holds already (nm_hold_append checks both
+ * again as bytes come). */
+enum nm_hold_admit {
+    NM_HOLD_ADMITTED,
+    NM_HOLD_TOO_LARGE, /* the declared body is over NOTMOD_HOLD_MAX */
+    NM_HOLD_NO_ROOM,   /* the process holds NOTMOD_HOLD_TOTAL already */
+};
+enum nm_hold_admit nm_hold_admits(const nm_resp_t *resp);
+
+/* May a body of len bytes be hashed for a tag (NOTMOD_HOLD_MAX)? For a
+ * body sent from a file, which is hashed there rather than held. */
+bool nm_hold_fits(uint64_t len);
 
 /* A new, empty hold (64-byte aligned, maybe the last one freed), or NULL
  * when memory is short. */

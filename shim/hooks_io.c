@@ -4,16 +4,19 @@
  * with a single table load; tracked ones go to conn.c. errno is the real
  * call's on failure and left as it was on success. */
 #include "config.h"
-#include "conn.h"
+#include "exchange.h"
 #include "fdtable.h"
 #include "filehash.h"
 #include "flusher.h"
 #include "headcache.h"
 #include "tagwatch.h"
 #include "log.h"
+#include "phase.h"
+#include "process.h"
 #include "report.h"
 #include "storeview.h"
 #include "symbols.h"
+#include "track.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -62,13 +65,13 @@ static void forget_cached(int fd)
 static void before_fork(void)
 {
     in_shim++;
-    nm_conn_before_fork();
+    nm_process_before_fork();
     in_shim--;
 }
 
 static void after_fork_parent(void)
 {
-    nm_conn_after_fork_parent();
+    nm_process_after_fork_parent();
 }
 
 static void after_fork_child(void)
@@ -78,12 +81,12 @@ static void after_fork_child(void)
     nm_flusher_after_fork_child();
     nm_report_after_fork_child();
     nm_storeview_after_fork_child();
-    nm_conn_after_fork_child();
+    nm_process_after_fork_child();
 }
 
 /* The flusher calls back into the layers above it. */
 static const struct nm_flusher_ops flusher_ops = {
-    .flush_item = nm_conn_flush_watched,
+    .flush_item = nm_track_flush_watched,
     .tick = nm_report_tick,
     /* The event socket is opened while the process has one thread: see
      * nm_report_open. */
@@ -112,16 +115,16 @@ __attribute__((constructor)) static void nm_shim_init(void)
 __attribute__((destructor)) static void nm_shim_fini(void)
 {
     if (is_active)
-        QUIETLY(nm_conn_deliver_at_exit());
+        QUIETLY(nm_process_at_exit());
 }
 
 /* ---- read side ---- */
 
-/* Before a read on a tracked connection: see nm_conn_before_read. */
+/* Before a read on a tracked connection: see nm_track_before_read. */
 static inline void before_read(int fd, int flags)
 {
     if (should_follow() && NM_FD_IS_CONN(nm_fdtable_get(fd)))
-        QUIETLY(nm_conn_before_read(fd, flags));
+        QUIETLY(nm_track_before_read(fd, flags));
 }
 
 /* The server read n > 0 bytes from fd: let the tracker see them. */
@@ -129,12 +132,12 @@ static void saw_read(int fd, const struct iovec *iov, int cnt, ssize_t n)
 {
     int saved = errno;
     in_shim++;
-    struct nm_conn *c = nm_conn_acquire(fd);
+    struct nm_conn *c = nm_track_acquire(fd);
     if (c == NULL && nm_fdtable_get(fd) == NM_FD_UNKNOWN)
-        c = nm_conn_adopt(fd);
+        c = nm_track_adopt(fd);
     if (c != NULL) {
-        nm_conn_on_read(c, iov, cnt, (size_t)n);
-        nm_conn_release(c);
+        nm_exchange_on_read(c, iov, cnt, (size_t)n);
+        nm_track_release(c);
     }
     in_shim--;
     errno = saved;
@@ -213,7 +216,7 @@ EXPORT ssize_t recvmsg(int fd, struct msghdr *msg, int flags)
 }
 
 /* A server polling a connection for input waits on its client: what is
- * held for that client goes out first (nm_conn_before_poll). A poll with
+ * held for that client goes out first (nm_track_before_poll). A poll with
  * no timeout waits for nothing, like a non-blocking read. */
 EXPORT int poll(struct pollfd *fds, nfds_t nfds, int timeout)
 {
@@ -221,7 +224,7 @@ EXPORT int poll(struct pollfd *fds, nfds_t nfds, int timeout)
         for (nfds_t i = 0; i < nfds; i++)
             if ((fds[i].events & POLLIN) &&
                 NM_FD_IS_CONN(nm_fdtable_get(fds[i].fd)))
-                QUIETLY(nm_conn_before_poll(fds[i].fd));
+                QUIETLY(nm_track_before_poll(fds[i].fd));
     return nm_real_poll(fds, nfds, timeout);
 }
 
@@ -244,12 +247,12 @@ static ssize_t do_write(int fd, enum nm_write_op op, const struct iovec *iov,
         return 0;
     int saved = errno;
     in_shim++;
-    struct nm_conn *c = nm_conn_acquire(fd);
+    struct nm_conn *c = nm_track_acquire(fd);
     ssize_t r = 0;
     if (c != NULL) {
         *is_handled = true;
-        r = nm_conn_write(c, (nm_handle_t){.fd = fd}, op, iov, cnt, flags);
-        nm_conn_release(c);
+        r = nm_phase_write(c, (nm_handle_t){.fd = fd}, op, iov, cnt, flags);
+        nm_track_release(c);
     }
     in_shim--;
     if (!*is_handled || r >= 0)
@@ -318,11 +321,11 @@ static ssize_t do_sendfile(int out, int in, off_t *off, size_t count,
         return real(out, in, off, count);
     int saved = errno;
     in_shim++;
-    struct nm_conn *c = nm_conn_acquire(out);
+    struct nm_conn *c = nm_track_acquire(out);
     ssize_t r;
     if (c != NULL) {
-        r = nm_conn_sendfile(c, out, in, off, count, real);
-        nm_conn_release(c);
+        r = nm_phase_sendfile(c, out, in, off, count, real);
+        nm_track_release(c);
     } else {
         r = real(out, in, off, count);
     }
@@ -350,14 +353,14 @@ EXPORT ssize_t sendfile64(int out, int in, off_t *off, size_t count)
 static void forget(int fd)
 {
     if (is_active)
-        QUIETLY(forget_cached(fd); nm_conn_forget_fd(fd));
+        QUIETLY(forget_cached(fd); nm_track_forget_fd(fd));
 }
 
 /* A connection accepted on listen_fd: follow it if the listener is ours. */
 static int accepted(int listen_fd, int r)
 {
     if (r >= 0 && is_active)
-        QUIETLY(forget_cached(r); nm_conn_on_accept(listen_fd, r));
+        QUIETLY(forget_cached(r); nm_track_on_accept(listen_fd, r));
     return r;
 }
 
@@ -378,7 +381,7 @@ EXPORT int connect(int fd, const struct sockaddr *addr, socklen_t len)
 {
     int r = nm_real_connect(fd, addr, len);
     if (fd >= 0 && should_follow())
-        QUIETLY(forget_cached(fd); nm_conn_drop_stale_fd(fd);
+        QUIETLY(forget_cached(fd); nm_track_drop_stale_fd(fd);
                 nm_fdtable_set(fd, NM_FD_IGNORED));
     return r;
 }
@@ -392,14 +395,14 @@ EXPORT int close(int fd)
 EXPORT int shutdown(int fd, int how)
 {
     if (is_active && how != SHUT_RD)
-        QUIETLY(nm_conn_drain(fd));
+        QUIETLY(nm_track_drain(fd));
     return nm_real_shutdown(fd, how);
 }
 
 static void dup_to(int oldfd, int newfd)
 {
     if (newfd >= 0 && is_active)
-        QUIETLY(forget_cached(newfd); nm_conn_dup_fd(oldfd, newfd));
+        QUIETLY(forget_cached(newfd); nm_track_dup_fd(oldfd, newfd));
 }
 
 EXPORT int dup(int fd)
@@ -460,7 +463,7 @@ EXPORT int close_range(unsigned first, unsigned last, int flags)
 {
     if (is_active && !(flags & CLOSE_RANGE_CLOEXEC))
         QUIETLY(nm_report_range_gone(first, last);
-                nm_conn_forget_range(first, last));
+                nm_track_forget_range(first, last));
     return nm_real_close_range(first, last, flags);
 }
 
@@ -471,7 +474,7 @@ EXPORT int close_range(unsigned first, unsigned last, int flags)
 static int opened(int fd)
 {
     if (fd >= 0 && is_active) /* a number closed unseen may be reused */
-        QUIETLY(forget_cached(fd); nm_conn_drop_stale_fd(fd);
+        QUIETLY(forget_cached(fd); nm_track_drop_stale_fd(fd);
                 nm_fdtable_set(fd, NM_FD_IGNORED));
     return fd;
 }
@@ -523,7 +526,7 @@ EXPORT pid_t vfork(void)
 static void before_exec(void)
 {
     if (is_active)
-        QUIETLY(nm_conn_before_exec());
+        QUIETLY(nm_process_before_exec());
 }
 
 EXPORT int execve(const char *path, char *const argv[], char *const envp[])

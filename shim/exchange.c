@@ -1,0 +1,190 @@
+/* exchange.c - see exchange.h. */
+#include "exchange.h"
+
+#include "report.h"
+#include "storeview.h"
+
+#include "event.h"
+#include "origin.h"
+
+#include <string.h>
+
+/* Requests read but not yet answered; beyond this the client is pipelining
+ * more than any real client does, and we stop following. */
+#define PENDING_MAX 64
+
+static void queue_request(struct nm_conn *c)
+{
+    struct nm_pending *p = c->req_cur;
+    c->req_cur = NULL;
+    p->next = NULL;
+    if (c->q_tail != NULL)
+        c->q_tail->next = p;
+    else
+        c->q_head = p;
+    c->q_tail = p;
+    c->q_len++;
+}
+
+static void pop_request(struct nm_conn *c)
+{
+    struct nm_pending *p = c->q_head;
+    if (p == NULL)
+        return;
+    c->q_head = p->next;
+    if (c->q_head == NULL)
+        c->q_tail = NULL;
+    c->q_len--;
+    nm_conn_free_request(p);
+}
+
+/* One identity per origin (origin.h) for store keys, counters and routes:
+ * the request's Host and target as the store knows them. A target that is
+ * neither origin- nor absolute-form keeps its spelling, which no store key
+ * and no route has. */
+static void canon_origin(nm_req_t *r)
+{
+    if (r->flags & (NM_REQ_TRUNCATED_HOST | NM_REQ_TRUNCATED_TARGET))
+        return;
+    size_t host_len = r->host_len, target_len = r->target_len;
+    if (nm_origin_canon(r->host, &host_len, sizeof(r->host), r->target,
+                        &target_len, 80) == NM_OK) {
+        r->host_len = (uint16_t)host_len;
+        r->target_len = (uint16_t)target_len;
+    }
+}
+
+static void feed_requests(struct nm_conn *c, const char *p, size_t len)
+{
+    while (len > 0 && !c->is_given_up) {
+        if (c->req_cur == NULL) {
+            c->req_cur = nm_conn_new_request();
+            if (c->req_cur == NULL) {
+                nm_conn_give_up(c, "out of memory");
+                return;
+            }
+        }
+        nm_req_event_t ev;
+        long r = nm_http_req_feed(&c->reqp, &c->req_cur->req, p, len, &ev);
+        if (r < 0) {
+            nm_conn_give_up(c, "request is not plain HTTP/1.x");
+            return;
+        }
+        p += r;
+        len -= (size_t)r;
+        if (ev == NM_REQ_EV_HEAD_DONE) {
+            const nm_req_t *r = &c->req_cur->req;
+            /* After these the bytes are no longer HTTP/1.x messages. */
+            if (r->method == NM_METHOD_CONNECT || (r->flags & NM_REQ_UPGRADE)) {
+                nm_conn_give_up(c, "CONNECT or Upgrade");
+                return;
+            }
+            canon_origin(&c->req_cur->req);
+            queue_request(c);
+            if (c->q_len > PENDING_MAX)
+                nm_conn_give_up(c, "too many pipelined requests");
+        }
+    }
+}
+
+void nm_exchange_on_read(struct nm_conn *c, const struct iovec *iov, int iovcnt,
+                         size_t n)
+{
+    /* Body bytes of the request being answered: a client that streams a
+     * body may wait for the response to what it sent (a pipelined request
+     * is another head: its sender waits for nothing in particular). */
+    bool is_answered_body = c->q_head != NULL && c->q_head == c->q_tail &&
+                            c->req_cur == NULL &&
+                            (c->q_head->req.flags & NM_REQ_HAS_BODY);
+    for (int i = 0; i < iovcnt && n > 0 && !c->is_given_up; i++) {
+        size_t take = iov[i].iov_len < n ? iov[i].iov_len : n;
+        feed_requests(c, iov[i].iov_base, take);
+        n -= take;
+    }
+    if (is_answered_body && nm_conn_is_holding(c))
+        nm_conn_release_overdue(c, 0);
+}
+
+void nm_exchange_start(struct nm_conn *c)
+{
+    if (c->q_head == NULL) {
+        nm_conn_give_up(c, "response without a request");
+        return;
+    }
+    const nm_req_t *r = &c->q_head->req;
+    nm_http_resp_expect_head(&c->respp, r->method == NM_METHOD_HEAD);
+    if (!nm_conn_has_resp(c)) {
+        nm_conn_give_up(c, "out of memory");
+        return;
+    }
+    c->outcome = NM_OUTCOME_PASSED;
+    c->reason = NM_REASON_NONE;
+    c->is_synth = false;
+    c->saved_bytes = c->body_bytes = 0;
+    c->vtag[0] = '\0';
+    /* Every GET/HEAD head is looked at: it may need a 304 or a tag. */
+    bool is_get_head =
+        r->method == NM_METHOD_GET || r->method == NM_METHOD_HEAD;
+    if (!is_get_head) {
+        c->outcome = NM_OUTCOME_NOT_HANDLED;
+        c->reason = NM_REASON_METHOD;
+    }
+    c->phase = is_get_head && !(r->flags & NM_REQ_TRUNCATED_COND)
+                   ? NM_PHASE_HEAD
+                   : NM_PHASE_PASS;
+}
+
+/* Tells notmodd what became of one response (its "Figures"). */
+static void report(const struct nm_conn *c, const nm_req_t *r,
+                   const nm_resp_t *resp)
+{
+    nm_event_t ev = {
+        .method = (uint8_t)r->method,
+        .outcome = c->outcome,
+        .status = (uint16_t)resp->status,
+        .reason = c->reason,
+        .body_len = (resp->flags & NM_RESP_HAS_CL) ? resp->content_length : 0,
+        .bytes_saved = c->saved_bytes,
+    };
+    bool is_cond = r->flags & (NM_REQ_HAS_INM | NM_REQ_HAS_IMS);
+    if (r->flags & NM_REQ_HAS_INM)
+        ev.flags |= NM_EVENT_F_COND_INM;
+    if (r->flags & NM_REQ_HAS_IMS)
+        ev.flags |= NM_EVENT_F_COND_IMS;
+    if (c->is_synth)
+        ev.flags |= NM_EVENT_F_SYNTH_TAG;
+    if (c->is_synth)
+        ev.validator = (nm_slice_t){c->vtag, strlen(c->vtag)};
+    else if (resp->flags & NM_RESP_HAS_ETAG)
+        ev.validator = (nm_slice_t){resp->etag, resp->etag_len};
+    /* A "missed revalidation": a revalidation answered with a full 200
+     * whose body is the one the URL already had, i.e. whose validator is
+     * the store's current tag for it. */
+    nm_snapshot_hit_t hit;
+    if (is_cond && resp->status == 200 && ev.validator.len > 0 &&
+        (c->outcome == NM_OUTCOME_PASSED ||
+         c->outcome == NM_OUTCOME_TAG_ADDED) &&
+        nm_storeview_lookup(r->host, r->host_len, r->target, r->target_len,
+                            &hit) &&
+        (hit.flags & NM_SNAPSHOT_E_HAS_TAG) &&
+        hit.tag_len == ev.validator.len &&
+        memcmp(hit.tag, ev.validator.ptr, hit.tag_len) == 0)
+        ev.outcome = NM_OUTCOME_COND_MISS;
+    if (!(r->flags & NM_REQ_TRUNCATED_HOST))
+        ev.host = (nm_slice_t){r->host, r->host_len};
+    if (!(r->flags & NM_REQ_TRUNCATED_TARGET))
+        ev.path = (nm_slice_t){r->target, r->target_len};
+    nm_report_send(&ev);
+}
+
+void nm_exchange_end(struct nm_conn *c)
+{
+    if (c->resp != NULL && c->resp->status >= 200 && c->q_head != NULL) {
+        report(c, &c->q_head->req, c->resp);
+        pop_request(c);
+        c->has_exchanged = true;
+        if (c->q_head == NULL)
+            nm_conn_idle(c);
+    }
+    c->phase = NM_PHASE_IDLE;
+}
