@@ -24,6 +24,44 @@ static bool is_ows(char c)
     return c == ' ' || c == '\t';
 }
 
+/* --- the setting --- */
+
+int nm_fresh_setting_parse(const char *s, int64_t *fresh_s)
+{
+    if (!s || !fresh_s)
+        return NM_E_INVAL;
+    if (strcmp(s, "origin") == 0) {
+        *fresh_s = NM_FRESH_ORIGIN;
+        return NM_OK;
+    }
+    if (strcmp(s, "never") == 0) {
+        *fresh_s = 0;
+        return NM_OK;
+    }
+    int64_t v = 0;
+    size_t i = 0;
+    for (; s[i] >= '0' && s[i] <= '9' && v <= NM_FRESH_SECONDS_MAX; i++)
+        v = v * 10 + (s[i] - '0');
+    if (i == 0 || s[i] != '\0' || v < 1 || v > NM_FRESH_SECONDS_MAX)
+        return NM_E_PARSE;
+    *fresh_s = v;
+    return NM_OK;
+}
+
+int nm_fresh_setting_format(int64_t fresh_s, char *out, size_t cap)
+{
+    int n;
+    if (fresh_s == NM_FRESH_ORIGIN)
+        n = snprintf(out, cap, "origin");
+    else if (fresh_s == 0)
+        n = snprintf(out, cap, "never");
+    else if (fresh_s > 0 && fresh_s <= NM_FRESH_SECONDS_MAX)
+        n = snprintf(out, cap, "%lld", (long long)fresh_s);
+    else
+        return NM_E_INVAL;
+    return n < 0 || (size_t)n >= cap ? NM_E_INVAL : n;
+}
+
 /* --- Accept-Encoding key --- */
 
 #define CODINGS_MAX 16

@@ -17,6 +17,16 @@
 #define NM_FRESH_ORIGIN (-1)
 #define NM_FRESH_SECONDS_MAX 31536000 /* a year: an operator's lifetime */
 
+/* A route's freshness as operators write it: SECONDS (1 to
+ * NM_FRESH_SECONDS_MAX), "origin", or "never" (0: stops a shorter
+ * prefix). Returns 0 with *fresh_s set, or NM_E_PARSE. Shared by
+ * notmodctl, notmodd's control socket, its state file and Redis. */
+int nm_fresh_setting_parse(const char *s, int64_t *fresh_s);
+
+/* The text nm_fresh_setting_parse reads back, into out (24 bytes are
+ * enough). Returns its length or NM_E_INVAL for a value of no kind. */
+int nm_fresh_setting_format(int64_t fresh_s, char *out, size_t cap);
+
 /* Longest normalized Accept-Encoding kept as a Vary key; longer: no key,
  * and a response that varies on it is never accelerated. */
 #define NM_FRESH_KEY_MAX 96

@@ -1,9 +1,10 @@
 /* store_redis.c - see store_redis.h. The memory store stays the working
  * set; this file writes its changes through to Redis and reads back what
  * the fleet knows (the dates of epochs, which only Redis assigns; tags and
- * pins at start-up; disabled prefixes). While Redis is unreachable, changes
- * queue in pending maps and are written back on reconnect. Those writes
- * are idempotent (the epoch script, HDEL, SADD); counters are made so by
+ * pins at start-up; disabled prefixes and route freshness). While Redis is
+ * unreachable, changes queue in pending maps and are written back on
+ * reconnect. Those writes are idempotent (the epoch script, HDEL, SADD,
+ * HSET); counters are made so by
  * numbered batches ("counters" below), so totals in Redis catch up exactly
  * even when a command we gave up on did run. */
 #include "store_redis.h"
@@ -20,14 +21,16 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "fresh.h"
 #include "log.h"
 #include "strmap.h"
 
 #define BACKOFF_MIN_MS 100
 #define BACKOFF_MAX_MS 2000
 #define STALL_MS 3000       /* no reply for this long: drop the connection */
-#define PREFIX_SYNC_TICKS 5 /* re-read notmod:disabled every 5 s */
-#define MARKER_TTL_S 86400  /* batch markers, see "counters" */
+#define PREFIX_SYNC_TICKS 5 /* re-read notmod:disabled, :fresh every 5 s */
+#define FRESH_REMOVED INT64_MIN /* pending_fresh: HDEL */
+#define MARKER_TTL_S 86400      /* batch markers, see "counters" */
 
 typedef struct delta {
     char *field;
@@ -56,13 +59,17 @@ typedef struct redis_be {
     nm_strmap_t pending_urls;     /* url -> NULL */
     nm_strmap_t pending_purges;   /* url -> NULL */
     nm_strmap_t pending_prefixes; /* prefix -> (void *)1 on, (void *)2 off */
-    nm_strmap_t open_counts;      /* key -> counts_t*, not yet a batch */
-    nm_strmap_t sent_counts;      /* key -> counts_t*, its one batch out */
-    struct event *batch_ev;       /* numbers and sends open counts */
-    struct event *drop_ev;        /* drops the connection, outside hiredis */
-    char drop_why[160];           /* why drop_ev will drop it */
-    char id[17];                  /* this process, in batch marker keys */
-    uint64_t last_seq;            /* of the newest batch */
+    nm_strmap_t pending_fresh;    /* prefix -> int64_t* (or FRESH_REMOVED) */
+    /* Freshness writes sent or queued so far: a re-read of notmod:fresh
+     * sent before the latest one is older than this daemon's own state. */
+    uint64_t fresh_writes;
+    nm_strmap_t open_counts; /* key -> counts_t*, not yet a batch */
+    nm_strmap_t sent_counts; /* key -> counts_t*, its one batch out */
+    struct event *batch_ev;  /* numbers and sends open counts */
+    struct event *drop_ev;   /* drops the connection, outside hiredis */
+    char drop_why[160];      /* why drop_ev will drop it */
+    char id[17];             /* this process, in batch marker keys */
+    uint64_t last_seq;       /* of the newest batch */
     char last_error[160];
 } redis_be_t;
 
@@ -77,6 +84,8 @@ typedef enum {
     K_SCAN,      /* warm: SCAN notmod:url:* */
     K_WARM_URL,  /* warm: HMGET notmod:url:<url>, learn tag and pin */
     K_MEMBERS,   /* SMEMBERS notmod:disabled */
+    K_FRESH,     /* HSET / HDEL notmod:fresh: re-queue on failure */
+    K_FRESH_ALL, /* HGETALL notmod:fresh: learn the fleet's rules */
 } kind_t;
 
 typedef struct cmd {
@@ -241,6 +250,59 @@ static void write_prefix(redis_be_t *r, const char *prefix, bool is_disabled)
              is_disabled ? "SADD notmod:disabled %s"
                          : "SREM notmod:disabled %s",
              prefix);
+}
+
+static void queue_fresh(redis_be_t *r, const char *prefix, int64_t fresh_s)
+{
+    nm_strmap_node_t *n = nm_strmap_upsert(&r->pending_fresh, prefix, NULL);
+    if (n && !n->value)
+        n->value = malloc(sizeof(int64_t));
+    if (n && n->value)
+        *(int64_t *)n->value = fresh_s;
+    r->fresh_writes++;
+}
+
+/* notmod:fresh holds prefix -> SECONDS, "origin" or "never". */
+static void write_fresh(redis_be_t *r, const char *prefix, int64_t fresh_s)
+{
+    char v[24];
+    r->fresh_writes++;
+    if (fresh_s == FRESH_REMOVED ||
+        nm_fresh_setting_format(fresh_s, v, sizeof(v)) < 0)
+        send_cmd(r, K_FRESH, prefix, FRESH_REMOVED, "HDEL notmod:fresh %s",
+                 prefix);
+    else
+        send_cmd(r, K_FRESH, prefix, fresh_s, "HSET notmod:fresh %s %s", prefix,
+                 v);
+}
+
+static void read_fresh(redis_be_t *r)
+{
+    send_cmd(r, K_FRESH_ALL, NULL, (int64_t)r->fresh_writes,
+             "HGETALL notmod:fresh");
+}
+
+/* HGETALL's reply becomes the store's rules, unless this daemon changed
+ * one since it asked (its write is behind the read in Redis's queue, or
+ * not sent yet): the next re-read will have it. */
+static void on_fresh_all(redis_be_t *r, const cmd_t *c, const redisReply *rep)
+{
+    if (rep->type != REDIS_REPLY_ARRAY || rep->elements % 2 ||
+        (uint64_t)c->n != r->fresh_writes || r->pending_fresh.count > 0)
+        return;
+    size_t n = rep->elements / 2, k = 0;
+    const char **prefixes = calloc(n ? n : 1, sizeof(*prefixes));
+    int64_t *values = calloc(n ? n : 1, sizeof(*values));
+    for (size_t i = 0; prefixes && values && i < n; i++) {
+        const redisReply *p = rep->element[2 * i], *v = rep->element[2 * i + 1];
+        if (p->type == REDIS_REPLY_STRING && v->type == REDIS_REPLY_STRING &&
+            nm_fresh_setting_parse(v->str, &values[k]) == 0)
+            prefixes[k++] = p->str;
+    }
+    if (prefixes && values)
+        nm_store_learn_fresh(r->store, prefixes, values, k);
+    free(prefixes);
+    free(values);
 }
 
 /* --- counters ---
@@ -452,6 +514,12 @@ static void replay_prefix(void *r, nm_strmap_node_t *n)
     write_prefix(r, n->key, n->value == (void *)1);
 }
 
+static void replay_fresh(void *r, nm_strmap_node_t *n)
+{
+    if (n->value)
+        write_fresh(r, n->key, *(int64_t *)n->value);
+}
+
 /* Write-back after an outage: purges first, so a URL purged and seen
  * again while Redis was away ends up with its new tag. The URLs go through
  * the epoch script like any change, so what changed meanwhile gets dates
@@ -463,14 +531,17 @@ static void replay_pending(redis_be_t *r)
     nm_strmap_t purges = take(&r->pending_purges);
     nm_strmap_t urls = take(&r->pending_urls);
     nm_strmap_t prefixes = take(&r->pending_prefixes);
+    nm_strmap_t fresh = take(&r->pending_fresh);
     nm_strmap_each(&purges, replay_purge, r);
     nm_strmap_each(&urls, replay_url, r);
     nm_strmap_each(&prefixes, replay_prefix, r);
+    nm_strmap_each(&fresh, replay_fresh, r);
     nm_strmap_each(&r->sent_counts, resend_one, r);
     start_batches(r);
     nm_strmap_free(&purges, NULL);
     nm_strmap_free(&urls, NULL);
     nm_strmap_free(&prefixes, NULL);
+    nm_strmap_free(&fresh, free);
 }
 
 /* --- warm start: read what the fleet knows --- */
@@ -486,6 +557,7 @@ static void warm(redis_be_t *r)
     r->has_warmed = true;
     scan(r, "0");
     send_cmd(r, K_MEMBERS, NULL, 0, "SMEMBERS notmod:disabled");
+    read_fresh(r);
 }
 
 static void on_scan(redis_be_t *r, const redisReply *rep)
@@ -557,6 +629,9 @@ static void on_success(redis_be_t *r, cmd_t *c, const redisReply *rep)
             if (rep->element[i]->type == REDIS_REPLY_STRING)
                 nm_store_learn_disabled(r->store, rep->element[i]->str);
         break;
+    case K_FRESH_ALL:
+        on_fresh_all(r, c, rep);
+        break;
     default:
         break;
     }
@@ -580,11 +655,17 @@ static void on_failure(redis_be_t *r, cmd_t *c)
             n->value = c->n ? (void *)1 : (void *)2;
         break;
     }
+    case K_FRESH:
+        /* Unless a newer change of the prefix is queued already. */
+        if (!nm_strmap_find(&r->pending_fresh, c->a))
+            queue_fresh(r, c->a, c->n);
+        break;
     case K_COUNT:
         break; /* still out: sent again on reconnect */
     case K_SCAN:
     case K_WARM_URL:
     case K_MEMBERS:
+    case K_FRESH_ALL:
         r->has_warmed = false; /* try the whole warm-up again */
         break;
     default:
@@ -772,8 +853,10 @@ static void on_tick(evutil_socket_t fd, short what, void *arg)
         drop(r, "connect timed out");
     else if (r->ac && r->inflight > 0 && t - r->last_progress_ms > STALL_MS)
         drop(r, "no reply for 3 s");
-    if (r->is_ready && ++r->ticks % PREFIX_SYNC_TICKS == 0)
+    if (r->is_ready && ++r->ticks % PREFIX_SYNC_TICKS == 0) {
         send_cmd(r, K_MEMBERS, NULL, 0, "SMEMBERS notmod:disabled");
+        read_fresh(r);
+    }
 }
 
 /* --- backend hooks --- */
@@ -809,6 +892,17 @@ static void be_prefix_changed(void *self, const char *prefix, bool is_disabled)
         n->value = is_disabled ? (void *)1 : (void *)2;
 }
 
+static void be_fresh_changed(void *self, const char *prefix, bool is_set,
+                             int64_t fresh_s)
+{
+    redis_be_t *r = self;
+    int64_t v = is_set ? fresh_s : FRESH_REMOVED;
+    if (r->is_ready)
+        write_fresh(r, prefix, v);
+    else
+        queue_fresh(r, prefix, v);
+}
+
 static void be_count(void *self, const char *key, const char *field,
                      int64_t delta)
 {
@@ -819,7 +913,8 @@ static void be_describe(void *self, char *out, size_t cap)
 {
     redis_be_t *r = self;
     size_t pending = r->pending_urls.count + r->pending_purges.count +
-                     r->pending_prefixes.count + r->open_counts.count +
+                     r->pending_prefixes.count + r->pending_fresh.count +
+                     r->open_counts.count +
                      (r->is_ready ? 0 : r->sent_counts.count);
     snprintf(out, cap, "redis %s %s, %" PRId64 " in flight, %zu queued%s%s",
              r->desc, r->is_ready ? "connected" : "disconnected", r->inflight,
@@ -854,6 +949,7 @@ static void be_close(void *self)
     nm_strmap_free(&r->pending_urls, NULL);
     nm_strmap_free(&r->pending_purges, NULL);
     nm_strmap_free(&r->pending_prefixes, NULL);
+    nm_strmap_free(&r->pending_fresh, free);
     nm_strmap_free(&r->open_counts, counts_free);
     nm_strmap_free(&r->sent_counts, counts_free);
     free(r->desc);
@@ -932,6 +1028,7 @@ int nm_redis_attach(nm_store_t *store, struct event_base *base, const char *url,
     nm_strmap_init(&r->pending_urls);
     nm_strmap_init(&r->pending_purges);
     nm_strmap_init(&r->pending_prefixes);
+    nm_strmap_init(&r->pending_fresh);
     nm_strmap_init(&r->open_counts);
     nm_strmap_init(&r->sent_counts);
     uint64_t id;
@@ -970,6 +1067,7 @@ int nm_redis_attach(nm_store_t *store, struct event_base *base, const char *url,
         .url_changed = be_url_changed,
         .url_purged = be_url_purged,
         .prefix_changed = be_prefix_changed,
+        .fresh_changed = be_fresh_changed,
         .count = be_count,
         .describe = be_describe,
         .is_idle = be_is_idle,

@@ -5,6 +5,8 @@
  *           [--method GET|HEAD|POST] [--status N] [--outcome NAME]
  *           [--cond inm|ims] [--synth] [--body-len N] [--saved N]
  *           [--token HEX] [--raw HEX]     (--raw sends bytes as given)
+ *           [--server-us N]  (the server's time, event version 2)
+ *           (--outcome accelerated_304: a version 2 event)
  *           [--rate R]    (R events per second, evenly spaced; default:
  *                          as fast as the socket takes them)
  * Several events: repeat the options after "--" separators. */
@@ -102,7 +104,10 @@ int main(int argc, char **argv)
             ev.body_len = strtoull(v, NULL, 10);
         else if (strcmp(opt, "--saved") == 0)
             ev.bytes_saved = strtoull(v, NULL, 10);
-        else if (strcmp(opt, "--token") == 0) {
+        else if (strcmp(opt, "--server-us") == 0) {
+            ev.flags |= NM_EVENT_F_TIMED;
+            ev.server_us = (uint32_t)strtoul(v, NULL, 10);
+        } else if (strcmp(opt, "--token") == 0) {
             ev.flags |= NM_EVENT_F_TOKEN;
             ev.token = strtoull(v, NULL, 16);
         } else if (strcmp(opt, "--cond") == 0)
