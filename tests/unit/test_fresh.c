@@ -573,6 +573,48 @@ static void fresh_build_304_sends_date_now_and_age(void **state)
                      NM_E_NOSPACE);
 }
 
+static void fresh_setting_reads_what_operators_write(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *in;
+        int rc;
+        int64_t v;
+        const char *back;
+    } rows_s[] = {
+        {"1", 0, 1, "1"},
+        {"300", 0, 300, "300"},
+        {"0300", 0, 300, "300"},
+        {"31536000", 0, 31536000, "31536000"},
+        {"origin", 0, NM_FRESH_ORIGIN, "origin"},
+        {"never", 0, 0, "never"},
+        {"0", NM_E_PARSE, 0, NULL},
+        {"31536001", NM_E_PARSE, 0, NULL},
+        {"99999999999999999999", NM_E_PARSE, 0, NULL},
+        {"-5", NM_E_PARSE, 0, NULL},
+        {"5s", NM_E_PARSE, 0, NULL},
+        {"", NM_E_PARSE, 0, NULL},
+        {"Origin", NM_E_PARSE, 0, NULL},
+        {"off", NM_E_PARSE, 0, NULL}, /* "off" removes: not a value */
+    };
+    for (size_t i = 0; i < sizeof(rows_s) / sizeof(rows_s[0]); i++) {
+        int64_t v = -99;
+        char out[24];
+        print_message("setting \"%s\"\n", rows_s[i].in);
+        assert_int_equal(nm_fresh_setting_parse(rows_s[i].in, &v),
+                         rows_s[i].rc);
+        if (rows_s[i].rc < 0)
+            continue;
+        assert_int_equal(v, rows_s[i].v);
+        assert_int_equal(nm_fresh_setting_format(v, out, sizeof(out)),
+                         (int)strlen(rows_s[i].back));
+        assert_string_equal(out, rows_s[i].back);
+    }
+    char out[24];
+    assert_int_equal(nm_fresh_setting_format(-3, out, sizeof(out)), NM_E_INVAL);
+    assert_int_equal(nm_fresh_setting_format(300, out, 3), NM_E_INVAL);
+}
+
 static void fresh_verdict_names_are_stable(void **state)
 {
     (void)state;
@@ -593,6 +635,7 @@ int main(void)
         cmocka_unit_test(fresh_ae_key_normalizes_accept_encoding),
         cmocka_unit_test(fresh_store_head_drops_hop_by_hop_fields),
         cmocka_unit_test(fresh_build_304_sends_date_now_and_age),
+        cmocka_unit_test(fresh_setting_reads_what_operators_write),
         cmocka_unit_test(fresh_verdict_names_are_stable),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
