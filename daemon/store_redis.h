@@ -9,6 +9,8 @@
  *                                     ever assigned for <url> (a purge
  *                                     deletes the others and keeps it)
  *   notmod:disabled           set     disabled route prefixes
+ *   notmod:fresh              hash    route prefix -> its freshness:
+ *                                     seconds, "origin" or "never"
  *   notmod:stats              hash    fleet totals, fields as stats.h
  *   notmod:route:<route>      hash    per-route counters, same fields;
  *                                     { and } in <route> as %7B and %7D
