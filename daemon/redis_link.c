@@ -118,6 +118,8 @@ struct nm_redis_link {
     nm_redis_hostport_t *known;
     size_t n_known;
     bool is_refreshing;
+    /* Cluster redirections followed, for `status`. */
+    uint64_t n_moved, n_ask, n_tryagain;
 };
 
 static int64_t now_ms(void)
@@ -594,6 +596,7 @@ static bool delay(nm_redis_link_t *l, lcmd_t *c)
     c->retry_ev = evtimer_new(l->base, on_retry_cmd, c);
     if (!c->retry_ev)
         return false;
+    l->n_tryagain++;
     struct timeval tv = {0, TRYAGAIN_DELAY_MS * 1000};
     evtimer_add(c->retry_ev, &tv);
     c->next = l->delayed;
@@ -614,7 +617,10 @@ static void redirect(nm_redis_link_t *l, lcmd_t *c, nm_redis_redirect_t kind,
     }
     /* An empty host is "the one you asked" (an unknown endpoint). */
     node_t *to = get_node(l, *host ? host : c->node->host, port);
+    if (kind == NM_REDIS_REDIRECT_ASK)
+        l->n_ask++;
     if (kind == NM_REDIS_REDIRECT_MOVED) {
+        l->n_moved++;
         if (to && c->slot >= 0)
             l->slot_node[slot] = to;
         if (to)
@@ -1068,7 +1074,10 @@ void nm_redis_link_describe(const nm_redis_link_t *l, char *out, size_t cap)
         size_t masters = 0;
         for (size_t i = 0; i < l->n_nodes; i++)
             masters += l->nodes[i]->in_map;
-        snprintf(out + n, cap - n, ", %zu masters", masters);
+        snprintf(out + n, cap - n,
+                 ", %zu masters, followed %" PRIu64 " MOVED %" PRIu64
+                 " ASK %" PRIu64 " TRYAGAIN",
+                 masters, l->n_moved, l->n_ask, l->n_tryagain);
     }
 }
 

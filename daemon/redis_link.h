@@ -72,7 +72,8 @@ void nm_redis_link_reset(nm_redis_link_t *l, const char *why);
 size_t nm_redis_link_inflight(const nm_redis_link_t *l);
 
 /* "127.0.0.1:6379 db 0", "sentinel m at h:26379 db 0, master h:6380",
- * "cluster h:7000,h:7001, 3 masters". */
+ * "cluster h:7000,h:7001, 3 masters, followed 2 MOVED 1 ASK 0 TRYAGAIN"
+ * (redirections since start). */
 void nm_redis_link_describe(const nm_redis_link_t *l, char *out, size_t cap);
 
 #endif
