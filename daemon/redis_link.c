@@ -22,12 +22,20 @@
  * Durability: Redis replicates asynchronously, so a master that dies right
  * after a write may take it along, and a replica promoted then lacks a
  * write whose reply the user already acted on (a counter batch ended: its
- * counts lost). With Sentinel or Cluster, a write's reply to a master that
- * has replicas is held until WAIT 1 says a replica has it; one WAIT per
- * node covers every write sent before it. WAIT times out after
- * WAIT_TIMEOUT_MS (a replica lagging or gone: the reply is given anyway, the
- * risk is Redis' own). A connection lost first fails the writes it held,
- * which are then sent again to the new master. */
+ * counts lost). With Sentinel or Cluster, a write's reply from a master
+ * that had a replica when we connected is held until WAIT 1 says a replica
+ * has it; one WAIT per node covers every write sent before it. A WAIT that
+ * times out (no replica acknowledged) is sent again: the replica may just
+ * have been promoted (a failover under way, the old master still taking
+ * writes that the new one will never see; measured: a graceful Sentinel
+ * failover lost about a second of counts when the replies were given at
+ * the timeout). The failover then resets the link (+switch-master,
+ * READONLY, the connection lost), the held writes fail and are sent again
+ * to the new master. After HOLD_MAX_MS without an acknowledgement the link
+ * resets by itself: a master whose replicas are really gone then has none
+ * at ROLE, and its writes are confirmed without WAIT, which is Redis' own
+ * guarantee (min-replicas-to-write on the master refuses them instead;
+ * its NOREPLICAS reply is a "not now" to store_redis.c). */
 #include "redis_link.h"
 
 #include <hiredis/adapters/libevent.h>
@@ -49,8 +57,9 @@
 #define STALL_MS 3000 /* no reply (or no connect) for this long: reset */
 #define DISCOVER_TIMEOUT_MS 2000 /* per cluster node asked for the map */
 #define WAIT_TIMEOUT_MS 500
-#define MAX_REDIRECTS 5 /* MOVED / ASK for one command, then reset */
-#define TRYAGAIN_MAX 60 /* times 50 ms: a slot migrating for 3 s */
+#define HOLD_MAX_MS 10000 /* no replica acknowledged for this long: reset */
+#define MAX_REDIRECTS 5   /* MOVED / ASK for one command, then reset */
+#define TRYAGAIN_MAX 60   /* times 50 ms: a slot migrating for 3 s */
 #define TRYAGAIN_DELAY_MS 50
 #define NODE_NAME_MAX (NM_REDIS_HOST_MAX + 8)
 
@@ -81,12 +90,14 @@ struct node {
     char name[NODE_NAME_MAX];
     redisAsyncContext *ac;
     bool is_connected, is_ready, in_map;
-    int replicas;   /* connected replicas, from ROLE */
+    int replicas; /* connected replicas, from ROLE */
+    /* A replica was there since we connected: writes wait for one. */
+    bool had_replicas;
+    int64_t unacked_since_ms; /* first WAIT that timed out, 0 none */
     size_t pending; /* commands sent, reply not in yet (stall detection) */
     int64_t last_progress_ms, connect_started_ms;
     uint64_t writes_sent, wait_covers;
     lcmd_t *held_head, *held_tail;
-    bool has_warned_wait;
 };
 
 /* One WAIT out: releases the writes numbered up to covers. */
@@ -502,6 +513,7 @@ static void on_role(redisAsyncContext *ac, void *reply, void *priv)
                           ? (int)rep->element[2]->elements
                           : 0;
     }
+    n->had_replicas |= n->replicas > 0;
     if (is_master) {
         if (!n->is_ready && n->is_connected)
             node_ready(l, n);
@@ -515,25 +527,65 @@ static void on_role(redisAsyncContext *ac, void *reply, void *priv)
 
 /* --- durability: WAIT --- */
 
+static void send_wait(node_t *n);
+
+/* WAIT's reply: how many replicas have every write sent before it. None
+ * (timed out): the writes stay held and WAIT goes again, until the link
+ * resets. An error (the node is a replica now): the link resets. */
 static void on_wait(redisAsyncContext *ac, void *reply, void *priv)
 {
     (void)ac;
     wait_ctx_t *w = priv;
     node_t *n = w->node;
     const redisReply *rep = reply;
-    if (rep) {
-        progress(n);
-        if (rep->type == REDIS_REPLY_INTEGER && rep->integer == 0 &&
-            !n->has_warned_wait) {
-            nm_log(LOG_WARNING,
-                   "redis %s: no replica acknowledged writes within %d ms "
-                   "(acknowledged without one; said once)",
-                   n->name, WAIT_TIMEOUT_MS);
-            n->has_warned_wait = true;
-        }
-    }
-    release_held(n, rep ? w->covers : UINT64_MAX, rep == NULL);
+    uint64_t covers = w->covers;
     free(w);
+    if (!rep) {
+        release_held(n, UINT64_MAX, true);
+        return;
+    }
+    progress(n);
+    if (rep->type == REDIS_REPLY_INTEGER && rep->integer > 0) {
+        n->unacked_since_ms = 0;
+        release_held(n, covers, false);
+        return;
+    }
+    if (rep->type == REDIS_REPLY_ERROR) {
+        reset_soon(n->l, "%s: WAIT: %s", n->name, rep->str);
+        return;
+    }
+    int64_t t = now_ms();
+    if (!n->unacked_since_ms) {
+        n->unacked_since_ms = t;
+        nm_log(LOG_WARNING,
+               "redis %s: no replica acknowledged writes within %d ms; "
+               "holding them",
+               n->name, WAIT_TIMEOUT_MS);
+    }
+    if (t - n->unacked_since_ms > HOLD_MAX_MS)
+        reset_soon(n->l, "%s: no replica acknowledged writes for %d s", n->name,
+                   HOLD_MAX_MS / 1000);
+    else if (n->held_head && n->wait_covers == covers)
+        send_wait(n); /* the last WAIT out: one more for what is held */
+}
+
+/* One WAIT for every write sent on n so far. */
+static void send_wait(node_t *n)
+{
+    wait_ctx_t *w = malloc(sizeof(*w));
+    if (w) {
+        w->node = n;
+        w->covers = n->writes_sent;
+        if (sent(n, redisAsyncCommand(n->ac, on_wait, w, "WAIT 1 %d",
+                                      WAIT_TIMEOUT_MS))) {
+            n->wait_covers = w->covers;
+            return;
+        }
+        free(w);
+    }
+    /* No WAIT: the held writes fail, the link resets, they go again. */
+    release_held(n, UINT64_MAX, true);
+    reset_soon(n->l, "%s: WAIT refused", n->name);
 }
 
 /* Keeps c's reply until a replica has c: one WAIT covers every write sent
@@ -550,22 +602,8 @@ static void hold(node_t *n, lcmd_t *c, const redisReply *rep)
     else
         n->held_head = c;
     n->held_tail = c;
-    if (n->wait_covers >= c->write_seq)
-        return;
-    wait_ctx_t *w = malloc(sizeof(*w));
-    if (w) {
-        w->node = n;
-        w->covers = n->writes_sent;
-        if (sent(n, redisAsyncCommand(n->ac, on_wait, w, "WAIT 1 %d",
-                                      WAIT_TIMEOUT_MS))) {
-            n->wait_covers = w->covers;
-            return;
-        }
-        free(w);
-    }
-    /* No WAIT: the held writes fail, the link resets, they go again. */
-    release_held(n, UINT64_MAX, true);
-    reset_soon(n->l, "%s: WAIT refused", n->name);
+    if (n->wait_covers < c->write_seq)
+        send_wait(n);
 }
 
 /* --- replies: redirections --- */
@@ -656,7 +694,7 @@ static void on_cmd_reply(redisAsyncContext *ac, void *reply, void *priv)
         if (strncmp(rep->str, "TRYAGAIN", 8) == 0 && delay(l, c))
             return;
     }
-    if ((c->flags & NM_REDIS_WRITE) && n->replicas > 0 &&
+    if ((c->flags & NM_REDIS_WRITE) && n->had_replicas &&
         l->addr.mode != NM_REDIS_SINGLE && rep->type != REDIS_REPLY_ERROR) {
         hold(n, c, rep);
         return;

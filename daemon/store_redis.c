@@ -167,6 +167,11 @@ static void url_key(char *out, size_t cap, const char *url)
  * was no pin keeps that epoch: nothing a client sees changes. Running it
  * twice gives the same date, so a change whose reply was lost is simply
  * sent again.
+ * A stored date is written again before it is returned: the date may come
+ * from another daemon's write that no replica has yet, and WAIT (before
+ * our reply is given, redis_link.c) covers only what this connection
+ * wrote; writing moves this connection past it, so its WAIT covers it too.
+ * Otherwise a failover right then would leave two dates for one epoch.
  * replicate_commands: before Redis 5 a script may write after TIME only
  * once it asked for its effects, not its body, to be replicated. EVAL, not
  * EVALSHA: one per change, and no NOSCRIPT to handle. */
@@ -176,7 +181,10 @@ static const char EPOCH_SCRIPT[] =
     "local lmf = f == 'pin' and 'pin_lm' or 'lm'\n"
     "local h = redis.call('HMGET', KEYS[1], f, lmf, 'hwm',\n"
     "                     'tag', 'lm', 'pin')\n"
-    "if h[1] == ARGV[2] and h[2] then return tonumber(h[2]) end\n"
+    "if h[1] == ARGV[2] and h[2] then\n"
+    "  redis.call('HSET', KEYS[1], lmf, h[2])\n"
+    "  return tonumber(h[2])\n"
+    "end\n"
     "if f == 'pin' and not h[6] and h[4] == ARGV[2] and h[5] then\n"
     "  redis.call('HSET', KEYS[1], 'pin', ARGV[2], 'pin_lm', h[5])\n"
     "  return tonumber(h[5])\n"
@@ -251,6 +259,10 @@ static void write_prefix(redis_be_t *r, const char *prefix, bool is_disabled)
  *   n of a key runs, all its earlier batches have run, and any copy of n or
  *   of an earlier one that Redis finds later in an abandoned connection is
  *   skipped: each batch counts exactly once.
+ * - With replicas (Sentinel, Cluster), a reply counts only once a replica
+ *   has the batch (WAIT, redis_link.c): a batch a failover lost is sent
+ *   again to the new master. A skipped batch refreshes its marker's expiry,
+ *   a write, so that WAIT covers the copy that did run, too.
  *
  * Redis Cluster: the script touches two keys, which the hash tag {<key>}
  * puts into one slot, as long as the counter key hashes whole, i.e. has no
@@ -262,7 +274,10 @@ static void write_prefix(redis_be_t *r, const char *prefix, bool is_disabled)
  * needs no NOSCRIPT handling. */
 static const char COUNT_SCRIPT[] =
     "local last = tonumber(redis.call('GET', KEYS[2]) or '0')\n"
-    "if tonumber(ARGV[1]) <= last then return 0 end\n"
+    "if tonumber(ARGV[1]) <= last then\n"
+    "  redis.call('EXPIRE', KEYS[2], ARGV[2])\n"
+    "  return 0\n"
+    "end\n"
     "for i = 3, #ARGV, 2 do\n"
     "  redis.call('HINCRBY', KEYS[1], ARGV[i], ARGV[i + 1])\n"
     "end\n"
@@ -576,9 +591,10 @@ static void on_failure(redis_be_t *r, cmd_t *c)
         break; /* still out: sent again on reconnect */
     case K_SCAN:
     case K_WARM_URL:
-    case K_MEMBERS:
         r->has_warmed = false; /* try the whole warm-up again */
         break;
+    case K_MEMBERS:
+        break; /* read again every PREFIX_SYNC_TICKS */
     default:
         break;
     }
