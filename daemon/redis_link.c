@@ -250,11 +250,12 @@ static void send_to(nm_redis_link_t *l, lcmd_t *c, node_t *n, bool is_asking)
 {
     c->node = n;
     if (!n || !n->ac) {
+        int slot = c->slot;
         finish(c, NULL);
         if (n)
             reset_soon(l, "%s: no connection", n->name);
         else
-            reset_soon(l, "slot %d: no master", c->slot);
+            reset_soon(l, "slot %d: no master", slot);
         return;
     }
     if (is_asking)
