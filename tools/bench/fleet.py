@@ -369,6 +369,9 @@ def run(args, n_daemons, n_urls):
         by_cmd = {c: (after[3].get(c, 0) - before[3].get(c, 0)) / elapsed
                   for c in after[3]}
         cpus = [(a - b) / elapsed for a, b in zip(after[4], before[4])]
+        # What the steady phase added: route hashes, batch markers (one per
+        # counter key and daemon), the probes.
+        mem2 = store.sum_info("memory", "used_memory")["used_memory"]
         row = {
             "daemons": n_daemons, "urls": n_urls, "rate": args.rate,
             "changes": args.changes, "seconds": round(elapsed, 1),
@@ -379,6 +382,8 @@ def run(args, n_daemons, n_urls):
                      if v >= 1},
             "bytes_per_url": round((mem1 - mem0) / n_urls),
             "hash_bytes": hash_bytes,
+            "used_memory_mb": round(mem2 / 1e6, 1),
+            "steady_added_mb": round((mem2 - mem1) / 1e6, 1),
             "probe_first_s": [round(r[0], 3) for r in results],
             "probe_all_s": [round(r[1], 3) for r in results],
             "probes_complete": all(r[2] for r in results),
