@@ -11,6 +11,11 @@
 #include "paths.h"
 #include "snapshot.h"
 
+/* From project() in CMakeLists.txt. */
+#ifndef NM_VERSION
+#define NM_VERSION "unknown"
+#endif
+
 static const char usage_text[] =
     "usage: notmodd [--socket PATH] [--control PATH] [--snapshot PATH]\n"
     "               [--redis URL] [--metrics HOST:PORT] [--state FILE]\n"
@@ -40,8 +45,13 @@ static const char usage_text[] =
     "  --pidfile PATH     write the daemon's pid there\n"
     "  --config FILE      'key = value' lines with the long option names\n"
     "  --log TARGET       stderr (default in foreground) or syslog\n"
+    "  --pcap IFACE       also count revalidations seen on IFACE's packets\n"
+    "                     (figures with source \"pcap\"; needs CAP_NET_RAW)\n"
+    "  --pcap-filter EXPR BPF filter for --pcap (e.g. 'tcp port 80')\n"
     "  --foreground       do not detach\n"
     "  --verbose          log debug messages\n"
+    "  --help             print this and exit\n"
+    "  --version          print the version and exit\n"
     "Signals: TERM/INT clean shutdown, HUP reloads --config (secret, log).\n";
 
 enum {
@@ -127,7 +137,7 @@ int nm_config_parse_args(nm_config_t *cfg, int argc, char **argv)
             fputs(usage_text, stdout);
             return 1;
         case 'V':
-            puts("notmodd 0.1");
+            puts("notmodd " NM_VERSION);
             return 1;
         case O_CONFIG:
             set(&cfg->config, optarg);

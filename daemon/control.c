@@ -19,7 +19,6 @@
 
 #define LINE_MAX_BYTES 4096
 #define ARGS_MAX 8
-#define TOP_MAX 1000
 
 struct nm_control {
     nm_daemon_t *d;
@@ -151,31 +150,46 @@ static int cmd_stats(nm_daemon_t *d, int argc, char **argv,
     return 0;
 }
 
-static int cmd_top(nm_daemon_t *d, int argc, char **argv, struct evbuffer *out)
+/* One line of counter values in NM_STATS_FIELDS order, after a label. */
+static void counters_line(struct evbuffer *out, const char *label,
+                          const nm_counters_t *c)
 {
-    long n = 10;
-    char *end = NULL;
-    if (argc > 2 || (argc == 2 && ((n = strtol(argv[1], &end, 10)) <= 0 ||
-                                   *end || n > TOP_MAX)))
-        return fail(out, "usage: top [N], N from 1 to %d", TOP_MAX);
-    nm_route_stats_t *rows = calloc((size_t)n, sizeof(*rows));
-    if (!rows)
-        return fail(out, "out of memory");
-    size_t k = nm_stats_top(d->stats, rows, (size_t)n);
-    evbuffer_add_printf(out, "%-40s %13s %8s %8s %12s %10s\n", "route",
-                        "revalidations", "hits", "hit_rate", "bytes_saved",
-                        "requests");
-    for (size_t i = 0; i < k; i++) {
-        const nm_counters_t *c = &rows[i].c;
-        evbuffer_add_printf(out,
-                            "%-40s %13" PRIu64 " %8" PRIu64
-                            " %7.1f%% %12" PRIu64 " %10" PRIu64 "\n",
-                            rows[i].route, c->revalidations,
-                            c->hits_served + c->hits_substituted,
-                            100 * nm_stats_hit_rate(c), c->bytes_saved,
-                            c->requests);
-    }
-    free(rows);
+    evbuffer_add_printf(out, "%s", label);
+#define NM_LINE_FIELD(f) evbuffer_add_printf(out, " %" PRIu64, c->f);
+    NM_STATS_FIELDS(NM_LINE_FIELD)
+#undef NM_LINE_FIELD
+}
+
+static void route_line(void *arg, const char *route, const nm_counters_t *c)
+{
+    struct evbuffer *out = arg;
+    counters_line(out, "route", c);
+    /* Last on the line: a route is one token, but nothing after it needs
+     * to be found should it ever hold a space. */
+    evbuffer_add_printf(out, " %s\n", route);
+}
+
+/* `counters [routes]`: the raw counters notmodctl turns into rates by
+ * polling (top, stats --interval). Numbers, not a table: the client does
+ * the arithmetic and the layout, and a "fields" line names the columns so
+ * that a counter added later does not break an older client. Every route
+ * is sent, not a top N: a route's rate needs its previous value, and the
+ * busiest route now may not have been among the top N a second ago. */
+static int cmd_counters(nm_daemon_t *d, int argc, char **argv,
+                        struct evbuffer *out)
+{
+    if (argc > 2 || (argc == 2 && strcmp(argv[1], "routes") != 0))
+        return fail(out, "usage: counters [routes]");
+    evbuffer_add_printf(out, "uptime_s %" PRId64 "\nfields",
+                        (int64_t)(time(NULL) - d->started_unix));
+#define NM_NAME_FIELD(f) evbuffer_add_printf(out, " " #f);
+    NM_STATS_FIELDS(NM_NAME_FIELD)
+#undef NM_NAME_FIELD
+    evbuffer_add_printf(out, "\n");
+    counters_line(out, "totals", nm_stats_totals(d->stats));
+    evbuffer_add_printf(out, "\n");
+    if (argc == 2)
+        nm_stats_each_route(d->stats, route_line, out);
     return 0;
 }
 
@@ -337,9 +351,10 @@ static const struct {
     const char *name;
     cmd_fn fn;
 } commands[] = {
-    {"status", cmd_status},   {"stats", cmd_stats},   {"top", cmd_top},
-    {"get", cmd_get},         {"purge", cmd_purge},   {"pin", cmd_pin},
-    {"disable", cmd_disable}, {"enable", cmd_enable},
+    {"status", cmd_status},     {"stats", cmd_stats},
+    {"counters", cmd_counters}, {"get", cmd_get},
+    {"purge", cmd_purge},       {"pin", cmd_pin},
+    {"disable", cmd_disable},   {"enable", cmd_enable},
 };
 
 /* Runs one command line; the answer goes to out. */

@@ -2,7 +2,7 @@
  * (mode 0600, peer uid checked with SO_PEERCRED: same uid or root). One
  * command line per connection; the answer is "ok\n" and a payload, or
  * "err MESSAGE\n", then the daemon closes. Commands:
- *   status | stats [json] | top [N] | get URL | purge URL |
+ *   status | stats [json] | counters [routes] | get URL | purge URL |
  *   purge --prefix P | pin URL ETAG | disable PREFIX | enable PREFIX */
 #ifndef NM_CONTROL_H
 #define NM_CONTROL_H

@@ -141,6 +141,26 @@ size_t nm_stats_top(const nm_stats_t *s, nm_route_stats_t *out, size_t n)
     return k;
 }
 
+struct each_ctx {
+    void (*fn)(void *arg, const char *route, const nm_counters_t *c);
+    void *arg;
+};
+
+static void each_route(void *arg, nm_strmap_node_t *node)
+{
+    struct each_ctx *e = arg;
+    e->fn(e->arg, node->key, &((route_t *)node->value)->now);
+}
+
+void nm_stats_each_route(const nm_stats_t *s,
+                         void (*fn)(void *arg, const char *route,
+                                    const nm_counters_t *c),
+                         void *arg)
+{
+    struct each_ctx e = {fn, arg};
+    nm_strmap_each(&s->routes, each_route, &e);
+}
+
 /* Sends now - flushed for each field, then remembers now as flushed. */
 static void flush_counters(const nm_store_backend_t *be, const char *key,
                            const nm_counters_t *now, nm_counters_t *flushed)

@@ -52,6 +52,13 @@ const nm_counters_t *nm_stats_totals(const nm_stats_t *s);
  * Returns how many. Pointers stay valid until the next record. */
 size_t nm_stats_top(const nm_stats_t *s, nm_route_stats_t *out, size_t n);
 
+/* Calls fn on every route (the "(other)" fold included), in no order;
+ * fn must not record events. */
+void nm_stats_each_route(const nm_stats_t *s,
+                         void (*fn)(void *arg, const char *route,
+                                    const nm_counters_t *c),
+                         void *arg);
+
 /* Hands the growth since the last flush to be->count: the hash
  * "notmod:stats" for totals, "notmod:route:<route>" per route ({ and } in
  * route percent-encoded). */

@@ -471,7 +471,14 @@ static int split_tabs(char *line, char **fields, int max)
 static int load_line(nm_store_t *st, char **fld, int n, int64_t now_unix)
 {
     if (n == 2 && strcmp(fld[0], "floor") == 0) {
-        st->floor_unix = max64(st->floor_unix, strtoll(fld[1], NULL, 10));
+        /* Only dates that were published matter to URLs without a record,
+         * and none was later than now (a shim publishes a date once its
+         * clock reaches it), or now + 1 in a shim's snapshot copy not yet
+         * refreshed. A floor far ahead (a URL that flipped many times a
+         * second) would keep every new URL without a date that long. */
+        int64_t floor = strtoll(fld[1], NULL, 10);
+        st->floor_unix =
+            max64(st->floor_unix, floor < now_unix + 1 ? floor : now_unix + 1);
         return 0;
     }
     if (n == 2 && strcmp(fld[0], "disabled") == 0)

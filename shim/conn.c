@@ -104,7 +104,10 @@ struct nm_conn {
     /* A fork split this exchange with a partial head held: whichever side
      * touches it first claims it (CAS in memory both sides share). */
     _Atomic int *takeover;
-    int takeover_role;    /* TAKE_PARENT or TAKE_CHILD */
+    int takeover_role; /* TAKE_PARENT or TAKE_CHILD */
+    /* The split exchange had nothing of its response written yet: it is
+     * claimed by the first side to write (not to touch) it. */
+    bool is_claimed_by_write;
     struct nm_hold *hold; /* with RS_HOLD: the body so far */
     /* what became of the current response, reported when it ends */
     uint8_t outcome; /* nm_event_outcome_t */
@@ -223,6 +226,8 @@ static void release_state(struct nm_conn *c)
 
 static void release_unchanged(struct nm_conn *c, int fd);
 static void resolve_takeover(struct nm_conn *c);
+static void claim_for_write(struct nm_conn *c);
+static void drop_claim(struct nm_conn *c);
 
 /* The one way out of trouble: stop touching this connection. Held bytes
  * must have been delivered or owed by the caller. */
@@ -632,11 +637,19 @@ static void feed_requests(struct nm_conn *c, const char *p, size_t len)
 void nm_conn_on_read(struct nm_conn *c, const struct iovec *iov, int iovcnt,
                      size_t n)
 {
+    /* Body bytes of the request being answered: a client that streams a
+     * body may wait for the response to what it sent (a pipelined request
+     * is another head: its sender waits for nothing in particular). */
+    bool is_answered_body = c->q_head != NULL && c->q_head == c->q_tail &&
+                            c->req_cur == NULL &&
+                            (c->q_head->req.flags & NM_REQ_HAS_BODY);
     for (int i = 0; i < iovcnt && n > 0 && !c->is_given_up; i++) {
         size_t take = iov[i].iov_len < n ? iov[i].iov_len : n;
         feed_requests(c, iov[i].iov_base, take);
         n -= take;
     }
+    if (is_answered_body && is_holding(c))
+        release_overdue(c, 0);
 }
 
 /* ---- write side ---- */
@@ -1307,6 +1320,20 @@ static bool answer_with_tag(struct wctx *w, const char *tag)
     return is_304;
 }
 
+/* True when this response will be held to hash its body (below): its 304,
+ * if any, is decided once the tag is known, so that it carries the ETag
+ * the 200 would have carried (RFC 9110 §15.4.5), not at the head. */
+static bool will_hold(const nm_req_t *req, const nm_resp_t *resp)
+{
+    uint32_t no = NM_RESP_HAS_ETAG | NM_RESP_TRUNCATED_VALIDATOR |
+                  NM_RESP_STREAMING | NM_RESP_NO_BODY;
+    bool is_too_large = (resp->flags & NM_RESP_HAS_CL) &&
+                        resp->content_length > nm_cfg.hold_max_bytes;
+    return resp->status == 200 && !(resp->flags & no) &&
+           req->method == NM_METHOD_GET && !is_too_large &&
+           nm_hold_total() < nm_cfg.hold_total_bytes;
+}
+
 /* Chooses, for a complete 200 head without a server ETag, between adding
  * the tag a GET taught us (HEAD), holding the body to hash it (GET), or
  * nothing. Returns true when it took charge of the head. */
@@ -1492,13 +1519,14 @@ static int phase_head(struct wctx *w)
         /* An operator disabled this route: hands off entirely. */
         c->outcome = NM_OUTCOME_NOT_HANDLED;
         c->reason = NM_REASON_DISABLED;
-    } else if (is_not_modified(req, c->resp, NULL, now) &&
+    } else if (!will_hold(req, c->resp) &&
+               is_not_modified(req, c->resp, NULL, now) &&
                send_304(w, head, head_len, NULL, now)) {
         c->head_len = 0;
         c->rs = RS_SWALLOW;
         return 1;
     }
-    /* No validator from the server: maybe one of ours (issue 4). */
+    /* No ETag from the server: maybe one of ours. */
     if (c->reason != NM_REASON_DISABLED &&
         start_hold_or_tag(w, req, head, head_len, is_contiguous, start,
                           (size_t)m, now))
@@ -1553,6 +1581,7 @@ ssize_t nm_conn_write(struct nm_conn *c, int fd, enum nm_write_op op,
     w.k.iov = iov;
     w.k.cnt = iovcnt;
     c->fd = fd;
+    claim_for_write(c);
     if (!flush_owed(c, fd, true)) {
         errno = EAGAIN;
         return -1;
@@ -1644,12 +1673,26 @@ static ssize_t swallow_sendfile(struct nm_conn *c, int in_fd, off_t *offset,
     return (ssize_t)n;
 }
 
+/* Would the real sendfile fail? A zero count makes the kernel run its
+ * checks (ESPIPE for an offset on a pipe, EINVAL for a socket or a pipe as
+ * the source, EBADF...) and send nothing. True, with errno set, when the
+ * call fails: then it must change nothing the shim holds (civetweb tries
+ * sendfile from its CGI's pipe, gets ESPIPE, and reads and sends instead). */
+static bool sendfile_fails(int out_fd, int in_fd, const off_t *offset,
+                           ssize_t (*real)(int, int, off_t *, size_t))
+{
+    off_t probe = offset ? *offset : 0;
+    return real(out_fd, in_fd, offset ? &probe : NULL, 0) < 0;
+}
+
 /* A held 200 whose body comes from a file: hash the file region the body
  * will be (pread, cached) instead of holding it, then answer: 304 (and the
  * sendfile calls are swallowed) or the head with our tag (and they pass).
- * Anything else releases the head unchanged. */
-static void hold_from_file(struct nm_conn *c, int out_fd, int in_fd,
-                           off_t *offset)
+ * Anything else releases the head unchanged, unless the call is going to
+ * fail: then false, errno set, and the hold goes on. */
+static bool hold_from_file(struct nm_conn *c, int out_fd, int in_fd,
+                           off_t *offset,
+                           ssize_t (*real)(int, int, off_t *, size_t))
 {
     char tag[NM_BODYHASH_TAG_LEN + 1];
     uint64_t body = nm_http_resp_skippable(&c->respp);
@@ -1664,10 +1707,13 @@ static void hold_from_file(struct nm_conn *c, int out_fd, int in_fd,
         if (c->q_head->req.method == NM_METHOD_GET && pos == 0)
             nm_headcache_put_file(&c->q_head->req, c->resp, tag, in_fd, &id);
         c->rs = answer_with_tag(&w, tag) ? RS_SWALLOW : RS_PASS;
-        return;
+        return true;
     }
+    if (sendfile_fails(out_fd, in_fd, offset, real))
+        return false;
     release_unchanged(c, out_fd);
     c->rs = RS_PASS;
+    return true;
 }
 
 ssize_t nm_conn_sendfile(struct nm_conn *c, int out_fd, int in_fd,
@@ -1675,13 +1721,15 @@ ssize_t nm_conn_sendfile(struct nm_conn *c, int out_fd, int in_fd,
                          ssize_t (*real)(int, int, off_t *, size_t))
 {
     c->fd = out_fd;
+    claim_for_write(c);
     if (!flush_owed(c, out_fd, true)) {
         errno = EAGAIN;
         return -1;
     }
     settle_pending_done(c);
     if (!c->is_given_up && c->rs == RS_HOLD) {
-        hold_from_file(c, out_fd, in_fd, offset);
+        if (!hold_from_file(c, out_fd, in_fd, offset, real))
+            return -1;
         /* The head (and our tag) must be out before any body byte. */
         if (!flush_owed(c, out_fd, true)) {
             errno = EAGAIN;
@@ -1701,7 +1749,10 @@ ssize_t nm_conn_sendfile(struct nm_conn *c, int out_fd, int in_fd,
     }
     if (sk == 0) {
         /* A head or framing bytes from a file: we cannot follow. Whatever
-         * head is held goes out first. */
+         * head is held goes out first. A call that fails anyway changes
+         * nothing. */
+        if (!c->is_given_up && sendfile_fails(out_fd, in_fd, offset, real))
+            return -1;
         if (!c->is_given_up && c->head_len > 0) {
             struct iovec v = {.iov_base = c->head, .iov_len = c->head_len};
             send_own(c, out_fd, &v, 1);
@@ -1787,6 +1838,7 @@ static void forget(int fd, bool is_closing)
     if (is_closing)
         drain_before_close(c, fd, true);
     bool had_exchange = c->has_exchanged;
+    drop_claim(c);
     release_state(c);
     owed_clear(c);
     c->is_given_up = true; /* a racing holder of the pointer passes */
@@ -1821,30 +1873,69 @@ static bool is_busy(const struct nm_conn *c)
     return c->rs != RS_IDLE || c->q_len > 0 || c->req_cur != NULL;
 }
 
+/* A cell both sides of a fork share, to settle which one answers the
+ * exchange in flight; NULL when it cannot be had. */
+static _Atomic int *claim_cell(void)
+{
+    void *cell = mmap(NULL, sizeof(_Atomic int), PROT_READ | PROT_WRITE,
+                      MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+    if (cell == MAP_FAILED)
+        return NULL;
+    atomic_store((_Atomic int *)cell, 0);
+    return cell;
+}
+
 static void flush_one(int fd, uintptr_t v, void *arg)
 {
     struct nm_conn *c = (struct nm_conn *)v;
     pthread_mutex_lock(&c->lock);
     resolve_takeover(c);
+    bool is_forking = arg != NULL && !c->is_given_up;
     /* Before fork (arg set): a head still being written is kept for
      * whichever side goes on writing it (python's CGI handler writes the
      * status line, then its child execs the script: see nm_conn_before_exec).
      */
-    bool is_split =
-        arg != NULL && !c->is_given_up && c->rs == RS_HEAD && c->head_len > 0;
-    if (is_split) {
-        void *cell = mmap(NULL, sizeof(_Atomic int), PROT_READ | PROT_WRITE,
-                          MAP_SHARED | MAP_ANONYMOUS, -1, 0);
-        is_split = cell != MAP_FAILED;
-        if (is_split) {
-            c->takeover = cell;
-            atomic_store(c->takeover, 0);
-            flush_owed_bounded(c, fd);
-        }
+    bool is_split = is_forking && c->rs == RS_HEAD && c->head_len > 0;
+    /* A request read and nothing of its response written: the side that
+     * writes first answers it (mini_httpd's child writes the response of
+     * the CGI its parent execs; busybox's parent relays its child's). */
+    bool is_unanswered = is_forking && c->rs == RS_IDLE && c->q_len > 0 &&
+                         c->req_cur == NULL && !is_holding(c);
+    if ((is_split || is_unanswered) && c->takeover == NULL) {
+        c->takeover = claim_cell();
+        c->is_claimed_by_write = is_unanswered;
     }
-    if (!is_split && c->fd == fd)
+    if ((is_split || is_unanswered) && c->takeover != NULL)
+        flush_owed_bounded(c, fd);
+    else if (c->fd == fd)
         drain_before_close(c, fd, false);
     conn_unlock(c);
+}
+
+/* At exit, what is held goes out unchanged, without blocking: a forked
+ * child that carried an exchange may exit() without closing its socket
+ * (the kernel's close is unseen). trylock: exit() may run from a signal
+ * handler that interrupted this very shim holding the lock; then that
+ * connection's bytes stay where they are rather than the process hang. */
+static void deliver_one(int fd, uintptr_t v, void *arg)
+{
+    (void)arg;
+    struct nm_conn *c = (struct nm_conn *)v;
+    if (pthread_mutex_trylock(&c->lock) != 0)
+        return;
+    /* A fork-split exchange is left to the other side: it claims it at
+     * its next touch or write, and sends what it holds then. */
+    if (c->takeover == NULL) {
+        c->fd = fd; /* an fd that still names it (c->fd may be closed) */
+        release_overdue(c, 0);
+        flush_owed(c, fd, false);
+    }
+    conn_unlock(c);
+}
+
+void nm_conn_deliver_at_exit(void)
+{
+    nm_fdtable_each_conn(deliver_one, NULL);
 }
 
 void nm_conn_flush_all(void)
@@ -1859,7 +1950,7 @@ enum { TAKE_OPEN = 0, TAKE_CHILD = 1, TAKE_PARENT = 2 };
  * aside, so nothing is sent twice. */
 static void resolve_takeover(struct nm_conn *c)
 {
-    if (c->takeover == NULL)
+    if (c->takeover == NULL || c->is_claimed_by_write)
         return;
     int expected = TAKE_OPEN;
     bool is_mine = atomic_compare_exchange_strong(c->takeover, &expected,
@@ -1870,6 +1961,28 @@ static void resolve_takeover(struct nm_conn *c)
     if (!is_mine) {
         c->head_len = 0; /* the other process sends it */
         conn_give_up(c, "the other side of a fork answers this exchange");
+    }
+}
+
+/* Before a write: an exchange split by fork with nothing of its response
+ * written is this side's when it writes first; the other side passes its
+ * bytes through from then on (c locked). */
+static void claim_for_write(struct nm_conn *c)
+{
+    if (c->takeover != NULL && c->is_claimed_by_write) {
+        c->is_claimed_by_write = false;
+        resolve_takeover(c);
+    }
+}
+
+/* The connection goes without having written: leave the claim to the other
+ * side, unclaimed. */
+static void drop_claim(struct nm_conn *c)
+{
+    if (c->takeover != NULL && c->is_claimed_by_write) {
+        munmap((void *)c->takeover, sizeof(_Atomic int));
+        c->takeover = NULL;
+        c->is_claimed_by_write = false;
     }
 }
 
@@ -1885,9 +1998,11 @@ static void set_role(int fd, uintptr_t v, void *arg)
  * fork a CGI relay its output themselves (busybox), or write nothing more
  * on that exchange (python's CGI: its child execs and writes the rest
  * unseen; the parent's parser then fails on any later byte and gives up).
- * In the child, an exchange in flight is one we cannot know the state of:
- * stop following it. Idle ones (busybox forks right after accept) are
- * kept. */
+ * An exchange split with a claim cell (a head begun, or a request with
+ * nothing of its response written: flush_one) is followed by both until
+ * one side claims it. In the child, any other exchange in flight is one we
+ * cannot know the state of: stop following it. Idle ones (busybox forks
+ * right after accept) are kept. */
 static void settle_one(int fd, uintptr_t v, void *arg)
 {
     (void)fd;
@@ -1956,18 +2071,62 @@ void nm_conn_drain(int fd)
     nm_report_flush(); /* shutdown usually precedes the end of a process */
 }
 
-void nm_conn_before_read(int fd)
+/* Could a read on fd (recv flags) wait for the client? Not when the
+ * socket (or the call) is non-blocking, nor when input, EOF or an error is
+ * already there: poll with no timeout answers that without taking a byte.
+ * MSG_WAITALL on a blocking socket waits for more than may be there. */
+static bool read_could_block(int fd, int flags)
 {
-    /* Connections are never freed: the hint is safe to read unlocked. */
+    if ((flags & MSG_DONTWAIT) || is_nonblocking(fd))
+        return false;
+    if (flags & MSG_WAITALL)
+        return true;
+    struct pollfd pfd = {.fd = fd, .events = POLLIN};
+    int r;
+    do
+        r = poll(&pfd, 1, 0);
+    while (r < 0 && errno == EINTR);
+    return r == 0;
+}
+
+/* Is the may_owe hint up for fd? Connections are never freed: the hint is
+ * safe to read unlocked, and false costs the read no lock. */
+static bool may_owe(int fd)
+{
     uintptr_t v = nm_fdtable_get(fd);
-    if (!NM_FD_IS_CONN(v) ||
-        !atomic_load_explicit(&((struct nm_conn *)v)->may_owe,
-                              memory_order_relaxed))
+    return NM_FD_IS_CONN(v) &&
+           atomic_load_explicit(&((struct nm_conn *)v)->may_owe,
+                                memory_order_relaxed);
+}
+
+void nm_conn_before_read(int fd, int flags)
+{
+    if (!may_owe(fd))
         return;
     struct nm_conn *c = nm_conn_acquire(fd);
     if (c == NULL)
         return;
-    /* The server waits on the client: nothing may stay held meanwhile. */
+    c->fd = fd;
+    /* A held response stays held through a read that cannot wait: Apache
+     * writes a streamed body, then looks for a pipelined request with a
+     * non-blocking read (EAGAIN), then writes the last chunk. A read that
+     * could block is the server waiting on its client, who must not be
+     * left waiting on us meanwhile. Owed bytes go out either way. */
+    if (is_holding(c) && read_could_block(fd, flags))
+        release_overdue(c, 0);
+    flush_owed(c, fd, false);
+    nm_conn_release(c);
+}
+
+void nm_conn_before_poll(int fd)
+{
+    /* The server waits for its client's next bytes (after a non-blocking
+     * read found none): nothing may stay held meanwhile. */
+    if (!may_owe(fd))
+        return;
+    struct nm_conn *c = nm_conn_acquire(fd);
+    if (c == NULL)
+        return;
     c->fd = fd;
     release_overdue(c, 0);
     flush_owed(c, fd, false);

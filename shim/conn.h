@@ -32,9 +32,16 @@ void nm_conn_on_accept(int listen_fd, int fd);
  * NULL. */
 struct nm_conn *nm_conn_adopt(int fd);
 
-/* The server is about to read from fd: held bytes go out first, so a
- * server waiting on its client never leaves that client waiting on us. */
-void nm_conn_before_read(int fd);
+/* The server is about to read from fd (flags: recv's, 0 for read): owed
+ * bytes go out, and held ones too when the read could block, so a server
+ * waiting on its client never leaves that client waiting on us. A read
+ * that cannot wait (non-blocking socket, input already there) keeps the
+ * hold: servers look for a pipelined request in the middle of a response. */
+void nm_conn_before_read(int fd, int flags);
+
+/* The server polls fd for input with a timeout: it waits on its client,
+ * so whatever is held or owed goes out first. */
+void nm_conn_before_poll(int fd);
 
 /* The server read n bytes (spread over iov) from the connection. */
 void nm_conn_on_read(struct nm_conn *c, const struct iovec *iov, int iovcnt,
@@ -70,6 +77,10 @@ void nm_conn_dup_fd(int oldfd, int newfd);
 /* Delivers every byte the shim owes or holds, on all connections, blocking
  * briefly: before fork and exec, so nothing is held across them. */
 void nm_conn_flush_all(void);
+
+/* At exit: held and owed bytes go out unchanged, without blocking and
+ * without waiting for a lock. */
+void nm_conn_deliver_at_exit(void);
 
 /* Before exec: a response in progress on fd 1 is relayed through the shim
  * from a pipe the exec'd program writes (see conn.c); then everything

@@ -76,6 +76,7 @@ static void *flusher_main(void *arg)
 /* Starts the thread; it must not take the server's signals. */
 static bool start_locked(void)
 {
+    nm_report_open(); /* while the process has one thread: see report.h */
     sigset_t all, old;
     sigfillset(&all);
     pthread_sigmask(SIG_SETMASK, &all, &old);

@@ -17,6 +17,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <poll.h>
 #include <pthread.h>
 #include <stdarg.h>
 #include <stdbool.h>
@@ -37,6 +38,18 @@ static __thread int in_shim;
 static inline bool should_follow(void)
 {
     return is_active && in_shim == 0;
+}
+
+/* For the fd-lifecycle hooks (close, shutdown, dup, close_range, open):
+ * in_shim > 0 means this thread is already inside the shim, typically a
+ * signal handler that interrupted a hook (Apache destroys a pool, closing
+ * fds, from its SIGTERM handler). Those calls are async-signal-safe in
+ * libc and must stay so here: they go straight to libc, taking no lock
+ * the interrupted code may hold. A stale entry left for that fd number is
+ * dropped when the number comes back (open, accept, dup). */
+static inline bool may_touch_state(void)
+{
+    return should_follow();
 }
 
 /* Runs the shim's own work inside a hook: the server's errno is kept, and
@@ -98,13 +111,20 @@ __attribute__((constructor)) static void nm_shim_init(void)
            (unsigned long long)nm_cfg.hold_max_bytes);
 }
 
+/* exit() (not _exit) after writing a response: deliver what is held. */
+__attribute__((destructor)) static void nm_shim_fini(void)
+{
+    if (is_active)
+        QUIETLY(nm_conn_deliver_at_exit());
+}
+
 /* ---- read side ---- */
 
 /* Before a read on a tracked connection: see nm_conn_before_read. */
-static inline void before_read(int fd)
+static inline void before_read(int fd, int flags)
 {
     if (should_follow() && NM_FD_IS_CONN(nm_fdtable_get(fd)))
-        QUIETLY(nm_conn_before_read(fd));
+        QUIETLY(nm_conn_before_read(fd, flags));
 }
 
 /* The server read n > 0 bytes from fd: let the tracker see them. */
@@ -125,7 +145,7 @@ static void saw_read(int fd, const struct iovec *iov, int cnt, ssize_t n)
 
 EXPORT ssize_t read(int fd, void *buf, size_t len)
 {
-    before_read(fd);
+    before_read(fd, 0);
     ssize_t r = nm_real_read(fd, buf, len);
     if (r > 0 && should_follow()) {
         struct iovec v = {.iov_base = buf, .iov_len = (size_t)r};
@@ -145,7 +165,7 @@ EXPORT ssize_t __read_chk(int fd, void *buf, size_t len, size_t buflen)
 
 EXPORT ssize_t readv(int fd, const struct iovec *iov, int cnt)
 {
-    before_read(fd);
+    before_read(fd, 0);
     ssize_t r = nm_real.readv ? nm_real.readv(fd, iov, cnt)
                               : syscall(SYS_readv, fd, iov, cnt);
     if (r > 0 && should_follow())
@@ -156,7 +176,7 @@ EXPORT ssize_t readv(int fd, const struct iovec *iov, int cnt)
 EXPORT ssize_t recvfrom(int fd, void *buf, size_t len, int flags,
                         struct sockaddr *addr, socklen_t *alen)
 {
-    before_read(fd);
+    before_read(fd, flags);
     ssize_t r = nm_real.recvfrom
                     ? nm_real.recvfrom(fd, buf, len, flags, addr, alen)
                     : syscall(SYS_recvfrom, fd, buf, len, flags, addr, alen);
@@ -191,11 +211,33 @@ EXPORT ssize_t __recvfrom_chk(int fd, void *buf, size_t len, size_t buflen,
 
 EXPORT ssize_t recvmsg(int fd, struct msghdr *msg, int flags)
 {
-    before_read(fd);
+    before_read(fd, flags);
     ssize_t r = nm_real_recvmsg(fd, msg, flags);
     if (r > 0 && !(flags & MSG_PEEK) && should_follow())
         saw_read(fd, msg->msg_iov, (int)msg->msg_iovlen, r);
     return r;
+}
+
+/* A server polling a connection for input waits on its client: what is
+ * held for that client goes out first (nm_conn_before_poll). A poll with
+ * no timeout waits for nothing, like a non-blocking read. */
+EXPORT int poll(struct pollfd *fds, nfds_t nfds, int timeout)
+{
+    if (timeout != 0 && should_follow())
+        for (nfds_t i = 0; i < nfds; i++)
+            if ((fds[i].events & POLLIN) &&
+                NM_FD_IS_CONN(nm_fdtable_get(fds[i].fd)))
+                QUIETLY(nm_conn_before_poll(fds[i].fd));
+    return nm_real.poll ? nm_real.poll(fds, nfds, timeout)
+                        : (int)syscall(SYS_poll, fds, nfds, timeout);
+}
+
+EXPORT int __poll_chk(struct pollfd *fds, nfds_t nfds, int timeout,
+                      size_t fdslen)
+{
+    if (fdslen / sizeof(*fds) < nfds)
+        __chk_fail();
+    return poll(fds, nfds, timeout);
 }
 
 /* ---- write side ---- */
@@ -318,14 +360,14 @@ EXPORT ssize_t sendfile64(int out, int in, off_t *off, size_t count)
 
 static void forget(int fd)
 {
-    if (is_active)
+    if (may_touch_state())
         QUIETLY(forget_cached(fd); nm_conn_forget_fd(fd));
 }
 
 /* A connection accepted on listen_fd: follow it if the listener is ours. */
 static int accepted(int listen_fd, int r)
 {
-    if (r >= 0 && is_active)
+    if (r >= 0 && may_touch_state())
         QUIETLY(forget_cached(r); nm_conn_on_accept(listen_fd, r));
     return r;
 }
@@ -344,6 +386,19 @@ EXPORT int accept(int fd, struct sockaddr *addr, socklen_t *alen)
                             : (int)syscall(SYS_accept, fd, addr, alen));
 }
 
+/* A socket this process connects is its client side (Apache to php-fpm or
+ * a backend): never followed, whatever its ports (adoption would take its
+ * replies for requests). */
+EXPORT int connect(int fd, const struct sockaddr *addr, socklen_t len)
+{
+    int r = nm_real.connect ? nm_real.connect(fd, addr, len)
+                            : (int)syscall(SYS_connect, fd, addr, len);
+    if (fd >= 0 && should_follow())
+        QUIETLY(forget_cached(fd); nm_conn_drop_stale_fd(fd);
+                nm_fdtable_set(fd, NM_FD_IGNORED));
+    return r;
+}
+
 EXPORT int close(int fd)
 {
     forget(fd);
@@ -352,7 +407,7 @@ EXPORT int close(int fd)
 
 EXPORT int shutdown(int fd, int how)
 {
-    if (is_active && how != SHUT_RD)
+    if (may_touch_state() && how != SHUT_RD)
         QUIETLY(nm_conn_drain(fd));
     return nm_real.shutdown ? nm_real.shutdown(fd, how)
                             : (int)syscall(SYS_shutdown, fd, how);
@@ -360,7 +415,7 @@ EXPORT int shutdown(int fd, int how)
 
 static void dup_to(int oldfd, int newfd)
 {
-    if (newfd >= 0 && is_active)
+    if (newfd >= 0 && may_touch_state())
         QUIETLY(forget_cached(newfd); nm_conn_dup_fd(oldfd, newfd));
 }
 
@@ -422,7 +477,7 @@ EXPORT int fcntl64(int fd, int cmd, ...)
 
 EXPORT int close_range(unsigned first, unsigned last, int flags)
 {
-    if (is_active && !(flags & CLOSE_RANGE_CLOEXEC))
+    if (may_touch_state() && !(flags & CLOSE_RANGE_CLOEXEC))
         QUIETLY(nm_report_range_gone(first, last);
                 nm_conn_forget_range(first, last));
     return nm_real.close_range
@@ -436,7 +491,7 @@ EXPORT int close_range(unsigned first, unsigned last, int flags)
  * read on it the socket check (a getsockopt) that unknown fds get. */
 static int opened(int fd)
 {
-    if (fd >= 0 && is_active) /* a number closed unseen may be reused */
+    if (fd >= 0 && may_touch_state()) /* a number closed unseen is reused */
         QUIETLY(forget_cached(fd); nm_conn_drop_stale_fd(fd);
                 nm_fdtable_set(fd, NM_FD_IGNORED));
     return fd;
@@ -496,7 +551,7 @@ EXPORT pid_t vfork(void)
 /* Nothing held may cross exec: the new image has no shim state. */
 static void before_exec(void)
 {
-    if (is_active)
+    if (may_touch_state())
         QUIETLY(nm_conn_before_exec());
 }
 

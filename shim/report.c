@@ -34,6 +34,28 @@ static int open_socket(void)
     return fd;
 }
 
+/* The socket, opened on first need (report_lock held). */
+static int open_if_needed(void)
+{
+    int fd = atomic_load(&report_fd);
+    if (fd < 0) {
+        fd = open_socket();
+        atomic_store(&report_fd, fd);
+    }
+    return fd;
+}
+
+void nm_report_open(void)
+{
+    if (atomic_load_explicit(&report_fd, memory_order_relaxed) >= 0)
+        return;
+    int saved = errno;
+    pthread_mutex_lock(&report_lock);
+    open_if_needed();
+    pthread_mutex_unlock(&report_lock);
+    errno = saved;
+}
+
 /* Events are batched and sent with one sendmmsg per batch: a datagram per
  * response, as notmodd expects, but not a syscall per response (the shim
  * makes no syscall the server did not make, but to deliver what it owes).
@@ -70,11 +92,7 @@ static void flush_locked(uint64_t now)
         msgs[i].msg_hdr.msg_iov = &iov[i];
         msgs[i].msg_hdr.msg_iovlen = 1;
     }
-    int fd = atomic_load(&report_fd);
-    if (fd < 0) {
-        fd = open_socket();
-        atomic_store(&report_fd, fd);
-    }
+    int fd = open_if_needed();
     int r = fd >= 0 ? sendmmsg(fd, msgs, (unsigned)batch_count,
                                MSG_DONTWAIT | MSG_NOSIGNAL)
                     : -1;

@@ -17,6 +17,12 @@ void nm_report_send(nm_event_t *ev);
  * connection may exit right after, with _exit) and at exit. */
 void nm_report_flush(void);
 
+/* Opens the event socket now if it is not open. Called before the process
+ * starts its first thread: moving the socket to a high fd number grows the
+ * fd table, which in a multi-threaded process waits for an RCU grace
+ * period (strace: 14 ms per call in a forked busybox child). */
+void nm_report_open(void);
+
 /* For the flusher: sends a batch that waited long enough. Returns true
  * when nothing is left waiting. */
 bool nm_report_tick(uint64_t now_ms);

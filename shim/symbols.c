@@ -56,6 +56,8 @@ int nm_symbols_resolve(void)
     RESOLVE(execvp);
     RESOLVE(fork);
     RESOLVE(execve);
+    RESOLVE(poll);
+    RESOLVE(connect);
 #undef RESOLVE
     return is_circular ? -1 : 0;
 }

@@ -5,6 +5,7 @@
 #ifndef NM_SHIM_SYMBOLS_H
 #define NM_SHIM_SYMBOLS_H
 
+#include <poll.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/types.h>
@@ -43,6 +44,8 @@ struct nm_real_fns {
     int (*execvp)(const char *, char *const[]);
     pid_t (*fork)(void);
     int (*execve)(const char *, char *const[], char *const[]);
+    int (*poll)(struct pollfd *, nfds_t, int);
+    int (*connect)(int, const struct sockaddr *, socklen_t);
 };
 
 /* The resolved functions; entries stay NULL until nm_symbols_resolve. */

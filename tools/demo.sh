@@ -9,24 +9,44 @@
 # then `notmodctl stats`. Everything started is stopped; takes seconds.
 #
 # Environment: NOTMOD_BUILD_DIR=DIR uses an existing build (no build step),
-# NOTMOD_DEMO_NO_INSTALL=1 skips the package check (tests use both).
+# NOTMOD_DEMO_NO_INSTALL=1 skips the package check (tests use both),
+# NOTMOD_DEMO_INSTALLED=1 runs the installed Debian package's notmodd and
+# notmodctl (/usr/sbin, /usr/bin) instead of a build: notmodctl run then
+# preloads the installed libnotmod.so.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 NM_ROOT=$PWD
 # shellcheck source=tools/deps.sh
 . "$NM_ROOT/tools/deps.sh"
 
+INSTALLED=${NOTMOD_DEMO_INSTALLED:-}
 if [ "${NOTMOD_DEMO_NO_INSTALL:-}" != 1 ]; then
-    nm_install_missing "${NM_BUILD_PACKAGES[@]}" busybox curl
+    if [ "$INSTALLED" = 1 ]; then
+        nm_install_missing busybox curl
+    else
+        nm_install_missing "${NM_BUILD_PACKAGES[@]}" busybox curl
+    fi
 fi
-if [ -n "${NOTMOD_BUILD_DIR:-}" ]; then
-    BUILD=$NOTMOD_BUILD_DIR
+if [ "$INSTALLED" = 1 ]; then
+    NOTMODD=/usr/sbin/notmodd
+    CTL=/usr/bin/notmodctl
+    for f in "$NOTMODD" "$CTL"; do
+        [ -x "$f" ] || {
+            echo "demo: $f is not installed (dpkg -i the package first)" >&2
+            exit 1
+        }
+    done
 else
-    echo "building notmod..."
-    nm_build build
-    BUILD=$NM_ROOT/build
+    if [ -n "${NOTMOD_BUILD_DIR:-}" ]; then
+        BUILD=$NOTMOD_BUILD_DIR
+    else
+        echo "building notmod..."
+        nm_build build
+        BUILD=$NM_ROOT/build
+    fi
+    NOTMODD=$BUILD/notmodd
+    CTL=$BUILD/notmodctl
 fi
-CTL=$BUILD/notmodctl
 
 WORK=$(mktemp -d /tmp/notmod-demo.XXXXXX)
 PIDS=()
@@ -69,7 +89,7 @@ echo "edition 1" >"$DOC/edition"
 
 # --- notmodd and two busybox servers ----------------------------------------
 SOCK=$WORK/notmodd.sock
-"$BUILD/notmodd" --foreground --socket "$SOCK" >"$WORK/notmodd.log" 2>&1 &
+"$NOTMODD" --foreground --socket "$SOCK" >"$WORK/notmodd.log" 2>&1 &
 PIDS+=($!)
 export NOTMOD_SOCKET=$SOCK
 
@@ -128,6 +148,7 @@ row() {
 }
 
 echo "notmod demo: busybox httpd alone vs busybox httpd under notmodctl run"
+echo "(notmodd: $NOTMODD; shim: $("$CTL" run -- printenv LD_PRELOAD))"
 echo
 
 # The CGI page: the shim adds a strong ETag, then answers If-None-Match.

@@ -19,9 +19,20 @@ nm_install_missing() {
         apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 }
 
+# The servers of the compatibility suite (tests/integration/
+# test_compat_servers.py, tools/compat.sh).
+NM_COMPAT_PACKAGES=(apache2 libapache2-mod-php8.2 php-cgi php-fpm php-cli
+    mini-httpd civetweb lighttpd nginx-light fcgiwrap webfs busybox python3
+    h2o nodejs ruby ruby-webrick libhttp-daemon-perl gunicorn uwsgi-core
+    uwsgi-plugin-python3 curl)
+
 # Packages needed to build notmod.
 NM_BUILD_PACKAGES=(build-essential cmake pkg-config libxxhash-dev
     libcmocka-dev libhiredis-dev libevent-dev libpcap-dev libhttp-parser-dev)
+
+# Packages tools/package.sh needs beyond the build's: dpkg-shlibdeps
+# (dpkg-dev) and file(1), with which cpack works out the dependencies.
+NM_PACKAGE_PACKAGES=(dpkg-dev file)
 
 # nm_build DIR [CMAKE ARGS...]: configures and builds quietly into DIR.
 nm_build() {

@@ -10,10 +10,12 @@ NM_ROOT=$ROOT
 # shellcheck source=tools/deps.sh
 . "$ROOT/tools/deps.sh"
 TEST_PACKAGES=(cppcheck clang-format curl python3 redis-server busybox
-    nginx-light lighttpd tcpdump wrk apache2-utils clang libclang-rt-14-dev)
+    nginx-light lighttpd tcpdump wrk apache2-utils clang libclang-rt-14-dev
+    mandoc man-db "${NM_COMPAT_PACKAGES[@]}")
 
 [ "${1:-}" = "--no-install" ] ||
-    nm_install_missing "${NM_BUILD_PACKAGES[@]}" "${TEST_PACKAGES[@]}"
+    nm_install_missing "${NM_BUILD_PACKAGES[@]}" "${NM_PACKAGE_PACKAGES[@]}" \
+        "${TEST_PACKAGES[@]}"
 
 JOBS=$(nproc)
 status=0
@@ -24,6 +26,24 @@ echo "== build (Release: -O3, what a user's first optimised build gets) =="
 nm_build build-release -DCMAKE_BUILD_TYPE=Release
 echo "== build (ASan+UBSan) =="
 nm_build build-asan -DNOTMOD_SANITIZE=ON
+echo "== build (Debian package, build-pkg/) =="
+# test_package installs it with dpkg -i (as root) and removes it again.
+tools/package.sh --no-install >/dev/null
+
+echo "== man pages (mandoc -Tlint, man --warnings) =="
+# Warnings and errors fail; mandoc's style notes do not (they include
+# "referenced manual not found" for pages not installed on this machine).
+for page in docs/man/*.[1-8]; do
+    if ! mandoc -Tlint -Wwarning "$page"; then
+        status=1
+    fi
+    warnings=$(LC_ALL=C.UTF-8 MANWIDTH=80 man --warnings -l "$page" 2>&1 \
+        >/dev/null)
+    if [ -n "$warnings" ]; then
+        echo "$page: $warnings"
+        status=1
+    fi
+done
 
 echo "== tests (ASan+UBSan: unit) =="
 (cd build-asan && ASAN_OPTIONS=detect_leaks=1 \

@@ -5,6 +5,8 @@
  *           [--method GET|HEAD|POST] [--status N] [--outcome NAME]
  *           [--cond inm|ims] [--synth] [--body-len N] [--saved N]
  *           [--token HEX] [--raw HEX]     (--raw sends bytes as given)
+ *           [--rate R]    (R events per second, evenly spaced; default:
+ *                          as fast as the socket takes them)
  * Several events: repeat the options after "--" separators.
  * A synthetic load for the fleet simulation (tools/bench/fleet.py):
  *   nm_emit --load --socket PATH [--socket PATH...] --urls M [--routes K]
@@ -245,6 +247,7 @@ int main(int argc, char **argv)
         return main_load(argc, argv);
     const char *sock = NULL;
     long count = 1;
+    double rate = 0;
     nm_event_t ev = {0};
     ev.method = NM_METHOD_GET;
     ev.status = 200;
@@ -267,6 +270,8 @@ int main(int argc, char **argv)
             sock = v;
         else if (strcmp(opt, "--count") == 0)
             count = atol(v);
+        else if (strcmp(opt, "--rate") == 0)
+            rate = atof(v);
         else if (strcmp(opt, "--host") == 0)
             ev.host = S(v);
         else if (strcmp(opt, "--path") == 0)
@@ -325,7 +330,20 @@ int main(int argc, char **argv)
     struct sockaddr_un sa = {0};
     sa.sun_family = AF_UNIX;
     snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", sock);
+    struct timespec start;
+    clock_gettime(CLOCK_MONOTONIC, &start);
     for (long k = 0; k < count; k++) {
+        if (rate > 0) {
+            /* Absolute deadlines: the rate holds however long a send
+             * takes, which is what the rate tests compare against. */
+            double at = (double)start.tv_sec + (double)start.tv_nsec / 1e9 +
+                        (double)k / rate;
+            struct timespec ts = {(time_t)at,
+                                  (long)((at - (double)(time_t)at) * 1e9)};
+            while (clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &ts, NULL) ==
+                   EINTR)
+                ;
+        }
         while (sendto(fd, msg, len, 0, (struct sockaddr *)&sa, sizeof(sa)) <
                0) {
             if (errno != EAGAIN && errno != ENOBUFS) {

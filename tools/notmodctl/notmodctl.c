@@ -10,17 +10,24 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "ctlsock.h"
 #include "notmodctl.h"
 #include "paths.h"
+#include "stats_interval.h"
+#include "top.h"
 #include "url.h"
 
 static const char main_usage[] =
     "usage: notmodctl [--control PATH] COMMAND [ARGS]\n"
     "commands:\n"
     "  status                      daemon, store and socket state\n"
-    "  stats [--json]              totals: requests, revalidations, hits...\n"
-    "  top [-n N] [--once]         routes by revalidations (live on a "
-    "terminal)\n"
+    "  stats [--json] [--interval N [--count C]]\n"
+    "                              totals: requests, revalidations, hits...;\n"
+    "                              with --interval, their rates every N s\n"
+    "  top [-n N] [-s KEY] [-d SECONDS] [--once] [--json]\n"
+    "                              live rates and routes (KEY: revalidations,\n"
+    "                              misses, bytes, rate); one report when "
+    "piped\n"
     "  get URL                     the stored tag and its Last-Modified\n"
     "  purge URL | --prefix P      forget a URL (or every URL under P)\n"
     "  pin URL ETAG                publish ETAG for URL until purged\n"
@@ -40,8 +47,8 @@ struct command {
 
 static const struct command commands[] = {
     {"status", "status", 0, 0},
-    {"stats", "stats [--json]", 0, 1},
-    {"top", "top [-n N] [--once]", 0, 3},
+    {"stats", "stats [--json] [--interval N [--count C]]", 0, 5},
+    {"top", "top [-n N] [-s KEY] [-d SECONDS] [--once] [--json]", 0, 8},
     {"get", "get URL", 1, 1},
     {"purge", "purge URL | purge --prefix P", 1, 2},
     {"pin", "pin URL ETAG", 2, 2},
@@ -59,91 +66,21 @@ static int usage_error(const struct command *c, const char *why)
     return EXIT_USAGE;
 }
 
-/* Sends line, reads the whole answer into a malloc'd string. Returns an
- * exit code; prints the connection problem itself. */
-static int request(const char *path, const char *line, char **answer)
-{
-    struct sockaddr_un sa = {0};
-    sa.sun_family = AF_UNIX;
-    if (strlen(path) >= sizeof(sa.sun_path)) {
-        fprintf(stderr, "notmodctl: control socket path too long: %s\n", path);
-        return EXIT_USAGE;
-    }
-    strcpy(sa.sun_path, path);
-    int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    if (fd < 0 || connect(fd, (struct sockaddr *)&sa, sizeof(sa)) != 0) {
-        int err = errno;
-        if (err == EACCES || err == EPERM)
-            fprintf(stderr,
-                    "notmodctl: permission denied on the control "
-                    "socket %s (connect: %s)\n",
-                    path, strerror(err));
-        else
-            fprintf(stderr,
-                    "notmodctl: daemon not running at %s (connect: "
-                    "%s)\n",
-                    path, strerror(err));
-        if (fd >= 0)
-            close(fd);
-        return EXIT_FAILED;
-    }
-    size_t len = strlen(line);
-    size_t cap = 4096, used = 0;
-    char *buf = malloc(cap);
-    if (!buf) {
-        close(fd);
-        fprintf(stderr, "notmodctl: out of memory\n");
-        return EXIT_FAILED;
-    }
-    /* MSG_NOSIGNAL: a daemon that refuses us may close first; its answer
-     * is still worth reading, and a SIGPIPE would lose it. */
-    ssize_t n = send(fd, line, len, MSG_NOSIGNAL);
-    if (n < 0)
-        n = 0; /* read what the daemon said anyway */
-    while (n >= 0) {
-        if (used + 1 >= cap) {
-            char *bigger = realloc(buf, cap *= 2);
-            if (!bigger)
-                break;
-            buf = bigger;
-        }
-        n = read(fd, buf + used, cap - used - 1);
-        if (n <= 0)
-            break;
-        used += (size_t)n;
-    }
-    close(fd);
-    if (used == 0) { /* an answer received before a reset still counts */
-        fprintf(stderr, "notmodctl: no answer from the daemon at %s%s%s\n",
-                path, n < 0 ? ": " : "", n < 0 ? strerror(errno) : "");
-        free(buf);
-        return EXIT_FAILED;
-    }
-    buf[used] = '\0';
-    *answer = buf;
-    return EXIT_OK;
-}
-
 /* Prints the payload of an "ok" answer; an "err" answer becomes the one
  * line error message. */
 static int show(const char *answer)
 {
-    if (strncmp(answer, "ok\n", 3) == 0) {
-        fputs(answer + 3, stdout);
-        return EXIT_OK;
-    }
-    if (strncmp(answer, "err ", 4) == 0) {
-        fprintf(stderr, "notmodctl: %s", answer + 4);
+    const char *payload = nm_ctl_payload(answer);
+    if (!payload)
         return EXIT_FAILED;
-    }
-    fprintf(stderr, "notmodctl: unexpected answer from the daemon\n");
-    return EXIT_FAILED;
+    fputs(payload, stdout);
+    return EXIT_OK;
 }
 
 static int call(const char *path, const char *line)
 {
     char *answer = NULL;
-    int rc = request(path, line, &answer);
+    int rc = nm_ctl_request(path, line, &answer);
     if (rc == EXIT_OK) {
         rc = show(answer);
         free(answer);
@@ -170,42 +107,6 @@ static int check_prefix(const char *prefix)
         return EXIT_OK;
     fprintf(stderr, "notmodctl: prefix malformed: %s (%s)\n", prefix, why);
     return EXIT_USAGE;
-}
-
-/* `top`: once when piped, refreshed every second on a terminal. */
-static int cmd_top(const char *path, const struct command *c, int argc,
-                   char **argv)
-{
-    long n = 10;
-    bool is_once = !isatty(STDOUT_FILENO);
-    for (int i = 1; i < argc; i++) {
-        char *end;
-        if (strcmp(argv[i], "-n") == 0 && i + 1 < argc) {
-            n = strtol(argv[++i], &end, 10);
-            if (*end || n <= 0 || n > 1000)
-                return usage_error(c, "N must be 1..1000");
-        } else if (strcmp(argv[i], "--once") == 0) {
-            is_once = true;
-        } else {
-            return usage_error(c, NULL);
-        }
-    }
-    char line[64];
-    snprintf(line, sizeof(line), "top %ld\n", n);
-    for (;;) {
-        char *answer = NULL;
-        int rc = request(path, line, &answer);
-        if (rc != EXIT_OK)
-            return rc;
-        if (!is_once)
-            fputs("\033[H\033[2J", stdout); /* home + clear */
-        rc = show(answer);
-        free(answer);
-        fflush(stdout);
-        if (rc != EXIT_OK || is_once)
-            return rc;
-        sleep(1);
-    }
 }
 
 /* Shape check only; notmodd checks the characters. */
@@ -342,7 +243,10 @@ int main(int argc, char **argv)
         return EXIT_USAGE;
     }
     if (strcmp(c->name, "top") == 0)
-        return cmd_top(path, c, cargc, cargv);
+        return nm_ctl_top(path, cargc, cargv, c->usage);
+    if (strcmp(c->name, "stats") == 0 && cargc > 1 &&
+        !(cargc == 2 && strcmp(cargv[1], "--json") == 0))
+        return nm_ctl_stats_interval(path, cargc, cargv, c->usage);
     char line[8192];
     int rc = build_line(c, cargc, cargv, line, sizeof(line));
     return rc != EXIT_OK ? rc : call(path, line);

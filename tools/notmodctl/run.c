@@ -11,11 +11,22 @@
 
 #include "notmodctl.h"
 
+/* Set by CMakeLists.txt from the install layout; these defaults only
+ * serve a build made without it. */
+#ifndef NM_INSTALL_LIBDIR
+#define NM_INSTALL_LIBDIR "/usr/local/lib"
+#endif
+#ifndef NM_BINDIR_TO_LIBDIR
+#define NM_BINDIR_TO_LIBDIR "../lib"
+#endif
+
 static const char run_usage[] =
     "usage: notmodctl run [--socket PATH] -- PROGRAM [ARGS...]\n"
     "Runs PROGRAM with libnotmod.so preloaded (appended to LD_PRELOAD).\n"
-    "The library is looked for next to notmodctl, in ../lib/notmod,\n"
-    "../lib, /usr/local/lib/notmod and /usr/local/lib ($NOTMOD_LIB wins).\n"
+    "The library is looked for next to notmodctl (a build tree), then in\n"
+    "the install's library directory, " NM_INSTALL_LIBDIR ",\n"
+    "then in " NM_BINDIR_TO_LIBDIR " from notmodctl's directory (an install\n"
+    "moved elsewhere); $NOTMOD_LIB, when set, wins.\n"
     "  --socket PATH   sets NOTMOD_SOCKET for the program\n";
 
 static bool is_file(const char *path)
@@ -24,7 +35,19 @@ static bool is_file(const char *path)
     return stat(path, &sb) == 0 && S_ISREG(sb.st_mode);
 }
 
-/* Finds libnotmod.so; writes its absolute path into out. */
+/* Writes the real path of dir/libnotmod.so into out when it is a file. */
+static bool lib_in(const char *dir, char *out)
+{
+    char cand[PATH_MAX];
+    int n = snprintf(cand, sizeof(cand), "%s/libnotmod.so", dir);
+    return n > 0 && (size_t)n < sizeof(cand) && is_file(cand) &&
+           realpath(cand, out) != NULL;
+}
+
+/* Finds libnotmod.so; writes its absolute path into out (PATH_MAX bytes).
+ * Beside notmodctl first, so that a build tree's notmodctl runs that
+ * tree's shim even where a package is installed; then the library
+ * directory this notmodctl was configured to be installed with. */
 static bool find_lib(char *out, size_t cap)
 {
     const char *env = getenv("NOTMOD_LIB");
@@ -34,28 +57,22 @@ static bool find_lib(char *out, size_t cap)
     }
     char self[PATH_MAX];
     ssize_t n = readlink("/proc/self/exe", self, sizeof(self) - 1);
+    char *slash = NULL;
     if (n > 0) {
         self[n] = '\0';
-        char *slash = strrchr(self, '/');
+        slash = strrchr(self, '/');
         if (slash)
             *slash = '\0';
-        static const char *const rel[] = {"/libnotmod.so",
-                                          "/../lib/notmod/libnotmod.so",
-                                          "/../lib/libnotmod.so"};
-        for (size_t i = 0; i < sizeof(rel) / sizeof(rel[0]); i++) {
-            char cand[PATH_MAX + 64];
-            snprintf(cand, sizeof(cand), "%s%s", self, rel[i]);
-            if (is_file(cand) && realpath(cand, out))
-                return true;
-        }
     }
-    static const char *const fixed[] = {"/usr/local/lib/notmod/libnotmod.so",
-                                        "/usr/local/lib/libnotmod.so"};
-    for (size_t i = 0; i < sizeof(fixed) / sizeof(fixed[0]); i++) {
-        if (is_file(fixed[i])) {
-            snprintf(out, cap, "%s", fixed[i]);
+    if (slash && lib_in(self, out))
+        return true;
+    if (lib_in(NM_INSTALL_LIBDIR, out))
+        return true;
+    if (slash) {
+        char rel[PATH_MAX];
+        int k = snprintf(rel, sizeof(rel), "%s/%s", self, NM_BINDIR_TO_LIBDIR);
+        if (k > 0 && (size_t)k < sizeof(rel) && lib_in(rel, out))
             return true;
-        }
     }
     return false;
 }
@@ -123,7 +140,8 @@ int nm_ctl_run(int argc, char **argv)
     char lib[PATH_MAX];
     if (!find_lib(lib, sizeof(lib))) {
         fprintf(stderr, "notmodctl: libnotmod.so not found (next to "
-                        "notmodctl, ../lib/notmod, /usr/local/lib; or set "
+                        "notmodctl, in " NM_INSTALL_LIBDIR
+                        ", or " NM_BINDIR_TO_LIBDIR " from notmodctl; or set "
                         "NOTMOD_LIB)\n");
         return EXIT_FAILED;
     }
