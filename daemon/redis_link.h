@@ -44,6 +44,7 @@ nm_redis_link_t *nm_redis_link_new(struct event_base *base,
 /* Closes everything; commands in flight get their NULL reply first. */
 void nm_redis_link_free(nm_redis_link_t *l);
 
+/* True between on_up and the next on_down: commands can be sent. */
 bool nm_redis_link_is_up(const nm_redis_link_t *l);
 
 /* Sends argv to the master of key's slot (the one master without a

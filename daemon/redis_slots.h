@@ -1,7 +1,8 @@
 /* redis_slots.h - Redis Cluster's key-to-slot rule (CRC16 of the key or of
  * its hash tag, modulo 16384) and the MOVED / ASK redirections that name a
  * slot's node. Pure functions, no I/O; used by redis_link.c to route each
- * command to the master of its key's slot. */
+ * command to the master of its key's slot. Written here because no Cluster
+ * client library is packaged in Debian 12 for hiredis 0.14. */
 #ifndef NM_REDIS_SLOTS_H
 #define NM_REDIS_SLOTS_H
 

@@ -10,7 +10,6 @@
 
 #include <hiredis/hiredis.h>
 #include <inttypes.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -116,8 +115,9 @@ static cmd_t *cmd_new(redis_be_t *r, kind_t kind, const char *a, int64_t n)
     return c;
 }
 
-/* Sends argv (lens NULL: C strings) to the master of key's slot, or to the
- * master named node when key is NULL, with a callback context. */
+/* Sends argv (lens NULL: C strings, as hiredis takes them) to the master
+ * of key's slot, or to the master named node when key is NULL, with a
+ * callback context. */
 static void send_argv(redis_be_t *r, kind_t kind, const char *a, int64_t n,
                       const char *key, const char *node, int flags, int argc,
                       const char **argv, const size_t *lens)
@@ -125,12 +125,6 @@ static void send_argv(redis_be_t *r, kind_t kind, const char *a, int64_t n,
     cmd_t *c = cmd_new(r, kind, a, n);
     if (!c)
         return;
-    size_t own[16];
-    if (!lens && argc <= 16) {
-        for (int i = 0; i < argc; i++)
-            own[i] = strlen(argv[i]);
-        lens = own;
-    }
     if (key)
         nm_redis_link_send(r->link, key, flags, on_reply, c, argc, argv, lens);
     else
