@@ -775,47 +775,35 @@ void nm_redis_link_each_master(const nm_redis_link_t *l,
 
 /* --- Cluster: the map --- */
 
-/* Reads CLUSTER SLOTS ([[start, end, [ip, port, id...], replicas...]...])
- * into the slot map; an empty ip means the node asked (default_host).
- * Returns the number of ranges, or -1 (map unchanged) on a bad reply. */
+/* Takes a CLUSTER SLOTS reply (redis_slots.h) as the slot map; an empty
+ * host is the node asked (default_host). Returns the number of ranges, or
+ * -1 (map unchanged) on a bad reply. */
 static int apply_map(nm_redis_link_t *l, const redisReply *rep,
                      const char *default_host)
 {
-    if (rep->type != REDIS_REPLY_ARRAY || rep->elements == 0)
+    nm_redis_slot_range_t *ranges =
+        rep->type == REDIS_REPLY_ARRAY && rep->elements
+            ? calloc(rep->elements, sizeof(*ranges))
+            : NULL;
+    int n = ranges ? nm_redis_parse_slots(rep, ranges) : -1;
+    if (n <= 0) {
+        free(ranges);
         return -1;
-    for (size_t i = 0; i < rep->elements; i++) {
-        const redisReply *r = rep->element[i];
-        if (r->type != REDIS_REPLY_ARRAY || r->elements < 3 ||
-            r->element[0]->type != REDIS_REPLY_INTEGER ||
-            r->element[1]->type != REDIS_REPLY_INTEGER ||
-            r->element[2]->type != REDIS_REPLY_ARRAY ||
-            r->element[2]->elements < 2 ||
-            r->element[2]->element[0]->type != REDIS_REPLY_STRING ||
-            r->element[2]->element[1]->type != REDIS_REPLY_INTEGER ||
-            r->element[0]->integer < 0 ||
-            r->element[1]->integer >= NM_REDIS_SLOTS ||
-            r->element[0]->integer > r->element[1]->integer)
-            return -1;
     }
     for (size_t i = 0; i < l->n_nodes; i++)
         l->nodes[i]->in_map = false;
     memset(l->slot_node, 0, NM_REDIS_SLOTS * sizeof(*l->slot_node));
-    for (size_t i = 0; i < rep->elements; i++) {
-        const redisReply *r = rep->element[i];
-        const redisReply *m = r->element[2];
-        const char *host =
-            m->element[0]->len && strcmp(m->element[0]->str, "?") != 0
-                ? m->element[0]->str
-                : default_host;
-        node_t *n = get_node(l, host, (int)m->element[1]->integer);
-        if (!n)
+    for (int i = 0; i < n; i++) {
+        node_t *node = get_node(
+            l, *ranges[i].host ? ranges[i].host : default_host, ranges[i].port);
+        if (!node)
             continue; /* out of memory: those slots have no master */
-        n->in_map = true;
-        for (long long s = r->element[0]->integer; s <= r->element[1]->integer;
-             s++)
-            l->slot_node[s] = n;
+        node->in_map = true;
+        for (unsigned s = ranges[i].start; s <= ranges[i].end; s++)
+            l->slot_node[s] = node;
     }
-    return (int)rep->elements;
+    free(ranges);
+    return n;
 }
 
 static void on_refresh(redisAsyncContext *ac, void *reply, void *priv)

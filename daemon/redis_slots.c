@@ -65,3 +65,31 @@ nm_redis_redirect_t nm_redis_parse_redirect(const char *err, unsigned *slot,
     *port = (int)p;
     return kind;
 }
+
+int nm_redis_parse_slots(const redisReply *rep, nm_redis_slot_range_t *out)
+{
+    if (rep->type != REDIS_REPLY_ARRAY)
+        return -1;
+    for (size_t i = 0; i < rep->elements; i++) {
+        const redisReply *r = rep->element[i];
+        if (r->type != REDIS_REPLY_ARRAY || r->elements < 3 ||
+            r->element[0]->type != REDIS_REPLY_INTEGER ||
+            r->element[1]->type != REDIS_REPLY_INTEGER ||
+            r->element[2]->type != REDIS_REPLY_ARRAY ||
+            r->element[2]->elements < 2 ||
+            r->element[2]->element[0]->type != REDIS_REPLY_STRING ||
+            r->element[2]->element[1]->type != REDIS_REPLY_INTEGER)
+            return -1;
+        long long start = r->element[0]->integer, end = r->element[1]->integer;
+        long long port = r->element[2]->element[1]->integer;
+        if (start < 0 || end >= NM_REDIS_SLOTS || start > end || port <= 0 ||
+            port > 65535)
+            return -1;
+        const char *host = r->element[2]->element[0]->str;
+        out[i].start = (unsigned)start;
+        out[i].end = (unsigned)end;
+        out[i].host = strcmp(host, "?") == 0 ? "" : host;
+        out[i].port = (int)port;
+    }
+    return (int)rep->elements;
+}

@@ -1,11 +1,13 @@
 /* redis_slots.h - Redis Cluster's key-to-slot rule (CRC16 of the key or of
- * its hash tag, modulo 16384) and the MOVED / ASK redirections that name a
- * slot's node. Pure functions, no I/O; used by redis_link.c to route each
- * command to the master of its key's slot. Written here because no Cluster
- * client library is packaged in Debian 12 for hiredis 0.14. */
+ * its hash tag, modulo 16384), the MOVED / ASK redirections that name a
+ * slot's node and the slot map CLUSTER SLOTS gives. Pure functions, no I/O;
+ * used by redis_link.c to route each command to the master of its key's slot.
+ * Written here because no Cluster client library is packaged in Debian 12 for
+ * hiredis 0.14. */
 #ifndef NM_REDIS_SLOTS_H
 #define NM_REDIS_SLOTS_H
 
+#include <hiredis/hiredis.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -31,5 +33,19 @@ typedef enum {
 nm_redis_redirect_t nm_redis_parse_redirect(const char *err, unsigned *slot,
                                             char *host, size_t host_cap,
                                             int *port);
+
+/* One range of CLUSTER SLOTS: slots start..end (inclusive) are served by
+ * the master host:port. host points into the reply; "" means the node
+ * that was asked (Redis 7 gives "" or "?" for an unknown endpoint). */
+typedef struct nm_redis_slot_range {
+    unsigned start, end;
+    const char *host;
+    int port;
+} nm_redis_slot_range_t;
+
+/* Reads a CLUSTER SLOTS reply, [[start, end, [host, port, id, ...],
+ * replica...]...], into out (room for rep->elements ranges). Returns the
+ * number of ranges, or -1 when any range is not of that shape. */
+int nm_redis_parse_slots(const redisReply *rep, nm_redis_slot_range_t *out);
 
 #endif

@@ -1,11 +1,14 @@
 /* test_redis_slots.c - Redis Cluster's CRC16 and key slots against the
  * specification's check value and slots Redis 7 itself gives (CLUSTER
- * KEYSLOT), hash tags included; MOVED and ASK replies read. */
+ * KEYSLOT), hash tags included; MOVED and ASK replies read; CLUSTER SLOTS
+ * replies (built here as hiredis would) read into ranges, bad ones
+ * refused. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include <cmocka.h>
@@ -135,6 +138,113 @@ static void redirect_host_longer_than_buffer_is_refused(void **state)
                      NM_REDIS_REDIRECT_NONE);
 }
 
+/* --- CLUSTER SLOTS --- */
+
+/* A reply tree from a compact spec: "i123" an integer, "s..." a string,
+ * "[" ... "]" an array. */
+static redisReply *build(const char **spec)
+{
+    redisReply *r = calloc(1, sizeof(*r));
+    const char *t = *spec;
+    if (t[0] == 'i') {
+        r->type = REDIS_REPLY_INTEGER;
+        r->integer = strtoll(t + 1, NULL, 10);
+        (*spec) += strlen(t) + 1;
+    } else if (t[0] == 's') {
+        r->type = REDIS_REPLY_STRING;
+        r->str = strdup(t + 1);
+        r->len = strlen(t + 1);
+        (*spec) += strlen(t) + 1;
+    } else { /* "[" */
+        r->type = REDIS_REPLY_ARRAY;
+        (*spec) += 2;
+        r->element = calloc(16, sizeof(*r->element));
+        while (**spec != ']')
+            r->element[r->elements++] = build(spec);
+        (*spec) += 2;
+    }
+    return r;
+}
+
+static void drop(redisReply *r)
+{
+    for (size_t i = 0; i < r->elements; i++)
+        drop(r->element[i]);
+    free(r->element);
+    free(r->str);
+    free(r);
+}
+
+typedef struct slots_row {
+    const char *what;
+    const char *spec; /* NUL-separated tokens, ending with an empty one */
+    int n;
+    const char *first; /* "start end host port" of range 0 */
+} slots_row_t;
+
+#define T(s) s "\0"
+static const slots_row_t slots_rows[] = {
+    {"three_masters_with_a_replica",
+     T("[") T("[") T("i0") T("i5460") T("[") T("s127.0.0.1") T("i7000")
+         T("sabc") T("]") T("[") T("s127.0.0.1") T("i7003") T("sdef") T("]")
+             T("]") T("[") T("i5461") T("i10922") T("[") T("s127.0.0.1")
+                 T("i7001") T("]") T("]") T("[") T("i10923") T("i16383") T("[")
+                     T("s127.0.0.1") T("i7002") T("]") T("]") T("]"),
+     3, "0 5460 127.0.0.1 7000"},
+    {"unknown_endpoint_is_the_node_asked",
+     T("[") T("[") T("i0") T("i16383") T("[") T("s?") T("i7000") T("]") T("]")
+         T("]"),
+     1, "0 16383  7000"},
+    {"empty_endpoint_is_the_node_asked",
+     T("[") T("[") T("i5") T("i5") T("[") T("s") T("i7000") T("]") T("]")
+         T("]"),
+     1, "5 5  7000"},
+    {"no_slots_assigned_is_no_range", T("[") T("]"), 0, NULL},
+    {"not_an_array_refused", T("sOK"), -1, NULL},
+    {"range_not_an_array_refused", T("[") T("i0") T("]"), -1, NULL},
+    {"start_after_end_refused",
+     T("[") T("[") T("i9") T("i8") T("[") T("sh") T("i1") T("]") T("]") T("]"),
+     -1, NULL},
+    {"slot_past_16383_refused",
+     T("[") T("[") T("i0") T("i16384") T("[") T("sh") T("i1") T("]") T("]")
+         T("]"),
+     -1, NULL},
+    {"port_zero_refused",
+     T("[") T("[") T("i0") T("i1") T("[") T("sh") T("i0") T("]") T("]") T("]"),
+     -1, NULL},
+    {"master_without_port_refused",
+     T("[") T("[") T("i0") T("i1") T("[") T("sh") T("]") T("]") T("]"), -1,
+     NULL},
+    {"port_as_string_refused",
+     T("[") T("[") T("i0") T("i1") T("[") T("sh") T("s1") T("]") T("]") T("]"),
+     -1, NULL},
+};
+#undef T
+
+static void cluster_slots_read_into_ranges(void **state)
+{
+    (void)state;
+    int failures = 0;
+    for (size_t i = 0; i < sizeof slots_rows / sizeof slots_rows[0]; i++) {
+        const slots_row_t *r = &slots_rows[i];
+        const char *spec = r->spec;
+        redisReply *rep = build(&spec);
+        nm_redis_slot_range_t out[16];
+        int n = nm_redis_parse_slots(rep, out);
+        char first[128] = "";
+        if (n > 0)
+            snprintf(first, sizeof(first), "%u %u %s %d", out[0].start,
+                     out[0].end, out[0].host, out[0].port);
+        if (n != r->n || (r->first && strcmp(first, r->first) != 0)) {
+            print_error("%s: n %d [%s] want %d [%s]\n", r->what, n, first, r->n,
+                        r->first ? r->first : "");
+            failures++;
+        }
+        drop(rep);
+    }
+    assert_int_equal(failures, 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -142,6 +252,7 @@ int main(void)
         cmocka_unit_test(keyslot_follows_hash_tags_as_redis_does),
         cmocka_unit_test(redirects_give_slot_and_node),
         cmocka_unit_test(redirect_host_longer_than_buffer_is_refused),
+        cmocka_unit_test(cluster_slots_read_into_ranges),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
