@@ -32,6 +32,25 @@ int64_t nm_config_parse_size(const char *s)
     return (int64_t)(v * mult);
 }
 
+int64_t nm_config_parse_ms(const char *s)
+{
+    char *end;
+    if (s == NULL || *s < '0' || *s > '9')
+        return -1;
+    errno = 0;
+    unsigned long long v = strtoull(s, &end, 10);
+    if (errno != 0)
+        return -1;
+    uint64_t mult = 1;
+    if (strcmp(end, "s") == 0)
+        mult = 1000;
+    else if (*end != '\0' && strcmp(end, "ms") != 0)
+        return -1;
+    if (v > (uint64_t)INT64_MAX / mult)
+        return -1;
+    return (int64_t)(v * mult);
+}
+
 /* Reads a size variable; a malformed value keeps the default, logged. */
 static uint64_t size_var(const char *name, uint64_t dflt)
 {
@@ -42,6 +61,22 @@ static uint64_t size_var(const char *name, uint64_t dflt)
     if (v < 0) {
         nm_log(NM_LOG_WARN, "%s=%.32s is not a size, using %llu", name, s,
                (unsigned long long)dflt);
+        return dflt;
+    }
+    return (uint64_t)v;
+}
+
+/* Reads a duration variable, in ms; a malformed value keeps the default,
+ * logged. */
+static uint64_t ms_var(const char *name, uint64_t dflt)
+{
+    const char *s = getenv(name);
+    if (s == NULL || *s == '\0')
+        return dflt;
+    int64_t v = nm_config_parse_ms(s);
+    if (v < 0) {
+        nm_log(NM_LOG_WARN, "%s=%.32s is not a duration, using %llu ms", name,
+               s, (unsigned long long)dflt);
         return dflt;
     }
     return (uint64_t)v;
@@ -107,7 +142,7 @@ void nm_config_load(void)
     load_ports();
     nm_cfg.hold_max_bytes = size_var("NOTMOD_HOLD_MAX", 8u << 20);
     nm_cfg.hold_total_bytes = size_var("NOTMOD_HOLD_TOTAL", 64u << 20);
-    uint64_t ms = size_var("NOTMOD_HOLD_MS", 200);
+    uint64_t ms = ms_var("NOTMOD_HOLD_MS", 200);
     if (ms > 60000) {
         nm_log(NM_LOG_WARN, "NOTMOD_HOLD_MS too large, using 200");
         ms = 200;

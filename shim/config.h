@@ -35,4 +35,7 @@ bool nm_config_port_ok(uint16_t port);
 /* Parses "8M", "512k", "1048576" into bytes; -1 when malformed. */
 int64_t nm_config_parse_size(const char *s);
 
+/* Parses "200", "200ms", "1s" into milliseconds; -1 when malformed. */
+int64_t nm_config_parse_ms(const char *s);
+
 #endif

@@ -2,7 +2,6 @@
 #include "alloc.h"
 #include "conn.h"
 
-#include "config.h"
 #include "flusher.h"
 #include "hold.h"
 #include "log.h"
@@ -209,7 +208,7 @@ void nm_conn_release_overdue(struct nm_conn *c, uint64_t now_ms)
         return;
     uint64_t since =
         c->phase == NM_PHASE_HOLD ? c->hold->started_ms : c->head_started_ms;
-    if (now_ms != 0 && now_ms - since < nm_cfg.hold_ms)
+    if (now_ms != 0 && !nm_hold_is_due(since, now_ms))
         return;
     nm_log(NM_LOG_DEBUG, "fd %d: releasing a held response unchanged",
            nm_conn_fd(c));

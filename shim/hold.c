@@ -29,6 +29,11 @@ bool nm_hold_fits(uint64_t len)
     return len <= nm_cfg.hold_max_bytes;
 }
 
+bool nm_hold_is_due(uint64_t since_ms, uint64_t now_ms)
+{
+    return now_ms - since_ms >= nm_cfg.hold_ms;
+}
+
 enum nm_hold_admit nm_hold_admits(const nm_resp_t *resp)
 {
     if ((resp->flags & NM_RESP_HAS_CL) && !nm_hold_fits(resp->content_length))

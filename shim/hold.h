@@ -47,6 +47,10 @@ enum nm_hold_admit nm_hold_admits(const nm_resp_t *resp);
  * body sent from a file, which is hashed there rather than held. */
 bool nm_hold_fits(uint64_t len);
 
+/* Has a hold that began at since_ms lasted NOTMOD_HOLD_MS at now_ms? Then
+ * what is held goes out unchanged: a hold must never stall a client. */
+bool nm_hold_is_due(uint64_t since_ms, uint64_t now_ms);
+
 /* A new, empty hold (64-byte aligned, maybe the last one freed), or NULL
  * when memory is short. */
 struct nm_hold *nm_hold_new(uint64_t seed, uint64_t now_ms);

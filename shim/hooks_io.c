@@ -119,8 +119,8 @@ __attribute__((constructor)) static void nm_shim_init(void)
     pthread_atfork(before_fork, after_fork_parent, after_fork_child);
     nm_tagwatch_init(); /* before the server forks: shared by its workers */
     is_active = true;
-    nm_log(NM_LOG_INFO, "active (hold max %llu bytes)",
-           (unsigned long long)nm_cfg.hold_max_bytes);
+    nm_log(NM_LOG_INFO, "active (hold max %llu bytes, %u ms)",
+           (unsigned long long)nm_cfg.hold_max_bytes, (unsigned)nm_cfg.hold_ms);
 }
 
 /* exit() (not _exit) after writing a response: deliver what is held. */

@@ -5,6 +5,7 @@
 #include "config.h"
 #include "fdtable.h"
 #include "flusher.h"
+#include "hold.h"
 #include "phase.h"
 #include "report.h"
 #include "transport_sock.h"
@@ -273,7 +274,7 @@ bool nm_track_flush_watched(void *item)
     uint64_t now = nm_now_ms();
     /* A fork-split exchange is claimed only when its hold is due: the
      * other side (a child about to exec) must get the chance first. */
-    if (c->takeover == NULL || now - c->head_started_ms >= nm_cfg.hold_ms)
+    if (c->takeover == NULL || nm_hold_is_due(c->head_started_ms, now))
         nm_conn_resolve_takeover(c);
     if (c->takeover == NULL)
         nm_conn_release_overdue(c, now);
