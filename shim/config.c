@@ -102,7 +102,8 @@ static void load_ports(void)
     }
 }
 
-/* DESIGN.md: /run/notmod if writable, else $XDG_RUNTIME_DIR, else /tmp. */
+/* Where notmodd listens by default (notmodd(8)): /run/notmod if
+ * writable, else $XDG_RUNTIME_DIR, else /tmp. */
 static void default_socket(char *out, size_t cap)
 {
     const char *xdg = getenv("XDG_RUNTIME_DIR");

@@ -1,6 +1,6 @@
 /* config.h - the shim's configuration, read once from the environment at
- * load (DESIGN.md "Shim contract"). Absurd values fall back to defaults
- * with a logged warning; nothing here ever fails the server. */
+ * load (every NOTMOD_* variable: libnotmod(7)). Absurd values fall back to
+ * defaults with a logged warning; nothing here ever fails the server. */
 #ifndef NM_SHIM_CONFIG_H
 #define NM_SHIM_CONFIG_H
 

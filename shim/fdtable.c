@@ -14,7 +14,7 @@ typedef _Atomic uintptr_t slot_t;
 _Atomic(slot_t *) nm_fdtable_top[TOP_SIZE];
 
 /* Chunks come from mmap, not malloc: the table may be touched before the
- * allocator is ready or from inside it (shim-pitfalls.md §1). */
+ * allocator is ready or from inside it (docs/interposition.md). */
 static slot_t *chunk_for(int fd, int create)
 {
     slot_t *chunk = atomic_load_explicit(&nm_fdtable_top[fd >> CHUNK_BITS],

@@ -1,7 +1,7 @@
 /* filehash.h - tags for sendfile() bodies: the file region is hashed with
  * pread instead of being held, and the tag cached by the file's whole
  * identity (dev, inode, size, mtime, ctime) and the region, so an unchanged
- * file is hashed once per process. Used by conn.c; headcache.c keeps the
+ * file is hashed once per process. Used by phase.c; headcache.c keeps the
  * identity to tag a HEAD of the same file. */
 #ifndef NM_SHIM_FILEHASH_H
 #define NM_SHIM_FILEHASH_H

@@ -3,7 +3,7 @@
  * a whole file (sendfile) whose tag we hashed, and that file, looked up
  * again by path, still has the same identity (filehash.h). Dynamic bodies
  * never tag a HEAD: equal lengths say nothing about equal bytes. Used by
- * conn.c. */
+ * answer.c (get) and phase.c (put). */
 #ifndef NM_SHIM_HEADCACHE_H
 #define NM_SHIM_HEADCACHE_H
 

@@ -2,7 +2,8 @@
  * in memory up to a small threshold, then spilled to a memfd, up to
  * NOTMOD_HOLD_MAX per response and NOTMOD_HOLD_TOTAL per process. Keeps the
  * server's raw bytes (framing included) and the hash of the de-chunked
- * body side by side. Used by conn.c. */
+ * body side by side, and checks every limit on holding. Used by the
+ * connection layer (phase.c, conn.c). */
 #ifndef NM_SHIM_HOLD_H
 #define NM_SHIM_HOLD_H
 

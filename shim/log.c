@@ -17,7 +17,7 @@ static int log_fd = -1;
 static int is_syslog;
 
 /* Our own fds live high and close-on-exec so servers that close or dup2
- * "free" low numbers do not collide with them (shim-pitfalls.md §3). */
+ * "free" low numbers do not collide with them (docs/interposition.md). */
 static int move_high(int fd)
 {
     int hi = nm_real_fcntl(fd, F_DUPFD_CLOEXEC, (void *)512);

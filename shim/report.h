@@ -1,7 +1,9 @@
 /* report.h - one small datagram per response to notmodd (common/event.h):
  * never blocks, dropped when no daemon listens, and backs off for a second
  * after a failure so a server without a daemon pays no syscall per
- * response. Used by conn.c when a response ends. */
+ * response. Used by exchange.c when a response ends, track.c and process.c
+ * before a process may end; the flusher ticks it (through the hooks'
+ * callbacks). */
 #ifndef NM_SHIM_REPORT_H
 #define NM_SHIM_REPORT_H
 

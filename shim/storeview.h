@@ -1,7 +1,7 @@
 /* storeview.h - the shim's read-only view of notmodd's snapshot
  * (common/snapshot.h): a private copy refreshed from the file at most every
  * 50 ms, looked up with no syscall and no lock. No snapshot, or a damaged
- * one, means an empty store. Used by conn.c for disabled routes, pins and the
+ * one, means an empty store. Used by phase.c for disabled routes, pins and the
  * Last-Modified the store remembers for a tag. */
 #ifndef NM_SHIM_STOREVIEW_H
 #define NM_SHIM_STOREVIEW_H

@@ -5,7 +5,7 @@
  * it left: a URL that goes A -> B -> A faster than that still finds A's old
  * date. The table lives in memory shared by every process forked from the
  * one that loaded the shim (prefork servers, fork per connection), so a
- * change one worker served is seen by the others. Used by conn.c. */
+ * change one worker served is seen by the others. Used by answer.c. */
 #ifndef NM_SHIM_TAGWATCH_H
 #define NM_SHIM_TAGWATCH_H
 

@@ -1,0 +1,57 @@
+/* hooks.h - what the hook files (hooks_io.c, hooks_fd.c, hooks_proc.c)
+ * share: whether the shim is active, the per-thread mark of calls the shim
+ * makes itself (never followed), and QUIETLY, which runs the shim's own
+ * work inside a hook keeping the server's errno. The top layer: the hooks
+ * are the only symbols libnotmod.so exports (exports.map). */
+#ifndef NM_SHIM_HOOKS_H
+#define NM_SHIM_HOOKS_H
+
+#include "report.h"
+
+#include <errno.h>
+#include <stdbool.h>
+
+#define EXPORT __attribute__((visibility("default")))
+
+/* Set once the constructor resolved everything and config allows work. */
+extern bool nm_hooks_is_active __attribute__((visibility("hidden")));
+/* Calls made by the shim itself on this thread are never followed. */
+extern __thread int nm_hooks_in_shim __attribute__((visibility("hidden")));
+
+static inline bool nm_hooks_should_follow(void)
+{
+    return nm_hooks_is_active && nm_hooks_in_shim == 0;
+}
+
+/* For the fd-lifecycle hooks (close, shutdown, dup, close_range, open):
+ * nm_hooks_in_shim > 0 means this thread is already inside the shim,
+ * typically a signal handler that interrupted a hook (Apache destroys a
+ * pool, closing fds, from its SIGTERM handler). Those calls are
+ * async-signal-safe in libc and must stay so here: they go straight to
+ * libc, taking no lock the interrupted code may hold. A stale entry left
+ * for that fd number is dropped when the number comes back (open, accept,
+ * dup). */
+static inline bool nm_hooks_may_touch_state(void)
+{
+    return nm_hooks_should_follow();
+}
+
+/* Runs the shim's own work inside a hook: the server's errno is kept, and
+ * calls the work makes are not followed. */
+#define QUIETLY(work)                                                          \
+    do {                                                                       \
+        int saved_errno_ = errno;                                              \
+        nm_hooks_in_shim++;                                                    \
+        work;                                                                  \
+        nm_hooks_in_shim--;                                                    \
+        errno = saved_errno_;                                                  \
+    } while (0)
+
+/* fd no longer names what it named: forget what we cached about that
+ * number (our event socket may even have been closed behind our back). */
+static inline void nm_hooks_forget_cached(int fd)
+{
+    nm_report_fd_gone(fd);
+}
+
+#endif
