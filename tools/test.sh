@@ -74,6 +74,9 @@ if ! clang-format --dry-run -Werror $(git ls-files '*.c' '*.h' 2>/dev/null) \
     status=1
 fi
 
+echo "== layers (shim/: no loop, no upward arrow, one way to libc) =="
+python3 tools/layers.py || status=1
+
 echo "== cppcheck =="
 if ! cppcheck --quiet --error-exitcode=1 --std=c11 \
     --enable=warning,performance,portability --inline-suppr \
