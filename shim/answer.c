@@ -55,7 +55,7 @@ bool nm_answer_304(struct nm_conn *c, const char *head, size_t head_len,
         nm_conn_send_own(c, &v, 1);
         nm_log(NM_LOG_DEBUG, "fd %d: 304 substituted (%ld bytes)",
                nm_conn_fd(c), n);
-        c->outcome = NM_OUTCOME_SUBSTITUTED_304;
+        c->note.outcome = NM_OUTCOME_SUBSTITUTED_304;
         /* "Bytes saved": the body not sent, plus the head difference. A
          * held body was counted as it came. */
         uint64_t body = (resp->flags & NM_RESP_HAS_CL) ? resp->content_length
@@ -115,7 +115,7 @@ static void release_with_tag(struct nm_conn *c, const char *head,
     n += cut;
     struct iovec v[3] = {{(void *)head, head_len - cut}, {line, n}};
     nm_conn_send_with_held_body(c, v, 2);
-    c->outcome = NM_OUTCOME_TAG_ADDED;
+    c->note.outcome = NM_OUTCOME_TAG_ADDED;
 }
 
 bool nm_answer_with_tag(struct nm_conn *c, const char *head, size_t head_len,

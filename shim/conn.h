@@ -5,7 +5,8 @@
  * bytes pass through unchanged, with a logged reason), and a held
  * response goes out unchanged when it cannot be finished. The bottom of
  * the connection layer: exchange.c, answer.c, phase.c, track.c and
- * process.c build on it; it calls only leaves (deliver, hold, flusher). */
+ * process.c build on it; below it are only leaves (deliver, hold, the
+ * flusher, the decision's types) and the base. */
 #ifndef NM_SHIM_CONN_H
 #define NM_SHIM_CONN_H
 
@@ -17,6 +18,7 @@
 #include <sys/uio.h>
 
 #include "cursor.h"
+#include "decide.h"
 #include "deliver.h"
 #include "transport.h"
 
@@ -78,9 +80,8 @@ struct nm_conn {
     bool is_claimed_by_write;
     struct nm_hold *hold; /* with NM_PHASE_HOLD: the body so far */
     /* what became of the current response, reported when it ends */
-    uint8_t outcome; /* nm_event_outcome_t */
-    uint16_t reason; /* NM_REASON_* with NM_OUTCOME_NOT_HANDLED */
-    bool is_synth;   /* the validator is ours */
+    nm_decide_note_t note; /* outcome, and reason when not handled */
+    bool is_synth;         /* the validator is ours */
     uint64_t saved_bytes;
     uint64_t body_bytes; /* de-chunked body bytes of a held response */
     char vtag[NM_SNAPSHOT_TAG_MAX + 1]; /* validator that left, if ours */

@@ -117,8 +117,8 @@ void nm_exchange_start(struct nm_conn *c)
         nm_conn_give_up(c, "out of memory");
         return;
     }
-    c->outcome = NM_OUTCOME_PASSED;
-    c->reason = NM_REASON_NONE;
+    c->note.outcome = NM_OUTCOME_PASSED;
+    c->note.reason = NM_REASON_NONE;
     c->is_synth = false;
     c->saved_bytes = c->body_bytes = 0;
     c->vtag[0] = '\0';
@@ -126,8 +126,8 @@ void nm_exchange_start(struct nm_conn *c)
     bool is_get_head =
         r->method == NM_METHOD_GET || r->method == NM_METHOD_HEAD;
     if (!is_get_head) {
-        c->outcome = NM_OUTCOME_NOT_HANDLED;
-        c->reason = NM_REASON_METHOD;
+        c->note.outcome = NM_OUTCOME_NOT_HANDLED;
+        c->note.reason = NM_REASON_METHOD;
     }
     c->phase = is_get_head && !(r->flags & NM_REQ_TRUNCATED_COND)
                    ? NM_PHASE_HEAD
@@ -140,9 +140,9 @@ static void report(const struct nm_conn *c, const nm_req_t *r,
 {
     nm_event_t ev = {
         .method = (uint8_t)r->method,
-        .outcome = c->outcome,
+        .outcome = c->note.outcome,
         .status = (uint16_t)resp->status,
-        .reason = c->reason,
+        .reason = c->note.reason,
         .body_len = (resp->flags & NM_RESP_HAS_CL) ? resp->content_length : 0,
         .bytes_saved = c->saved_bytes,
     };
@@ -162,8 +162,8 @@ static void report(const struct nm_conn *c, const nm_req_t *r,
      * the store's current tag for it. */
     nm_snapshot_hit_t hit;
     if (is_cond && resp->status == 200 && ev.validator.len > 0 &&
-        (c->outcome == NM_OUTCOME_PASSED ||
-         c->outcome == NM_OUTCOME_TAG_ADDED) &&
+        (c->note.outcome == NM_OUTCOME_PASSED ||
+         c->note.outcome == NM_OUTCOME_TAG_ADDED) &&
         nm_storeview_lookup(r->host, r->host_len, r->target, r->target_len,
                             &hit) &&
         (hit.flags & NM_SNAPSHOT_E_HAS_TAG) &&

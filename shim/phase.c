@@ -355,10 +355,7 @@ static bool take_ours(struct wctx *w, nm_decide_in_t *in, const char *head,
                        : NM_PHASE_PASS;
         return true;
     }
-    nm_decide_note_t note = {c->outcome, c->reason};
-    nm_verdict_t v = nm_decide_untagged(in, &note);
-    c->outcome = note.outcome;
-    c->reason = note.reason;
+    nm_verdict_t v = nm_decide_untagged(in, &c->note);
     if (v != NM_VERDICT_HOLD)
         return false;
     if (is_contiguous && !nm_conn_keep_head(c, start, m))
@@ -431,10 +428,7 @@ static enum step phase_head(struct wctx *w)
     nm_decide_in_t in = {
         .req = &c->q_head->req, .resp = c->resp, .now = time(NULL)};
     gather(c, &in);
-    nm_decide_note_t note = {c->outcome, c->reason};
-    nm_verdict_t v = nm_decide_head(&in, &note);
-    c->outcome = note.outcome;
-    c->reason = note.reason;
+    nm_verdict_t v = nm_decide_head(&in, &c->note);
     if (v == NM_VERDICT_NOT_MODIFIED) {
         if (nm_answer_304(c, head, head_len, NULL, in.now)) {
             c->head_len = 0;
