@@ -1,6 +1,7 @@
-"""Helpers for the notmodd / notmodctl integration tests: start and stop
-notmodd, redis-server and the nm_emit event sender, all on temp dirs and
-ephemeral ports, always stopped by PID."""
+"""notmodd, notmodctl, the nm_emit event sender and redis-server for the
+integration tests (and the bench): on temp dirs and ephemeral ports, each
+process in its own process group, stopped by PID (servers.py: spawn,
+stop_group) even when a test fails."""
 import os
 import signal
 import socket
@@ -8,13 +9,16 @@ import subprocess
 import tempfile
 import time
 
-from harness import free_port
+import servers
+from servers import free_port, spawn, stop_group
 
-BUILD = os.environ.get("NOTMOD_BUILD_DIR") or os.path.join(
-    os.path.dirname(os.path.abspath(__file__)), "..", "..", "build")
-NOTMODD = os.path.join(BUILD, "notmodd")
-NOTMODCTL = os.path.join(BUILD, "notmodctl")
-NM_EMIT = os.path.join(BUILD, "nm_emit")
+# This build's dir and programs, for the tests. The classes below look the
+# programs up when they start them (servers.built), so that a tool which
+# picks the build dir at run time (servers.use_build_dir) gets its own.
+BUILD = servers.BUILD_DIR
+NOTMODD = servers.built("notmodd")
+NOTMODCTL = servers.built("notmodctl")
+NM_EMIT = servers.built("nm_emit")
 
 
 def wait_for(fn, timeout=10.0, what="condition"):
@@ -32,23 +36,6 @@ def wait_for(fn, timeout=10.0, what="condition"):
     raise AssertionError("timed out waiting for %s (last: %r)" % (what, last))
 
 
-def stop_process(proc, sig=signal.SIGTERM, timeout=10):
-    """Stops proc by PID; SIGKILL if it does not exit in time."""
-    if proc is None or proc.poll() is not None:
-        return proc.returncode if proc else None
-    try:
-        if sig != signal.SIGKILL:
-            # In case a test stopped it. Never before SIGKILL, which needs
-            # none: the resumed process could run (and, say, apply what its
-            # sockets hold) before the kill lands.
-            os.kill(proc.pid, signal.SIGCONT)
-        os.kill(proc.pid, sig)
-        return proc.wait(timeout=timeout)
-    except subprocess.TimeoutExpired:
-        os.kill(proc.pid, signal.SIGKILL)
-        return proc.wait()
-
-
 class Redis:
     """A throw-away redis-server on an ephemeral port."""
 
@@ -63,8 +50,8 @@ class Redis:
                 "127.0.0.1", "--save", "", "--dir", self.workdir,
                 "--appendonly", "yes" if self.appendonly else "no",
                 "--daemonize", "no", "--logfile", ""]
-        self.proc = subprocess.Popen(args, stdout=subprocess.DEVNULL,
-                                     stderr=subprocess.DEVNULL)
+        self.proc = spawn(args, stdout=subprocess.DEVNULL,
+                          stderr=subprocess.DEVNULL)
         wait_for(lambda: self.cmd("PING") == "PONG", what="redis PING")
         return self
 
@@ -83,7 +70,7 @@ class Redis:
             return _read_resp(f)
 
     def stop(self, sig=signal.SIGTERM):
-        stop_process(self.proc, sig)
+        stop_group(self.proc, sig)
 
 
 def _read_resp(f):
@@ -121,8 +108,9 @@ class Daemon:
 
     def start(self):
         self._logf = open(self.log, "ab")
-        self.proc = subprocess.Popen(
-            [NOTMODD, "--foreground", "--socket", self.socket] + self.extra,
+        self.proc = spawn(
+            [servers.built("notmodd"), "--foreground", "--socket",
+             self.socket] + self.extra,
             stdout=self._logf, stderr=subprocess.STDOUT)
         wait_for(lambda: self.proc.poll() is not None or
                  self.ctl("status").startswith("ok"), what="notmodd up")
@@ -163,7 +151,7 @@ class Daemon:
 
     def emit(self, *args, **kw):
         """Sends events with nm_emit: emit(host=..., path=..., tag=...)."""
-        argv = [NM_EMIT, "--socket", self.socket]
+        argv = [servers.built("nm_emit"), "--socket", self.socket]
         for k, v in kw.items():
             if v is True:  # a flag without value (--synth)
                 argv.append("--" + k.replace("_", "-"))
@@ -173,7 +161,7 @@ class Daemon:
         subprocess.run(argv, check=True)
 
     def stop(self, sig=signal.SIGTERM):
-        rc = stop_process(self.proc, sig)
+        rc = stop_group(self.proc, sig)
         if getattr(self, "_logf", None):
             self._logf.close()
         return rc
@@ -181,7 +169,8 @@ class Daemon:
 
 def ctl(*args, env=None, control=None):
     """Runs notmodctl; returns (exit code, stdout, stderr)."""
-    argv = [NOTMODCTL] + (["--control", control] if control else []) + \
+    argv = [servers.built("notmodctl")] + \
+        (["--control", control] if control else []) + \
         list(args)
     p = subprocess.run(argv, capture_output=True, text=True, env=env,
                        timeout=30)

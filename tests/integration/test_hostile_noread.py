@@ -20,9 +20,10 @@ import threading
 import time
 import unittest
 
-import harness
-from harness import (NginxServer, T0, FramingError, http_date,
-                     parse_responses, raw_session)
+import docroots
+from docroots import T0
+from servers import NginxServer
+from wire import FramingError, http_date, parse_responses, raw_session
 
 CONNS = 20
 PER_CONN = 24
@@ -41,7 +42,7 @@ class NeverReadingClients(unittest.TestCase):
     @classmethod
     def setUpClass(cls):
         cls.base = tempfile.mkdtemp(prefix="nm-noread-")
-        cls.docroot = harness.make_docroot(cls.base)
+        cls.docroot = docroots.make_docroot(cls.base)
         with open(os.path.join(cls.docroot, "big.bin"), "rb") as f:
             cls.big = f.read()
         with open(os.path.join(cls.docroot, "s.txt"), "rb") as f:

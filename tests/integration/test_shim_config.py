@@ -7,10 +7,11 @@ import shutil
 import tempfile
 import unittest
 
-import harness
-from harness import PythonServer, Request, exchange
+import docroots
+from servers import PythonServer
+from wire import Request, exchange
 
-BODY_4K = harness.deterministic_bytes(4096, 7, text=True)
+BODY_4K = docroots.deterministic_bytes(4096, 7, text=True)
 
 
 class PortsServer(PythonServer):
@@ -30,8 +31,8 @@ class ShimConfig(unittest.TestCase):
     @classmethod
     def setUpClass(cls):
         cls.base = tempfile.mkdtemp(prefix="nm-config-")
-        cls.docroot = harness.make_docroot(cls.base)
-        harness.write_file(os.path.join(cls.docroot, "four.txt"), BODY_4K)
+        cls.docroot = docroots.make_docroot(cls.base)
+        docroots.write_file(os.path.join(cls.docroot, "four.txt"), BODY_4K)
 
     @classmethod
     def tearDownClass(cls):

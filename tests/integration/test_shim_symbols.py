@@ -9,12 +9,14 @@ ran, must work unchanged."""
 
 import os
 import shutil
+import signal
 import subprocess
 import tempfile
 import unittest
 
-from harness import (BUILD_DIR, Request, exchange, free_port, shim_preload,
+from servers import (BUILD_DIR, free_port, shim_preload, spawn, stop_group,
                      wait_accepting)
+from wire import Request, exchange
 
 BODY = bytes(range(256)) * 400  # 100 KiB
 
@@ -42,9 +44,9 @@ class SymbolMatrix(unittest.TestCase):
         env = dict(os.environ, LD_PRELOAD=shim_preload(),
                    ASAN_OPTIONS="detect_leaks=0",
                    NOTMOD_SOCKET=os.path.join(d, "none.sock"))
-        proc = subprocess.Popen([binary, str(port), path], env=env,
-                                stderr=subprocess.DEVNULL)
-        self.addCleanup(lambda: (proc.kill(), proc.wait()))
+        proc = spawn([binary, str(port), path], env=env,
+                     stderr=subprocess.DEVNULL)
+        self.addCleanup(stop_group, proc, signal.SIGKILL)
         self.assertTrue(wait_accepting(port, proc), "server did not start")
         return port
 
