@@ -488,8 +488,10 @@ class NginxServer(Server):
     main_conf = ""
     # http-context directives: Location without the port (absolute_redirect
     # off), so the same bytes come from both instances of a pair
-    http_conf = ("tcp_nopush on;\n    keepalive_requests 1000;\n"
-                 "    absolute_redirect off;")
+    http_conf = """tcp_nopush on;
+    keepalive_requests 1000;
+    absolute_redirect off;
+    types { text/plain txt; text/html html; application/octet-stream bin; }"""
 
     def __init__(self, docroot, validators="on", workers=1, master=True,
                  extra_server="", extra_http="", **kw):
@@ -527,9 +529,8 @@ http {
     uwsgi_temp_path %(t)s/uwsgi;
     scgi_temp_path %(t)s/scgi;
     sendfile on;
-    %(http)s
-    types { text/plain txt; text/html html; application/octet-stream bin; }
     default_type application/octet-stream;
+    %(http)s
     %(extra_http)s
     server {
         listen 127.0.0.1:%(port)d;
