@@ -40,6 +40,18 @@ static inline bool should_follow(void)
     return is_active && in_shim == 0;
 }
 
+/* For the fd-lifecycle hooks (close, shutdown, dup, close_range, open):
+ * in_shim > 0 means this thread is already inside the shim, typically a
+ * signal handler that interrupted a hook (Apache destroys a pool, closing
+ * fds, from its SIGTERM handler). Those calls are async-signal-safe in
+ * libc and must stay so here: they go straight to libc, taking no lock
+ * the interrupted code may hold. A stale entry left for that fd number is
+ * dropped when the number comes back (open, accept, dup). */
+static inline bool may_touch_state(void)
+{
+    return should_follow();
+}
+
 /* Runs the shim's own work inside a hook: the server's errno is kept, and
  * calls the work makes are not followed. */
 #define QUIETLY(work)                                                          \
@@ -348,14 +360,14 @@ EXPORT ssize_t sendfile64(int out, int in, off_t *off, size_t count)
 
 static void forget(int fd)
 {
-    if (is_active)
+    if (may_touch_state())
         QUIETLY(forget_cached(fd); nm_conn_forget_fd(fd));
 }
 
 /* A connection accepted on listen_fd: follow it if the listener is ours. */
 static int accepted(int listen_fd, int r)
 {
-    if (r >= 0 && is_active)
+    if (r >= 0 && may_touch_state())
         QUIETLY(forget_cached(r); nm_conn_on_accept(listen_fd, r));
     return r;
 }
@@ -395,7 +407,7 @@ EXPORT int close(int fd)
 
 EXPORT int shutdown(int fd, int how)
 {
-    if (is_active && how != SHUT_RD)
+    if (may_touch_state() && how != SHUT_RD)
         QUIETLY(nm_conn_drain(fd));
     return nm_real.shutdown ? nm_real.shutdown(fd, how)
                             : (int)syscall(SYS_shutdown, fd, how);
@@ -403,7 +415,7 @@ EXPORT int shutdown(int fd, int how)
 
 static void dup_to(int oldfd, int newfd)
 {
-    if (newfd >= 0 && is_active)
+    if (newfd >= 0 && may_touch_state())
         QUIETLY(forget_cached(newfd); nm_conn_dup_fd(oldfd, newfd));
 }
 
@@ -465,7 +477,7 @@ EXPORT int fcntl64(int fd, int cmd, ...)
 
 EXPORT int close_range(unsigned first, unsigned last, int flags)
 {
-    if (is_active && !(flags & CLOSE_RANGE_CLOEXEC))
+    if (may_touch_state() && !(flags & CLOSE_RANGE_CLOEXEC))
         QUIETLY(nm_report_range_gone(first, last);
                 nm_conn_forget_range(first, last));
     return nm_real.close_range
@@ -479,7 +491,7 @@ EXPORT int close_range(unsigned first, unsigned last, int flags)
  * read on it the socket check (a getsockopt) that unknown fds get. */
 static int opened(int fd)
 {
-    if (fd >= 0 && is_active) /* a number closed unseen may be reused */
+    if (fd >= 0 && may_touch_state()) /* a number closed unseen is reused */
         QUIETLY(forget_cached(fd); nm_conn_drop_stale_fd(fd);
                 nm_fdtable_set(fd, NM_FD_IGNORED));
     return fd;
@@ -539,7 +551,7 @@ EXPORT pid_t vfork(void)
 /* Nothing held may cross exec: the new image has no shim state. */
 static void before_exec(void)
 {
-    if (is_active)
+    if (may_touch_state())
         QUIETLY(nm_conn_before_exec());
 }
 
