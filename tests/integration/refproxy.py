@@ -1,9 +1,9 @@
 """A reference model of libnotmod.so as a TCP proxy, for testing the tests.
 
-NOT part of the product.  With NOTMOD_TEST_REFPROXY=1 the harness puts this
+NOT part of the product.  With NOTMOD_TEST_REFPROXY=1 servers.Server puts this
 proxy in front of a bare server as the "shimmed" instance, so that every
 assertion that needs a substitution can be seen to pass, which shows the
-checks are satisfiable and not vacuous.  It implements harness's model
+checks are satisfiable and not vacuous.  It implements model.py's decision
 (expected_action, 304 construction, nm- tag over the de-chunked body, the
 tag added before the empty line) with full buffering: no hold deadline, no
 hold limit beyond NOTMOD_HOLD_MAX, HEAD never tagged.

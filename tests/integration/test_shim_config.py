@@ -15,7 +15,7 @@ BODY_4K = docroots.deterministic_bytes(4096, 7, text=True)
 
 
 class PortsServer(PythonServer):
-    """NOTMOD_PORTS computed from the port the harness picks."""
+    """NOTMOD_PORTS computed from the port Server.start picks."""
 
     def __init__(self, docroot, ports_fn, **kw):
         super().__init__(docroot, **kw)

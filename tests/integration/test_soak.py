@@ -35,7 +35,7 @@ from clients import LoadGen, body_check
 from daemon_util import tempdir
 from model import check_304_shape
 from servers import NginxServer, child_pids, vm_rss_kb
-from wire import Request, exchange
+from wire import Request, exchange, request_bytes
 
 SECONDS = int(os.environ.get("NOTMOD_SOAK_SECONDS", "6"))
 CONNS = int(os.environ.get("NOTMOD_SOAK_CONNS", "256"))
@@ -177,13 +177,13 @@ class WrkSoak(unittest.TestCase):
             probs = check_304_shape(r, ref200)
             return "; ".join(probs) if probs else None
         plan = [
-            ("INM reval", harness_req("/reval.bin", [
+            ("INM reval", get_bytes("/reval.bin", [
                 ("If-None-Match", tags["/reval.bin"])]), "GET", shape_304),
-            ("GET plain", harness_req("/plain.bin"), "GET",
+            ("GET plain", get_bytes("/plain.bin"), "GET",
              body_check(200, sha(files["/plain.bin"]), tags["/plain.bin"])),
-            ("GET reval", harness_req("/reval.bin"), "GET",
+            ("GET reval", get_bytes("/reval.bin"), "GET",
              body_check(200, sha(files["/reval.bin"]), tags["/reval.bin"])),
-            ("INM-miss plain", harness_req("/plain.bin", [
+            ("INM-miss plain", get_bytes("/plain.bin", [
                 ("If-None-Match", tags["/reval.bin"])]), "GET",
              body_check(200, sha(files["/plain.bin"]), tags["/plain.bin"])),
         ]
@@ -250,14 +250,12 @@ class WrkSoak(unittest.TestCase):
         self.assertEqual(srv.error_lines(), [], srv.logs()[-3000:])
 
 
+def get_bytes(path, headers=()):
+    return request_bytes("GET", path, "127.0.0.1", headers)
+
+
 def lua_str(s):
     return '"%s"' % s.replace("\\", "\\\\").replace('"', '\\"')
-
-
-def harness_req(path, headers=()):
-    lines = ["GET %s HTTP/1.1" % path, "Host: 127.0.0.1"]
-    lines += ["%s: %s" % kv for kv in headers]
-    return ("\r\n".join(lines) + "\r\n\r\n").encode()
 
 
 if __name__ == "__main__":
