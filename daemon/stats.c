@@ -38,7 +38,7 @@ static bool is_get_or_head(const nm_event_t *ev)
     return ev->method == NM_METHOD_GET || ev->method == NM_METHOD_HEAD;
 }
 
-/* DESIGN.md "Figures", applied to one event. */
+/* The figures of notmodd(8), FIGURES, applied to one event. */
 static void count(nm_counters_t *c, const nm_event_t *ev)
 {
     bool is_cond = is_get_or_head(ev) &&

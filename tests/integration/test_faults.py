@@ -1,5 +1,5 @@
-"""Issue 9, faults under load: the shim keeps serving every response right
-while what it depends on fails around it.
+"""Faults under load: the shim keeps serving every response right while
+what it depends on fails around it.
 
 - notmodd SIGKILLed and restarted during load;
 - the snapshot file truncated in place, overwritten with garbage, replaced

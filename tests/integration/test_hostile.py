@@ -1,4 +1,4 @@
-"""Issue 9, hostile and odd traffic through the shim.
+"""Hostile and odd traffic through the shim.
 
 Each case sends the same bytes to a bare server and to the same server under
 libnotmod.so (same docroot), at the same time, and requires that the shimmed

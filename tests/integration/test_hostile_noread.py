@@ -1,8 +1,7 @@
-"""Issue 9, a client that never reads: 20 connections at once pipeline many
-requests for a 256 KiB file and read nothing for 2 s, so nginx's socket send
-buffers fill up and its writev/sendfile calls return EAGAIN or write
-partially while the shim owes the client the rest of a 304 or of a tagged
-head.  Then every byte is read: each connection must carry exactly one
+"""A client that never reads: 20 connections at once pipeline many requests
+for a 256 KiB file and read nothing for 2 s, so nginx's socket send buffers
+fill up and its writev/sendfile calls return EAGAIN or write partially
+while the shim owes the client the rest of a 304 or of a tagged head.  Then every byte is read: each connection must carry exactly one
 correctly framed response per request, in order, with the right status
 (the shim's 304 for a revalidation it answers, nginx's own 304 for its own
 tag, a 200 with the file's exact bytes otherwise) and nothing after the last

@@ -1,4 +1,4 @@
-"""Issue 9, security checks.
+"""Security checks.
 
 - notmodd's control socket refuses another uid: as deployed (mode 0600) and
   even when someone made the socket world-writable (peer credentials);

@@ -1,4 +1,4 @@
-"""The shim's configuration (DESIGN.md "Shim contract"), against a real
+"""The shim's configuration (libnotmod(7), ENVIRONMENT), against a real
 python3 http.server: NOTMOD_DISABLE, NOTMOD_PORTS, NOTMOD_HOLD_MAX,
 NOTMOD_LOG / NOTMOD_LOG_LEVEL, and silence when no log is asked for."""
 

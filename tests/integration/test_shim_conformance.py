@@ -1,5 +1,6 @@
-"""Issue 3, conformance: through the shim, every case of conformance.md that
-applies to server-sent validators gives the right status and headers.
+"""Conformance: through the shim, every case of the decision (docs/, "When
+notmod answers 304") that applies to server-sent validators gives the right
+status and headers.
 
 Each case is a request against a representation with ETag E and
 Last-Modified L (= docroots.T0) and the status RFC 9110 §13.2.2 wants when the

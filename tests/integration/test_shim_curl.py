@@ -1,4 +1,4 @@
-"""Issue 3 with curl as the client: -z (If-Modified-Since from a date),
+"""Server validators through the shim with curl as the client: -z (If-Modified-Since from a date),
 --http1.0, -I (HEAD), several URLs over one keep-alive connection, and
 --etag-save/--etag-compare, against nginx that sends validators but never
 answers If-Modified-Since itself ("noims"), and busybox static files."""

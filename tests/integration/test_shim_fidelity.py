@@ -1,11 +1,11 @@
-"""Issue 3, fidelity: the same request sequences against a bare server and
-the same server under libnotmod.so (same docroot) give byte-identical
-responses after Date normalization, except exactly where the shim must
-substitute a 304 (there the 304's shape is checked against the bare 200).
+"""Fidelity: the same request sequences against a bare server and the same
+server under libnotmod.so (same docroot) give byte-identical responses
+after Date normalization, except exactly where the shim must substitute a
+304 (there the 304's shape is checked against the bare 200).
 
-While issue 4 is not done, a 200 without a server ETag may or may not gain
-one `ETag: "nm-..."` line just before the empty line; nothing else may
-differ.  Sequences come from sequences.build(): >= 60 per server."""
+A 200 without a server ETag may or may not gain one `ETag: "nm-..."` line
+just before the empty line (test_shim_synth.py says where it must); nothing
+else may differ.  Sequences come from sequences.build(): >= 60 per server."""
 
 import os
 import tempfile

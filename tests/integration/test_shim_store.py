@@ -1,5 +1,5 @@
-"""Issue 5 end to end: the shim under a real busybox httpd reports to a real
-notmodd (embedded store) and reads its snapshot.
+"""The shim and the store end to end: the shim under a real busybox httpd
+reports to a real notmodd (embedded store) and reads its snapshot.
 
 - a no-validator CGI gets its ETag from the shim and its Last-Modified from
   the store (the date of its tag's epoch), and If-Modified-Since against

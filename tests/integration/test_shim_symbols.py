@@ -1,4 +1,5 @@
-"""The symbol matrix and constructor order (shim-pitfalls.md §5).
+"""The symbol matrix and constructor order (docs/interposition.md, "Which
+symbols" and "Testing like the interposers that came before").
 
 One tiny server (tests/fixtures/snippet_server.c) is built twice: plain
 (read, open, fcntl, sendfile) and with -D_FORTIFY_SOURCE=2

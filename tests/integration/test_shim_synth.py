@@ -1,4 +1,4 @@
-"""Issue 4: servers that send no ETag.  The shim holds the 200 to GET, hashes
+"""Servers that send no ETag.  The shim holds the 200 to GET, hashes
 the body and adds `ETag: "nm-<22 base64url chars>"` just before the empty
 line (the server's own header bytes and order kept), and answers a matching
 If-None-Match with a 304.
@@ -32,7 +32,7 @@ COND_FIELDS = {"if-none-match", "if-modified-since", "if-match",
 
 
 def must_synth(req, b):
-    """A bare response the issue-4 shim must tag: a complete 200 to GET
+    """A bare response the shim must tag: a complete 200 to GET
     without a server ETag, within the hold limit, not a stream."""
     return (req.method == "GET" and b.status == 200
             and b.first("ETag") is None and len(b.body) <= HOLD_MAX

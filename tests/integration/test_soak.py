@@ -1,4 +1,4 @@
-"""Issue 9, load and soak: wrk drives nginx (validators off, 2 workers)
+"""Load and soak: wrk drives nginx (validators off, 2 workers)
 under the shim with 256 connections and a 50/50 mix of revalidations (the
 shim's nm- tag in If-None-Match: the shim answers 304) and plain GETs (the
 shim adds the tag to nginx's 200).

@@ -1,5 +1,5 @@
-"""Issue 9, threads and processes: no cross-talk between connections, no
-double or lost bytes.
+"""Threads and processes: no cross-talk between connections, no double or
+lost bytes.
 
 - python3 http.server (ThreadingHTTPServer: a thread per connection, bodies
   written with send(), held by the shim and tagged): 16 client threads, each
