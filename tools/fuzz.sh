@@ -25,6 +25,7 @@ HARNESSES=(
     event
     snapshot
     cond
+    fresh
 )
 
 MODE=long

@@ -30,6 +30,7 @@ Environment:
 
 import atexit
 import os
+import random
 import re
 import shutil
 import signal
@@ -150,11 +151,25 @@ def _on_term(signum, frame):
 signal.signal(signal.SIGTERM, _on_term)
 
 
-def free_port():
-    """A TCP port on 127.0.0.1 that was free a moment ago."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+def free_port(plus=None):
+    """A TCP port on 127.0.0.1 that was free a moment ago. plus: a port p
+    whose p + plus was free too (a Redis Cluster node also listens on its
+    port + 10000), drawn from 20000-29999: an ephemeral port near the top
+    of the range has no such partner."""
+    if not plus:
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+            s.bind(("127.0.0.1", 0))
+            return s.getsockname()[1]
+    for _ in range(200):
+        port = random.randrange(20000, 30000)
+        try:
+            for p in (port, port + plus):
+                with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+                    s.bind(("127.0.0.1", p))
+            return port
+        except OSError:
+            continue
+    raise RuntimeError("no free port p with p + %d free too" % plus)
 
 
 def wait_accepting(port, proc, timeout=10.0):
