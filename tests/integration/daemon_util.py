@@ -120,6 +120,7 @@ class Sentinel:
         ans = self.cmd("SENTINEL", "get-master-addr-by-name", self.name)
         return (ans[0], int(ans[1])) if ans else None
 
+    cmd_timeout = Redis.cmd_timeout
     cmd = Redis.cmd
     stop = Redis.stop
 
