@@ -1,6 +1,6 @@
 /* test_cond.c - RFC 9110 §13.2.2 evaluation as notmod applies it: which
  * 200s to GET/HEAD may become 304, and every "pass when in doubt" rule of
- * docs/ "When notmod answers 304", including the decisions where the peers
+ * docs/revalidation.md, including the decisions where the peers
  * disagree. */
 #include <setjmp.h>
 #include <stdarg.h>
