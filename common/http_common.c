@@ -66,6 +66,62 @@ static const uint8_t fld_first[26] = {
     ['u' - 'a'] = NM_FLD_UPGRADE,
 };
 
+static inline uint32_t load32(const void *p)
+{
+    uint32_t v;
+    memcpy(&v, p, sizeof(v));
+    return v;
+}
+
+static inline uint64_t load64(const void *p)
+{
+    uint64_t v;
+    memcpy(&v, p, sizeof(v));
+    return v;
+}
+
+/* nm_fld_lookup's table: a name's slot is (4 n + first + 2 last) mod 32
+ * over its lower-cased first and last bytes; no two names share one
+ * (found by search; test_head_scan.c looks every name up). */
+const uint8_t nm_fld_slot[32] = {
+    [0] = NM_FLD_HOST,
+    [1] = NM_FLD_CONTENT_RANGE,
+    [3] = NM_FLD_ETAG,
+    [5] = NM_FLD_EXPECT,
+    [6] = NM_FLD_TRANSFER_ENCODING,
+    [7] = NM_FLD_CONNECTION,
+    [8] = NM_FLD_LAST_MODIFIED,
+    [11] = NM_FLD_CONTENT_LENGTH,
+    [13] = NM_FLD_IF_NONE_MATCH,
+    [16] = NM_FLD_RANGE,
+    [17] = NM_FLD_CONTENT_ENCODING,
+    [19] = NM_FLD_IF_RANGE,
+    [23] = NM_FLD_IF_MODIFIED_SINCE,
+    [25] = NM_FLD_IF_MATCH,
+    [27] = NM_FLD_UPGRADE,
+    [29] = NM_FLD_CONTENT_TYPE,
+    [30] = NM_FLD_DATE,
+    [31] = NM_FLD_IF_UNMODIFIED_SINCE,
+};
+const uint8_t nm_fld_len[NM_FLD_COUNT] = {0, 10, 16, 14, 13, 12, 4, 4,  6, 4,
+                                          8, 17, 13, 8,  19, 13, 5, 17, 7};
+
+bool nm_fld_is(const unsigned char *name, size_t n, enum nm_fld f)
+{
+    /* Whole words, each byte with 0x20 set: a tchar matches a table byte
+     * (a lower-case letter or '-') only as that letter in either case, or
+     * as '-' itself. Overlapping loads keep every read inside the name. */
+    const unsigned char *t = (const unsigned char *)fld_names[f];
+    const uint32_t l4 = 0x20202020u;
+    const uint64_t l8 = 0x2020202020202020u;
+    if (n <= 8)
+        return (load32(name) | l4) == load32(t) &&
+               (load32(name + n - 4) | l4) == load32(t + n - 4);
+    return (load64(name) | l8) == load64(t) &&
+           (load64(name + 8 * (n > 16)) | l8) == load64(t + 8 * (n > 16)) &&
+           (load64(name + n - 8) | l8) == load64(t + n - 8);
+}
+
 enum { LX_LINE_START, LX_NAME, LX_OWS, LX_VALUE, LX_CR, LX_END_LF, LX_DONE };
 
 void nm_lex_begin(nm_lex_t *lx)
@@ -97,6 +153,13 @@ static inline void record_line(nm_lex_t *lx, uint32_t count, size_t off)
 {
     if (lx->line_start != NULL && count <= lx->line_max)
         lx->line_start[count - 1] = (uint32_t)off;
+}
+
+void nm_lex_end(nm_lex_t *lx, uint32_t head_len, uint32_t field_count)
+{
+    lx->state = LX_DONE;
+    lx->head_len = head_len;
+    lx->field_count = field_count;
 }
 
 /* Takes whole CRLF-terminated field lines from s[*at, lim) while they are
@@ -391,8 +454,94 @@ static size_t tok_run(nm_lex_t *lx, const char *const *toks, unsigned ntok,
     return lx->tok_alive ? run : 0;
 }
 
-void nm_tok_feed(nm_lex_t *lx, const char *const *toks, unsigned ntok,
-                 char stop, const char *s, size_t n)
+/* The element u[0, n) (trimmed, not empty) is token t, ignoring case:
+ * a value byte with 0x20 set equals a byte of [a-z0-9/-] only as that
+ * byte or its upper case (0x0D, 0x0F, 0x10-0x19 are no value bytes). */
+static inline bool tok_is(const unsigned char *u, size_t n, const char *t)
+{
+    if ((u[0] | 0x20) != (unsigned char)t[0] || strlen(t) != n)
+        return false;
+    if (n < 8) {
+        for (size_t i = 1; i < n; i++)
+            if ((u[i] | 0x20) != (unsigned char)t[i])
+                return false;
+        return true;
+    }
+    /* Whole words, the last one overlapping, all inside both strings. */
+    const uint64_t l8 = 0x2020202020202020u;
+    for (size_t i = 0; i + 8 < n; i += 8)
+        if ((load64(u + i) | l8) != load64(t + i))
+            return false;
+    return (load64(u + n - 8) | l8) == load64(t + n - 8);
+}
+
+/* A whole value (NM_VB_WHOLE): each element found with memchr, trimmed,
+ * cut at stop and compared whole. The same summary as the byte loop of
+ * nm_tok_feed and nm_tok_end, which then has nothing left to close: an
+ * element matches a token only when, between its OWS, it is that token
+ * (a gap inside it, or any other byte, spoils it). Header lines are
+ * mostly single elements: "keep-alive", "text/html; charset=utf-8". */
+static void tok_elem(nm_lex_t *lx, unsigned m)
+{
+    lx->tok_dup |= (uint8_t)(m & lx->tok_seen);
+    lx->tok_seen |= (uint8_t)m;
+    lx->tok_last = (uint8_t)m;
+    if (lx->tok_elems < 255)
+        lx->tok_elems++;
+}
+
+__attribute__((noinline)) static void tok_whole(nm_lex_t *lx,
+                                                const char *const *toks,
+                                                unsigned ntok, char stop,
+                                                const char *s, size_t n)
+{
+    const char *end = s + n;
+    /* Most values are one token ("keep-alive", "chunked"): the whole
+     * value, trimmed, equal to a token is one element matching it (no
+     * token holds ',', OWS or stop). */
+    const char *a = s, *w = end;
+    while (a < w && (*a == ' ' || *a == '\t'))
+        a++;
+    while (w > a && (w[-1] == ' ' || w[-1] == '\t'))
+        w--;
+    for (unsigned k = 0; a < w && k < ntok; k++)
+        if (tok_is((const unsigned char *)a, (size_t)(w - a), toks[k])) {
+            tok_elem(lx, 1u << k);
+            return;
+        }
+    for (;;) {
+        const char *e = memchr(s, ',', (size_t)(end - s));
+        if (e == NULL)
+            e = end;
+        w = e;
+        if (stop != 0) {
+            const char *st = memchr(s, stop, (size_t)(e - s));
+            if (st != NULL)
+                w = st;
+        }
+        a = s;
+        while (a < w && (*a == ' ' || *a == '\t'))
+            a++;
+        while (w > a && (w[-1] == ' ' || w[-1] == '\t'))
+            w--;
+        if (a < w) {
+            unsigned m = 0;
+            for (unsigned k = 0; k < ntok; k++)
+                if (tok_is((const unsigned char *)a, (size_t)(w - a), toks[k]))
+                    m |= 1u << k;
+            tok_elem(lx, m);
+        }
+        if (e == end)
+            return;
+        s = e + 1;
+    }
+}
+
+/* The byte loop: any run of the value, in any split. */
+__attribute__((noinline)) static void tok_runs(nm_lex_t *lx,
+                                               const char *const *toks,
+                                               unsigned ntok, char stop,
+                                               const char *s, size_t n)
 {
     const unsigned char *u = (const unsigned char *)s;
     size_t i = 0;
@@ -424,9 +573,10 @@ void nm_tok_feed(nm_lex_t *lx, const char *const *toks, unsigned ntok,
         }
         if (!lx->tok_alive && (lx->tok_bits & TB_NONEMPTY)) {
             /* The element matches nothing: only its end matters. */
-            size_t j = i + 1;
-            while (j < n && u[j] != ',' && (stop == 0 || u[j] != stop))
-                j++;
+            const char *e = memchr(s + i, ',', n - i);
+            size_t j = e ? (size_t)(e - s) : n;
+            if (stop != 0 && (e = memchr(s + i, stop, j - i)) != NULL)
+                j = (size_t)(e - s);
             i = j;
             continue;
         }
@@ -437,6 +587,15 @@ void nm_tok_feed(nm_lex_t *lx, const char *const *toks, unsigned ntok,
             lx->tok_alive ? tok_run(lx, toks, ntok, stop, u + i, n - i) : 0;
         i += run > 0 ? run : 1; /* dead: the skip above takes the rest */
     }
+}
+
+void nm_tok_feed(nm_lex_t *lx, const char *const *toks, unsigned ntok,
+                 char stop, const char *s, size_t n)
+{
+    if (lx->vbits & NM_VB_WHOLE)
+        tok_whole(lx, toks, ntok, stop, s, n);
+    else
+        tok_runs(lx, toks, ntok, stop, s, n);
 }
 
 void nm_tok_end(nm_lex_t *lx, const char *const *toks, unsigned ntok)
@@ -489,27 +648,38 @@ static int cl_elem_end(nm_lex_t *lx, uint32_t *framing, uint64_t *cl)
 int nm_cl_feed(nm_lex_t *lx, uint32_t *framing, uint64_t *cl, const char *s,
                size_t n)
 {
+    /* In locals: stores through lx could alias s. num * 10 + d stays at
+     * most 2^63 - 1 = 922337203685477580 * 10 + 7. */
+    const uint64_t lim = (uint64_t)INT64_MAX / 10;
+    uint64_t num = lx->num;
+    uint8_t vb = lx->vbits;
     for (size_t i = 0; i < n; i++) {
         unsigned char c = (unsigned char)s[i];
-        if (c >= '0' && c <= '9') {
-            unsigned d = c - '0';
-            if (lx->vbits & NM_VB_GAP)
+        unsigned d = (unsigned)c - '0';
+        if (d <= 9) {
+            if (vb & NM_VB_GAP)
                 return NM_E_AMBIGUOUS; /* "1 2" */
-            if (lx->num > ((uint64_t)INT64_MAX - d) / 10)
+            if (num >= lim && (num > lim || d > INT64_MAX % 10))
                 return NM_E_AMBIGUOUS; /* beyond 2^63 - 1 */
-            lx->num = lx->num * 10 + d;
-            lx->vbits |= NM_VB_DIGITS;
+            num = num * 10 + d;
+            vb |= NM_VB_DIGITS;
         } else if (c == ' ' || c == '\t') {
-            if (lx->vbits & NM_VB_DIGITS)
-                lx->vbits |= NM_VB_GAP;
+            if (vb & NM_VB_DIGITS)
+                vb |= NM_VB_GAP;
         } else if (c == ',') {
+            lx->num = num;
+            lx->vbits = vb;
             int rc = cl_elem_end(lx, framing, cl);
             if (rc < 0)
                 return rc;
+            num = lx->num;
+            vb = lx->vbits;
         } else {
             return NM_E_AMBIGUOUS; /* "+5", "0x10", "5;" ... */
         }
     }
+    lx->num = num;
+    lx->vbits = vb;
     return NM_OK;
 }
 

@@ -59,6 +59,27 @@ enum nm_fld {
     NM_FLD_COUNT
 };
 
+/* The field a whole name (n bytes of tchar, as a head's field line has
+ * them) stands for, ignoring case; NM_FLD_NONE for the rest. The one-shot
+ * scanner's lookup (head_scan.h); the lexer matches names byte by byte.
+ * Most names end at the first test (length) or the second (the table
+ * slot of their length and end bytes); a candidate costs one compare. */
+extern const uint8_t nm_fld_slot[32];
+extern const uint8_t nm_fld_len[NM_FLD_COUNT];
+bool nm_fld_is(const unsigned char *name, size_t n, enum nm_fld f);
+
+static inline enum nm_fld nm_fld_lookup(const unsigned char *name, size_t n)
+{
+    if (n - 4 > 19 - 4) /* the names are 4 to 19 bytes */
+        return NM_FLD_NONE;
+    unsigned f =
+        nm_fld_slot[(n * 4 + (name[0] | 0x20u) + (name[n - 1] | 0x20u) * 2) &
+                    31];
+    return nm_fld_len[f] == n && nm_fld_is(name, n, (enum nm_fld)f)
+               ? (enum nm_fld)f
+               : NM_FLD_NONE;
+}
+
 /* Field-line lexer state, plus per-line scratch the parsers use while they
  * interpret one value (token matcher, number, capture bits). */
 typedef struct nm_lex {
@@ -85,6 +106,7 @@ enum {
     NM_VB_SKIP = 2,    /* do not capture this line's value */
     NM_VB_DIGITS = 4,  /* Content-Length element has digits */
     NM_VB_GAP = 8,     /* whitespace after those digits */
+    NM_VB_WHOLE = 16,  /* the value comes in one piece (nm_tok_feed) */
 };
 
 /* Lexer results. */
@@ -106,9 +128,16 @@ void nm_lex_begin(nm_lex_t *lx);
 int nm_lex_feed(nm_lex_t *lx, const char *buf, size_t len, size_t *used,
                 nm_slice_t *val, uint32_t head_max, uint32_t fields_max);
 
+/* The one-shot scanner (head_scan.h) took a whole field section of
+ * field_count lines, its head head_len bytes in all: the lexer as its
+ * states leave it after the empty line. */
+void nm_lex_end(nm_lex_t *lx, uint32_t head_len, uint32_t field_count);
+
 /* List-token matcher over a comma list (RFC 9110 §5.6.1), case-insensitive,
- * OWS-trimmed elements, at most 8 tokens. stop, when not 0, ends an element
- * and ignores the rest of it (';' for media-type parameters). */
+ * OWS-trimmed elements, at most 8 tokens of [a-z0-9/-]. stop, when not 0,
+ * ends an element and ignores the rest of it (';' for media-type
+ * parameters). With NM_VB_WHOLE in lx->vbits, the one nm_tok_feed call of
+ * the line has the whole value, and takes it element by element. */
 void nm_tok_begin(nm_lex_t *lx, unsigned ntok);
 void nm_tok_feed(nm_lex_t *lx, const char *const *toks, unsigned ntok,
                  char stop, const char *s, size_t n);
