@@ -2,17 +2,29 @@
  * bitmaps per 64 bytes (line feeds, bytes outside [A-Za-z0-9-], bytes no
  * head may hold), then the empty line and the misplaced bytes found with a
  * few word operations per block. AVX2 does 32 bytes in about 15
- * instructions; SSE2 (every x86-64) 16 in about 22; other machines a
- * portable byte loop. The set is read per head from the CPU model libgcc
- * fills once at load (__builtin_cpu_supports: one load and a test); until
- * it is filled, and on CPUs without AVX2, SSE2 is used. */
+ * instructions (two nibble lookups give every byte's class), SSE2 (every
+ * x86-64) 16 in about 22, other machines a portable byte loop; one copy of
+ * the scan loop per set, each with its block function inlined. The set
+ * is the one the CPU has, as glibc's loader found it at start-up, picked
+ * at the first head. */
 #include "head_scan.h"
 
+#include <stdatomic.h>
 #include <string.h>
 
 #if defined(__x86_64__) && defined(__GNUC__)
 #define NM_HEAD_X86 1
 #include <immintrin.h>
+/* glibc's loader has read the CPU (and whether the kernel saves the AVX
+ * registers) for its own string functions: asking it costs a call, and
+ * no constructor of ours runs cpuid in every process the shim is loaded
+ * into. Elsewhere, libgcc's model (one constructor). */
+#if defined(__has_include) && __has_include(<sys/platform/x86.h>)
+#include <sys/platform/x86.h>
+#define HAS_AVX2() CPU_FEATURE_ACTIVE(AVX2)
+#else
+#define HAS_AVX2() __builtin_cpu_supports("avx2")
+#endif
 #endif
 
 /* One 64-byte block: bit k of *lf set when p[k] is LF, of *nc when p[k]
@@ -205,15 +217,26 @@ scan_avx2(nm_head_scan_t *hs, const unsigned char *s, size_t len)
 }
 #endif
 
+typedef bool scan_fn(nm_head_scan_t *hs, const unsigned char *s, size_t len);
+
+/* The scan for this CPU, picked at the first head and kept: the one
+ * mutable static of common/, written with the same value by whichever
+ * thread gets there first (asking glibc costs about 20 instructions a
+ * head, a load costs one). */
+static _Atomic(scan_fn *) picked;
+
 bool nm_head_scan(nm_head_scan_t *hs, const unsigned char *s, size_t len)
 {
+    scan_fn *fn = atomic_load_explicit(&picked, memory_order_relaxed);
+    if (fn == NULL) {
 #ifdef NM_HEAD_X86
-    if (__builtin_cpu_supports("avx2"))
-        return scan_avx2(hs, s, len);
-    return scan_sse2(hs, s, len);
+        fn = HAS_AVX2() ? scan_avx2 : scan_sse2;
 #else
-    return scan_scalar(hs, s, len);
+        fn = scan_scalar;
 #endif
+        atomic_store_explicit(&picked, fn, memory_order_relaxed);
+    }
+    return fn(hs, s, len);
 }
 
 bool nm_head_scan_isa(nm_head_scan_t *hs, const unsigned char *s, size_t len,
@@ -226,7 +249,7 @@ bool nm_head_scan_isa(nm_head_scan_t *hs, const unsigned char *s, size_t len,
     case 1:
         return scan_sse2(hs, s, len);
     case 2:
-        return __builtin_cpu_supports("avx2") && scan_avx2(hs, s, len);
+        return HAS_AVX2() && scan_avx2(hs, s, len);
 #endif
     default:
         return false;
@@ -242,7 +265,7 @@ bool nm_head_classify(int isa, const unsigned char *p, size_t nblocks,
 #ifdef NM_HEAD_X86
     if (isa == 1)
         block = block_sse2;
-    if (isa == 2 && __builtin_cpu_supports("avx2"))
+    if (isa == 2 && HAS_AVX2())
         block = block_avx2;
 #endif
     if (block == NULL)

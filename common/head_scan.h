@@ -103,9 +103,12 @@ static inline int nm_head_field(nm_head_walk_t *hw, const nm_head_scan_t *hs,
     if (lf == hs->end) /* the scan found "" or one byte before it */
         return (lf == start ? is_lf_ok : s[start] == '\r') ? 0 : -1;
     /* Every line before the empty one has a byte before its LF. */
-    size_t end = lf - (s[lf - 1] == '\r');
-    if (end == lf && !(is_lf_ok && (nm_http_cc[s[lf - 1]] & NM_CC_VALUE)))
-        return -1;
+    size_t end = lf - 1;
+    if (__builtin_expect(s[end] != '\r', 0)) {
+        if (!is_lf_ok || !(nm_http_cc[s[end]] & NM_CC_VALUE))
+            return -1;
+        end = lf;
+    }
     /* The name's end: the first byte outside [A-Za-z0-9-], usually in the
      * same word. */
     uint64_t m = hs->nc[start >> 6] >> (start & 63);

@@ -401,12 +401,12 @@ void nm_tok_begin(nm_lex_t *lx, unsigned ntok)
     lx->tok_seen = lx->tok_last = lx->tok_dup = lx->tok_elems = 0;
 }
 
-static void tok_close(nm_lex_t *lx, const char *const *toks, unsigned ntok)
+static void tok_close(nm_lex_t *lx, const nm_tok_t *toks, unsigned ntok)
 {
     if (lx->tok_bits & TB_NONEMPTY) {
         unsigned m = 0;
         for (unsigned k = 0; k < ntok; k++)
-            if ((lx->tok_alive & (1u << k)) && toks[k][lx->tok_pos] == '\0')
+            if ((lx->tok_alive & (1u << k)) && toks[k].s[lx->tok_pos] == '\0')
                 m |= 1u << k;
         lx->tok_dup |= (uint8_t)(m & lx->tok_seen);
         lx->tok_seen |= (uint8_t)m;
@@ -431,14 +431,14 @@ static inline bool is_tok_break(unsigned char c, char stop)
  * (a break or the end of the input) exactly where its match stops. Returns
  * the run's length when one survives, else 0 (the element matches nothing
  * and the caller just skips to its end). */
-static size_t tok_run(nm_lex_t *lx, const char *const *toks, unsigned ntok,
+static size_t tok_run(nm_lex_t *lx, const nm_tok_t *toks, unsigned ntok,
                       char stop, const unsigned char *u, size_t n)
 {
     size_t run = 0;
     for (unsigned k = 0; k < ntok; k++) {
         if (!(lx->tok_alive & (1u << k)))
             continue;
-        const char *t = toks[k] + lx->tok_pos;
+        const char *t = toks[k].s + lx->tok_pos;
         size_t m = 0;
         while (m < n && t[m] != '\0' && t[m] == (char)nm_http_lower(u[m]))
             m++;
@@ -457,9 +457,10 @@ static size_t tok_run(nm_lex_t *lx, const char *const *toks, unsigned ntok,
 /* The element u[0, n) (trimmed, not empty) is token t, ignoring case:
  * a value byte with 0x20 set equals a byte of [a-z0-9/-] only as that
  * byte or its upper case (0x0D, 0x0F, 0x10-0x19 are no value bytes). */
-static inline bool tok_is(const unsigned char *u, size_t n, const char *t)
+static inline bool tok_is(const unsigned char *u, size_t n, const nm_tok_t *tok)
 {
-    if ((u[0] | 0x20) != (unsigned char)t[0] || strlen(t) != n)
+    const char *t = tok->s;
+    if (tok->len != n || (u[0] | 0x20) != (unsigned char)t[0])
         return false;
     if (n < 8) {
         for (size_t i = 1; i < n; i++)
@@ -491,7 +492,7 @@ static void tok_elem(nm_lex_t *lx, unsigned m)
 }
 
 __attribute__((noinline)) static void tok_whole(nm_lex_t *lx,
-                                                const char *const *toks,
+                                                const nm_tok_t *toks,
                                                 unsigned ntok, char stop,
                                                 const char *s, size_t n)
 {
@@ -505,7 +506,7 @@ __attribute__((noinline)) static void tok_whole(nm_lex_t *lx,
     while (w > a && (w[-1] == ' ' || w[-1] == '\t'))
         w--;
     for (unsigned k = 0; a < w && k < ntok; k++)
-        if (tok_is((const unsigned char *)a, (size_t)(w - a), toks[k])) {
+        if (tok_is((const unsigned char *)a, (size_t)(w - a), &toks[k])) {
             tok_elem(lx, 1u << k);
             return;
         }
@@ -527,7 +528,7 @@ __attribute__((noinline)) static void tok_whole(nm_lex_t *lx,
         if (a < w) {
             unsigned m = 0;
             for (unsigned k = 0; k < ntok; k++)
-                if (tok_is((const unsigned char *)a, (size_t)(w - a), toks[k]))
+                if (tok_is((const unsigned char *)a, (size_t)(w - a), &toks[k]))
                     m |= 1u << k;
             tok_elem(lx, m);
         }
@@ -539,7 +540,7 @@ __attribute__((noinline)) static void tok_whole(nm_lex_t *lx,
 
 /* The byte loop: any run of the value, in any split. */
 __attribute__((noinline)) static void tok_runs(nm_lex_t *lx,
-                                               const char *const *toks,
+                                               const nm_tok_t *toks,
                                                unsigned ntok, char stop,
                                                const char *s, size_t n)
 {
@@ -589,8 +590,8 @@ __attribute__((noinline)) static void tok_runs(nm_lex_t *lx,
     }
 }
 
-void nm_tok_feed(nm_lex_t *lx, const char *const *toks, unsigned ntok,
-                 char stop, const char *s, size_t n)
+void nm_tok_feed(nm_lex_t *lx, const nm_tok_t *toks, unsigned ntok, char stop,
+                 const char *s, size_t n)
 {
     if (lx->vbits & NM_VB_WHOLE)
         tok_whole(lx, toks, ntok, stop, s, n);
@@ -598,15 +599,15 @@ void nm_tok_feed(nm_lex_t *lx, const char *const *toks, unsigned ntok,
         tok_runs(lx, toks, ntok, stop, s, n);
 }
 
-void nm_tok_end(nm_lex_t *lx, const char *const *toks, unsigned ntok)
+void nm_tok_end(nm_lex_t *lx, const nm_tok_t *toks, unsigned ntok)
 {
     if (!(lx->tok_bits & TB_STOPPED))
         tok_close(lx, toks, ntok);
     lx->tok_bits = 0;
 }
 
-const char *const nm_tok_chunked[1] = {"chunked"};
-const char *const nm_tok_conn[2] = {"close", "keep-alive"};
+const nm_tok_t nm_tok_chunked[1] = {NM_TOK("chunked")};
+const nm_tok_t nm_tok_conn[2] = {NM_TOK("close"), NM_TOK("keep-alive")};
 
 int nm_te_line_end(nm_lex_t *lx, uint32_t *framing)
 {

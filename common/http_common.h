@@ -70,11 +70,10 @@ bool nm_fld_is(const unsigned char *name, size_t n, enum nm_fld f);
 
 static inline enum nm_fld nm_fld_lookup(const unsigned char *name, size_t n)
 {
-    if (n - 4 > 19 - 4) /* the names are 4 to 19 bytes */
-        return NM_FLD_NONE;
-    unsigned f =
-        nm_fld_slot[(n * 4 + (name[0] | 0x20u) + (name[n - 1] | 0x20u) * 2) &
-                    31];
+    /* n >= 1; a length outside 4..19 meets no entry's (NM_FLD_NONE: 0). */
+    unsigned f = nm_fld_slot[(n * 4 + (unsigned)(name[0] | 0x20) +
+                              (unsigned)(name[n - 1] | 0x20) * 2) &
+                             31];
     return nm_fld_len[f] == n && nm_fld_is(name, n, (enum nm_fld)f)
                ? (enum nm_fld)f
                : NM_FLD_NONE;
@@ -138,10 +137,19 @@ void nm_lex_end(nm_lex_t *lx, uint32_t head_len, uint32_t field_count);
  * ends an element and ignores the rest of it (';' for media-type
  * parameters). With NM_VB_WHOLE in lx->vbits, the one nm_tok_feed call of
  * the line has the whole value, and takes it element by element. */
+typedef struct nm_tok {
+    const char *s; /* lower case */
+    size_t len;
+} nm_tok_t;
+#define NM_TOK(lit)                                                            \
+    {                                                                          \
+        lit, sizeof(lit) - 1                                                   \
+    }
+
 void nm_tok_begin(nm_lex_t *lx, unsigned ntok);
-void nm_tok_feed(nm_lex_t *lx, const char *const *toks, unsigned ntok,
-                 char stop, const char *s, size_t n);
-void nm_tok_end(nm_lex_t *lx, const char *const *toks, unsigned ntok);
+void nm_tok_feed(nm_lex_t *lx, const nm_tok_t *toks, unsigned ntok, char stop,
+                 const char *s, size_t n);
+void nm_tok_end(nm_lex_t *lx, const nm_tok_t *toks, unsigned ntok);
 
 /* Content-Length value: 1*DIGIT, or a list of identical ones ("5, 5");
  * also identical across repeated lines (RFC 9110 §8.6). *cl and
@@ -154,7 +162,7 @@ int nm_cl_end(nm_lex_t *lx, uint32_t *framing, uint64_t *cl);
 /* Transfer-Encoding line summary folded into *framing; returns
  * NM_E_AMBIGUOUS when chunked appears twice. */
 int nm_te_line_end(nm_lex_t *lx, uint32_t *framing);
-extern const char *const nm_tok_chunked[1];
+extern const nm_tok_t nm_tok_chunked[1];
 
 /* Framing bits shared by the parsers (nm_*_parser_t.framing). */
 enum {
@@ -175,7 +183,7 @@ enum {
  * keep-alive), Transfer-Encoding and Content-Length (RFC 9112 §6, §9.6).
  * Each parser calls these for its current line and folds the result into
  * *framing (NM_FR_*) and *cl; other fields are left alone. */
-extern const char *const nm_tok_conn[2];
+extern const nm_tok_t nm_tok_conn[2];
 
 /* The line's first event. */
 static inline void nm_framing_begin(nm_lex_t *lx)

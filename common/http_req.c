@@ -40,7 +40,7 @@ enum {
     RQ_FAILED,
 };
 
-static const char *const tok_expect[1] = {"100-continue"};
+static const nm_tok_t tok_expect[1] = {NM_TOK("100-continue")};
 static const char http_1[] = "HTTP/1.";
 
 void nm_http_req_init(nm_req_parser_t *p)

@@ -25,8 +25,8 @@ enum {
     RS_FAILED,
 };
 
-static const char *const tok_streaming[2] = {"text/event-stream",
-                                             "multipart/x-mixed-replace"};
+static const nm_tok_t tok_streaming[2] = {NM_TOK("text/event-stream"),
+                                          NM_TOK("multipart/x-mixed-replace")};
 static const char http_1[] = "HTTP/1.";
 
 void nm_http_resp_init(nm_resp_parser_t *p)
