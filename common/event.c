@@ -60,20 +60,24 @@ int nm_event_encode(void *buf, size_t cap, const nm_event_t *ev)
         return NM_E_INVAL;
     if (ev->outcome >= NM_OUTCOME_COUNT_ || (ev->flags & ~NM_EVENT_F_ALL))
         return NM_E_INVAL;
+    /* Version 1 while the record fits it: older daemons keep reading. */
+    bool is_v2 = ev->outcome == NM_OUTCOME_ACCELERATED_304 ||
+                 (ev->flags & ~NM_EVENT_F_ALL_V1);
+    bool is_timed = ev->flags & NM_EVENT_F_TIMED;
     size_t vlen = slice_len(ev->validator), hlen = slice_len(ev->host);
     size_t plen = slice_len(ev->path);
     if (vlen > NM_EVENT_VALIDATOR_MAX || hlen > NM_EVENT_HOST_MAX ||
         plen > NM_EVENT_PATH_MAX)
         return NM_E_TOO_LONG;
     bool has_token = ev->flags & NM_EVENT_F_TOKEN;
-    size_t total = NM_EVENT_FIXED_LEN + (has_token ? 8 : 0) + 1 + vlen + 1 +
-                   hlen + 2 + plen;
+    size_t total = NM_EVENT_FIXED_LEN + (has_token ? 8 : 0) +
+                   (is_timed ? 4 : 0) + 1 + vlen + 1 + hlen + 2 + plen;
     if (total > cap)
         return NM_E_NOSPACE;
 
     uint8_t *p = buf;
     put_u32(p, NM_EVENT_MAGIC);
-    p[4] = NM_EVENT_VERSION;
+    p[4] = is_v2 ? 2 : 1;
     p[5] = ev->flags;
     p[6] = ev->method;
     p[7] = ev->outcome;
@@ -86,6 +90,10 @@ int nm_event_encode(void *buf, size_t cap, const nm_event_t *ev)
     if (has_token) {
         put_u64(p, ev->token);
         p += 8;
+    }
+    if (is_timed) {
+        put_u32(p, ev->server_us);
+        p += 4;
     }
     *p++ = (uint8_t)vlen;
     if (vlen)
@@ -134,8 +142,9 @@ int nm_event_decode(const void *buf, size_t len, nm_event_t *ev)
     const uint8_t *p = buf;
     if (len < 5 || get_u32(p) != NM_EVENT_MAGIC)
         return NM_E_PARSE;
-    if (p[4] != NM_EVENT_VERSION)
+    if (p[4] != 1 && p[4] != 2)
         return NM_E_UNSUPPORTED;
+    bool is_v2 = p[4] == 2;
     if (len < NM_EVENT_FIXED_LEN)
         return NM_E_PARSE;
 
@@ -148,8 +157,15 @@ int nm_event_decode(const void *buf, size_t len, nm_event_t *ev)
     ev->pid = get_u32(p + 12);
     ev->body_len = get_u64(p + 16);
     ev->bytes_saved = get_u64(p + 24);
-    if ((ev->flags & ~NM_EVENT_F_ALL) || ev->outcome >= NM_OUTCOME_COUNT_ ||
+    if ((ev->flags & ~(is_v2 ? NM_EVENT_F_ALL : NM_EVENT_F_ALL_V1)) ||
+        ev->outcome >=
+            (is_v2 ? NM_OUTCOME_COUNT_ : NM_OUTCOME_ACCELERATED_304) ||
         ev->method > NM_METHOD_PATCH)
+        return NM_E_PARSE;
+    /* A version 2 record uses what only version 2 has: one record, one
+     * encoding. */
+    if (is_v2 && ev->outcome != NM_OUTCOME_ACCELERATED_304 &&
+        !(ev->flags & NM_EVENT_F_TIMED))
         return NM_E_PARSE;
 
     cursor_t c = {p + NM_EVENT_FIXED_LEN, len - NM_EVENT_FIXED_LEN};
@@ -159,6 +175,13 @@ int nm_event_decode(const void *buf, size_t len, nm_event_t *ev)
         ev->token = get_u64(c.p);
         c.p += 8;
         c.left -= 8;
+    }
+    if (ev->flags & NM_EVENT_F_TIMED) {
+        if (c.left < 4)
+            return NM_E_PARSE;
+        ev->server_us = get_u32(c.p);
+        c.p += 4;
+        c.left -= 4;
     }
     if (!take_str(&c, 1, NM_EVENT_VALIDATOR_MAX, &ev->validator) ||
         !take_str(&c, 1, NM_EVENT_HOST_MAX, &ev->host) ||
@@ -172,8 +195,8 @@ int nm_event_decode(const void *buf, size_t len, nm_event_t *ev)
 const char *nm_event_outcome_name(unsigned outcome)
 {
     static const char *const names[NM_OUTCOME_COUNT_] = {
-        "passed",     "tag_added", "substituted_304",
-        "server_304", "cond_miss", "not_handled",
+        "passed",    "tag_added",   "substituted_304", "server_304",
+        "cond_miss", "not_handled", "accelerated_304",
     };
     return outcome < NM_OUTCOME_COUNT_ ? names[outcome] : "?";
 }

@@ -7,23 +7,28 @@
 
 #include "nm.h"
 
-/* Wire layout, version 1 (all integers little-endian):
- *   0  u32 magic "NMEV"       4  u8 version (1)     5  u8 flags
+/* Wire layout, versions 1 and 2 (all integers little-endian):
+ *   0  u32 magic "NMEV"       4  u8 version (1, 2)  5  u8 flags
  *   6  u8 method              7  u8 outcome         8  u16 status
  *  10  u16 reason            12  u32 pid           16  u64 body_len
  *  24  u64 bytes_saved
  *  32  u64 token              (only with NM_EVENT_F_TOKEN)
+ *  then u32 server_us         (only with NM_EVENT_F_TIMED, version 2)
  *  then u8 validator_len, validator; u8 host_len, host; u16 path_len, path
- * The record must end exactly after path: trailing bytes are malformed. */
+ * The record must end exactly after path: trailing bytes are malformed.
+ * Version 2 adds the outcome NM_OUTCOME_ACCELERATED_304 and the flag
+ * NM_EVENT_F_TIMED; a record is written as version 2 only when it uses one
+ * of them, so a notmodd that reads version 1 only still gets every other
+ * record of a newer shim (and counts those as malformed). */
 #define NM_EVENT_MAGIC 0x56454d4eu /* "NMEV" read little-endian */
-#define NM_EVENT_VERSION 1
+#define NM_EVENT_VERSION 2         /* the newest this code reads and writes */
 #define NM_EVENT_FIXED_LEN 32
 #define NM_EVENT_VALIDATOR_MAX 255
 #define NM_EVENT_HOST_MAX 255
 #define NM_EVENT_PATH_MAX 2048 /* request-target: path + query */
 /* Largest record; a datagram buffer of this size always suffices. */
 #define NM_EVENT_MAX_LEN                                                       \
-    (NM_EVENT_FIXED_LEN + 8 + 1 + NM_EVENT_VALIDATOR_MAX + 1 +                 \
+    (NM_EVENT_FIXED_LEN + 8 + 4 + 1 + NM_EVENT_VALIDATOR_MAX + 1 +             \
      NM_EVENT_HOST_MAX + 2 + NM_EVENT_PATH_MAX)
 
 /* nm_event_t.flags */
@@ -33,7 +38,11 @@
 #define NM_EVENT_F_SYNTH_TAG                                                   \
     (1u << 3) /* validator was synthesized by notmod                           \
                */
-#define NM_EVENT_F_ALL 0x0fu
+/* server_us present: how long the server took over this response
+ * (version 2) */
+#define NM_EVENT_F_TIMED (1u << 4)
+#define NM_EVENT_F_ALL_V1 0x0fu
+#define NM_EVENT_F_ALL 0x1fu
 
 /* What the shim did with the response. */
 typedef enum nm_event_outcome {
@@ -43,6 +52,9 @@ typedef enum nm_event_outcome {
     NM_OUTCOME_SERVER_304,      /* the server answered 304 itself */
     NM_OUTCOME_COND_MISS,       /* a revalidation answered with a full 200 */
     NM_OUTCOME_NOT_HANDLED,     /* notmod stood aside; see reason */
+    /* notmod answered 304 before the server saw the request, from the
+     * stored 200 head, while fresh (docs/acceleration.md; version 2) */
+    NM_OUTCOME_ACCELERATED_304,
     NM_OUTCOME_COUNT_
 } nm_event_outcome_t;
 
@@ -73,6 +85,10 @@ typedef struct nm_event {
     uint64_t body_len;    /* body bytes of the response the server wrote */
     uint64_t bytes_saved; /* bytes not sent thanks to a substituted 304 */
     uint64_t token;       /* shared secret, meaningful with NM_EVENT_F_TOKEN */
+    /* Wall-clock microseconds from the request complete (its last byte
+     * read by the server) to the response's last byte written, with
+     * NM_EVENT_F_TIMED; saturates at UINT32_MAX. */
+    uint32_t server_us;
     nm_slice_t validator; /* ETag as sent (quotes, W/), len 0 if none */
     nm_slice_t host;      /* Host field value, len 0 if none */
     nm_slice_t path;      /* request-target: path and query */

@@ -219,12 +219,36 @@ static long status_line(const char *s, size_t len, size_t *term)
     return cr;
 }
 
+/* The names of the caller's extra lines: each replaces the 200's fields
+ * of that name (an accelerated 304's Date and Age, fresh.c). */
+#define EXTRA_NAMES_MAX 16
+typedef struct extra_names {
+    nm_slice_t name[EXTRA_NAMES_MAX];
+    size_t n;
+} extra_names_t;
+
+static bool is_replaced(const extra_names_t *x, const char *name, size_t len)
+{
+    for (size_t i = 0; x && i < x->n; i++) {
+        if (x->name[i].len != len)
+            continue;
+        size_t k = 0;
+        while (k < len && lower((unsigned char)x->name[i].ptr[k]) ==
+                              lower((unsigned char)name[k]))
+            k++;
+        if (k == len)
+            return true;
+    }
+    return false;
+}
+
 /* Walks field lines from pos to the empty line and puts the ones the 304
- * keeps into o (all of them with is_extra). *has_date says whether a Date line
- * was seen. Returns the index just past the empty line, or NM_E_PARSE. With
- * is_extra the block has no empty line and simply ends at len. */
+ * keeps into o (all of them with is_extra), except those x replaces.
+ * *has_date says whether a Date line was seen. Returns the index just past
+ * the empty line, or NM_E_PARSE. With is_extra the block has no empty line
+ * and simply ends at len, and its names are recorded in x. */
 static long walk_fields(const char *s, size_t len, size_t pos, bool is_extra,
-                        out_buf_t *o, bool *has_date)
+                        out_buf_t *o, bool *has_date, extra_names_t *x)
 {
     for (;;) {
         if (is_extra && pos == len)
@@ -250,6 +274,13 @@ static long walk_fields(const char *s, size_t len, size_t pos, bool is_extra,
         bool is_kept = nm_resp304_keeps_field(s + pos, nlen);
         if (is_extra && !is_kept)
             return NM_E_PARSE;
+        if (is_extra) {
+            if (x->n == EXTRA_NAMES_MAX)
+                return NM_E_PARSE;
+            x->name[x->n++] = (nm_slice_t){s + pos, nlen};
+        } else if (is_replaced(x, s + pos, nlen)) {
+            is_kept = false;
+        }
         if (is_kept) {
             put(o, s + pos, e - pos);
             put(o, "\r\n", 2);
@@ -261,21 +292,24 @@ static long walk_fields(const char *s, size_t len, size_t pos, bool is_extra,
 /* Bytes after the head's empty line (a body that came with it) are
  * ignored. The extra lines are the caller's (a synthesized ETag, a store's
  * Last-Modified) and copied as given after the generated Date; they must
- * be well-formed field lines or the call fails with NM_E_INVAL. A Date in
- * extra counts as the Date. */
+ * be well-formed field lines or the call fails with NM_E_INVAL. A field
+ * in extra replaces the 200's of its name: the shim adds ETag or
+ * Last-Modified only when the 200 had none, and an accelerated 304
+ * (fresh.c) brings its own Date and Age. */
 static const char reason_304[] = " 304 Not Modified\r\n";
 
 /* Checks the arguments both builders take and validates extra; sets
- * *extra_has_date. 0 or NM_E_INVAL. */
+ * *extra_has_date and the names of extra's lines. 0 or NM_E_INVAL. */
 static int check_args(const char *head, const char *extra, size_t extra_len,
-                      const char *out, size_t out_cap, bool *extra_has_date)
+                      const char *out, size_t out_cap, bool *extra_has_date,
+                      extra_names_t *x)
 {
     out_buf_t sink = {NULL, 0, 0, true}; /* validation pass, writes nothing */
     if (head == NULL || (out == NULL && out_cap > 0) ||
         (extra == NULL && extra_len > 0))
         return NM_E_INVAL;
     if (extra_len > 0 &&
-        walk_fields(extra, extra_len, 0, true, &sink, extra_has_date) < 0)
+        walk_fields(extra, extra_len, 0, true, &sink, extra_has_date, x) < 0)
         return NM_E_INVAL;
     return 0;
 }
@@ -306,7 +340,9 @@ long nm_resp304_build(const char *head, size_t head_len, const char *extra,
 {
     out_buf_t o = {out, out_cap, 0, false};
     bool has_date = false, extra_has_date = false;
-    int rc = check_args(head, extra, extra_len, out, out_cap, &extra_has_date);
+    extra_names_t x = {.n = 0};
+    int rc =
+        check_args(head, extra, extra_len, out, out_cap, &extra_has_date, &x);
     if (rc < 0)
         return rc;
 
@@ -317,8 +353,8 @@ long nm_resp304_build(const char *head, size_t head_len, const char *extra,
     put(&o, head, 8); /* "HTTP/1.x": the server's own version */
     put(&o, reason_304, sizeof reason_304 - 1);
 
-    long end =
-        walk_fields(head, head_len, (size_t)cr + term, false, &o, &has_date);
+    long end = walk_fields(head, head_len, (size_t)cr + term, false, &o,
+                           &has_date, &x);
     if (end < 0)
         return end;
     return finish_304(&o, has_date, extra, extra_len, extra_has_date, now_unix);
@@ -331,7 +367,9 @@ long nm_resp304_build_lines(const char *head, size_t head_len,
 {
     out_buf_t o = {out, out_cap, 0, false};
     bool has_date = false, extra_has_date = false;
-    int rc = check_args(head, extra, extra_len, out, out_cap, &extra_has_date);
+    extra_names_t x = {.n = 0};
+    int rc =
+        check_args(head, extra, extra_len, out, out_cap, &extra_has_date, &x);
     if (rc < 0)
         return rc;
     if (head_len < 12 || (count > 0 && line_start == NULL))
@@ -353,7 +391,8 @@ long nm_resp304_build_lines(const char *head, size_t head_len,
         size_t nlen = (size_t)(colon - (head + b));
         if (name_eq(head + b, nlen, "date", 4))
             has_date = true;
-        if (nm_resp304_keeps_field(head + b, nlen)) {
+        if (nm_resp304_keeps_field(head + b, nlen) &&
+            !is_replaced(&x, head + b, nlen)) {
             put(&o, head + b, content_end - b);
             put(&o, "\r\n", 2);
         }

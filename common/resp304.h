@@ -9,9 +9,10 @@
 
 /* head: the 200's complete head (status line .. empty line; bytes after
  * the empty line are ignored). extra: field lines to add (each ending
- * CRLF, e.g. a synthesized ETag), may be empty; they follow the 200's kept
- * fields and the generated Date, and a Date among them replaces the
- * generated one. now_unix: used for Date when neither has one. Returns the
+ * CRLF, e.g. a synthesized ETag; at most 16), may be empty; they follow
+ * the 200's kept fields and the generated Date, and each replaces the
+ * 200's fields of its name (a Date among them replaces the 200's Date and
+ * the generated one). now_unix: used for Date when neither has one. Returns the
  * 304's length, NM_E_NOSPACE when out_cap is too small (nothing usable
  * written), NM_E_PARSE when head is not a well-formed response head (CRLF
  * line ends only), or NM_E_INVAL for malformed extra lines, NULL

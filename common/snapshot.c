@@ -5,6 +5,7 @@
  * yield "not found". */
 #include "snapshot.h"
 
+#include "fresh.h"
 #include "origin.h"
 
 #include <stdatomic.h>
@@ -25,12 +26,15 @@ typedef struct snap_header {
     uint64_t purge_generation;
     int64_t published_unix;
     uint32_t disabled; /* disabled-prefix entries: 0 skips those probes */
-    uint8_t reserved[4];
+    uint32_t fresh;    /* fresh-prefix entries: 0 skips those probes */
 } snap_header_t;
 
 typedef struct snap_entry {
     uint64_t key;
-    int64_t lm_unix;
+    union {
+        int64_t lm_unix; /* NM_SNAPSHOT_E_URL */
+        int64_t fresh_s; /* NM_SNAPSHOT_E_FRESH */
+    };
     uint32_t flags;
     uint32_t purge_generation;
     uint8_t tag_len;
@@ -227,6 +231,89 @@ bool nm_snapshot_is_disabled(const void *map, size_t len, nm_slice_t host,
     return false;
 }
 
+/* The fresh entry of path (n bytes) on host, or on every host: one probe
+ * each, inside the caller's seqlock read. */
+static bool prefix_fresh(const void *map, uint32_t slots, nm_slice_t host,
+                         const char *path, size_t n, int64_t *fresh_s)
+{
+    snap_entry_t e;
+    nm_slice_t p = {path, n}, any = {NULL, 0};
+    if (!probe(map, slots, nm_snapshot_prefix_key(host, p), NM_SNAPSHOT_E_FRESH,
+               &e) &&
+        !probe(map, slots, nm_snapshot_prefix_key(any, p), NM_SNAPSHOT_E_FRESH,
+               &e))
+        return false;
+    /* Only the three kinds of value a writer puts; anything else: never. */
+    *fresh_s = (e.fresh_s > 0 || e.fresh_s == NM_FRESH_ORIGIN) ? e.fresh_s : 0;
+    return true;
+}
+
+/* The longest fresh prefix of path (plen bytes, normalized), else the
+ * header's default. */
+static int64_t fresh_walk(const void *map, uint32_t slots, nm_slice_t host,
+                          const char *path, size_t plen, int64_t fallback)
+{
+    int64_t fresh_s;
+    for (size_t i = plen; i >= 1; i--) {
+        bool is_boundary = i == plen || path[i] == '/';
+        if (is_boundary && !(i == plen && path[i - 1] == '/') &&
+            prefix_fresh(map, slots, host, path, i, &fresh_s))
+            return fresh_s;
+    }
+    if (prefix_fresh(map, slots, host, "/", 1, &fresh_s))
+        return fresh_s;
+    return fallback;
+}
+
+int64_t nm_snapshot_fresh_for(const void *map, size_t len, nm_slice_t host,
+                              nm_slice_t target)
+{
+    const snap_header_t *h = header_of(map, len);
+    if (!h || !target.ptr)
+        return 0;
+    /* Most snapshots accelerate nothing: two loads and out (a racy look;
+     * any answer but 0 comes from the consistent read below). */
+    if (__atomic_load_n(&h->fresh, __ATOMIC_RELAXED) == 0 &&
+        !(__atomic_load_n(&h->flags, __ATOMIC_RELAXED) &
+          NM_SNAPSHOT_F_ACCELERATE_ORIGIN))
+        return 0;
+    /* The normalized path, as nm_snapshot_is_disabled matches it; one
+     * that cannot be normalized safely is never accelerated. */
+    char norm[NM_SNAPSHOT_PATH_MAX];
+    if (!nm_origin_path_is_plain(target.ptr, target.len)) {
+        int n = nm_origin_path(target.ptr, target.len, norm, sizeof(norm));
+        if (n < 0)
+            return 0;
+        target = (nm_slice_t){norm, (size_t)n};
+    }
+    size_t plen = 0;
+    while (plen < target.len && target.ptr[plen] != '?')
+        plen++;
+    if (plen == 0 || target.ptr[0] != '/')
+        return 0;
+    /* The whole walk in one seqlock read: a probe the writer spoiled must
+     * not let a shorter prefix (or the default) answer for a longer
+     * "never". A writer too busy means 0. */
+    const _Atomic uint64_t *seq = &h->seq;
+    for (int attempt = 0; attempt < NM_SNAPSHOT_READ_TRIES; attempt++) {
+        uint64_t s1 = atomic_load_explicit(seq, memory_order_acquire);
+        if (s1 & 1)
+            continue;
+        uint32_t slots = h->slots, count = h->fresh, flags = h->flags;
+        size_t need = nm_snapshot_region_len(slots);
+        int64_t fallback =
+            (flags & NM_SNAPSHOT_F_ACCELERATE_ORIGIN) ? NM_FRESH_ORIGIN : 0;
+        int64_t fresh_s = fallback;
+        if (need != 0 && need <= len && count > 0)
+            fresh_s = fresh_walk(map, slots, host, target.ptr, plen, fallback);
+        atomic_thread_fence(memory_order_acquire);
+        if (atomic_load_explicit(seq, memory_order_relaxed) != s1)
+            continue;
+        return need != 0 && need <= len ? fresh_s : 0;
+    }
+    return 0;
+}
+
 uint64_t nm_snapshot_generation(const void *map, size_t len)
 {
     const snap_header_t *h = header_of(map, len);
@@ -285,7 +372,7 @@ int nm_snapshot_w_init(void *map, size_t len, uint32_t slots,
     h->purge_generation = 0;
     h->published_unix = 0;
     h->disabled = 0;
-    memset(h->reserved, 0, sizeof(h->reserved));
+    h->fresh = 0;
     atomic_store_explicit(&h->seq, seq & ~1ull, memory_order_release);
     h->magic = NM_SNAPSHOT_MAGIC;
     return NM_OK;
@@ -339,7 +426,8 @@ static int w_put(void *map, size_t len, uint64_t key, uint32_t flags,
     snap_header_t *h = w_header(map, len);
     if (!h)
         return NM_E_INVAL;
-    uint32_t kind = flags & (NM_SNAPSHOT_E_URL | NM_SNAPSHOT_E_DISABLED);
+    uint32_t kind = flags & (NM_SNAPSHOT_E_URL | NM_SNAPSHOT_E_DISABLED |
+                             NM_SNAPSHOT_E_FRESH);
     int64_t i = w_find(h, key, kind);
     snap_entry_t *e = w_entries(map);
     if (i < 0 || (e[i].key == 0 && (uint64_t)h->used + 1 > h->slots / 4 * 3))
@@ -358,6 +446,8 @@ static int w_put(void *map, size_t len, uint64_t key, uint32_t flags,
         h->used++;
         if (kind & NM_SNAPSHOT_E_DISABLED)
             h->disabled++;
+        if (kind & NM_SNAPSHOT_E_FRESH)
+            h->fresh++;
     }
     e[i] = ne;
     return NM_OK;
@@ -387,6 +477,8 @@ static int w_remove(void *map, size_t len, uint64_t key, uint32_t kind)
     h->used--;
     if ((kind & NM_SNAPSHOT_E_DISABLED) && h->disabled > 0)
         h->disabled--;
+    if ((kind & NM_SNAPSHOT_E_FRESH) && h->fresh > 0)
+        h->fresh--;
     return 1;
 }
 
@@ -419,6 +511,31 @@ int nm_snapshot_w_set_disabled(void *map, size_t len, nm_slice_t host,
     }
     nm_slice_t none = {NULL, 0};
     return w_put(map, len, key, NM_SNAPSHOT_E_DISABLED, none, 0);
+}
+
+int nm_snapshot_w_set_fresh(void *map, size_t len, nm_slice_t host,
+                            nm_slice_t prefix, bool is_set, int64_t fresh_s)
+{
+    uint64_t key = nm_snapshot_prefix_key(host, prefix);
+    if (!is_set) {
+        int rc = w_remove(map, len, key, NM_SNAPSHOT_E_FRESH);
+        return rc < 0 ? rc : NM_OK;
+    }
+    if (fresh_s < 0 && fresh_s != NM_FRESH_ORIGIN)
+        return NM_E_INVAL;
+    nm_slice_t none = {NULL, 0};
+    return w_put(map, len, key, NM_SNAPSHOT_E_FRESH, none, fresh_s);
+}
+
+void nm_snapshot_w_set_accelerate_origin(void *map, bool is_origin)
+{
+    snap_header_t *h = map;
+    if (is_origin)
+        __atomic_or_fetch(&h->flags, NM_SNAPSHOT_F_ACCELERATE_ORIGIN,
+                          __ATOMIC_RELAXED);
+    else
+        __atomic_and_fetch(&h->flags, ~NM_SNAPSHOT_F_ACCELERATE_ORIGIN,
+                           __ATOMIC_RELAXED);
 }
 
 int64_t nm_snapshot_w_used(const void *map, size_t len)

@@ -1,6 +1,7 @@
 /* snapshot.h - the validator snapshot: a file notmodd publishes and every
  * shim maps read-only, so a lookup costs no syscall and no lock. Readers
- * (the shim) use nm_snapshot_lookup / nm_snapshot_is_disabled; the writer
+ * (the shim) use nm_snapshot_lookup / nm_snapshot_is_disabled /
+ * nm_snapshot_fresh_for; the writer
  * (notmodd's snapshot_writer.c) uses the nm_snapshot_w_* functions. Pure
  * functions over a memory region: no I/O, no allocation, no clock. */
 #ifndef NM_SNAPSHOT_H
@@ -8,21 +9,28 @@
 
 #include "nm.h"
 
-/* Layout, version 1, native endianness (the file never leaves the host):
+/* Layout, version 2, native endianness (the file never leaves the host):
  *   header, 64 bytes: u32 magic "NMSS", u32 version, u64 seq (seqlock:
  *     odd while the writer is inside), u64 generation (bumped per publish),
  *     u32 slots (power of two), u32 entry_len (128), u32 used, u32 flags
- *     (NM_SNAPSHOT_F_RETIRED), u64 purge_generation, i64 published_unix, u32
- * disabled (count of disabled-prefix entries), 4 bytes reserved. slots x
- * 128-byte entries, open addressing with linear probing from key & (slots - 1);
- * key 0 marks an empty slot. The writer changes entries in place between
+ *     (NM_SNAPSHOT_F_*), u64 purge_generation, i64 published_unix, u32
+ *     disabled (count of disabled-prefix entries), u32 fresh (count of
+ *     fresh-prefix entries).
+ *   slots x 128-byte entries: u64 key, i64 value (a URL's Last-Modified, a
+ *     fresh prefix's seconds), u32 flags (NM_SNAPSHOT_E_*: the kind and
+ *     more), u32 purge_generation, u8 tag_len, 103 bytes tag.
+ * Open addressing with linear probing from key & (slots - 1); key 0 marks
+ * an empty slot; a URL, a disabled prefix and a fresh prefix may share a
+ * key, the kind flag tells them apart. Version 1 had 4 reserved bytes
+ * where fresh is and no fresh entries: a reader of either version treats a
+ * file of the other as empty. The writer changes entries in place between
  * write_begin and write_end; a reader that sees seq odd or changed retries a
  * few times, then treats the snapshot as empty. To grow, the writer publishes a
  * new file by rename and marks the old one retired: a shim seeing
  * nm_snapshot_is_retired() re-opens the path. Files are never truncated while
  * published. */
 #define NM_SNAPSHOT_MAGIC 0x53534d4eu /* "NMSS" read little-endian */
-#define NM_SNAPSHOT_VERSION 1
+#define NM_SNAPSHOT_VERSION 2
 #define NM_SNAPSHOT_HEADER_LEN 64
 #define NM_SNAPSHOT_ENTRY_LEN 128
 #define NM_SNAPSHOT_TAG_MAX 103 /* longer tags are published without */
@@ -31,12 +39,16 @@
 #define NM_SNAPSHOT_PATH_MAX 4096 /* longer paths count as disabled */
 
 #define NM_SNAPSHOT_F_RETIRED (1u << 0) /* header: re-open the path */
+/* header: a route without a fresh prefix honours the origin's freshness
+ * (notmodd --accelerate origin) */
+#define NM_SNAPSHOT_F_ACCELERATE_ORIGIN (1u << 1)
 
 /* Entry flags. */
 #define NM_SNAPSHOT_E_URL (1u << 0)      /* key is nm_snapshot_url_key */
 #define NM_SNAPSHOT_E_DISABLED (1u << 1) /* key is nm_snapshot_prefix_key */
 #define NM_SNAPSHOT_E_PINNED (1u << 2)   /* tag was pinned by an operator */
 #define NM_SNAPSHOT_E_HAS_TAG (1u << 3)  /* tag holds the current tag */
+#define NM_SNAPSHOT_E_FRESH (1u << 4)    /* key is nm_snapshot_prefix_key */
 
 /* What a lookup returns: a private copy, safe to keep. */
 typedef struct nm_snapshot_hit {
@@ -73,6 +85,17 @@ int nm_snapshot_lookup(const void *map, size_t len, nm_slice_t host,
  * the query never takes part. */
 bool nm_snapshot_is_disabled(const void *map, size_t len, nm_slice_t host,
                              nm_slice_t target);
+
+/* The configured freshness of host + target (fresh.h): the seconds of the
+ * longest fresh prefix covering target's normalized path (on host, or on
+ * every host; host wins at equal length), NM_FRESH_ORIGIN for "origin",
+ * and 0 for a "never" prefix, for none (unless the header says
+ * NM_SNAPSHOT_F_ACCELERATE_ORIGIN: then NM_FRESH_ORIGIN), for a path that
+ * cannot be normalized safely and for a map that is not a valid snapshot.
+ * Prefixes match as in nm_snapshot_is_disabled. One atomic load when
+ * nothing is fresh. The caller checks nm_snapshot_is_disabled first. */
+int64_t nm_snapshot_fresh_for(const void *map, size_t len, nm_slice_t host,
+                              nm_slice_t target);
 
 /* Generation of the snapshot (bumped by every publish), 0 for a map that
  * is not a valid snapshot. A cheap "did anything change" check. */
@@ -120,6 +143,16 @@ int nm_snapshot_w_remove_url(void *map, size_t len, nm_slice_t host,
  * of nm_snapshot_w_put_url. */
 int nm_snapshot_w_set_disabled(void *map, size_t len, nm_slice_t host,
                                nm_slice_t prefix, bool is_disabled);
+
+/* Sets (is_set) or removes the freshness of a route prefix: seconds > 0,
+ * NM_FRESH_ORIGIN, or 0 ("never": a longer prefix that stops a shorter
+ * one). Returns 0 or the errors of nm_snapshot_w_put_url; NM_E_INVAL for a
+ * value of none of these kinds. */
+int nm_snapshot_w_set_fresh(void *map, size_t len, nm_slice_t host,
+                            nm_slice_t prefix, bool is_set, int64_t fresh_s);
+
+/* Sets or clears NM_SNAPSHOT_F_ACCELERATE_ORIGIN (inside begin/end). */
+void nm_snapshot_w_set_accelerate_origin(void *map, bool is_origin);
 
 /* Entries in use, or a negative NM_E_* for a bad region. */
 int64_t nm_snapshot_w_used(const void *map, size_t len);

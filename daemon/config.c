@@ -21,7 +21,8 @@ static const char usage_text[] =
     "               [--redis URL] [--metrics HOST:PORT] [--state FILE]\n"
     "               [--secret HEX] [--pidfile PATH] [--config FILE]\n"
     "               [--log stderr|syslog] [--foreground] [--verbose]\n"
-    "               [--pcap IFACE --pcap-filter EXPR]\n"
+    "               [--pcap IFACE --pcap-filter EXPR] [--accelerate "
+    "off|origin]\n"
     "\n"
     "  --socket PATH      event socket the shims send to (default\n"
     "                     /run/notmod/notmodd.sock if /run/notmod is "
@@ -32,9 +33,11 @@ static const char usage_text[] =
     "                     socket with .sock -> -ctl.sock), mode 0600\n"
     "  --snapshot PATH    snapshot file the shims map (default: the event\n"
     "                     socket with .sock -> .snapshot)\n"
-    "  --redis URL        redis://[[user]:password@]host[:port][/db] or\n"
-    "                     unix:///path[?db=N&password=P]; without it the\n"
-    "                     store is embedded in memory\n"
+    "  --redis URL        redis://[[user]:password@]host[:port][/db],\n"
+    "                     unix:///path[?db=N&password=P],\n"
+    "                     sentinel://[password@]host:port[,...]/MASTER[?db=N]\n"
+    "                     or cluster://[password@]host:port[,...]; without\n"
+    "                     it the store is embedded in memory\n"
     "  --metrics H:P      serve Prometheus /metrics (host defaults to "
     "127.0.0.1)\n"
     "  --state FILE       keep pins and disabled prefixes there (written on\n"
@@ -46,11 +49,16 @@ static const char usage_text[] =
     "  --pcap IFACE       also count revalidations seen on IFACE's packets\n"
     "                     (figures with source \"pcap\"; needs CAP_NET_RAW)\n"
     "  --pcap-filter EXPR BPF filter for --pcap (e.g. 'tcp port 80')\n"
+    "  --accelerate MODE  off (default): only routes given a freshness with\n"
+    "                     'notmodctl fresh' are answered before the server;\n"
+    "                     origin: every other route too, while the origin's\n"
+    "                     Cache-Control or Expires says it is fresh\n"
     "  --foreground       do not detach\n"
     "  --verbose          log debug messages\n"
     "  --help             print this and exit\n"
     "  --version          print the version and exit\n"
-    "Signals: TERM/INT clean shutdown, HUP reloads --config (secret, log).\n";
+    "Signals: TERM/INT clean shutdown, HUP reloads --config (secret, log,\n"
+    "accelerate).\n";
 
 enum {
     O_SOCKET = 256,
@@ -64,6 +72,7 @@ enum {
     O_STATE,
     O_SECRET,
     O_LOG,
+    O_ACCELERATE,
     O_CONFIG
 };
 
@@ -79,6 +88,7 @@ static const struct option options[] = {
     {"state", required_argument, NULL, O_STATE},
     {"secret", required_argument, NULL, O_SECRET},
     {"log", required_argument, NULL, O_LOG},
+    {"accelerate", required_argument, NULL, O_ACCELERATE},
     {"config", required_argument, NULL, O_CONFIG},
     {"foreground", no_argument, NULL, 'f'},
     {"verbose", no_argument, NULL, 'v'},
@@ -105,6 +115,7 @@ static char **field_of(nm_config_t *cfg, const char *key)
         {"state", &cfg->state},
         {"secret", &cfg->secret},
         {"log", &cfg->log},
+        {"accelerate", &cfg->accelerate},
     };
     for (size_t i = 0; i < sizeof(map) / sizeof(map[0]); i++)
         if (strcmp(map[i].name, key) == 0)
@@ -254,6 +265,14 @@ int nm_config_finish(nm_config_t *cfg)
                 cfg->log);
         return -1;
     }
+    cfg->is_accelerate_origin =
+        cfg->accelerate && strcmp(cfg->accelerate, "origin") == 0;
+    if (cfg->accelerate && strcmp(cfg->accelerate, "off") != 0 &&
+        !cfg->is_accelerate_origin) {
+        fprintf(stderr, "notmodd: --accelerate wants off or origin, not '%s'\n",
+                cfg->accelerate);
+        return -1;
+    }
     if (cfg->pcap_filter && !cfg->pcap) {
         fprintf(stderr, "notmodd: --pcap-filter needs --pcap IFACE\n");
         return -1;
@@ -266,7 +285,8 @@ void nm_config_free(nm_config_t *cfg)
     char **all[] = {&cfg->socket,      &cfg->control, &cfg->snapshot,
                     &cfg->redis,       &cfg->metrics, &cfg->pcap,
                     &cfg->pcap_filter, &cfg->pidfile, &cfg->state,
-                    &cfg->secret,      &cfg->log,     &cfg->config};
+                    &cfg->secret,      &cfg->log,     &cfg->config,
+                    &cfg->accelerate};
     for (size_t i = 0; i < sizeof(all) / sizeof(all[0]); i++) {
         free(*all[i]);
         *all[i] = NULL;

@@ -9,8 +9,9 @@
 
 typedef struct nm_config {
     char *socket, *control, *snapshot, *redis, *metrics, *pcap, *pcap_filter;
-    char *pidfile, *state, *secret, *log, *config;
+    char *pidfile, *state, *secret, *log, *config, *accelerate;
     bool is_foreground, is_verbose;
+    bool is_accelerate_origin; /* --accelerate origin (parsed) */
     bool has_secret;
     uint64_t secret_token; /* parsed from secret */
 } nm_config_t;

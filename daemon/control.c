@@ -12,6 +12,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "fresh.h"
 #include "log.h"
 #include "metrics.h"
 #include "snapshot.h"
@@ -44,6 +45,47 @@ static int fail(struct evbuffer *out, const char *fmt, ...)
     return -1;
 }
 
+struct fresh_list {
+    char **lines;
+    size_t n, cap;
+};
+
+static void collect_fresh(void *arg, const char *prefix, int64_t fresh_s)
+{
+    struct fresh_list *l = arg;
+    char v[24], *line = NULL;
+    if (l->n == l->cap) {
+        size_t cap = l->cap ? l->cap * 2 : 16;
+        char **p = realloc(l->lines, cap * sizeof(*p));
+        if (!p)
+            return;
+        l->lines = p;
+        l->cap = cap;
+    }
+    if (nm_fresh_setting_format(fresh_s, v, sizeof(v)) > 0 &&
+        asprintf(&line, "fresh: %s %s\n", prefix, v) > 0)
+        l->lines[l->n++] = line;
+}
+
+static int by_str(const void *a, const void *b)
+{
+    return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/* One "fresh: PREFIX SETTING" line per rule, sorted by prefix. */
+static void fresh_lines(nm_daemon_t *d, struct evbuffer *out)
+{
+    struct fresh_list l = {NULL, 0, 0};
+    nm_store_each_fresh(d->store, collect_fresh, &l);
+    if (l.n > 1)
+        qsort(l.lines, l.n, sizeof(*l.lines), by_str);
+    for (size_t i = 0; i < l.n; i++) {
+        evbuffer_add_printf(out, "%s", l.lines[i]);
+        free(l.lines[i]);
+    }
+    free(l.lines);
+}
+
 static int cmd_status(nm_daemon_t *d, int argc, char **argv,
                       struct evbuffer *out)
 {
@@ -60,18 +102,21 @@ static int cmd_status(nm_daemon_t *d, int argc, char **argv,
     evbuffer_add_printf(
         out,
         "pid: %d\nuptime_s: %" PRId64 "\nstore: %s\nurls: %zu\n"
-        "disabled_prefixes: %zu\nsocket: %s\ncontrol: %s\nsnapshot: %s\n"
+        "disabled_prefixes: %zu\nfresh_prefixes: %zu\naccelerate: %s\n"
+        "socket: %s\ncontrol: %s\nsnapshot: %s\n"
         "snapshot_generation: %" PRIu64 "\nmetrics: %s\nsecret: %s\n"
         "state_file: %s\nevents_received: %" PRIu64
         "\nevents_accepted: %" PRIu64 "\nevents_malformed: %" PRIu64
         "\nevents_rejected: %" PRIu64 "\nevents_without_url: %" PRIu64 "\n",
         (int)getpid(), (int64_t)(time(NULL) - d->started_unix), store,
         nm_store_count(d->store), nm_store_disabled_count(d->store),
-        d->cfg->socket, d->cfg->control, d->cfg->snapshot,
-        nm_snapw_generation(d->snapw), metrics,
-        d->cfg->has_secret ? "required" : "off",
+        nm_store_fresh_count(d->store),
+        d->cfg->is_accelerate_origin ? "origin" : "off", d->cfg->socket,
+        d->cfg->control, d->cfg->snapshot, nm_snapw_generation(d->snapw),
+        metrics, d->cfg->has_secret ? "required" : "off",
         d->cfg->state ? d->cfg->state : "none", ec->received, ec->accepted,
         ec->malformed, ec->rejected, d->events_without_url);
+    fresh_lines(d, out);
     return 0;
 }
 
@@ -90,8 +135,7 @@ static void counters_json(const nm_counters_t *c, struct evbuffer *out)
     evbuffer_add_printf(out,
                         "\"revalidation_hits\":%" PRIu64 ",\"hit_rate\":%.6f,"
                         "\"validator_coverage\":%.6f",
-                        c->hits_served + c->hits_substituted,
-                        nm_stats_hit_rate(c), coverage(c));
+                        nm_stats_hits(c), nm_stats_hit_rate(c), coverage(c));
 }
 
 static void stats_json(nm_daemon_t *d, struct evbuffer *out)
@@ -115,22 +159,23 @@ static void stats_json(nm_daemon_t *d, struct evbuffer *out)
 /* One source's counters in the CLI's table. */
 static void counters_text(const nm_counters_t *c, struct evbuffer *out)
 {
-    evbuffer_add_printf(out,
-                        "requests              %" PRIu64 "\n"
-                        "revalidations         %" PRIu64 "\n"
-                        "revalidation hits     %" PRIu64 " (served %" PRIu64
-                        ", substituted %" PRIu64 ")\n"
-                        "hit rate              %.1f%%\n"
-                        "missed revalidations  %" PRIu64 "\n"
-                        "tags added            %" PRIu64 "\n"
-                        "validator coverage    %.1f%%\n"
-                        "bytes saved           %" PRIu64 "\n"
-                        "not handled           %" PRIu64 "\n",
-                        c->requests, c->revalidations,
-                        c->hits_served + c->hits_substituted, c->hits_served,
-                        c->hits_substituted, 100 * nm_stats_hit_rate(c),
-                        c->missed, c->tags_added, 100 * coverage(c),
-                        c->bytes_saved, c->not_handled);
+    evbuffer_add_printf(
+        out,
+        "requests              %" PRIu64 "\n"
+        "revalidations         %" PRIu64 "\n"
+        "revalidation hits     %" PRIu64 " (served %" PRIu64
+        ", substituted %" PRIu64 ", accelerated %" PRIu64 ")\n"
+        "hit rate              %.1f%%\n"
+        "missed revalidations  %" PRIu64 "\n"
+        "tags added            %" PRIu64 "\n"
+        "validator coverage    %.1f%%\n"
+        "bytes saved           %" PRIu64 "\n"
+        "not handled           %" PRIu64 "\n"
+        "server time avoided   %.3f s (estimated)\n",
+        c->requests, c->revalidations, nm_stats_hits(c), c->hits_served,
+        c->hits_substituted, c->hits_accelerated, 100 * nm_stats_hit_rate(c),
+        c->missed, c->tags_added, 100 * coverage(c), c->bytes_saved,
+        c->not_handled, (double)c->server_time_avoided_us / 1e6);
 }
 
 static int cmd_stats(nm_daemon_t *d, int argc, char **argv,
@@ -239,6 +284,14 @@ static int cmd_get(nm_daemon_t *d, int argc, char **argv, struct evbuffer *out)
     evbuffer_add_printf(out, "pinned: %s\n",
                         r && r->pin_tag ? r->pin_tag : "no");
     evbuffer_add_printf(out, "disabled: %s\n", is_disabled ? "yes" : "no");
+    /* What the shims would accelerate it with (the snapshot's answer). */
+    nm_slice_t host, target;
+    nm_url_split(key, &host, &target);
+    char fresh[24] = "off";
+    int64_t fresh_s = nm_snapw_fresh_for(d->snapw, host, target);
+    if (!is_disabled && fresh_s != 0)
+        nm_fresh_setting_format(fresh_s, fresh, sizeof(fresh));
+    evbuffer_add_printf(out, "fresh: %s\n", fresh);
     return 0;
 }
 
@@ -347,6 +400,37 @@ static int cmd_enable(nm_daemon_t *d, int argc, char **argv,
     return set_disabled(d, argc, argv, out, false);
 }
 
+/* fresh PREFIX SECONDS|origin|never|off: the route's freshness for
+ * acceleration (docs/acceleration.md). */
+static int cmd_fresh(nm_daemon_t *d, int argc, char **argv,
+                     struct evbuffer *out)
+{
+    char prefix[NM_URL_MAX];
+    const char *why = "";
+    int64_t fresh_s = 0;
+    if (argc != 3)
+        return fail(out, "usage: fresh PREFIX SECONDS|origin|never|off");
+    if (nm_url_prefix(argv[1], prefix, sizeof(prefix), &why) < 0)
+        return fail(out, "prefix malformed: %s (%s)", argv[1], why);
+    bool is_set = strcmp(argv[2], "off") != 0;
+    if (is_set && nm_fresh_setting_parse(argv[2], &fresh_s) < 0)
+        return fail(out,
+                    "freshness malformed: %s (expected SECONDS from 1 to %d, "
+                    "origin, never or off)",
+                    argv[2], NM_FRESH_SECONDS_MAX);
+    int rc = nm_store_set_fresh(d->store, prefix, is_set, fresh_s);
+    if (rc < 0)
+        return fail(out, "out of memory");
+    if (rc > 0 && save_policy(d, out) < 0)
+        return -1;
+    char v[24] = "off";
+    if (is_set)
+        nm_fresh_setting_format(fresh_s, v, sizeof(v));
+    evbuffer_add_printf(out, "fresh %s %s%s\n", prefix, v,
+                        rc == 0 ? " (already)" : "");
+    return 0;
+}
+
 static const struct {
     const char *name;
     cmd_fn fn;
@@ -355,6 +439,7 @@ static const struct {
     {"counters", cmd_counters}, {"get", cmd_get},
     {"purge", cmd_purge},       {"pin", cmd_pin},
     {"disable", cmd_disable},   {"enable", cmd_enable},
+    {"fresh", cmd_fresh},
 };
 
 /* Runs one command line; the answer goes to out. */

@@ -141,6 +141,7 @@ static int open_store(nm_daemon_t *d)
         nm_log(LOG_ERR, "snapshot %s: %s", d->cfg->snapshot, strerror(errno));
         return -1;
     }
+    nm_snapw_set_accelerate_origin(d->snapw, d->cfg->is_accelerate_origin);
     nm_store_set_on_change(d->store, nm_snapw_mark, d->snapw);
     return 0;
 }

@@ -34,8 +34,9 @@ static void log_setup(const nm_config_t *cfg)
     nm_log_init(use_syslog, cfg->is_verbose ? LOG_DEBUG : LOG_INFO);
 }
 
-/* SIGHUP: re-read the config file. The secret and logging apply now; the
- * sockets, snapshot and store are fixed for the life of the process. */
+/* SIGHUP: re-read the config file. The secret, logging and --accelerate
+ * apply now; the sockets, snapshot and store are fixed for the life of the
+ * process. */
 static void on_reload(evutil_socket_t sig, short what, void *arg)
 {
     (void)sig;
@@ -69,6 +70,14 @@ static void on_reload(evutil_socket_t sig, short what, void *arg)
         free(cur->log);
         cur->log = fresh.log ? strdup(fresh.log) : NULL;
         log_setup(cur);
+    }
+    if (str_differs(fresh.accelerate, cur->accelerate)) {
+        free(cur->accelerate);
+        cur->accelerate = fresh.accelerate ? strdup(fresh.accelerate) : NULL;
+        cur->is_accelerate_origin = fresh.is_accelerate_origin;
+        nm_snapw_set_accelerate_origin(d->snapw, cur->is_accelerate_origin);
+        nm_log(LOG_INFO, "SIGHUP: accelerate %s",
+               cur->is_accelerate_origin ? "origin" : "off");
     }
     if (str_differs(fresh.redis, cur->redis) ||
         str_differs(fresh.metrics, cur->metrics) ||

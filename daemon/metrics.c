@@ -65,6 +65,19 @@ static void counter(struct evbuffer *out, const char *name, const char *help,
                             field(nm_stats_totals(src[i].stats), field_offset));
 }
 
+/* A counter family of microseconds shown in seconds, per source. */
+static void seconds_counter(struct evbuffer *out, const char *name,
+                            const char *help, const source_t *src, size_t nsrc,
+                            size_t field_offset)
+{
+    evbuffer_add_printf(out, "# HELP %s %s\n# TYPE %s counter\n", name, help,
+                        name);
+    for (size_t i = 0; i < nsrc; i++)
+        evbuffer_add_printf(
+            out, "%s{source=\"%s\"} %.6f\n", name, src[i].name,
+            (double)field(nm_stats_totals(src[i].stats), field_offset) / 1e6);
+}
+
 /* Counters of the shims' event intake (no source: only shims send). */
 static void intake_counter(struct evbuffer *out, const char *name,
                            const char *help, uint64_t v)
@@ -108,9 +121,12 @@ static void render_hits(struct evbuffer *out, const source_t *src, size_t n)
                             "notmod_revalidation_hits_total{source=\"%s\","
                             "by=\"server\"} %" PRIu64 "\n"
                             "notmod_revalidation_hits_total{source=\"%s\","
-                            "by=\"notmod\"} %" PRIu64 "\n",
+                            "by=\"notmod\"} %" PRIu64 "\n"
+                            "notmod_revalidation_hits_total{source=\"%s\","
+                            "by=\"accelerated\"} %" PRIu64 "\n",
                             src[i].name, c->hits_served, src[i].name,
-                            c->hits_substituted);
+                            c->hits_substituted, src[i].name,
+                            c->hits_accelerated);
     }
 }
 
@@ -131,8 +147,8 @@ static void render(nm_daemon_t *d, struct evbuffer *out)
             "200 responses that left with an ETag added by notmod.", src, n,
             OFF(tags_added));
     counter(out, "notmod_bytes_saved_total",
-            "Body bytes not sent thanks to substituted 304s.", src, n,
-            OFF(bytes_saved));
+            "Body bytes not sent thanks to substituted and accelerated 304s.",
+            src, n, OFF(bytes_saved));
     counter(out, "notmod_not_handled_total",
             "Responses notmod passed without handling.", src, n,
             OFF(not_handled));
@@ -141,6 +157,17 @@ static void render(nm_daemon_t *d, struct evbuffer *out)
     counter(out, "notmod_get_200_validated_total",
             "200 responses to GET that carried a validator.", src, n,
             OFF(get_200_validated));
+    seconds_counter(out, "notmod_server_seconds_total",
+                    "Server time over the responses the shims timed "
+                    "(request read to response written).",
+                    src, n, OFF(server_time_us));
+    counter(out, "notmod_server_timed_responses_total",
+            "Responses whose server time the shims took.", src, n,
+            OFF(server_timed));
+    seconds_counter(out, "notmod_server_seconds_avoided_total",
+                    "Server time accelerated 304s avoided, estimated from "
+                    "their route's average.",
+                    src, n, OFF(server_time_avoided_us));
     intake_counter(out, "notmod_events_received_total",
                    "Event datagrams received from shims.", ec->received);
     intake_counter(out, "notmod_events_malformed_total",
@@ -162,6 +189,10 @@ static void render(nm_daemon_t *d, struct evbuffer *out)
     route_family(out, "notmod_route_hits_served_total",
                  "304s sent by the server on the top routes.", src, n,
                  OFF(hits_served));
+    route_family(out, "notmod_route_hits_accelerated_total",
+                 "304s notmod sent before the server saw the request, on the "
+                 "top routes.",
+                 src, n, OFF(hits_accelerated));
     route_family(out, "notmod_route_bytes_saved_total",
                  "Bytes saved on the top routes.", src, n, OFF(bytes_saved));
 }

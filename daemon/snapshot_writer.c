@@ -27,6 +27,7 @@ struct nm_snapw {
     size_t len;
     uint32_t slots;
     nm_strmap_t dirty_urls, dirty_prefixes;
+    bool is_accelerate_origin; /* notmodd --accelerate origin */
 };
 
 /* Smallest power of two that keeps the table under half full. */
@@ -40,6 +41,14 @@ static uint32_t slots_for(size_t entries)
 
 static void put_rec(void *w_, const nm_store_rec_t *r);
 static void put_prefix(void *w_, const char *prefix);
+static void put_fresh(void *w_, const char *prefix, int64_t fresh_s);
+
+/* Entries the store needs in the snapshot. */
+static size_t entries_of(const nm_store_t *st)
+{
+    return nm_store_count(st) + nm_store_disabled_count(st) +
+           nm_store_fresh_count(st);
+}
 
 /* Publishes one URL from the store, or removes it when gone. Returns
  * NM_E_NOSPACE when the table needs to grow. */
@@ -58,12 +67,18 @@ static int apply_url(nm_snapw_t *w, const char *url)
                                  nm_store_published_lm(r), r->pin_tag != NULL);
 }
 
+/* A prefix's two policies: disabled, and its freshness. */
 static int apply_prefix(nm_snapw_t *w, const char *prefix)
 {
     nm_slice_t host, path;
     nm_url_split(prefix, &host, &path);
-    return nm_snapshot_w_set_disabled(w->map, w->len, host, path,
-                                      nm_store_is_disabled(w->store, prefix));
+    int rc = nm_snapshot_w_set_disabled(w->map, w->len, host, path,
+                                        nm_store_is_disabled(w->store, prefix));
+    int64_t fresh_s = 0;
+    bool is_fresh = nm_store_get_fresh(w->store, prefix, &fresh_s);
+    int rc2 =
+        nm_snapshot_w_set_fresh(w->map, w->len, host, path, is_fresh, fresh_s);
+    return rc < 0 ? rc : rc2;
 }
 
 static void put_rec(void *w_, const nm_store_rec_t *r)
@@ -76,13 +91,17 @@ static void put_prefix(void *w_, const char *prefix)
     apply_prefix(w_, prefix);
 }
 
+static void put_fresh(void *w_, const char *prefix, int64_t fresh_s)
+{
+    (void)fresh_s;
+    apply_prefix(w_, prefix);
+}
+
 /* Builds a complete new file at w->path by temp file + rename, then
  * retires the old mapping so shims re-open the path. */
 static int rebuild(nm_snapw_t *w)
 {
-    size_t entries =
-        nm_store_count(w->store) + nm_store_disabled_count(w->store);
-    uint32_t slots = slots_for(entries);
+    uint32_t slots = slots_for(entries_of(w->store));
     size_t len = nm_snapshot_region_len(slots);
     char tmp[4096];
     snprintf(tmp, sizeof(tmp), "%s.tmp.%d", w->path, (int)getpid());
@@ -109,8 +128,10 @@ static int rebuild(nm_snapw_t *w)
     w->len = len;
     w->slots = slots;
     nm_snapshot_w_begin(map);
+    nm_snapshot_w_set_accelerate_origin(map, w->is_accelerate_origin);
     nm_store_each(w->store, put_rec, w);
     nm_store_each_disabled(w->store, put_prefix, w);
+    nm_store_each_fresh(w->store, put_fresh, w);
     nm_snapshot_w_end(map, (int64_t)time(NULL));
     if (rename(tmp, w->path) != 0) {
         err = errno;
@@ -220,8 +241,7 @@ void nm_snapw_flush(nm_snapw_t *w)
         return;
     struct apply_ctx c = {w, false};
     /* Grow before the table gets crowded: probes stay short. */
-    size_t want = nm_store_count(w->store) + nm_store_disabled_count(w->store);
-    if (slots_for(want) <= w->slots) {
+    if (slots_for(entries_of(w->store)) <= w->slots) {
         nm_snapshot_w_begin(w->map);
         nm_strmap_each(&w->dirty_urls, apply_dirty_url, &c);
         nm_strmap_each(&w->dirty_prefixes, apply_dirty_prefix, &c);
@@ -237,6 +257,20 @@ void nm_snapw_flush(nm_snapw_t *w)
     }
     nm_strmap_free(&w->dirty_urls, NULL);
     nm_strmap_free(&w->dirty_prefixes, NULL);
+}
+
+void nm_snapw_set_accelerate_origin(nm_snapw_t *w, bool is_origin)
+{
+    w->is_accelerate_origin = is_origin;
+    nm_snapshot_w_begin(w->map);
+    nm_snapshot_w_set_accelerate_origin(w->map, is_origin);
+    nm_snapshot_w_end(w->map, (int64_t)time(NULL));
+}
+
+int64_t nm_snapw_fresh_for(const nm_snapw_t *w, nm_slice_t host,
+                           nm_slice_t target)
+{
+    return nm_snapshot_fresh_for(w->map, w->len, host, target);
 }
 
 bool nm_snapw_is_disabled(const nm_snapw_t *w, nm_slice_t host,

@@ -32,6 +32,15 @@ void nm_snapw_flush(nm_snapw_t *w);
 bool nm_snapw_is_disabled(const nm_snapw_t *w, nm_slice_t host,
                           nm_slice_t target);
 
+/* What a shim would answer: host + target's configured freshness
+ * (nm_snapshot_fresh_for) in the published snapshot. */
+int64_t nm_snapw_fresh_for(const nm_snapw_t *w, nm_slice_t host,
+                           nm_slice_t target);
+
+/* Publishes notmodd --accelerate origin: routes without a fresh prefix
+ * honour the origin's freshness. */
+void nm_snapw_set_accelerate_origin(nm_snapw_t *w, bool is_origin);
+
 uint64_t nm_snapw_generation(const nm_snapw_t *w);
 const char *nm_snapw_path(const nm_snapw_t *w);
 

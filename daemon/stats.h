@@ -14,17 +14,25 @@
 #define NM_STATS_ROUTES_MAX 10000
 
 /* X-macro: field name (used in JSON, Redis hashes and metric names). */
+/* server_time_us / server_timed: the server's time over the responses it
+ * produced that a shim timed (event.h server_us), summed and counted: a
+ * route's average. server_time_avoided_us: for each accelerated 304, that
+ * average of its route when it came (an estimate, README "Acceleration"). */
 #define NM_STATS_FIELDS(X)                                                     \
     X(requests)                                                                \
     X(revalidations)                                                           \
     X(hits_served)                                                             \
     X(hits_substituted)                                                        \
+    X(hits_accelerated)                                                        \
     X(missed)                                                                  \
     X(tags_added)                                                              \
     X(bytes_saved)                                                             \
     X(not_handled)                                                             \
     X(get_200)                                                                 \
-    X(get_200_validated)
+    X(get_200_validated)                                                       \
+    X(server_time_us)                                                          \
+    X(server_timed)                                                            \
+    X(server_time_avoided_us)
 
 typedef struct nm_counters {
 #define NM_STATS_DECL(f) uint64_t f;
@@ -63,6 +71,9 @@ void nm_stats_each_route(const nm_stats_t *s,
  * "notmod:stats" for totals, "notmod:route:<route>" per route ({ and } in
  * route percent-encoded). */
 void nm_stats_flush(nm_stats_t *s, const nm_store_backend_t *be);
+
+/* Revalidation hits: served, substituted and accelerated. */
+uint64_t nm_stats_hits(const nm_counters_t *c);
 
 /* hits / revalidations in [0, 1], 0 when there were none. */
 double nm_stats_hit_rate(const nm_counters_t *c);

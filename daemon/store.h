@@ -1,12 +1,13 @@
 /* store.h - the validator store. The working set always lives in memory
  * (store_mem.c): per URL the current tag and the Last-Modified of its
  * epoch, an operator pin, the URL's high-water mark; plus disabled route
- * prefixes. An optional backend (store_redis.c) makes it fleet-wide and
- * persistent, and then is the one that assigns dates: the memory store
- * calls its hooks on every change and the backend feeds back what Redis
- * knows (nm_store_learn_*). The state file (nm_store_save/load) keeps the
- * policy across restarts, the dates across clean ones. Users: daemon,
- * control, snapshot writer, stats (counters through the backend). */
+ * prefixes and the freshness of route prefixes (acceleration). An optional
+ * backend (store_redis.c) makes it fleet-wide and persistent, and then is the
+ * one that assigns dates: the memory store calls its hooks on every change and
+ * the backend feeds back what Redis knows (nm_store_learn_*). The state file
+ * (nm_store_save/load) keeps the policy across restarts, the dates across clean
+ * ones. Users: daemon, control, snapshot writer, stats (counters through the
+ * backend). */
 #ifndef NM_STORE_H
 #define NM_STORE_H
 
@@ -54,6 +55,9 @@ typedef struct nm_store_backend {
     /* rec is about to be purged; forget it fleet-wide. */
     void (*url_purged)(void *self, const nm_store_rec_t *rec);
     void (*prefix_changed)(void *self, const char *prefix, bool is_disabled);
+    /* prefix's freshness was set (is_set, to fresh_s) or removed. */
+    void (*fresh_changed)(void *self, const char *prefix, bool is_set,
+                          int64_t fresh_s);
     /* Adds delta to field of hash key (fleet-wide counters). key has no
      * '{' or '}': it must hash whole in Redis Cluster (store_redis.c). */
     void (*count)(void *self, const char *key, const char *field,
@@ -110,20 +114,35 @@ int nm_store_pin(nm_store_t *st, const char *url, const char *tag,
 int nm_store_set_disabled(nm_store_t *st, const char *prefix, bool is_disabled);
 bool nm_store_is_disabled(const nm_store_t *st, const char *prefix);
 
+/* Sets (is_set) or removes the freshness of a route prefix (url.h form):
+ * seconds > 0, NM_FRESH_ORIGIN, or 0 ("never", common/fresh.h). Returns 1
+ * when the state changed, 0 when not, <0 on OOM. */
+int nm_store_set_fresh(nm_store_t *st, const char *prefix, bool is_set,
+                       int64_t fresh_s);
+/* True, with *fresh_s, when prefix has a freshness of its own. */
+bool nm_store_get_fresh(const nm_store_t *st, const char *prefix,
+                        int64_t *fresh_s);
+
 size_t nm_store_count(const nm_store_t *st);
 size_t nm_store_disabled_count(const nm_store_t *st);
+size_t nm_store_fresh_count(const nm_store_t *st);
 void nm_store_each(const nm_store_t *st,
                    void (*fn)(void *arg, const nm_store_rec_t *rec), void *arg);
 void nm_store_each_disabled(const nm_store_t *st,
                             void (*fn)(void *arg, const char *prefix),
                             void *arg);
+void nm_store_each_fresh(const nm_store_t *st,
+                         void (*fn)(void *arg, const char *prefix,
+                                    int64_t fresh_s),
+                         void *arg);
 
 /* Backend feedback: what the fleet store holds. They never call the
  * backend's hooks back. learn_date gives the date of the change numbered
  * seq (rec's tag_seq, or pin_seq when is_pin) and applies only while that
  * change is still the URL's latest; learn_url fills a URL this store does
  * not hold; learn_pin sets a pin and its date unless the URL was pinned
- * here; learn_disabled adds. */
+ * here; learn_disabled adds; learn_fresh makes the freshness rules those
+ * n of the fleet store (adding, changing and removing). */
 void nm_store_learn_date(nm_store_t *st, const char *url, bool is_pin,
                          uint64_t seq, int64_t lm_unix);
 void nm_store_learn_url(nm_store_t *st, const char *url, const char *tag,
@@ -131,25 +150,29 @@ void nm_store_learn_url(nm_store_t *st, const char *url, const char *tag,
 void nm_store_learn_pin(nm_store_t *st, const char *url, const char *tag,
                         int64_t pin_lm_unix);
 void nm_store_learn_disabled(nm_store_t *st, const char *prefix);
+void nm_store_learn_fresh(nm_store_t *st, const char *const *prefixes,
+                          const int64_t *fresh_s, size_t n);
 
-/* What nm_store_save writes: the policy (disabled prefixes, pins, the
- * date floor) always, the records (tags and their dates) only with ALL. */
+/* What nm_store_save writes: the policy (disabled prefixes, freshness,
+ * pins, the date floor) always, the records (tags and their dates) only with
+ * ALL. */
 typedef enum { NM_STORE_SAVE_POLICY, NM_STORE_SAVE_ALL } nm_store_save_t;
 
 /* Writes the store to path (temp file + fsync + rename). Lines, fields
  * separated by TAB: "floor D" (every later date exceeds D), "url URL TAG
- * LM HWM", "pin URL TAG", "disabled PREFIX". Returns 0 or -errno. */
+ * LM HWM", "pin URL TAG", "disabled PREFIX", "fresh PREFIX SETTING"
+ * (nm_fresh_setting_format). Returns 0 or -errno. */
 int nm_store_save(const nm_store_t *st, const char *path, nm_store_save_t what);
 
 /* Loads a file written by nm_store_save; a missing file is an empty store.
  * From then on new dates exceed the file's floor and now + 1 (the writer
  * may have assigned now + 1 just before it died). Records keep their
- * dates, but only without a backend (with one, the backend has them). Pins and
- * disabled prefixes are applied again as an operator would, so they reach the
- * backend; without a backend each pin starts a new epoch at now (the file does
- * not say what was published before it), with one the backend says its date.
- * Files of the first format (url first, first-seen times) give their
- * policy only. Returns the number of records and pins loaded, or -errno /
+ * dates, but only without a backend (with one, the backend has them). Pins,
+ * disabled prefixes and freshness are applied again as an operator would, so
+ * they reach the backend; without a backend each pin starts a new epoch at now
+ * (the file does not say what was published before it), with one the backend
+ * says its date. Files of the first format (url first, first-seen times) give
+ * their policy only. Returns the number of records and pins loaded, or -errno /
  * -EINVAL (bad line). */
 int nm_store_load(nm_store_t *st, const char *path, int64_t now_unix);
 

@@ -11,11 +11,13 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "fresh.h"
 #include "strmap.h"
 
 struct nm_store {
     nm_strmap_t urls;     /* url -> nm_store_rec_t* */
     nm_strmap_t disabled; /* prefix -> (void *)1 */
+    nm_strmap_t fresh;    /* prefix -> int64_t* (seconds, origin, never) */
     nm_store_change_fn on_change;
     void *arg;
     nm_store_backend_t be;
@@ -66,6 +68,7 @@ nm_store_t *nm_store_new(nm_store_change_fn on_change, void *arg)
         return NULL;
     nm_strmap_init(&st->urls);
     nm_strmap_init(&st->disabled);
+    nm_strmap_init(&st->fresh);
     st->on_change = on_change;
     st->arg = arg;
     return st;
@@ -79,6 +82,7 @@ void nm_store_free(nm_store_t *st)
         st->be.close(st->be.self);
     nm_strmap_free(&st->urls, rec_free);
     nm_strmap_free(&st->disabled, NULL);
+    nm_strmap_free(&st->fresh, free);
     free(st);
 }
 
@@ -282,6 +286,53 @@ bool nm_store_is_disabled(const nm_store_t *st, const char *prefix)
     return nm_strmap_find(&st->disabled, prefix) != NULL;
 }
 
+/* Applies a freshness change locally; true when something changed. */
+static int put_fresh(nm_store_t *st, const char *prefix, bool is_set,
+                     int64_t fresh_s)
+{
+    int64_t cur;
+    bool has = nm_store_get_fresh(st, prefix, &cur);
+    if (has == is_set && (!is_set || cur == fresh_s))
+        return 0;
+    if (is_set) {
+        nm_strmap_node_t *n = nm_strmap_upsert(&st->fresh, prefix, NULL);
+        if (!n)
+            return -ENOMEM;
+        if (!n->value && !(n->value = malloc(sizeof(int64_t)))) {
+            nm_strmap_remove(&st->fresh, prefix);
+            return -ENOMEM;
+        }
+        *(int64_t *)n->value = fresh_s;
+    } else {
+        free(nm_strmap_remove(&st->fresh, prefix));
+    }
+    changed(st, NM_STORE_CHANGED_PREFIX, prefix);
+    return 1;
+}
+
+int nm_store_set_fresh(nm_store_t *st, const char *prefix, bool is_set,
+                       int64_t fresh_s)
+{
+    int rc = put_fresh(st, prefix, is_set, fresh_s);
+    if (rc > 0 && st->has_backend && st->be.fresh_changed)
+        st->be.fresh_changed(st->be.self, prefix, is_set, fresh_s);
+    return rc;
+}
+
+bool nm_store_get_fresh(const nm_store_t *st, const char *prefix,
+                        int64_t *fresh_s)
+{
+    nm_strmap_node_t *n = nm_strmap_find(&st->fresh, prefix);
+    if (n && fresh_s)
+        *fresh_s = *(const int64_t *)n->value;
+    return n != NULL;
+}
+
+size_t nm_store_fresh_count(const nm_store_t *st)
+{
+    return st->fresh.count;
+}
+
 size_t nm_store_count(const nm_store_t *st)
 {
     return st->urls.count;
@@ -295,6 +346,7 @@ size_t nm_store_disabled_count(const nm_store_t *st)
 struct each_ctx {
     void (*rec_fn)(void *arg, const nm_store_rec_t *rec);
     void (*str_fn)(void *arg, const char *s);
+    void (*fresh_fn)(void *arg, const char *prefix, int64_t fresh_s);
     void *arg;
 };
 
@@ -313,7 +365,7 @@ static void each_key(void *arg, nm_strmap_node_t *n)
 void nm_store_each(const nm_store_t *st,
                    void (*fn)(void *arg, const nm_store_rec_t *rec), void *arg)
 {
-    struct each_ctx c = {fn, NULL, arg};
+    struct each_ctx c = {.rec_fn = fn, .arg = arg};
     nm_strmap_each(&st->urls, each_rec, &c);
 }
 
@@ -321,8 +373,23 @@ void nm_store_each_disabled(const nm_store_t *st,
                             void (*fn)(void *arg, const char *prefix),
                             void *arg)
 {
-    struct each_ctx c = {NULL, fn, arg};
+    struct each_ctx c = {.str_fn = fn, .arg = arg};
     nm_strmap_each(&st->disabled, each_key, &c);
+}
+
+static void each_fresh(void *arg, nm_strmap_node_t *n)
+{
+    struct each_ctx *c = arg;
+    c->fresh_fn(c->arg, n->key, *(const int64_t *)n->value);
+}
+
+void nm_store_each_fresh(const nm_store_t *st,
+                         void (*fn)(void *arg, const char *prefix,
+                                    int64_t fresh_s),
+                         void *arg)
+{
+    struct each_ctx c = {.fresh_fn = fn, .arg = arg};
+    nm_strmap_each(&st->fresh, each_fresh, &c);
 }
 
 void nm_store_learn_date(nm_store_t *st, const char *url, bool is_pin,
@@ -383,6 +450,41 @@ void nm_store_learn_disabled(nm_store_t *st, const char *prefix)
     changed(st, NM_STORE_CHANGED_PREFIX, prefix);
 }
 
+struct learn_ctx {
+    nm_store_t *st;
+    const char *const *prefixes;
+    size_t n;
+    nm_strmap_t gone;
+};
+
+static void collect_gone(void *arg, nm_strmap_node_t *node)
+{
+    struct learn_ctx *c = arg;
+    for (size_t i = 0; i < c->n; i++)
+        if (strcmp(c->prefixes[i], node->key) == 0)
+            return;
+    nm_strmap_upsert(&c->gone, node->key, NULL);
+}
+
+static void remove_gone(void *arg, nm_strmap_node_t *node)
+{
+    put_fresh(arg, node->key, false, 0);
+}
+
+void nm_store_learn_fresh(nm_store_t *st, const char *const *prefixes,
+                          const int64_t *fresh_s, size_t n)
+{
+    /* A rule another daemon removed goes here too: freshness that stays
+     * on one host after an operator ended it would be stale 304s. */
+    struct learn_ctx c = {st, prefixes, n, {0}};
+    nm_strmap_init(&c.gone);
+    nm_strmap_each(&st->fresh, collect_gone, &c);
+    nm_strmap_each(&c.gone, remove_gone, st);
+    nm_strmap_free(&c.gone, NULL);
+    for (size_t i = 0; i < n; i++)
+        put_fresh(st, prefixes[i], true, fresh_s[i]);
+}
+
 /* --- state file ---
  *
  * The records' dates are only true as long as nothing happened that the
@@ -423,6 +525,14 @@ static void save_disabled(void *arg, const char *prefix)
     fprintf(c->f, "disabled\t%s\n", prefix);
 }
 
+static void save_fresh(void *arg, const char *prefix, int64_t fresh_s)
+{
+    struct save_ctx *c = arg;
+    char v[24];
+    if (nm_fresh_setting_format(fresh_s, v, sizeof(v)) > 0)
+        fprintf(c->f, "fresh\t%s\t%s\n", prefix, v);
+}
+
 int nm_store_save(const nm_store_t *st, const char *path, nm_store_save_t what)
 {
     char tmp[4096];
@@ -439,6 +549,7 @@ int nm_store_save(const nm_store_t *st, const char *path, nm_store_save_t what)
         nm_store_each(st, save_rec, &c);
     nm_store_each(st, save_pin, &c);
     nm_store_each_disabled(st, save_disabled, &c);
+    nm_store_each_fresh(st, save_fresh, &c);
     int rc = 0;
     if (fflush(f) != 0 || fsync(fileno(f)) != 0)
         rc = -errno;
@@ -488,6 +599,12 @@ static int load_line(nm_store_t *st, char **fld, int n, int64_t now_unix)
             nm_store_learn_url(st, fld[1], fld[2], strtoll(fld[3], NULL, 10),
                                strtoll(fld[4], NULL, 10));
         return st->has_backend ? 0 : 1;
+    }
+    if (n == 3 && strcmp(fld[0], "fresh") == 0) {
+        int64_t v;
+        if (nm_fresh_setting_parse(fld[2], &v) < 0)
+            return -EINVAL;
+        return nm_store_set_fresh(st, fld[1], true, v) < 0 ? -ENOMEM : 0;
     }
     if (n == 3 && strcmp(fld[0], "pin") == 0)
         return pin(st, fld[1], fld[2], now_unix, false) < 0 ? -ENOMEM : 1;

@@ -1,18 +1,16 @@
 /* store_redis.c - see store_redis.h. The memory store stays the working
  * set; this file writes its changes through to Redis and reads back what
  * the fleet knows (the dates of epochs, which only Redis assigns; tags and
- * pins at start-up; disabled prefixes). While Redis is unreachable, changes
- * queue in pending maps and are written back on reconnect. Those writes
- * are idempotent (the epoch script, HDEL, SADD); counters are made so by
+ * pins at start-up; disabled prefixes and route freshness). While Redis is
+ * unreachable, changes queue in pending maps and are written back on
+ * reconnect. Those writes are idempotent (the epoch script, HDEL, SADD,
+ * HSET); counters are made so by
  * numbered batches ("counters" below), so totals in Redis catch up exactly
  * even when a command we gave up on did run. */
 #include "store_redis.h"
 
-#include <hiredis/adapters/libevent.h>
-#include <hiredis/async.h>
 #include <hiredis/hiredis.h>
 #include <inttypes.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -20,14 +18,16 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "fresh.h"
 #include "log.h"
+#include "redis_addr.h"
+#include "redis_link.h"
 #include "strmap.h"
+#include "url.h"
 
-#define BACKOFF_MIN_MS 100
-#define BACKOFF_MAX_MS 2000
-#define STALL_MS 3000       /* no reply for this long: drop the connection */
-#define PREFIX_SYNC_TICKS 5 /* re-read notmod:disabled every 5 s */
-#define MARKER_TTL_S 86400  /* batch markers, see "counters" */
+#define PREFIX_SYNC_TICKS 5     /* re-read notmod:disabled, :fresh every 5 s */
+#define FRESH_REMOVED INT64_MIN /* pending_fresh: HDEL */
+#define MARKER_TTL_S 86400      /* batch markers, see "counters" */
 
 typedef struct delta {
     char *field;
@@ -43,26 +43,23 @@ typedef struct counts {
 } counts_t;
 
 typedef struct redis_be {
-    struct event_base *base;
     nm_store_t *store;
-    char *desc, *host, *unix_path, *password;
-    int port, db;
-    redisAsyncContext *ac;
+    nm_redis_link_t *link; /* the server, Sentinel's master or the Cluster */
     bool is_ready, has_warmed;
-    int backoff_ms;
-    struct event *retry_ev, *tick_ev;
+    struct event *tick_ev;
     unsigned ticks;
-    int64_t inflight, last_progress_ms, connect_started_ms;
     nm_strmap_t pending_urls;     /* url -> NULL */
     nm_strmap_t pending_purges;   /* url -> NULL */
     nm_strmap_t pending_prefixes; /* prefix -> (void *)1 on, (void *)2 off */
-    nm_strmap_t open_counts;      /* key -> counts_t*, not yet a batch */
-    nm_strmap_t sent_counts;      /* key -> counts_t*, its one batch out */
-    struct event *batch_ev;       /* numbers and sends open counts */
-    struct event *drop_ev;        /* drops the connection, outside hiredis */
-    char drop_why[160];           /* why drop_ev will drop it */
-    char id[17];                  /* this process, in batch marker keys */
-    uint64_t last_seq;            /* of the newest batch */
+    nm_strmap_t pending_fresh;    /* prefix -> int64_t* (or FRESH_REMOVED) */
+    /* Freshness writes sent or queued so far: a re-read of notmod:fresh
+     * sent before the latest one is older than this daemon's own state. */
+    uint64_t fresh_writes;
+    nm_strmap_t open_counts; /* key -> counts_t*, not yet a batch */
+    nm_strmap_t sent_counts; /* key -> counts_t*, its one batch out */
+    struct event *batch_ev;  /* numbers and sends open counts */
+    char id[17];             /* this process, in batch marker keys */
+    uint64_t last_seq;       /* of the newest batch */
     char last_error[160];
 } redis_be_t;
 
@@ -74,9 +71,11 @@ typedef enum {
     K_PURGE,     /* re-queue purge on failure */
     K_PREFIX,    /* re-queue prefix on failure */
     K_COUNT,     /* counter batch: done on a reply, resent on reconnect */
-    K_SCAN,      /* warm: SCAN notmod:url:* */
+    K_SCAN,      /* warm: SCAN notmod:url:* on one master (a: its name) */
     K_WARM_URL,  /* warm: HMGET notmod:url:<url>, learn tag and pin */
     K_MEMBERS,   /* SMEMBERS notmod:disabled */
+    K_FRESH,     /* HSET / HDEL notmod:fresh: re-queue on failure */
+    K_FRESH_ALL, /* HGETALL notmod:fresh: learn the fleet's rules */
 } kind_t;
 
 typedef struct cmd {
@@ -85,13 +84,6 @@ typedef struct cmd {
     char *a;   /* url, prefix or counter key */
     int64_t n; /* change number (epochs), on/off (prefixes), batch number */
 } cmd_t;
-
-static int64_t now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 static void cmd_free(cmd_t *c)
 {
@@ -118,7 +110,7 @@ static nm_strmap_t take(nm_strmap_t *m)
     return out;
 }
 
-static void on_reply(redisAsyncContext *c, void *reply, void *priv);
+static void on_reply(void *priv, const redisReply *rep);
 
 static cmd_t *cmd_new(redis_be_t *r, kind_t kind, const char *a, int64_t n)
 {
@@ -132,43 +124,35 @@ static cmd_t *cmd_new(redis_be_t *r, kind_t kind, const char *a, int64_t n)
     return c;
 }
 
-/* After hiredis took (rc REDIS_OK) or refused c: on a refused send the
- * failure path runs at once. */
-static void cmd_sent(redis_be_t *r, cmd_t *c, int rc)
-{
-    if (rc != REDIS_OK) {
-        on_reply(NULL, NULL, c);
-        return;
-    }
-    if (r->inflight++ == 0)
-        r->last_progress_ms = now_ms();
-}
-
-/* Sends one command (hiredis format) with a callback context. */
-static void send_cmd(redis_be_t *r, kind_t kind, const char *a, int64_t n,
-                     const char *fmt, ...)
-{
-    cmd_t *c = cmd_new(r, kind, a, n);
-    if (!c)
-        return;
-    va_list ap;
-    va_start(ap, fmt);
-    int rc =
-        r->ac ? redisvAsyncCommand(r->ac, on_reply, c, fmt, ap) : REDIS_ERR;
-    va_end(ap);
-    cmd_sent(r, c, rc);
-}
-
-/* The same with an argument vector. */
+/* Sends argv (lens NULL: C strings, as hiredis takes them) to the master
+ * of key's slot, or to the master named node when key is NULL, with a
+ * callback context. */
 static void send_argv(redis_be_t *r, kind_t kind, const char *a, int64_t n,
-                      int argc, const char **argv, const size_t *lens)
+                      const char *key, const char *node, int flags, int argc,
+                      const char **argv, const size_t *lens)
 {
     cmd_t *c = cmd_new(r, kind, a, n);
     if (!c)
         return;
-    int rc = r->ac ? redisAsyncCommandArgv(r->ac, on_reply, c, argc, argv, lens)
-                   : REDIS_ERR;
-    cmd_sent(r, c, rc);
+    if (key)
+        nm_redis_link_send(r->link, key, flags, on_reply, c, argc, argv, lens);
+    else
+        nm_redis_link_send_node(r->link, node, flags, on_reply, c, argc, argv,
+                                lens);
+}
+
+/* A command of C strings to the master of key's slot. */
+#define SEND(r, kind, a, n, key, flags, ...)                                   \
+    do {                                                                       \
+        const char *argv_[] = {__VA_ARGS__};                                   \
+        send_argv(r, kind, a, n, key, NULL, flags,                             \
+                  (int)(sizeof(argv_) / sizeof(argv_[0])), argv_, NULL);       \
+    } while (0)
+
+/* "notmod:url:<url>" */
+static void url_key(char *out, size_t cap, const char *url)
+{
+    snprintf(out, cap, "notmod:url:%s", url);
 }
 
 /* --- write-back: epochs ---
@@ -186,6 +170,11 @@ static void send_argv(redis_be_t *r, kind_t kind, const char *a, int64_t n,
  * was no pin keeps that epoch: nothing a client sees changes. Running it
  * twice gives the same date, so a change whose reply was lost is simply
  * sent again.
+ * A stored date is written again before it is returned: the date may come
+ * from another daemon's write that no replica has yet, and WAIT (before
+ * our reply is given, redis_link.c) covers only what this connection
+ * wrote; writing moves this connection past it, so its WAIT covers it too.
+ * Otherwise a failover right then would leave two dates for one epoch.
  * replicate_commands: before Redis 5 a script may write after TIME only
  * once it asked for its effects, not its body, to be replicated. EVAL, not
  * EVALSHA: one per change, and no NOSCRIPT to handle. */
@@ -195,7 +184,10 @@ static const char EPOCH_SCRIPT[] =
     "local lmf = f == 'pin' and 'pin_lm' or 'lm'\n"
     "local h = redis.call('HMGET', KEYS[1], f, lmf, 'hwm',\n"
     "                     'tag', 'lm', 'pin')\n"
-    "if h[1] == ARGV[2] and h[2] then return tonumber(h[2]) end\n"
+    "if h[1] == ARGV[2] and h[2] then\n"
+    "  redis.call('HSET', KEYS[1], lmf, h[2])\n"
+    "  return tonumber(h[2])\n"
+    "end\n"
     "if f == 'pin' and not h[6] and h[4] == ARGV[2] and h[5] then\n"
     "  redis.call('HSET', KEYS[1], 'pin', ARGV[2], 'pin_lm', h[5])\n"
     "  return tonumber(h[5])\n"
@@ -212,10 +204,12 @@ static void write_epoch(redis_be_t *r, const nm_store_rec_t *rec, bool is_pin)
     const char *tag = is_pin ? rec->pin_tag : rec->tag;
     if (!tag)
         return;
-    send_cmd(r, is_pin ? K_PIN_EPOCH : K_TAG_EPOCH, rec->url,
-             (int64_t)(is_pin ? rec->pin_seq : rec->tag_seq),
-             "EVAL %s 1 notmod:url:%s %s %s %" PRId64, EPOCH_SCRIPT, rec->url,
-             is_pin ? "pin" : "tag", tag, rec->hwm_unix);
+    char key[NM_URL_MAX + 16], hwm[24];
+    url_key(key, sizeof(key), rec->url);
+    snprintf(hwm, sizeof(hwm), "%" PRId64, rec->hwm_unix);
+    SEND(r, is_pin ? K_PIN_EPOCH : K_TAG_EPOCH, rec->url,
+         (int64_t)(is_pin ? rec->pin_seq : rec->tag_seq), key, NM_REDIS_WRITE,
+         "EVAL", EPOCH_SCRIPT, "1", key, is_pin ? "pin" : "tag", tag, hwm);
 }
 
 /* Write-back of a queued URL: its tag and pin as they are now. */
@@ -232,15 +226,69 @@ static void write_url(redis_be_t *r, const char *url)
  * date it ever had. */
 static void write_purge(redis_be_t *r, const char *url)
 {
-    send_cmd(r, K_PURGE, url, 0, "HDEL notmod:url:%s tag lm pin pin_lm", url);
+    char key[NM_URL_MAX + 16];
+    url_key(key, sizeof(key), url);
+    SEND(r, K_PURGE, url, 0, key, NM_REDIS_WRITE, "HDEL", key, "tag", "lm",
+         "pin", "pin_lm");
 }
 
 static void write_prefix(redis_be_t *r, const char *prefix, bool is_disabled)
 {
-    send_cmd(r, K_PREFIX, prefix, is_disabled,
-             is_disabled ? "SADD notmod:disabled %s"
-                         : "SREM notmod:disabled %s",
-             prefix);
+    SEND(r, K_PREFIX, prefix, is_disabled, "notmod:disabled", NM_REDIS_WRITE,
+         is_disabled ? "SADD" : "SREM", "notmod:disabled", prefix);
+}
+
+static void queue_fresh(redis_be_t *r, const char *prefix, int64_t fresh_s)
+{
+    nm_strmap_node_t *n = nm_strmap_upsert(&r->pending_fresh, prefix, NULL);
+    if (n && !n->value)
+        n->value = malloc(sizeof(int64_t));
+    if (n && n->value)
+        *(int64_t *)n->value = fresh_s;
+    r->fresh_writes++;
+}
+
+/* notmod:fresh holds prefix -> SECONDS, "origin" or "never". */
+static void write_fresh(redis_be_t *r, const char *prefix, int64_t fresh_s)
+{
+    char v[24];
+    r->fresh_writes++;
+    if (fresh_s == FRESH_REMOVED ||
+        nm_fresh_setting_format(fresh_s, v, sizeof(v)) < 0)
+        SEND(r, K_FRESH, prefix, FRESH_REMOVED, "notmod:fresh", NM_REDIS_WRITE,
+             "HDEL", "notmod:fresh", prefix);
+    else
+        SEND(r, K_FRESH, prefix, fresh_s, "notmod:fresh", NM_REDIS_WRITE,
+             "HSET", "notmod:fresh", prefix, v);
+}
+
+static void read_fresh(redis_be_t *r)
+{
+    SEND(r, K_FRESH_ALL, NULL, (int64_t)r->fresh_writes, "notmod:fresh", 0,
+         "HGETALL", "notmod:fresh");
+}
+
+/* HGETALL's reply becomes the store's rules, unless this daemon changed
+ * one since it asked (its write is behind the read in Redis's queue, or
+ * not sent yet): the next re-read will have it. */
+static void on_fresh_all(redis_be_t *r, const cmd_t *c, const redisReply *rep)
+{
+    if (rep->type != REDIS_REPLY_ARRAY || rep->elements % 2 ||
+        (uint64_t)c->n != r->fresh_writes || r->pending_fresh.count > 0)
+        return;
+    size_t n = rep->elements / 2, k = 0;
+    const char **prefixes = calloc(n ? n : 1, sizeof(*prefixes));
+    int64_t *values = calloc(n ? n : 1, sizeof(*values));
+    for (size_t i = 0; prefixes && values && i < n; i++) {
+        const redisReply *p = rep->element[2 * i], *v = rep->element[2 * i + 1];
+        if (p->type == REDIS_REPLY_STRING && v->type == REDIS_REPLY_STRING &&
+            nm_fresh_setting_parse(v->str, &values[k]) == 0)
+            prefixes[k++] = p->str;
+    }
+    if (prefixes && values)
+        nm_store_learn_fresh(r->store, prefixes, values, k);
+    free(prefixes);
+    free(values);
 }
 
 /* --- counters ---
@@ -267,6 +315,10 @@ static void write_prefix(redis_be_t *r, const char *prefix, bool is_disabled)
  *   n of a key runs, all its earlier batches have run, and any copy of n or
  *   of an earlier one that Redis finds later in an abandoned connection is
  *   skipped: each batch counts exactly once.
+ * - With replicas (Sentinel, Cluster), a reply counts only once a replica
+ *   has the batch (WAIT, redis_link.c): a batch a failover lost is sent
+ *   again to the new master. A skipped batch refreshes its marker's expiry,
+ *   a write, so that WAIT covers the copy that did run, too.
  *
  * Redis Cluster: the script touches two keys, which the hash tag {<key>}
  * puts into one slot, as long as the counter key hashes whole, i.e. has no
@@ -278,7 +330,10 @@ static void write_prefix(redis_be_t *r, const char *prefix, bool is_disabled)
  * needs no NOSCRIPT handling. */
 static const char COUNT_SCRIPT[] =
     "local last = tonumber(redis.call('GET', KEYS[2]) or '0')\n"
-    "if tonumber(ARGV[1]) <= last then return 0 end\n"
+    "if tonumber(ARGV[1]) <= last then\n"
+    "  redis.call('EXPIRE', KEYS[2], ARGV[2])\n"
+    "  return 0\n"
+    "end\n"
     "for i = 3, #ARGV, 2 do\n"
     "  redis.call('HINCRBY', KEYS[1], ARGV[i], ARGV[i + 1])\n"
     "end\n"
@@ -339,7 +394,8 @@ static void send_batch(redis_be_t *r, const char *key, const counts_t *c)
             lens[i] = strlen(argv[i]);
         /* The batch stays in sent_counts whatever happens here: out of
          * memory or a refused send only delay it to the next connection. */
-        send_argv(r, K_COUNT, key, (int64_t)c->seq, (int)argc, argv, lens);
+        send_argv(r, K_COUNT, key, (int64_t)c->seq, key, NULL, NM_REDIS_WRITE,
+                  (int)argc, argv, lens);
     }
     free(argv);
     free(lens);
@@ -423,8 +479,7 @@ static void batch_done(redis_be_t *r, const char *key, uint64_t seq,
     if (!n || ((counts_t *)n->value)->seq != seq)
         return;
     if (rep->type == REDIS_REPLY_INTEGER && rep->integer == 0)
-        nm_log(LOG_INFO,
-               "redis %s: batch %" PRIu64 " of %s was applied already", r->desc,
+        nm_log(LOG_INFO, "redis: batch %" PRIu64 " of %s was applied already",
                seq, key);
     counts_free(nm_strmap_remove(&r->sent_counts, key));
     counts_t *c = nm_strmap_remove(&r->open_counts, key);
@@ -452,6 +507,12 @@ static void replay_prefix(void *r, nm_strmap_node_t *n)
     write_prefix(r, n->key, n->value == (void *)1);
 }
 
+static void replay_fresh(void *r, nm_strmap_node_t *n)
+{
+    if (n->value)
+        write_fresh(r, n->key, *(int64_t *)n->value);
+}
+
 /* Write-back after an outage: purges first, so a URL purged and seen
  * again while Redis was away ends up with its new tag. The URLs go through
  * the epoch script like any change, so what changed meanwhile gets dates
@@ -463,32 +524,44 @@ static void replay_pending(redis_be_t *r)
     nm_strmap_t purges = take(&r->pending_purges);
     nm_strmap_t urls = take(&r->pending_urls);
     nm_strmap_t prefixes = take(&r->pending_prefixes);
+    nm_strmap_t fresh = take(&r->pending_fresh);
     nm_strmap_each(&purges, replay_purge, r);
     nm_strmap_each(&urls, replay_url, r);
     nm_strmap_each(&prefixes, replay_prefix, r);
+    nm_strmap_each(&fresh, replay_fresh, r);
     nm_strmap_each(&r->sent_counts, resend_one, r);
     start_batches(r);
     nm_strmap_free(&purges, NULL);
     nm_strmap_free(&urls, NULL);
     nm_strmap_free(&prefixes, NULL);
+    nm_strmap_free(&fresh, free);
 }
 
 /* --- warm start: read what the fleet knows --- */
 
-static void scan(redis_be_t *r, const char *cursor)
+/* SCAN runs on one master at a time: with a Cluster, on each of them. */
+static void scan(redis_be_t *r, const char *node, const char *cursor)
 {
-    send_cmd(r, K_SCAN, NULL, 0, "SCAN %s MATCH notmod:url:* COUNT 1000",
-             cursor);
+    const char *argv[] = {"SCAN",         cursor,  "MATCH",
+                          "notmod:url:*", "COUNT", "1000"};
+    send_argv(r, K_SCAN, node, 0, NULL, node, 0, 6, argv, NULL);
+}
+
+static void scan_master(void *r, const char *node)
+{
+    scan(r, node, "0");
 }
 
 static void warm(redis_be_t *r)
 {
     r->has_warmed = true;
-    scan(r, "0");
-    send_cmd(r, K_MEMBERS, NULL, 0, "SMEMBERS notmod:disabled");
+    nm_redis_link_each_master(r->link, scan_master, r);
+    SEND(r, K_MEMBERS, NULL, 0, "notmod:disabled", 0, "SMEMBERS",
+         "notmod:disabled");
+    read_fresh(r);
 }
 
-static void on_scan(redis_be_t *r, const redisReply *rep)
+static void on_scan(redis_be_t *r, const char *node, const redisReply *rep)
 {
     if (rep->type != REDIS_REPLY_ARRAY || rep->elements != 2 ||
         rep->element[0]->type != REDIS_REPLY_STRING ||
@@ -501,11 +574,11 @@ static void on_scan(redis_be_t *r, const redisReply *rep)
         const redisReply *k = keys->element[i];
         if (k->type != REDIS_REPLY_STRING || (size_t)k->len <= plen)
             continue;
-        send_cmd(r, K_WARM_URL, k->str + plen, 0,
-                 "HMGET %s tag lm pin pin_lm hwm", k->str);
+        SEND(r, K_WARM_URL, k->str + plen, 0, k->str, 0, "HMGET", k->str, "tag",
+             "lm", "pin", "pin_lm", "hwm");
     }
     if (strcmp(rep->element[0]->str, "0") != 0)
-        scan(r, rep->element[0]->str);
+        scan(r, node, rep->element[0]->str);
 }
 
 /* Element i of an array reply: its string, or NULL (nil, or no array). */
@@ -546,7 +619,7 @@ static void on_success(redis_be_t *r, cmd_t *c, const redisReply *rep)
                                 (uint64_t)c->n, rep->integer);
         break;
     case K_SCAN:
-        on_scan(r, rep);
+        on_scan(r, c->a, rep);
         break;
     case K_WARM_URL:
         on_warm_url(r, c->a, rep);
@@ -556,6 +629,9 @@ static void on_success(redis_be_t *r, cmd_t *c, const redisReply *rep)
              i++)
             if (rep->element[i]->type == REDIS_REPLY_STRING)
                 nm_store_learn_disabled(r->store, rep->element[i]->str);
+        break;
+    case K_FRESH_ALL:
+        on_fresh_all(r, c, rep);
         break;
     default:
         break;
@@ -580,13 +656,20 @@ static void on_failure(redis_be_t *r, cmd_t *c)
             n->value = c->n ? (void *)1 : (void *)2;
         break;
     }
+    case K_FRESH:
+        /* Unless a newer change of the prefix is queued already. */
+        if (!nm_strmap_find(&r->pending_fresh, c->a))
+            queue_fresh(r, c->a, c->n);
+        break;
     case K_COUNT:
         break; /* still out: sent again on reconnect */
     case K_SCAN:
     case K_WARM_URL:
-    case K_MEMBERS:
         r->has_warmed = false; /* try the whole warm-up again */
         break;
+    case K_MEMBERS:
+    case K_FRESH_ALL:
+        break; /* read again every PREFIX_SYNC_TICKS */
     default:
         break;
     }
@@ -597,8 +680,10 @@ static void on_failure(redis_be_t *r, cmd_t *c)
  * primary. The command would succeed later. */
 static bool is_transient(const redisReply *rep)
 {
-    static const char *const kinds[] = {"LOADING ", "BUSY ", "TRYAGAIN ",
-                                        "MASTERDOWN "};
+    static const char *const kinds[] = {
+        "LOADING ", "BUSY ", "TRYAGAIN ", "MASTERDOWN ", "NOREPLICAS ",
+        /* a master demoted under us, a cluster that lost a master */
+        "READONLY ", "CLUSTERDOWN "};
     if (rep->type != REDIS_REPLY_ERROR || rep->str == NULL)
         return false;
     for (size_t i = 0; i < sizeof(kinds) / sizeof(kinds[0]); i++)
@@ -607,34 +692,18 @@ static bool is_transient(const redisReply *rep)
     return false;
 }
 
-/* Drops the connection from the event loop, soon: never from inside a
- * hiredis callback, where freeing the context would run the remaining
- * callbacks under our feet. */
-static void drop_soon(redis_be_t *r, const char *why)
+/* Every command's reply, or NULL when it failed (redis_link.h). */
+static void on_reply(void *priv, const redisReply *rep)
 {
-    static const struct timeval now = {0, 0};
-    if (evtimer_pending(r->drop_ev, NULL))
-        return;
-    snprintf(r->drop_why, sizeof(r->drop_why), "%s", why);
-    evtimer_add(r->drop_ev, &now);
-}
-
-static void on_reply(redisAsyncContext *ac, void *reply, void *priv)
-{
-    (void)ac;
     cmd_t *c = priv;
     redis_be_t *r = c->r;
-    const redisReply *rep = reply;
-    if (ac) {
-        r->inflight--;
-        r->last_progress_ms = now_ms();
-    }
     if (rep && is_transient(rep)) {
         /* As if the connection had failed: everything is sent again once
-         * it is back (counter batches too: numbered, they count once). */
+         * it is back (counter batches too: numbered, they count once). The
+         * link drops it from the loop, never inside hiredis. */
         snprintf(r->last_error, sizeof(r->last_error), "%s", rep->str);
         on_failure(r, c);
-        drop_soon(r, rep->str);
+        nm_redis_link_reset(r->link, rep->str);
         cmd_free(c);
         return;
     }
@@ -652,128 +721,42 @@ static void on_reply(redisAsyncContext *ac, void *reply, void *priv)
     cmd_free(c);
 }
 
-/* --- connection --- */
+/* --- connection (redis_link.c) --- */
 
-static void schedule_retry(redis_be_t *r)
+static void on_up(void *arg)
 {
-    if (evtimer_pending(r->retry_ev, NULL))
-        return;
-    struct timeval tv = {r->backoff_ms / 1000, (r->backoff_ms % 1000) * 1000};
-    evtimer_add(r->retry_ev, &tv);
-    r->backoff_ms =
-        r->backoff_ms * 2 > BACKOFF_MAX_MS ? BACKOFF_MAX_MS : r->backoff_ms * 2;
-}
-
-static void set_error(redis_be_t *r, const char *what)
-{
-    if (strcmp(r->last_error, what) != 0)
-        nm_log(LOG_WARNING, "redis %s: %s (serving from memory, retrying)",
-               r->desc, what);
-    snprintf(r->last_error, sizeof(r->last_error), "%s", what);
-}
-
-/* Drops the connection: pending callbacks run with NULL and re-queue. */
-static void drop(redis_be_t *r, const char *why)
-{
-    redisAsyncContext *ac = r->ac;
-    r->ac = NULL;
-    r->is_ready = false;
-    set_error(r, why);
-    if (ac)
-        redisAsyncFree(ac);
-    r->inflight = 0;
-    schedule_retry(r);
-}
-
-static void on_connect(const redisAsyncContext *ac, int status)
-{
-    redis_be_t *r = ac->data;
-    if (r->ac != ac)
-        return;
-    if (status != REDIS_OK) {
-        r->ac = NULL; /* hiredis frees it after this callback */
-        r->is_ready = false;
-        r->inflight = 0;
-        set_error(r, ac->errstr);
-        schedule_retry(r);
-        return;
-    }
+    redis_be_t *r = arg;
     r->is_ready = true;
-    r->backoff_ms = BACKOFF_MIN_MS;
-    nm_log(LOG_INFO, "redis %s: connected", r->desc);
     r->last_error[0] = '\0';
     replay_pending(r);
     if (!r->has_warmed)
         warm(r);
 }
 
-static void on_disconnect(const redisAsyncContext *ac, int status)
+/* Before the NULL replies of what was in flight: they queue, not send. */
+static void on_down(void *arg, const char *why)
 {
-    redis_be_t *r = ac->data;
-    if (r->ac != ac)
-        return; /* we dropped it ourselves */
-    r->ac = NULL;
-    r->is_ready = false;
-    r->inflight = 0;
-    set_error(r, status == REDIS_OK ? "disconnected" : ac->errstr);
-    schedule_retry(r);
-}
-
-static void connect_now(redis_be_t *r)
-{
-    redisAsyncContext *ac = r->unix_path ? redisAsyncConnectUnix(r->unix_path)
-                                         : redisAsyncConnect(r->host, r->port);
-    if (!ac || ac->err) {
-        set_error(r, ac ? ac->errstr : "out of memory");
-        if (ac)
-            redisAsyncFree(ac);
-        schedule_retry(r);
-        return;
-    }
-    ac->data = r;
-    redisLibeventAttach(ac, r->base);
-    redisAsyncSetConnectCallback(ac, on_connect);
-    redisAsyncSetDisconnectCallback(ac, on_disconnect);
-    r->ac = ac;
-    r->inflight = 0;
-    r->connect_started_ms = now_ms();
-    /* Queued ahead of everything else, so they run first on connect. */
-    if (r->password)
-        send_cmd(r, K_PLAIN, NULL, 0, "AUTH %s", r->password);
-    if (r->db)
-        send_cmd(r, K_PLAIN, NULL, 0, "SELECT %d", r->db);
-}
-
-static void on_drop_ev(evutil_socket_t fd, short what, void *arg)
-{
-    (void)fd;
-    (void)what;
     redis_be_t *r = arg;
-    if (r->ac)
-        drop(r, r->drop_why);
+    r->is_ready = false;
+    snprintf(r->last_error, sizeof(r->last_error), "%s", why);
 }
 
-static void on_retry(evutil_socket_t fd, short what, void *arg)
-{
-    (void)fd;
-    (void)what;
-    connect_now(arg);
-}
-
-/* Once a second: notice a stalled Redis (SIGSTOP, network black hole) and
- * re-read the disabled prefixes other daemons may have changed. */
+/* Once a second: re-read the disabled prefixes other daemons may have
+ * changed, and warm up again if a failover cut the warm-up short. */
 static void on_tick(evutil_socket_t fd, short what, void *arg)
 {
     (void)fd;
     (void)what;
     redis_be_t *r = arg;
-    int64_t t = now_ms();
-    if (r->ac && !r->is_ready && t - r->connect_started_ms > STALL_MS)
-        drop(r, "connect timed out");
-    else if (r->ac && r->inflight > 0 && t - r->last_progress_ms > STALL_MS)
-        drop(r, "no reply for 3 s");
-    if (r->is_ready && ++r->ticks % PREFIX_SYNC_TICKS == 0)
-        send_cmd(r, K_MEMBERS, NULL, 0, "SMEMBERS notmod:disabled");
+    if (!r->is_ready)
+        return;
+    if (!r->has_warmed) {
+        warm(r);
+    } else if (++r->ticks % PREFIX_SYNC_TICKS == 0) {
+        SEND(r, K_MEMBERS, NULL, 0, "notmod:disabled", 0, "SMEMBERS",
+             "notmod:disabled");
+        read_fresh(r);
+    }
 }
 
 /* --- backend hooks --- */
@@ -809,6 +792,17 @@ static void be_prefix_changed(void *self, const char *prefix, bool is_disabled)
         n->value = is_disabled ? (void *)1 : (void *)2;
 }
 
+static void be_fresh_changed(void *self, const char *prefix, bool is_set,
+                             int64_t fresh_s)
+{
+    redis_be_t *r = self;
+    int64_t v = is_set ? fresh_s : FRESH_REMOVED;
+    if (r->is_ready)
+        write_fresh(r, prefix, v);
+    else
+        queue_fresh(r, prefix, v);
+}
+
 static void be_count(void *self, const char *key, const char *field,
                      int64_t delta)
 {
@@ -819,147 +813,74 @@ static void be_describe(void *self, char *out, size_t cap)
 {
     redis_be_t *r = self;
     size_t pending = r->pending_urls.count + r->pending_purges.count +
-                     r->pending_prefixes.count + r->open_counts.count +
+                     r->pending_prefixes.count + r->pending_fresh.count +
+                     r->open_counts.count +
                      (r->is_ready ? 0 : r->sent_counts.count);
-    snprintf(out, cap, "redis %s %s, %" PRId64 " in flight, %zu queued%s%s",
-             r->desc, r->is_ready ? "connected" : "disconnected", r->inflight,
-             pending, r->last_error[0] ? ", last error: " : "", r->last_error);
+    char desc[512];
+    nm_redis_link_describe(r->link, desc, sizeof(desc));
+    snprintf(out, cap, "redis %s %s, %zu in flight, %zu queued%s%s", desc,
+             r->is_ready ? "connected" : "disconnected",
+             nm_redis_link_inflight(r->link), pending,
+             r->last_error[0] ? ", last error: " : "", r->last_error);
 }
 
 static bool be_is_idle(void *self)
 {
     redis_be_t *r = self;
     return !r->is_ready ||
-           (r->inflight == 0 && r->open_counts.count == 0 &&
+           (nm_redis_link_inflight(r->link) == 0 && r->open_counts.count == 0 &&
             r->sent_counts.count == 0 && r->pending_urls.count == 0);
 }
 
+/* The link first: its NULL replies still queue into the maps. */
 static void be_close(void *self)
 {
     redis_be_t *r = self;
-    if (r->ac) {
-        redisAsyncContext *ac = r->ac;
-        r->ac = NULL;
-        r->is_ready = false;
-        redisAsyncFree(ac);
-    }
-    if (r->retry_ev)
-        event_free(r->retry_ev);
+    r->is_ready = false;
+    nm_redis_link_free(r->link);
     if (r->tick_ev)
         event_free(r->tick_ev);
     if (r->batch_ev)
         event_free(r->batch_ev);
-    if (r->drop_ev)
-        event_free(r->drop_ev);
     nm_strmap_free(&r->pending_urls, NULL);
     nm_strmap_free(&r->pending_purges, NULL);
     nm_strmap_free(&r->pending_prefixes, NULL);
+    nm_strmap_free(&r->pending_fresh, free);
     nm_strmap_free(&r->open_counts, counts_free);
     nm_strmap_free(&r->sent_counts, counts_free);
-    free(r->desc);
-    free(r->host);
-    free(r->unix_path);
-    free(r->password);
     free(r);
-}
-
-/* --- URL --- */
-
-static int parse_unix(redis_be_t *r, const char *rest)
-{
-    const char *q = strchr(rest, '?');
-    size_t n = q ? (size_t)(q - rest) : strlen(rest);
-    if (n == 0 || rest[0] != '/')
-        return -1;
-    r->unix_path = strndup(rest, n);
-    while (q && *q) {
-        q++;
-        size_t len = strcspn(q, "&");
-        if (strncmp(q, "db=", 3) == 0)
-            r->db = atoi(q + 3);
-        else if (strncmp(q, "password=", 9) == 0)
-            r->password = strndup(q + 9, len - 9);
-        else
-            return -1;
-        q += len;
-    }
-    return 0;
-}
-
-static int parse_tcp(redis_be_t *r, const char *rest)
-{
-    const char *at = strrchr(rest, '@');
-    if (at) {
-        const char *colon = memchr(rest, ':', (size_t)(at - rest));
-        /* redis://user:password@ or redis://:password@; a bare user alone
-         * is ignored (Redis 6 ACL users need the password too). */
-        if (colon)
-            r->password = strndup(colon + 1, (size_t)(at - colon - 1));
-        rest = at + 1;
-    }
-    size_t hlen = strcspn(rest, ":/");
-    r->host = hlen ? strndup(rest, hlen) : strdup("127.0.0.1");
-    r->port = 6379;
-    rest += hlen;
-    if (*rest == ':') {
-        char *end;
-        long port = strtol(rest + 1, &end, 10);
-        if (end == rest + 1 || port <= 0 || port > 65535)
-            return -1;
-        r->port = (int)port;
-        rest = end;
-    }
-    if (*rest == '/' && rest[1]) {
-        char *end;
-        r->db = (int)strtol(rest + 1, &end, 10);
-        if (*end || r->db < 0)
-            return -1;
-    } else if (*rest && strcmp(rest, "/") != 0) {
-        return -1;
-    }
-    return 0;
 }
 
 int nm_redis_attach(nm_store_t *store, struct event_base *base, const char *url,
                     const char **why)
 {
-    redis_be_t *r = calloc(1, sizeof(*r));
-    if (!r)
+    nm_redis_addr_t addr;
+    if (nm_redis_addr_parse(&addr, url, why) < 0)
         return -1;
-    r->base = base;
+    redis_be_t *r = calloc(1, sizeof(*r));
+    if (!r) {
+        nm_redis_addr_free(&addr);
+        *why = "out of memory";
+        return -1;
+    }
     r->store = store;
-    r->backoff_ms = BACKOFF_MIN_MS;
     nm_strmap_init(&r->pending_urls);
     nm_strmap_init(&r->pending_purges);
     nm_strmap_init(&r->pending_prefixes);
+    nm_strmap_init(&r->pending_fresh);
     nm_strmap_init(&r->open_counts);
     nm_strmap_init(&r->sent_counts);
     uint64_t id;
     if (getrandom(&id, sizeof(id), 0) != (ssize_t)sizeof(id))
-        id = (uint64_t)now_ms() ^ (uint64_t)time(NULL) << 20 ^
-             (uint64_t)getpid() << 44;
+        id = (uint64_t)time(NULL) << 20 ^ (uint64_t)getpid() << 44 ^
+             (uint64_t)clock();
     snprintf(r->id, sizeof(r->id), "%016" PRIx64, id);
-    int rc = -1;
-    if (strncmp(url, "unix://", 7) == 0)
-        rc = parse_unix(r, url + 7);
-    else if (strncmp(url, "redis://", 8) == 0)
-        rc = parse_tcp(r, url + 8);
-    /* The description never shows the password. */
-    char desc[512];
-    if (r->unix_path)
-        snprintf(desc, sizeof(desc), "unix://%s db %d", r->unix_path, r->db);
-    else
-        snprintf(desc, sizeof(desc), "%s:%d db %d", r->host ? r->host : "?",
-                 r->port, r->db);
-    r->desc = strdup(desc);
-    r->retry_ev = evtimer_new(base, on_retry, r);
+    static const nm_redis_link_cbs_t cbs = {.on_up = on_up, .on_down = on_down};
+    r->link = nm_redis_link_new(base, &addr, &cbs, r);
     r->tick_ev = event_new(base, -1, EV_PERSIST, on_tick, r);
     r->batch_ev = evtimer_new(base, on_batch_ev, r);
-    r->drop_ev = evtimer_new(base, on_drop_ev, r);
-    if (rc < 0 || !r->desc || !r->retry_ev || !r->tick_ev || !r->batch_ev ||
-        !r->drop_ev) {
-        *why = "expected redis://[[user]:password@]host[:port][/db] or "
-               "unix:///path[?db=N&password=P]";
+    if (!r->link || !r->tick_ev || !r->batch_ev) {
+        *why = "out of memory";
         be_close(r);
         return -1;
     }
@@ -970,12 +891,12 @@ int nm_redis_attach(nm_store_t *store, struct event_base *base, const char *url,
         .url_changed = be_url_changed,
         .url_purged = be_url_purged,
         .prefix_changed = be_prefix_changed,
+        .fresh_changed = be_fresh_changed,
         .count = be_count,
         .describe = be_describe,
         .is_idle = be_is_idle,
         .close = be_close,
     };
     nm_store_set_backend(store, &be);
-    connect_now(r);
     return 0;
 }

@@ -1,5 +1,6 @@
 /* store_redis.h - the Redis backend of the store (store.h), on hiredis'
- * async API driven by libevent. Redis assigns the dates of epochs, by a
+ * async API driven by libevent, through redis_link.c (one server, Sentinel
+ * or Cluster). Redis assigns the dates of epochs, by a
  * script on the URL's one hash (store_redis.c, "epochs"). Key schema
  * (single-key commands, except the counter script, whose two keys share a
  * hash slot; so all of it shards under Redis Cluster):
@@ -9,6 +10,8 @@
  *                                     ever assigned for <url> (a purge
  *                                     deletes the others and keeps it)
  *   notmod:disabled           set     disabled route prefixes
+ *   notmod:fresh              hash    route prefix -> its freshness:
+ *                                     seconds, "origin" or "never"
  *   notmod:stats              hash    fleet totals, fields as stats.h
  *   notmod:route:<route>      hash    per-route counters, same fields;
  *                                     { and } in <route> as %7B and %7D
@@ -16,6 +19,8 @@
  *                                     daemon process <id> (16 hex digits,
  *                                     random per start) applied to hash
  *                                     <key>; 1 day after its last batch
+ * Every command or script touches keys of one slot; with Cluster each goes
+ * to the master of that slot.
  * Counters are added by a Lua script (EVAL) that applies a numbered batch
  * of HINCRBYs only once and raises the marker with it, so a batch resent
  * after a lost reply never counts twice (store_redis.c, "counters").
@@ -27,11 +32,10 @@
 
 #include "store.h"
 
-/* Parses url (redis://[[user]:password@]host[:port][/db] or
- * unix:///path[?db=N&password=P]), attaches the backend to store and
- * starts connecting. Returns 0, or -1 with *why for a bad URL. Connection
- * failures are not errors: it retries with backoff and the memory store
- * keeps serving. */
+/* Parses url (redis_addr.h: redis://, unix://, sentinel://, cluster://),
+ * attaches the backend to store and starts connecting (redis_link.c).
+ * Returns 0, or -1 with *why for a bad URL. Connection failures are not
+ * errors: it retries with backoff and the memory store keeps serving. */
 int nm_redis_attach(nm_store_t *store, struct event_base *base, const char *url,
                     const char **why);
 

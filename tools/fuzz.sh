@@ -26,6 +26,7 @@ HARNESSES=(
     event
     snapshot
     cond
+    fresh
 )
 
 MODE=long

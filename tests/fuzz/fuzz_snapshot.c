@@ -48,6 +48,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     bool is_disabled_any = nm_snapshot_is_disabled(map, len, any, t);
     (void)is_disabled;
     (void)is_disabled_any;
+    int64_t fresh_s = nm_snapshot_fresh_for(map, len, h, t);
+    FUZZ_CHECK(fresh_s >= 0 || fresh_s == -1, "freshness %lld",
+               (long long)fresh_s);
     (void)nm_snapshot_is_retired(map, len);
     /* Short regions: every prefix of a valid map must be handled too. */
     if (len > 0) {
@@ -57,6 +60,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
                        cut >= NM_SNAPSHOT_HEADER_LEN,
                    "hit in %zu bytes", cut);
         (void)nm_snapshot_is_disabled(part, cut, h, t);
+        FUZZ_CHECK(nm_snapshot_fresh_for(part, cut, h, t) == 0 ||
+                       cut >= NM_SNAPSHOT_HEADER_LEN,
+                   "freshness in %zu bytes", cut);
         free(part);
     }
     free(map);

@@ -91,12 +91,12 @@ static int snapshot_seed(const char *dir, const char *name, const void *map,
 
 static int snapshot_seeds(const char *dir)
 {
-    size_t len = nm_snapshot_region_len(8);
+    size_t len = nm_snapshot_region_len(16);
     void *map = aligned_alloc(64, len);
     if (map == NULL)
         return -1;
     memset(map, 0, len);
-    int rc = nm_snapshot_w_init(map, len, 8, 1);
+    int rc = nm_snapshot_w_init(map, len, 16, 1);
     nm_snapshot_w_begin(map);
     rc |= nm_snapshot_w_put_url(map, len, sl("example.com"), sl("/index.html"),
                                 sl("\"abc123\""), 1700000000, false);
@@ -107,6 +107,10 @@ static int snapshot_seeds(const char *dir)
     rc |= nm_snapshot_w_set_disabled(map, len, sl("example.com"), sl("/admin/"),
                                      true);
     rc |= nm_snapshot_w_set_disabled(map, len, sl(""), sl("/api"), true);
+    rc |= nm_snapshot_w_set_fresh(map, len, sl(""), sl("/a"), true, 300);
+    rc |= nm_snapshot_w_set_fresh(map, len, sl("example.com"), sl("/a/b"), true,
+                                  -1);
+    nm_snapshot_w_set_accelerate_origin(map, true);
     nm_snapshot_w_end(map, 1700000200);
     if (rc != 0) {
         free(map);

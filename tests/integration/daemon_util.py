@@ -1,6 +1,7 @@
 """Helpers for the notmodd / notmodctl integration tests: start and stop
-notmodd, redis-server and the nm_emit event sender, all on temp dirs and
-ephemeral ports, always stopped by PID."""
+notmodd, redis-server (alone, as a replica, as a sentinel, as a cluster)
+and the nm_emit event sender, all on temp dirs and ephemeral ports, always
+stopped by PID."""
 import os
 import signal
 import socket
@@ -52,21 +53,34 @@ def stop_process(proc, sig=signal.SIGTERM, timeout=10):
 class Redis:
     """A throw-away redis-server on an ephemeral port."""
 
-    def __init__(self, workdir, port=None, appendonly=False):
+    def __init__(self, workdir, port=None, appendonly=False, extra=()):
         self.workdir = workdir
         self.port = port or free_port()
         self.appendonly = appendonly
+        self.extra = list(extra)
         self.proc = None
 
     def start(self):
+        # Each server its own dir: AOF and cluster files never collide.
+        dir = os.path.join(self.workdir, "redis-%d" % self.port)
+        os.makedirs(dir, exist_ok=True)
         args = ["redis-server", "--port", str(self.port), "--bind",
-                "127.0.0.1", "--save", "", "--dir", self.workdir,
+                "127.0.0.1", "--save", "", "--dir", dir,
                 "--appendonly", "yes" if self.appendonly else "no",
-                "--daemonize", "no", "--logfile", ""]
+                "--daemonize", "no", "--logfile", ""] + self.extra
         self.proc = subprocess.Popen(args, stdout=subprocess.DEVNULL,
                                      stderr=subprocess.DEVNULL)
         wait_for(lambda: self.cmd("PING") == "PONG", what="redis PING")
         return self
+
+    @property
+    def addr(self):
+        return "127.0.0.1:%d" % self.port
+
+    def info(self, section):
+        """INFO section as a dict of its 'key:value' lines."""
+        return dict(l.split(":", 1) for l in self.cmd("INFO", section)
+                    .splitlines() if ":" in l)
 
     @property
     def url(self):
@@ -84,6 +98,158 @@ class Redis:
 
     def stop(self, sig=signal.SIGTERM):
         stop_process(self.proc, sig)
+
+
+class Sentinel:
+    """A redis-server --sentinel watching master MASTER at master_port,
+    with failover timings short enough for a test."""
+
+    def __init__(self, workdir, master_port, name="mymaster", quorum=2):
+        self.workdir = workdir
+        self.port = free_port()
+        self.master_port = master_port
+        self.name = name
+        self.quorum = quorum
+        self.proc = None
+
+    def start(self):
+        conf = os.path.join(self.workdir, "sentinel-%d.conf" % self.port)
+        with open(conf, "w") as f:  # sentinel rewrites its file: its own
+            f.write("port %d\nbind 127.0.0.1\ndir %s\n"
+                    "sentinel monitor %s 127.0.0.1 %d %d\n"
+                    "sentinel down-after-milliseconds %s 1000\n"
+                    "sentinel failover-timeout %s 3000\n"
+                    "sentinel parallel-syncs %s 1\n" % (
+                        self.port, self.workdir, self.name, self.master_port,
+                        self.quorum, self.name, self.name, self.name))
+        self.proc = subprocess.Popen(
+            ["redis-server", conf, "--sentinel"], stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL)
+        wait_for(lambda: self.cmd("PING") == "PONG", what="sentinel PING")
+        return self
+
+    def master(self):
+        """(host, port) the sentinel names as master."""
+        ans = self.cmd("SENTINEL", "get-master-addr-by-name", self.name)
+        return (ans[0], int(ans[1])) if ans else None
+
+    cmd = Redis.cmd
+    stop = Redis.stop
+
+
+class RedisCluster:
+    """Masters (and replicas) of one Redis Cluster on 127.0.0.1, created by
+    redis-cli --cluster create; cmd() follows MOVED and ASK like a client."""
+
+    def __init__(self, workdir, masters=3, replicas_of_first=0):
+        self.workdir = workdir
+        extra = ["--cluster-enabled", "yes", "--cluster-node-timeout", "1000",
+                 "--cluster-config-file", "nodes.conf",
+                 "--repl-diskless-sync-delay", "0"]
+        self.nodes = [Redis(workdir, port=_cluster_port(), extra=extra)
+                      for _ in range(masters + replicas_of_first)]
+        self.n_masters = masters
+
+    def start(self):
+        for n in self.nodes:
+            n.start()
+        masters = self.nodes[:self.n_masters]
+        subprocess.run(["redis-cli", "--cluster", "create"] +
+                       [n.addr for n in masters] + ["--cluster-yes"],
+                       check=True, stdout=subprocess.DEVNULL, timeout=60)
+        first = self.node_id(masters[0])
+        for r in self.nodes[self.n_masters:]:
+            r.cmd("CLUSTER", "MEET", "127.0.0.1", masters[0].port)
+            wait_for(lambda: first in r.cmd("CLUSTER", "NODES"), what="meet")
+            r.cmd("CLUSTER", "REPLICATE", first)
+        for n in self.nodes:
+            wait_for(lambda: "cluster_state:ok" in n.cmd("CLUSTER", "INFO"),
+                     timeout=20, what="cluster_state:ok on %s" % n.addr)
+        for r in self.nodes[self.n_masters:]:
+            wait_for(lambda: r.info("replication").get("master_link_status")
+                     == "up", timeout=20, what="replica in sync")
+        return self
+
+    @property
+    def url(self):
+        return "cluster://" + ",".join(n.addr for n in
+                                       self.nodes[:self.n_masters])
+
+    def node_id(self, node):
+        return node.cmd("CLUSTER", "MYID")
+
+    def live(self):
+        return [n for n in self.nodes if n.proc and n.proc.poll() is None]
+
+    def masters(self):
+        """The live nodes that are masters now."""
+        return [n for n in self.live()
+                if n.info("replication").get("role") == "master"]
+
+    def node_of(self, key):
+        """The master that serves key's slot now."""
+        slot = self.live()[0].cmd("CLUSTER", "KEYSLOT", key)
+        for n in self.masters():
+            for r in n.cmd("CLUSTER", "SLOTS"):
+                if r[0] <= slot <= r[1]:
+                    return next(m for m in self.live()
+                                if m.port == int(r[2][1]))
+        raise AssertionError("slot %d has no master" % slot)
+
+    def cmd(self, *args):
+        """One command, following MOVED and ASK from the first live node."""
+        node, asking = self.live()[0], False
+        for _ in range(5):
+            try:
+                if asking:
+                    return _asking_cmd(node.port, args)
+                return node.cmd(*args)
+            except ValueError as e:
+                kind, _, where = str(e).partition(" ")
+                if kind not in ("MOVED", "ASK"):
+                    raise
+                port = int(where.rsplit(":", 1)[1])
+                node = next(n for n in self.live() if n.port == port)
+                asking = kind == "ASK"
+        raise AssertionError("too many redirections for %r" % (args,))
+
+    def keys(self, pattern):
+        return sorted(k for n in self.masters() for k in n.cmd("KEYS", pattern))
+
+    def flushall(self):
+        for n in self.masters():
+            n.cmd("FLUSHALL")
+
+    def stop(self):
+        for n in self.nodes:
+            n.stop(signal.SIGKILL)
+
+
+def _cluster_port():
+    """A port whose cluster bus port (port + 10000) is free too: ephemeral
+    ports above 55535 have none."""
+    import random
+    for _ in range(100):
+        port = random.randrange(20000, 30000)
+        try:
+            for p in (port, port + 10000):
+                with socket.socket() as s:
+                    s.bind(("127.0.0.1", p))
+            return port
+        except OSError:
+            continue
+    raise AssertionError("no free port pair for a cluster node")
+
+
+def _asking_cmd(port, args):
+    with socket.create_connection(("127.0.0.1", port), timeout=5) as s:
+        f = s.makefile("rb")
+        for cmd in (("ASKING",), args):
+            req = "*%d\r\n" % len(cmd) + "".join(
+                "$%d\r\n%s\r\n" % (len(str(a).encode()), a) for a in cmd)
+            s.sendall(req.encode())
+        _read_resp(f)
+        return _read_resp(f)
 
 
 def _read_resp(f):
@@ -193,3 +359,120 @@ def tempdir(test):
     d = tempfile.TemporaryDirectory(prefix="notmod-test-")
     test.addCleanup(d.cleanup)
     return d.name
+
+
+class Traffic:
+    """Events flowing to daemons from a background thread, as shims under
+    load would send them: each round, count 200s per daemon for one of
+    `paths` URLs (http://fleet.test/t<i>), whose tag is '"v<k>"', k rising
+    every `rounds_per_version` rounds (the same content on every daemon:
+    one epoch per version fleet-wide). It counts what it sent, per route,
+    and samples each daemon's (tag, date) of the URLs it changes."""
+
+    HOST = "fleet.test"
+
+    def __init__(self, daemons, paths=6, count=5, period=0.05,
+                 rounds_per_version=10):
+        import threading
+        self.daemons = list(daemons)
+        self.paths = paths
+        self.count = count
+        self.period = period
+        self.rounds_per_version = rounds_per_version
+        self.sent = {}      # route -> events sent
+        # (daemon index, path index) -> [(version, date)] in sample order
+        self.seen = {}
+        self.errors = []
+        self.round = 0
+        self.mark = None    # len of each series when mark() was called
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def url(self, i):
+        return "http://%s/t%d" % (self.HOST, i)
+
+    @property
+    def total(self):
+        return sum(self.sent.values())
+
+    def start(self):
+        self._thread.start()
+        return self
+
+    def stop(self):
+        self._stop.set()
+        self._thread.join(timeout=30)
+        if self.errors:
+            raise AssertionError("traffic: %s" % self.errors[:3])
+
+    def _run(self):
+        try:
+            while not self._stop.is_set():
+                i = self.round % self.paths
+                version = self.round // self.rounds_per_version
+                for d in self.daemons:
+                    d.emit(host=self.HOST, path="/t%d" % i,
+                           tag='"v%d"' % version, count=self.count)
+                    route = "%s/t%d" % (self.HOST, i)
+                    self.sent[route] = self.sent.get(route, 0) + self.count
+                self.sample(i)
+                self.round += 1
+                self._stop.wait(self.period)
+        except Exception as e:  # reported by stop()
+            self.errors.append(repr(e))
+
+    def sample(self, i):
+        for k, d in enumerate(self.daemons):
+            ans = d.ctl("get " + self.url(i))
+            if not ans.startswith("ok\n"):
+                continue
+            rec = dict(l.split(": ", 1) for l in ans[3:].splitlines()
+                       if ": " in l)
+            lm = int(rec["last_modified"].split()[0])
+            if lm and rec["tag"].startswith('"v'):
+                version = int(rec["tag"].strip('"v'))
+                self.seen.setdefault((k, i), []).append((version, lm))
+
+    def learned(self):
+        """Per path, the largest date any daemon published so far; and
+        from now on check_dates wants every new one later."""
+        self.mark = {key: len(v) for key, v in self.seen.items()}
+        return {i: max((lm for (k, j), v in self.seen.items() if j == i
+                        for _, lm in v), default=0)
+                for i in range(self.paths)}
+
+    def check_dates(self, test, is_one_date_per_version=True):
+        """No Last-Modified goes backwards: on each daemon, each URL's date
+        rises with each new version and never falls; dates first seen after
+        learned() are later than every date seen before it. And with
+        is_one_date_per_version, every daemon has the same date for a
+        version. (Not after a reconnection: a daemon whose write-back ran
+        in the milliseconds before its server served the new version sends
+        the old one, which Redis dates as a new epoch, as it must for
+        content that went back, and the new one after it again.)"""
+        for (k, i), series in self.seen.items():
+            for (v1, lm1), (v2, lm2) in zip(series, series[1:]):
+                test.assertGreaterEqual(lm2, lm1, (k, self.url(i), series))
+                if v2 > v1:
+                    test.assertGreater(lm2, lm1, (k, self.url(i), series))
+        if self.mark is not None:
+            for i in range(self.paths):
+                before = [lm for (k, j), v in self.seen.items() if j == i
+                          for _, lm in v[:self.mark.get((k, j), 0)]]
+                after = [(ver, lm) for (k, j), v in self.seen.items()
+                         if j == i for ver, lm in v[self.mark.get((k, j), 0):]]
+                versions_before = [ver for (k, j), v in self.seen.items()
+                                   if j == i
+                                   for ver, _ in v[:self.mark.get((k, j), 0)]]
+                newest = max(versions_before, default=-1)
+                for ver, lm in after:
+                    if ver > newest:
+                        test.assertGreater(lm, max(before, default=0),
+                                           (self.url(i), ver, lm, before))
+        if is_one_date_per_version:
+            dates = {}
+            for (k, i), series in self.seen.items():
+                for ver, lm in series:
+                    dates.setdefault((i, ver), set()).add(lm)
+            for (i, ver), lms in dates.items():
+                test.assertEqual(len(lms), 1, (self.url(i), ver, lms))

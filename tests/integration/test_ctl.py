@@ -76,7 +76,7 @@ class CtlTest(unittest.TestCase):
     def test_help_for_each_command(self):
         self.assertIn("usage: notmodctl", self.run_ok("--help"))
         for c in ("status", "stats", "top", "get", "purge", "pin", "disable",
-                  "enable", "pcap-report", "run"):
+                  "enable", "fresh", "pcap-report", "run"):
             self.assertIn("usage: notmodctl " + c, self.run_ok(c, "--help"))
 
     def test_pcap_report_missing_file_fails_with_one_line(self):

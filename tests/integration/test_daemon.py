@@ -166,7 +166,7 @@ class StoreSuite:
     def test_malformed_datagrams_are_counted_and_dropped(self):
         self.d.emit(raw="00")
         self.d.emit(raw="4e4d455601")  # magic + version, truncated
-        self.d.emit(raw="4e4d4556" + "02" + "00" * 40)  # future version
+        self.d.emit(raw="4e4d4556" + "03" + "00" * 40)  # future version
         wait_for(lambda: self.d.fields("status")["events_malformed"] == "3",
                  what="3 malformed")
         emit_200(self.d, '"ok"')
@@ -179,7 +179,7 @@ class StoreSuite:
             head = f.read(64)
         magic, version = struct.unpack("<II", head[:8])
         self.assertEqual(magic, 0x53534D4E)
-        self.assertEqual(version, 1)
+        self.assertEqual(version, 2)
         self.assertEqual(os.stat(self.d.snapshot).st_mode & 0o777, 0o644)
 
     def test_figures_follow_outcomes(self):

@@ -203,10 +203,33 @@ static void fmt_pct_without_rate_is_a_dash(void **state)
     assert_string_equal(buf, "66.7%");
 }
 
+/* An accelerated 304 is a revalidation hit and a figure of its own; the
+ * server time it avoided comes in microseconds. */
+static void accelerated_is_a_hit_and_its_own_figure(void **state)
+{
+    (void)state;
+    nm_sample_t s;
+    assert_int_equal(nm_sample_parse("uptime_s 5\nfields requests hits_served "
+                                     "hits_accelerated server_time_avoided_us\n"
+                                     "totals 10 2 5 2500000\n"
+                                     "route 4 0 3 1500000 h/a\n",
+                                     &s),
+                     0);
+    assert_int_equal(s.totals.v[NM_CTR_HITS], 7);
+    assert_int_equal(s.totals.v[NM_CTR_ACCELERATED], 5);
+    assert_int_equal(s.totals.v[NM_CTR_AVOIDED_US], 2500000);
+    const nm_ctrs_t *r = nm_sample_route(&s, "h/a");
+    assert_non_null(r);
+    assert_int_equal(r->v[NM_CTR_HITS], 3);
+    assert_int_equal(r->v[NM_CTR_ACCELERATED], 3);
+    nm_sample_free(&s);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(parse_table),
+        cmocka_unit_test(accelerated_is_a_hit_and_its_own_figure),
         cmocka_unit_test(routes_are_found_by_name),
         cmocka_unit_test(rates_between_polls),
         cmocka_unit_test(restart_is_seen_when_counters_go_back),

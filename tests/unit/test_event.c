@@ -164,7 +164,11 @@ struct bad_row {
 /* Offsets in the sample record (no token): 32 validator_len, 33.. tag. */
 static const struct bad_row bad_rows[] = {
     {"bad_magic", 0, 'X', NM_E_PARSE},
-    {"future_version", 4, 2, NM_E_UNSUPPORTED},
+    {"future_version", 4, 3, NM_E_UNSUPPORTED},
+    {"version_2_without_anything_of_version_2", 4, 2, NM_E_PARSE},
+    {"version_1_with_accelerated_outcome", 7, NM_OUTCOME_ACCELERATED_304,
+     NM_E_PARSE},
+    {"version_1_with_timed_flag", 5, NM_EVENT_F_TIMED, NM_E_PARSE},
     {"unknown_flag_bit", 5, 0x80, NM_E_PARSE},
     {"method_out_of_range", 6, 200, NM_E_PARSE},
     {"outcome_out_of_range", 7, NM_OUTCOME_COUNT_, NM_E_PARSE},
@@ -263,8 +267,8 @@ static const struct encode_err_row encode_err_rows[] = {
     {"validator_too_long", NM_EVENT_MAX_LEN, 256, 1, 1, 0, 0, NM_E_TOO_LONG},
     {"host_too_long", NM_EVENT_MAX_LEN, 1, 256, 1, 0, 0, NM_E_TOO_LONG},
     {"path_too_long", NM_EVENT_MAX_LEN, 1, 1, 2049, 0, 0, NM_E_TOO_LONG},
-    {"max_sizes_fit", NM_EVENT_MAX_LEN, 255, 255, 2048, 0, NM_EVENT_F_TOKEN,
-     NM_EVENT_MAX_LEN},
+    {"max_sizes_fit", NM_EVENT_MAX_LEN, 255, 255, 2048, 0,
+     NM_EVENT_F_TOKEN | NM_EVENT_F_TIMED, NM_EVENT_MAX_LEN},
     {"bad_outcome", NM_EVENT_MAX_LEN, 1, 1, 1, NM_OUTCOME_COUNT_, 0,
      NM_E_INVAL},
     {"bad_flags", NM_EVENT_MAX_LEN, 1, 1, 1, 0, 0x40, NM_E_INVAL},
@@ -291,11 +295,73 @@ static void event_encode_checks_limits(void **state)
     }
 }
 
+/* Version 2 only where needed: an older notmodd keeps reading the rest. */
+static void event_version_2_only_for_what_needs_it(void **state)
+{
+    (void)state;
+    uint8_t buf[NM_EVENT_MAX_LEN];
+    nm_event_t ev = sample(), back;
+    assert_true(nm_event_encode(buf, sizeof(buf), &ev) > 0);
+    assert_int_equal(buf[4], 1);
+
+    ev.outcome = NM_OUTCOME_ACCELERATED_304;
+    ev.status = 304;
+    int n = nm_event_encode(buf, sizeof(buf), &ev);
+    assert_int_equal(buf[4], 2);
+    assert_int_equal(nm_event_decode(buf, (size_t)n, &back), NM_OK);
+    assert_int_equal(back.outcome, NM_OUTCOME_ACCELERATED_304);
+    assert_int_equal(back.server_us, 0);
+
+    ev = sample();
+    ev.flags |= NM_EVENT_F_TIMED | NM_EVENT_F_TOKEN;
+    ev.token = 9;
+    ev.server_us = 0xfedcba98u;
+    n = nm_event_encode(buf, sizeof(buf), &ev);
+    assert_int_equal(buf[4], 2);
+    assert_int_equal(nm_event_decode(buf, (size_t)n, &back), NM_OK);
+    assert_int_equal(back.server_us, 0xfedcba98u);
+    assert_int_equal(back.token, 9);
+    assert_slice(back.path, "/a/b?c=d");
+    /* Cut inside server_us. */
+    assert_int_equal(nm_event_decode(buf, NM_EVENT_FIXED_LEN + 8 + 3, &back),
+                     NM_E_PARSE);
+}
+
+/* Pins the version 2 layout: server_us after the token. */
+static void event_golden_bytes_of_version_2(void **state)
+{
+    (void)state;
+    nm_event_t ev = {0};
+    ev.pid = 0x01020304;
+    ev.flags = NM_EVENT_F_TOKEN | NM_EVENT_F_COND_INM | NM_EVENT_F_TIMED;
+    ev.method = NM_METHOD_GET;
+    ev.outcome = NM_OUTCOME_ACCELERATED_304;
+    ev.status = 304;
+    ev.bytes_saved = 0x33;
+    ev.token = 0x8877665544332211ull;
+    ev.server_us = 0x0a0b0c0d;
+    ev.validator = S("\"t\"");
+    ev.host = S("h");
+    ev.path = S("/p");
+    static const uint8_t want[] = {
+        'N',  'M',  'E',  'V',  2,    0x13, 1,    6,    0x30, 1,    0,
+        0,    4,    3,    2,    1,    0,    0,    0,    0,    0,    0,
+        0,    0,    0x33, 0,    0,    0,    0,    0,    0,    0,    0x11,
+        0x22, 0x33, 0x44, 0x55, 0x66, 0x77, 0x88, 0x0d, 0x0c, 0x0b, 0x0a,
+        3,    '"',  't',  '"',  1,    'h',  2,    0,    '/',  'p'};
+    uint8_t buf[128];
+    int n = nm_event_encode(buf, sizeof(buf), &ev);
+    assert_int_equal(n, sizeof(want));
+    assert_memory_equal(buf, want, sizeof(want));
+}
+
 static void event_outcome_names_are_stable(void **state)
 {
     (void)state;
     assert_string_equal(nm_event_outcome_name(NM_OUTCOME_SUBSTITUTED_304),
                         "substituted_304");
+    assert_string_equal(nm_event_outcome_name(NM_OUTCOME_ACCELERATED_304),
+                        "accelerated_304");
     assert_string_equal(nm_event_outcome_name(NM_OUTCOME_COUNT_), "?");
 }
 
@@ -309,6 +375,8 @@ int main(void)
         cmocka_unit_test(event_path_length_over_limit_is_rejected),
         cmocka_unit_test(event_garbage_never_crashes),
         cmocka_unit_test(event_encode_checks_limits),
+        cmocka_unit_test(event_version_2_only_for_what_needs_it),
+        cmocka_unit_test(event_golden_bytes_of_version_2),
         cmocka_unit_test(event_outcome_names_are_stable),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

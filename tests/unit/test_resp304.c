@@ -176,6 +176,12 @@ static const build_row_t build_rows[] = {
      "HTTP/1.1 304 Not Modified\r\n" SRV_DATE NM_TAG LM "\r\n"},
     {"no_fields_at_all", "HTTP/1.1 200 OK\r\n\r\n", "",
      "HTTP/1.1 304 Not Modified\r\n" GEN_DATE "\r\n"},
+    /* An accelerated 304 (fresh.c): its Date and Age replace the stored
+     * head's, whatever their case, every line of them. */
+    {"extra_fields_replace_the_200s_of_their_name",
+     "HTTP/1.1 200 OK\r\n" SRV_DATE "age: 1\r\nServer: x\r\nAge: 2\r\n\r\n",
+     GEN_DATE "Age: 7\r\n",
+     "HTTP/1.1 304 Not Modified\r\nServer: x\r\n" GEN_DATE "Age: 7\r\n\r\n"},
 };
 
 static void resp304_build_is_byte_exact_for_server_shapes(void **state)
@@ -343,6 +349,11 @@ static const err_row_t err_rows[] = {
      "Content-Length: 5\r\n", NM_E_INVAL},
     {"extra_with_transfer_encoding_invalid", "HTTP/1.1 200 OK\r\n\r\n",
      "ETag: \"a\"\r\nTransfer-Encoding: chunked\r\n", NM_E_INVAL},
+    {"more_than_16_extra_lines_invalid", "HTTP/1.1 200 OK\r\n\r\n",
+     "A: 1\r\nA: 1\r\nA: 1\r\nA: 1\r\nA: 1\r\nA: 1\r\nA: 1\r\nA: 1\r\n"
+     "A: 1\r\nA: 1\r\nA: 1\r\nA: 1\r\nA: 1\r\nA: 1\r\nA: 1\r\nA: 1\r\n"
+     "A: 1\r\n",
+     NM_E_INVAL},
 };
 
 static void resp304_build_rejects_malformed_heads(void **state)

@@ -15,6 +15,7 @@
 #include <stdatomic.h>
 #include <time.h>
 
+#include "fresh.h"
 #include "snapshot.h"
 
 static nm_slice_t S(const char *s)
@@ -251,6 +252,114 @@ static void snapshot_disabled_prefixes_match_at_slash_boundaries(void **state)
     free(m);
 }
 
+static void set_fresh(void *m, size_t len, const char *host, const char *prefix,
+                      bool is_set, int64_t fresh_s)
+{
+    nm_snapshot_w_begin(m);
+    assert_int_equal(
+        nm_snapshot_w_set_fresh(m, len, S(host), S(prefix), is_set, fresh_s),
+        NM_OK);
+    nm_snapshot_w_end(m, 0);
+}
+
+static void snapshot_fresh_prefixes_longest_match_wins(void **state)
+{
+    (void)state;
+    size_t len;
+    void *m = region(64, &len);
+    /* Nothing fresh: every route 0, also without a map. */
+    assert_int_equal(nm_snapshot_fresh_for(m, len, S("h"), S("/a")), 0);
+    assert_int_equal(nm_snapshot_fresh_for(NULL, 0, S("h"), S("/a")), 0);
+    set_fresh(m, len, NULL, "/static/", true, 300);
+    set_fresh(m, len, NULL, "/static/live", true, 0); /* never */
+    set_fresh(m, len, "Api.example", "/", true, NM_FRESH_ORIGIN);
+    set_fresh(m, len, "api.example", "/v1", true, 5);
+    set_fresh(m, len, NULL, "/v1", true, 7);
+    put(m, len, "h", "/static", "\"t\"", 1, false);
+    nm_snapshot_w_begin(m);
+    nm_snapshot_w_set_disabled(m, len, S(NULL), S("/static"), true);
+    nm_snapshot_w_end(m, 0);
+
+    struct row {
+        const char *host, *target;
+        int64_t want;
+    } rows[] = {
+        {"h", "/static", 300},
+        {"h", "/static/", 300},
+        {"h", "/static/css/a.css?v=1", 300},
+        {"h", "/static?x=/live", 300},
+        {"h", "/%73tatic/a", 300},       /* normalized: %73 is 's' */
+        {"h", "/x/../static//a", 300},   /* dot segments, repeated '/' */
+        {"h", "/static/%2e%2e/../a", 0}, /* '..' above the root: never */
+        {"h", "/static%2fa", 0},         /* encoded '/': never */
+        {"h", "/staticfoo", 0},
+        {"h", "/static/live", 0}, /* the longer "never" wins */
+        {"h", "/static/live/x", 0},
+        {"h", "/static/lively", 300},
+        {"api.example", "/anything", NM_FRESH_ORIGIN},
+        {"API.EXAMPLE", "/", NM_FRESH_ORIGIN},
+        {"api.example", "/v1/x", 5}, /* the host's beats every host's */
+        {"other", "/v1/x", 7},
+        {"other", "/v2", 0},
+        {"h", "", 0},
+        {"h", "?q", 0},
+        {"h", "http://h/static/a", 0}, /* absolute-form: canonicalize first */
+    };
+    for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
+        print_message("row %s %s\n", rows[i].host, rows[i].target);
+        assert_int_equal(
+            nm_snapshot_fresh_for(m, len, S(rows[i].host), S(rows[i].target)),
+            rows[i].want);
+    }
+    /* A fresh prefix is neither a URL nor a disabled prefix, and the
+     * disabled prefix and URL of the same name are still there. */
+    nm_snapshot_hit_t hit;
+    assert_int_equal(nm_snapshot_lookup(m, len, S(""), S("/v1"), &hit), 0);
+    assert_false(nm_snapshot_is_disabled(m, len, S("h"), S("/v1")));
+    assert_true(nm_snapshot_is_disabled(m, len, S("h"), S("/static")));
+    assert_int_equal(nm_snapshot_lookup(m, len, S("h"), S("/static"), &hit), 1);
+
+    /* off removes; the daemon's --accelerate origin covers the rest. */
+    set_fresh(m, len, NULL, "/static", false, 0);
+    assert_int_equal(nm_snapshot_fresh_for(m, len, S("h"), S("/static/a")), 0);
+    nm_snapshot_w_begin(m);
+    nm_snapshot_w_set_accelerate_origin(m, true);
+    nm_snapshot_w_end(m, 0);
+    assert_int_equal(nm_snapshot_fresh_for(m, len, S("h"), S("/static/a")),
+                     NM_FRESH_ORIGIN);
+    assert_int_equal(nm_snapshot_fresh_for(m, len, S("h"), S("/static/live")),
+                     0);
+    assert_int_equal(nm_snapshot_fresh_for(m, len, S("h"), S("/a%2fb")), 0);
+    nm_snapshot_w_begin(m);
+    nm_snapshot_w_set_accelerate_origin(m, false);
+    nm_snapshot_w_end(m, 0);
+    assert_int_equal(nm_snapshot_fresh_for(m, len, S("h"), S("/static/a")), 0);
+    /* Only "origin" and seconds > 0 are values to set. */
+    assert_int_equal(
+        nm_snapshot_w_set_fresh(m, len, S(NULL), S("/b"), true, -5),
+        NM_E_INVAL);
+    free(m);
+}
+
+/* Removing fresh prefixes brings the count back to 0: the cheap path. */
+static void snapshot_fresh_count_follows_entries(void **state)
+{
+    (void)state;
+    size_t len;
+    void *m = region(64, &len);
+    set_fresh(m, len, NULL, "/a", true, 10);
+    set_fresh(m, len, NULL, "/a", true, 20); /* replaced, not added */
+    assert_int_equal(nm_snapshot_fresh_for(m, len, S("h"), S("/a")), 20);
+    assert_int_equal(nm_snapshot_w_used(m, len), 1);
+    set_fresh(m, len, NULL, "/a", false, 0);
+    set_fresh(m, len, NULL, "/a", false, 0); /* absent: a no-op */
+    assert_int_equal(nm_snapshot_w_used(m, len), 0);
+    const uint32_t *fresh_count =
+        (const uint32_t *)((const char *)m + NM_SNAPSHOT_HEADER_LEN - 4);
+    assert_int_equal(*fresh_count, 0);
+    free(m);
+}
+
 /* A way to break a valid region, and whether a lookup must then fail. */
 struct hostile_row {
     const char *name;
@@ -261,7 +370,8 @@ struct hostile_row {
 
 static const struct hostile_row hostile_rows[] = {
     {"bad_magic", 0, 0x12345678, 0},
-    {"future_version", 4, 2, 0},
+    {"future_version", 4, 3, 0},
+    {"version_1_without_fresh_prefixes", 4, 1, 0},
     {"slots_not_power_of_two", 24, 63, 0},
     {"slots_larger_than_map", 24, 128, 0},
     {"slots_huge", 24, 0x80000000u, 0},
@@ -285,6 +395,8 @@ static void snapshot_hostile_maps_read_as_empty(void **state)
         put(m, len, "h", "/x", "\"t\"", 1, false);
         nm_snapshot_w_begin(m);
         nm_snapshot_w_set_disabled(m, len, S(NULL), S("/x"), true);
+        nm_snapshot_w_set_fresh(m, len, S(NULL), S("/y"), true, 60);
+        nm_snapshot_w_set_accelerate_origin(m, true);
         nm_snapshot_w_end(m, 0);
         if (r->offset != (size_t)~0)
             memcpy(m + r->offset, &r->value, sizeof(r->value));
@@ -296,6 +408,8 @@ static void snapshot_hostile_maps_read_as_empty(void **state)
         assert_int_equal(nm_snapshot_lookup(copy, rlen, S("h"), S("/x"), &hit),
                          0);
         assert_false(nm_snapshot_is_disabled(copy, rlen, S("h"), S("/x")));
+        assert_int_equal(nm_snapshot_fresh_for(copy, rlen, S("h"), S("/y")), 0);
+        assert_int_equal(nm_snapshot_fresh_for(copy, rlen, S("h"), S("/z")), 0);
         assert_false(nm_snapshot_is_retired(copy, rlen));
         free(copy);
         free(m);
@@ -329,6 +443,8 @@ static void snapshot_garbage_table_never_crashes(void **state)
         if (rc)
             assert_true(hit.tag_len <= NM_SNAPSHOT_TAG_MAX);
         (void)nm_snapshot_is_disabled(m, len, S("h"), S("/a/b/c"));
+        int64_t f = nm_snapshot_fresh_for(m, len, S("h"), S("/a/b/c"));
+        assert_true(f >= 0 || f == NM_FRESH_ORIGIN);
         free(m);
     }
 }
@@ -468,6 +584,8 @@ int main(void)
         cmocka_unit_test(snapshot_full_table_reports_nospace),
         cmocka_unit_test(snapshot_remove_keeps_probe_chains_intact),
         cmocka_unit_test(snapshot_disabled_prefixes_match_at_slash_boundaries),
+        cmocka_unit_test(snapshot_fresh_prefixes_longest_match_wins),
+        cmocka_unit_test(snapshot_fresh_count_follows_entries),
         cmocka_unit_test(snapshot_hostile_maps_read_as_empty),
         cmocka_unit_test(snapshot_garbage_table_never_crashes),
         cmocka_unit_test(snapshot_retired_flag_is_visible),

@@ -14,6 +14,7 @@
 
 #include <cmocka.h>
 
+#include "fresh.h"
 #include "store.h"
 
 #define ABSENT (-1) /* want_lm: the URL is not in the store */
@@ -284,6 +285,117 @@ static void state_of_the_first_format_gives_policy_only(void **state)
     unlink(path);
 }
 
+/* What the snapshot writer and the backend are told. */
+typedef struct seen {
+    int prefix_changes, backend_calls;
+    bool last_is_set;
+    int64_t last_fresh_s;
+} seen_t;
+
+static void on_change(void *arg, nm_store_kind_t kind, const char *key)
+{
+    (void)key;
+    seen_t *s = arg;
+    s->prefix_changes += kind == NM_STORE_CHANGED_PREFIX;
+}
+
+static void on_fresh(void *self, const char *prefix, bool is_set,
+                     int64_t fresh_s)
+{
+    (void)prefix;
+    seen_t *s = self;
+    s->backend_calls++;
+    s->last_is_set = is_set;
+    s->last_fresh_s = fresh_s;
+}
+
+static void fresh_rules_are_set_changed_and_removed(void **state)
+{
+    (void)state;
+    seen_t seen = {0};
+    nm_store_t *st = nm_store_new(on_change, &seen);
+    nm_store_backend_t be = {.self = &seen, .fresh_changed = on_fresh};
+    nm_store_set_backend(st, &be);
+    int64_t v = -7;
+    assert_false(nm_store_get_fresh(st, "/s", &v));
+    assert_int_equal(nm_store_set_fresh(st, "/s", true, 300), 1);
+    assert_int_equal(nm_store_set_fresh(st, "/s", true, 300), 0);
+    assert_int_equal(nm_store_set_fresh(st, "/s", true, NM_FRESH_ORIGIN), 1);
+    assert_true(nm_store_get_fresh(st, "/s", &v));
+    assert_int_equal(v, NM_FRESH_ORIGIN);
+    assert_int_equal(nm_store_set_fresh(st, "h/s/live", true, 0), 1);
+    assert_true(nm_store_get_fresh(st, "h/s/live", &v));
+    assert_int_equal(v, 0); /* "never" is a rule of its own */
+    assert_int_equal(nm_store_fresh_count(st), 2);
+    assert_int_equal(nm_store_set_fresh(st, "/s", false, 0), 1);
+    assert_int_equal(nm_store_set_fresh(st, "/s", false, 0), 0);
+    assert_false(nm_store_get_fresh(st, "/s", NULL));
+    assert_int_equal(nm_store_fresh_count(st), 1);
+    /* Four changes: each reached the snapshot and the backend once. */
+    assert_int_equal(seen.prefix_changes, 4);
+    assert_int_equal(seen.backend_calls, 4);
+    assert_false(seen.last_is_set);
+    nm_store_free(st);
+}
+
+static void
+fresh_rules_learned_from_the_fleet_replace_the_local_ones(void **state)
+{
+    (void)state;
+    seen_t seen = {0};
+    nm_store_t *st = nm_store_new(on_change, &seen);
+    nm_store_backend_t be = {.self = &seen, .fresh_changed = on_fresh};
+    nm_store_set_backend(st, &be);
+    nm_store_set_fresh(st, "/gone", true, 60);
+    nm_store_set_fresh(st, "/kept", true, 60);
+    nm_store_set_fresh(st, "/changed", true, 60);
+    int calls = seen.backend_calls, changes = seen.prefix_changes;
+    const char *prefixes[] = {"/kept", "/changed", "/new"};
+    int64_t values[] = {60, NM_FRESH_ORIGIN, 0};
+    nm_store_learn_fresh(st, prefixes, values, 3);
+    int64_t v;
+    assert_false(nm_store_get_fresh(st, "/gone", &v));
+    assert_true(nm_store_get_fresh(st, "/kept", &v) && v == 60);
+    assert_true(nm_store_get_fresh(st, "/changed", &v) && v == NM_FRESH_ORIGIN);
+    assert_true(nm_store_get_fresh(st, "/new", &v) && v == 0);
+    /* Learning writes nothing back, and publishes the three changes. */
+    assert_int_equal(seen.backend_calls, calls);
+    assert_int_equal(seen.prefix_changes, changes + 3);
+    nm_store_learn_fresh(st, NULL, NULL, 0); /* the fleet has none */
+    assert_int_equal(nm_store_fresh_count(st), 0);
+    nm_store_free(st);
+}
+
+static void state_keeps_fresh_rules(void **state)
+{
+    (void)state;
+    char path[64];
+    state_path(path, sizeof(path));
+    nm_store_t *st = new_store(false);
+    nm_store_set_fresh(st, "/static", true, 300);
+    nm_store_set_fresh(st, "h/api", true, NM_FRESH_ORIGIN);
+    nm_store_set_fresh(st, "/static/live", true, 0);
+    assert_int_equal(nm_store_save(st, path, NM_STORE_SAVE_POLICY), 0);
+    nm_store_free(st);
+    st = new_store(false);
+    assert_int_equal(nm_store_load(st, path, 100), 0);
+    int64_t v;
+    assert_int_equal(nm_store_fresh_count(st), 3);
+    assert_true(nm_store_get_fresh(st, "/static", &v) && v == 300);
+    assert_true(nm_store_get_fresh(st, "h/api", &v) && v == NM_FRESH_ORIGIN);
+    assert_true(nm_store_get_fresh(st, "/static/live", &v) && v == 0);
+    nm_store_free(st);
+    /* A setting that does not parse is a bad file, as any bad line. */
+    FILE *f = fopen(path, "w");
+    assert_non_null(f);
+    fputs("# notmodd state v2\nfresh\t/a\tsoon\n", f);
+    fclose(f);
+    st = new_store(false);
+    assert_true(nm_store_load(st, path, 100) < 0);
+    nm_store_free(st);
+    unlink(path);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -293,6 +405,10 @@ int main(void)
             state_policy_drops_records_but_keeps_pins_and_prefixes),
         cmocka_unit_test(state_load_starts_above_the_clock_of_the_load),
         cmocka_unit_test(state_of_the_first_format_gives_policy_only),
+        cmocka_unit_test(fresh_rules_are_set_changed_and_removed),
+        cmocka_unit_test(
+            fresh_rules_learned_from_the_fleet_replace_the_local_ones),
+        cmocka_unit_test(state_keeps_fresh_rules),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -12,7 +12,8 @@
 #include "notmodctl.h"
 
 const char *const nm_ctr_names[NM_CTR_COUNT] = {
-    "requests", "revalidations", "revalidation_hits", "missed", "bytes_saved"};
+    "requests",    "revalidations",    "revalidation_hits",     "missed",
+    "bytes_saved", "hits_accelerated", "server_time_avoided_us"};
 
 #define FIELDS_MAX 64
 
@@ -27,7 +28,8 @@ static int ctr_of_field(const char *name, size_t len)
     } map[] = {{"requests", NM_CTR_REQUESTS},
                {"revalidations", NM_CTR_REVALIDATIONS},
                {"missed", NM_CTR_MISSED},
-               {"bytes_saved", NM_CTR_BYTES_SAVED}};
+               {"bytes_saved", NM_CTR_BYTES_SAVED},
+               {"server_time_avoided_us", NM_CTR_AVOIDED_US}};
     for (size_t i = 0; i < sizeof(map) / sizeof(map[0]); i++)
         if (strlen(map[i].name) == len && memcmp(map[i].name, name, len) == 0)
             return map[i].ctr;
@@ -36,10 +38,18 @@ static int ctr_of_field(const char *name, size_t len)
     return -1;
 }
 
+/* A second figure a field adds to (its kind of hit), or -1. */
+static int ctr2_of_field(const char *name, size_t len)
+{
+    return len == 16 && memcmp(name, "hits_accelerated", 16) == 0
+               ? NM_CTR_ACCELERATED
+               : -1;
+}
+
 /* Reads the values after a "totals" or "route" label; *p is left at the
  * byte after the last value. */
-static int parse_values(const char **p, const int *ctr_of, size_t nfields,
-                        nm_ctrs_t *out)
+static int parse_values(const char **p, const int *ctr_of, const int *ctr2_of,
+                        size_t nfields, nm_ctrs_t *out)
 {
     memset(out, 0, sizeof(*out));
     for (size_t i = 0; i < nfields; i++) {
@@ -52,6 +62,8 @@ static int parse_values(const char **p, const int *ctr_of, size_t nfields,
             return -1;
         if (ctr_of[i] >= 0)
             out->v[ctr_of[i]] += v;
+        if (ctr2_of[i] >= 0)
+            out->v[ctr2_of[i]] += v;
         *p = end;
     }
     return 0;
@@ -86,7 +98,7 @@ static int add_route(nm_sample_t *s, size_t *cap, const char *name, size_t len,
 int nm_sample_parse(const char *payload, nm_sample_t *s)
 {
     memset(s, 0, sizeof(*s));
-    int ctr_of[FIELDS_MAX];
+    int ctr_of[FIELDS_MAX], ctr2_of[FIELDS_MAX];
     size_t nfields = 0, cap = 0;
     bool has_fields = false, has_totals = false;
     for (const char *p = payload; *p;) {
@@ -100,20 +112,23 @@ int nm_sample_parse(const char *payload, nm_sample_t *s)
                 size_t len = strcspn(f + 1, " \n");
                 if (nfields == FIELDS_MAX)
                     goto bad;
+                ctr2_of[nfields] = ctr2_of_field(f + 1, len);
                 ctr_of[nfields++] = ctr_of_field(f + 1, len);
                 f += 1 + len;
             }
             has_fields = true;
         } else if (strncmp(p, "totals", 6) == 0 && has_fields) {
             const char *q = p + 6;
-            if (parse_values(&q, ctr_of, nfields, &s->totals) < 0 || q != eol)
+            if (parse_values(&q, ctr_of, ctr2_of, nfields, &s->totals) < 0 ||
+                q != eol)
                 goto bad;
             has_totals = true;
         } else if (strncmp(p, "route", 5) == 0 && has_fields) {
             const char *q = p + 5;
             nm_ctrs_t c;
-            if (parse_values(&q, ctr_of, nfields, &c) < 0 || *q != ' ' ||
-                q + 1 >= eol || add_route(s, &cap, q + 1, eol - q - 1, &c) < 0)
+            if (parse_values(&q, ctr_of, ctr2_of, nfields, &c) < 0 ||
+                *q != ' ' || q + 1 >= eol ||
+                add_route(s, &cap, q + 1, eol - q - 1, &c) < 0)
                 goto bad;
         } /* other lines: added later, for other clients */
         p = eol + 1;

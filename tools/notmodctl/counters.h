@@ -16,6 +16,8 @@ enum nm_ctr {
     NM_CTR_HITS, /* every hits_* field: served, substituted, ... */
     NM_CTR_MISSED,
     NM_CTR_BYTES_SAVED,
+    NM_CTR_ACCELERATED, /* hits_accelerated: also among NM_CTR_HITS */
+    NM_CTR_AVOIDED_US,  /* server_time_avoided_us (estimated) */
     NM_CTR_COUNT
 };
 

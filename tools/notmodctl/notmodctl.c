@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "ctlsock.h"
+#include "fresh.h"
 #include "notmodctl.h"
 #include "paths.h"
 #include "stats_interval.h"
@@ -33,6 +34,10 @@ static const char main_usage[] =
     "  pin URL ETAG                publish ETAG for URL until purged\n"
     "  disable PREFIX              the shims pass that route untouched\n"
     "  enable PREFIX               undo disable\n"
+    "  fresh PREFIX SECONDS|origin|never|off\n"
+    "                              answer revalidations under PREFIX with\n"
+    "                              304s before the server sees them, while\n"
+    "                              fresh (docs/acceleration.md)\n"
     "  pcap-report FILE.pcap [--port N] [--json] [--top N]\n"
     "                              revalidation figures from a capture\n"
     "  run [--socket PATH] -- PROGRAM ARGS...   run under libnotmod.so\n"
@@ -54,6 +59,7 @@ static const struct command commands[] = {
     {"pin", "pin URL ETAG", 2, 2},
     {"disable", "disable PREFIX (/path, host/path or http://host/path)", 1, 1},
     {"enable", "enable PREFIX", 1, 1},
+    {"fresh", "fresh PREFIX SECONDS|origin|never|off", 2, 2},
     {"pcap-report", "pcap-report FILE.pcap [--port N] [--json] [--top N]", 1,
      6},
     {"run", "run [--socket PATH] -- PROGRAM ARGS...", 1, 1000000},
@@ -155,6 +161,20 @@ static int build_line(const struct command *c, int argc, char **argv,
         if (rc != EXIT_OK)
             return rc;
         snprintf(line, cap, "%s %s\n", name, argv[1]);
+    } else if (strcmp(name, "fresh") == 0) {
+        int64_t fresh_s;
+        int rc = check_prefix(argv[1]);
+        if (rc != EXIT_OK)
+            return rc;
+        if (strcmp(argv[2], "off") != 0 &&
+            nm_fresh_setting_parse(argv[2], &fresh_s) < 0) {
+            fprintf(stderr,
+                    "notmodctl: freshness malformed: %s (expected SECONDS "
+                    "from 1 to %d, origin, never or off)\n",
+                    argv[2], NM_FRESH_SECONDS_MAX);
+            return EXIT_USAGE;
+        }
+        snprintf(line, cap, "fresh %s %s\n", argv[1], argv[2]);
     } else {
         snprintf(line, cap, "%s\n", name);
     }

@@ -64,8 +64,8 @@ static int parse_args(int argc, char **argv, const char *usage,
 
 static void print_head(void)
 {
-    printf("%-8s %10s %10s %10s %7s %10s %14s\n", "time", "requests/s",
-           "reval/s", "hits/s", "hit%", "missed/s", "bytes_saved/s");
+    printf("%-8s %10s %10s %10s %7s %10s %14s %10s\n", "time", "requests/s",
+           "reval/s", "hits/s", "hit%", "missed/s", "bytes_saved/s", "accel/s");
 }
 
 static void print_line(const nm_sample_t *cur, const nm_rates_t *r)
@@ -76,10 +76,10 @@ static void print_line(const nm_sample_t *cur, const nm_rates_t *r)
     if (localtime_r(&now, &tm))
         strftime(clock, sizeof(clock), "%H:%M:%S", &tm);
     nm_fmt_pct(pct, sizeof(pct), r->hit_rate);
-    printf("%-8s %10.1f %10.1f %10.1f %7s %10.1f %14.1f\n", clock,
+    printf("%-8s %10.1f %10.1f %10.1f %7s %10.1f %14.1f %10.1f\n", clock,
            r->per_s[NM_CTR_REQUESTS], r->per_s[NM_CTR_REVALIDATIONS],
            r->per_s[NM_CTR_HITS], pct, r->per_s[NM_CTR_MISSED],
-           r->per_s[NM_CTR_BYTES_SAVED]);
+           r->per_s[NM_CTR_BYTES_SAVED], r->per_s[NM_CTR_ACCELERATED]);
     (void)cur;
 }
 
