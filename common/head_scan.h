@@ -28,7 +28,9 @@ typedef struct nm_head_scan {
  * first NM_HEAD_SCAN_MAX bytes and every byte before it is one a field
  * value may hold (HTAB, SP, VCHAR, obs-text) or a CR right before an LF.
  * What each line holds is left to nm_head_field. False: not whole here,
- * too long, or a byte the incremental parser must judge. */
+ * too long, or a byte the incremental parser must judge; always false on
+ * a machine without SSE2 or AVX2 (the portable set, for tests, is slower
+ * than the states). */
 bool nm_head_scan(nm_head_scan_t *hs, const unsigned char *s, size_t len);
 
 /* The first set bit at or after from; the caller knows there is one. */

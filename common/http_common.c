@@ -28,7 +28,7 @@ const uint8_t nm_http_cc[256] = {
 };
 
 /* Lower-case, sorted; index = enum nm_fld. */
-static const char *const fld_names[NM_FLD_COUNT] = {
+const char *const nm_fld_names[NM_FLD_COUNT] = {
     "",
     "connection",
     "content-encoding",
@@ -50,8 +50,9 @@ static const char *const fld_names[NM_FLD_COUNT] = {
     "upgrade",
 };
 
-/* fld_lcp[j]: length of the prefix fld_names[j] shares with fld_names[j+1]
- * (generated from the table above; the parser tests exercise every name). */
+/* fld_lcp[j]: length of the prefix nm_fld_names[j] shares with
+ * nm_fld_names[j+1] (generated from the table above; the parser tests exercise
+ * every name). */
 static const uint8_t fld_lcp[NM_FLD_COUNT] = {0, 3, 8, 8, 8, 0, 0, 1, 0, 0,
                                               4, 3, 3, 3, 0, 0, 0, 0, 0};
 
@@ -65,20 +66,6 @@ static const uint8_t fld_first[26] = {
     ['r' - 'a'] = NM_FLD_RANGE,      ['t' - 'a'] = NM_FLD_TRANSFER_ENCODING,
     ['u' - 'a'] = NM_FLD_UPGRADE,
 };
-
-static inline uint32_t load32(const void *p)
-{
-    uint32_t v;
-    memcpy(&v, p, sizeof(v));
-    return v;
-}
-
-static inline uint64_t load64(const void *p)
-{
-    uint64_t v;
-    memcpy(&v, p, sizeof(v));
-    return v;
-}
 
 /* nm_fld_lookup's table: a name's slot is (4 n + first + 2 last) mod 32
  * over its lower-cased first and last bytes; no two names share one
@@ -106,22 +93,6 @@ const uint8_t nm_fld_slot[32] = {
 const uint8_t nm_fld_len[NM_FLD_COUNT] = {0, 10, 16, 14, 13, 12, 4, 4,  6, 4,
                                           8, 17, 13, 8,  19, 13, 5, 17, 7};
 
-bool nm_fld_is(const unsigned char *name, size_t n, enum nm_fld f)
-{
-    /* Whole words, each byte with 0x20 set: a tchar matches a table byte
-     * (a lower-case letter or '-') only as that letter in either case, or
-     * as '-' itself. Overlapping loads keep every read inside the name. */
-    const unsigned char *t = (const unsigned char *)fld_names[f];
-    const uint32_t l4 = 0x20202020u;
-    const uint64_t l8 = 0x2020202020202020u;
-    if (n <= 8)
-        return (load32(name) | l4) == load32(t) &&
-               (load32(name + n - 4) | l4) == load32(t + n - 4);
-    return (load64(name) | l8) == load64(t) &&
-           (load64(name + 8 * (n > 16)) | l8) == load64(t + 8 * (n > 16)) &&
-           (load64(name + n - 8) | l8) == load64(t + n - 8);
-}
-
 enum { LX_LINE_START, LX_NAME, LX_OWS, LX_VALUE, LX_CR, LX_END_LF, LX_DONE };
 
 void nm_lex_begin(nm_lex_t *lx)
@@ -138,12 +109,12 @@ void nm_lex_begin(nm_lex_t *lx)
 static inline unsigned name_next(unsigned f, unsigned pos, unsigned char c)
 {
     unsigned char lc = nm_http_lower(c);
-    if ((unsigned char)fld_names[f][pos] == lc)
+    if ((unsigned char)nm_fld_names[f][pos] == lc)
         return f;
     /* Neighbours share the name so far while their common prefix with the
      * previous entry is at least pos long. */
     for (unsigned j = f + 1; j < NM_FLD_COUNT && fld_lcp[j - 1] >= pos; j++)
-        if ((unsigned char)fld_names[j][pos] == lc)
+        if ((unsigned char)nm_fld_names[j][pos] == lc)
             return j;
     return NM_FLD_NONE;
 }
@@ -189,7 +160,7 @@ static bool fast_lines(nm_lex_t *lx, const unsigned char *s, size_t *at,
             j++;
         if (j == lim || s[j] != ':')
             break;
-        if (f != NM_FLD_NONE && fld_names[f][pos] != '\0')
+        if (f != NM_FLD_NONE && nm_fld_names[f][pos] != '\0')
             f = NM_FLD_NONE;
         j++;
         while (j < lim && (nm_http_cc[s[j]] & NM_CC_WS))
@@ -287,7 +258,7 @@ int nm_lex_feed(nm_lex_t *lx, const char *buf, size_t len, size_t *used,
             if (c == ':') {
                 i++;
                 if (lx->field != NM_FLD_NONE &&
-                    fld_names[lx->field][lx->name_pos] != '\0')
+                    nm_fld_names[lx->field][lx->name_pos] != '\0')
                     lx->field = NM_FLD_NONE;
                 lx->state = LX_OWS;
                 break;
@@ -471,9 +442,9 @@ static inline bool tok_is(const unsigned char *u, size_t n, const nm_tok_t *tok)
     /* Whole words, the last one overlapping, all inside both strings. */
     const uint64_t l8 = 0x2020202020202020u;
     for (size_t i = 0; i + 8 < n; i += 8)
-        if ((load64(u + i) | l8) != load64(t + i))
+        if ((nm_load64(u + i) | l8) != nm_load64(t + i))
             return false;
-    return (load64(u + n - 8) | l8) == load64(t + n - 8);
+    return (nm_load64(u + n - 8) | l8) == nm_load64(t + n - 8);
 }
 
 /* A whole value (NM_VB_WHOLE): each element found with memchr, trimmed,
@@ -482,7 +453,33 @@ static inline bool tok_is(const unsigned char *u, size_t n, const nm_tok_t *tok)
  * element matches a token only when, between its OWS, it is that token
  * (a gap inside it, or any other byte, spoils it). Header lines are
  * mostly single elements: "keep-alive", "text/html; charset=utf-8". */
-static void tok_elem(nm_lex_t *lx, unsigned m)
+/* Whether u[0, n) holds a ',' or stop (when not 0): 16 bytes at a time
+ * where there are 16, the last block overlapping the one before. */
+static bool has_sep(const unsigned char *u, size_t n, char stop)
+{
+    unsigned char st = stop != 0 ? (unsigned char)stop : ',';
+#if defined(__SSE2__)
+    if (n >= 16) {
+        const __m128i comma = _mm_set1_epi8(','), sv = _mm_set1_epi8((char)st);
+        for (size_t i = 0;; i += 16) {
+            if (i + 16 > n)
+                i = n - 16;
+            __m128i x = _mm_loadu_si128((const __m128i *)(const void *)(u + i));
+            if (_mm_movemask_epi8(_mm_or_si128(_mm_cmpeq_epi8(x, comma),
+                                               _mm_cmpeq_epi8(x, sv))) != 0)
+                return true;
+            if (i + 16 == n)
+                return false;
+        }
+    }
+#endif
+    for (size_t i = 0; i < n; i++)
+        if (u[i] == ',' || u[i] == st)
+            return true;
+    return false;
+}
+
+static inline void tok_elem(nm_lex_t *lx, unsigned m)
 {
     lx->tok_dup |= (uint8_t)(m & lx->tok_seen);
     lx->tok_seen |= (uint8_t)m;
@@ -510,6 +507,12 @@ __attribute__((noinline)) static void tok_whole(nm_lex_t *lx,
             tok_elem(lx, 1u << k);
             return;
         }
+    /* Nor is it a list ("text/html"): one element, matching nothing. */
+    if (!has_sep((const unsigned char *)s, n, stop)) {
+        if (a < w)
+            tok_elem(lx, 0);
+        return;
+    }
     for (;;) {
         const char *e = memchr(s, ',', (size_t)(end - s));
         if (e == NULL)

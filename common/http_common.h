@@ -66,7 +66,39 @@ enum nm_fld {
  * slot of their length and end bytes); a candidate costs one compare. */
 extern const uint8_t nm_fld_slot[32];
 extern const uint8_t nm_fld_len[NM_FLD_COUNT];
-bool nm_fld_is(const unsigned char *name, size_t n, enum nm_fld f);
+extern const char *const nm_fld_names[NM_FLD_COUNT]; /* lower case */
+
+static inline uint32_t nm_load32(const void *p)
+{
+    uint32_t v;
+    memcpy(&v, p, sizeof(v));
+    return v;
+}
+
+static inline uint64_t nm_load64(const void *p)
+{
+    uint64_t v;
+    memcpy(&v, p, sizeof(v));
+    return v;
+}
+
+/* name (n bytes of tchar) is entry f, n == its length >= 4: whole words,
+ * each byte with 0x20 set; a tchar matches a table byte (a lower-case
+ * letter or '-') only as that letter in either case, or as '-' itself.
+ * Overlapping loads keep every read inside the name. */
+static inline bool nm_fld_is(const unsigned char *name, size_t n, enum nm_fld f)
+{
+    const unsigned char *t = (const unsigned char *)nm_fld_names[f];
+    const uint32_t l4 = 0x20202020u;
+    const uint64_t l8 = 0x2020202020202020u;
+    if (n <= 8)
+        return (nm_load32(name) | l4) == nm_load32(t) &&
+               (nm_load32(name + n - 4) | l4) == nm_load32(t + n - 4);
+    return (nm_load64(name) | l8) == nm_load64(t) &&
+           (nm_load64(name + 8 * (n > 16)) | l8) ==
+               nm_load64(t + 8 * (n > 16)) &&
+           (nm_load64(name + n - 8) | l8) == nm_load64(t + n - 8);
+}
 
 static inline enum nm_fld nm_fld_lookup(const unsigned char *name, size_t n)
 {

@@ -87,8 +87,9 @@ static void once(nm_resp_parser_t *p, nm_resp_t *resp, uint32_t bit)
  * ends it. A value the lexer hands over in one run is a single event, as
  * is every line of the one-shot path; nm_tok_feed then takes the value
  * whole (NM_VB_WHOLE). */
-static int line_event(nm_resp_parser_t *p, nm_resp_t *resp, const char *s,
-                      size_t n, bool is_last)
+static inline __attribute__((always_inline)) int
+line_event(nm_resp_parser_t *p, nm_resp_t *resp, const char *s, size_t n,
+           bool is_last)
 {
     nm_lex_t *lx = &p->lex;
     bool is_first = !(lx->vbits & NM_VB_STARTED);

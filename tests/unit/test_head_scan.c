@@ -24,6 +24,14 @@
 
 #pragma GCC diagnostic ignored "-Wmissing-field-initializers"
 
+/* Whether this build takes heads whole at all (not without SSE2). */
+static bool is_oneshot_on(void)
+{
+    static nm_head_scan_t hs;
+    static const char head[] = "GET / HTTP/1.1\r\n\r\n";
+    return nm_head_scan(&hs, (const unsigned char *)head, sizeof(head) - 1);
+}
+
 /* ---- transcripts: everything a head leaves behind ---- */
 
 static void put_req(out_t *o, const nm_req_parser_t *p, const nm_req_t *r)
@@ -380,14 +388,16 @@ static void scan_stops_at_its_limit(void **state)
         memcpy(in, start, n);
         memset(in + n, 'v', total - n - 4);
         memcpy(in + total - 4, "\r\n\r\n", 4);
-        bool is_head = nm_head_scan(&hs, (const unsigned char *)in, total);
+        bool is_head =
+            nm_head_scan_isa(&hs, (const unsigned char *)in, total, 0);
         /* The head is in[0, total): its last byte must be within reach. */
         assert_int_equal(is_head, total <= NM_HEAD_SCAN_MAX);
         if (is_head)
             assert_int_equal(hs.end, total - 1);
         bool is_taken;
         assert_int_equal(check_same("limit", in, total, false, &is_taken), 0);
-        assert_int_equal(is_taken, total <= NM_HEAD_SCAN_MAX);
+        assert_int_equal(is_taken,
+                         total <= NM_HEAD_SCAN_MAX && is_oneshot_on());
     }
 }
 
@@ -404,6 +414,7 @@ typedef struct head_row {
 static int run_heads(const char *table, const head_row_t *rows, size_t n)
 {
     int failed = 0;
+    bool is_on = is_oneshot_on();
     for (size_t i = 0; i < n; i++) {
         size_t len = rows[i].in_len ? rows[i].in_len : strlen(rows[i].in);
         char *in = malloc(len ? len : 1);
@@ -411,7 +422,7 @@ static int run_heads(const char *table, const head_row_t *rows, size_t n)
         bool is_taken;
         int bad =
             check_same(rows[i].name, in, len, rows[i].is_response, &is_taken);
-        if (!bad && is_taken != rows[i].is_taken) {
+        if (!bad && is_taken != (rows[i].is_taken && is_on)) {
             print_error("row %s: the one-shot path %s it\n", rows[i].name,
                         is_taken ? "took" : "declined");
             bad = 1;
@@ -653,7 +664,8 @@ static void oneshot_agrees_at_every_block_offset(void **state)
         }
     }
     assert_int_equal(failed, 0);
-    assert_int_equal(declined_count, 0);
+    if (is_oneshot_on())
+        assert_int_equal(declined_count, 0);
 }
 
 /* Long values: captures full and truncated, a head of many blocks. */
@@ -688,7 +700,7 @@ static void oneshot_agrees_on_long_values(void **state)
                 snprintf(name, sizeof(name), "%s %zu",
                          is_response ? resp_fields[f] : fields[f], lens[l]);
                 failed += check_same(name, exact, n, is_response, &is_taken);
-                if (!is_taken) {
+                if (!is_taken && is_oneshot_on()) {
                     print_error("%s: declined\n", name);
                     failed++;
                 }
@@ -704,7 +716,7 @@ static void oneshot_agrees_on_long_values(void **state)
     n += 23;
     bool is_taken;
     failed += check_same("long_target", in, n, false, &is_taken);
-    assert_true(is_taken);
+    assert_true(is_taken || !is_oneshot_on());
     assert_int_equal(failed, 0);
 }
 
@@ -728,7 +740,7 @@ static void oneshot_agrees_on_many_fields(void **state)
             char name[64];
             snprintf(name, sizeof(name), "%zu fields", counts[c]);
             failed += check_same(name, in, n, is_response, &is_taken);
-            if (is_taken != (counts[c] <= 256)) {
+            if (is_taken != (counts[c] <= 256 && is_oneshot_on())) {
                 print_error("%s: one-shot %s\n", name,
                             is_taken ? "took" : "declined");
                 failed++;
