@@ -156,25 +156,15 @@ scan_with(nm_head_scan_t *hs, const unsigned char *s, size_t len,
         if (lim - base >= 64) {
             block(s + base, &lf, &nc, &bad);
         } else {
-            /* The last, partial block (lim == len here: NM_HEAD_SCAN_MAX
-             * is whole blocks): the 64 bytes ending at len, shifted so
-             * that bit k is byte base + k again, or a padded copy. */
-            size_t rem = len - base, d = 64 - rem;
-            if (len >= 64) {
-                block(s + len - 64, &lf, &nc, &bad);
-                lf >>= d;
-                nc >>= d;
-                bad >>= d;
-            } else {
-                unsigned char pad[64];
-                memcpy(pad, s, len);
-                memset(pad + len, 0, d);
-                block(pad, &lf, &nc, &bad);
-                uint64_t keep = ((uint64_t)1 << rem) - 1;
-                lf &= keep;
-                nc &= keep;
-                bad &= keep;
-            }
+            /* The last, partial block (lim == len >= 64 here: heads are
+             * padded to 64 bytes, NM_HEAD_SCAN_MAX is whole blocks): the
+             * 64 bytes ending at len, shifted so that bit k is byte base
+             * + k again. */
+            size_t d = 64 - (len - base);
+            block(s + len - 64, &lf, &nc, &bad);
+            lf >>= d;
+            nc >>= d;
+            bad >>= d;
         }
         hs->lf[w] = lf;
         hs->nc[w] = nc;
@@ -236,6 +226,18 @@ static bool scan_none(nm_head_scan_t *hs, const unsigned char *s, size_t len)
  * head, a load costs one). */
 static _Atomic(scan_fn *) picked;
 
+/* A buffer shorter than a block is scanned as a copy padded with NULs:
+ * no LF among them, and bad bytes after the real ones (so no head ends
+ * there). */
+static bool scan_padded(scan_fn *fn, nm_head_scan_t *hs, const unsigned char *s,
+                        size_t len)
+{
+    unsigned char pad[64];
+    memcpy(pad, s, len);
+    memset(pad + len, 0, sizeof(pad) - len);
+    return fn(hs, pad, sizeof(pad)) && hs->end < len;
+}
+
 bool nm_head_scan(nm_head_scan_t *hs, const unsigned char *s, size_t len)
 {
     scan_fn *fn = atomic_load_explicit(&picked, memory_order_relaxed);
@@ -258,24 +260,31 @@ bool nm_head_scan(nm_head_scan_t *hs, const unsigned char *s, size_t len)
 #endif
         atomic_store_explicit(&picked, fn, memory_order_relaxed);
     }
-    return fn(hs, s, len);
+    return len >= 64 ? fn(hs, s, len) : scan_padded(fn, hs, s, len);
 }
 
 bool nm_head_scan_isa(nm_head_scan_t *hs, const unsigned char *s, size_t len,
                       int isa)
 {
+    scan_fn *fn = NULL;
     switch (isa) {
     case 0:
-        return scan_scalar(hs, s, len);
+        fn = scan_scalar;
+        break;
 #ifdef NM_HEAD_X86
     case 1:
-        return scan_sse2(hs, s, len);
+        fn = scan_sse2;
+        break;
     case 2:
-        return HAS_AVX2() && scan_avx2(hs, s, len);
+        fn = HAS_AVX2() ? scan_avx2 : NULL;
+        break;
 #endif
     default:
-        return false;
+        break;
     }
+    if (fn == NULL)
+        return false;
+    return len >= 64 ? fn(hs, s, len) : scan_padded(fn, hs, s, len);
 }
 
 bool nm_head_classify(int isa, const unsigned char *p, size_t nblocks,
