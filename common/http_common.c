@@ -447,12 +447,6 @@ static inline bool tok_is(const unsigned char *u, size_t n, const nm_tok_t *tok)
     return (nm_load64(u + n - 8) | l8) == nm_load64(t + n - 8);
 }
 
-/* A whole value (NM_VB_WHOLE): each element found with memchr, trimmed,
- * cut at stop and compared whole. The same summary as the byte loop of
- * nm_tok_feed and nm_tok_end, which then has nothing left to close: an
- * element matches a token only when, between its OWS, it is that token
- * (a gap inside it, or any other byte, spoils it). Header lines are
- * mostly single elements: "keep-alive", "text/html; charset=utf-8". */
 /* Whether u[0, n) holds a ',' or stop (when not 0): 16 bytes at a time
  * where there are 16, the last block overlapping the one before. */
 static bool has_sep(const unsigned char *u, size_t n, char stop)
@@ -488,6 +482,12 @@ static inline void tok_elem(nm_lex_t *lx, unsigned m)
         lx->tok_elems++;
 }
 
+/* A whole value (NM_VB_WHOLE): each element found with memchr, trimmed,
+ * cut at stop and compared whole. The same summary as the byte loop of
+ * nm_tok_feed and nm_tok_end, which then has nothing left to close: an
+ * element matches a token only when, between its OWS, it is that token
+ * (a gap inside it, or any other byte, spoils it). Header lines are
+ * mostly single elements: "keep-alive", "text/html; charset=utf-8". */
 __attribute__((noinline)) static void tok_whole(nm_lex_t *lx,
                                                 const nm_tok_t *toks,
                                                 unsigned ntok, char stop,

@@ -62,8 +62,9 @@ enum nm_fld {
 /* The field a whole name (n bytes of tchar, as a head's field line has
  * them) stands for, ignoring case; NM_FLD_NONE for the rest. The one-shot
  * scanner's lookup (head_scan.h); the lexer matches names byte by byte.
- * Most names end at the first test (length) or the second (the table
- * slot of their length and end bytes); a candidate costs one compare. */
+ * A name's slot is (4 n + first + 2 last) mod 32 over its lower-cased
+ * first and last bytes, which no two entries share: most names end at the
+ * slot's length, a candidate costs one compare of whole words. */
 extern const uint8_t nm_fld_slot[32];
 extern const uint8_t nm_fld_len[NM_FLD_COUNT];
 extern const char *const nm_fld_names[NM_FLD_COUNT]; /* lower case */

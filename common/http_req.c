@@ -18,7 +18,12 @@
  * copied into req->target as it passes); field lines go through the shared
  * lexer in http_common.c, which hands back runs of value bytes that we copy
  * or interpret with memcpy-like loops; bodies are skipped without looking
- * at them (Content-Length) or through the shared chunked decoder. */
+ * at them (Content-Length) or through the shared chunked decoder. A head
+ * whole in one buffer takes the one-shot path instead (head_scan.h,
+ * oneshot() below): the same per-field code, fed from a 64-byte-block
+ * scan, at about half the instructions (tools/bench/head_instr.sh: ab's
+ * request 1,913 -> 1,115, a 410-byte browser revalidation 4,023 ->
+ * 2,088). */
 #include "http_req.h"
 #include "head_scan.h"
 

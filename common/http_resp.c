@@ -2,7 +2,10 @@
  * The status line is lexed here; field lines and chunked bodies go through
  * http_common.c, the same code the request parser uses. Framing follows
  * RFC 9112 §6.3 in order; the shim stops touching a connection on any
- * error, so every doubt is an error rather than a guess. */
+ * error, so every doubt is an error rather than a guess. A head whole in
+ * one buffer takes the one-shot path (head_scan.h, oneshot() below): the
+ * same per-field code at about half the instructions (an nginx 200 head
+ * 4,371 -> 2,215, tools/bench/head_instr.sh). */
 #include "http_resp.h"
 #include "head_scan.h"
 
