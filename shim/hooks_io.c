@@ -9,6 +9,7 @@
 #include "filehash.h"
 #include "flusher.h"
 #include "headcache.h"
+#include "hooks_ssl.h"
 #include "tagwatch.h"
 #include "log.h"
 #include "report.h"
@@ -80,6 +81,7 @@ static void after_fork_child(void)
     nm_report_after_fork_child();
     nm_storeview_after_fork_child();
     nm_conn_after_fork_child();
+    nm_hooks_ssl_after_fork_child();
 }
 
 __attribute__((constructor)) static void nm_shim_init(void)
@@ -95,6 +97,7 @@ __attribute__((constructor)) static void nm_shim_init(void)
     pthread_atfork(before_fork, after_fork_parent, after_fork_child);
     nm_tagwatch_init(); /* before the server forks: shared by its workers */
     is_active = true;
+    nm_hooks_ssl_enable();
     nm_log(NM_LOG_INFO, "active (hold max %llu bytes)",
            (unsigned long long)nm_cfg.hold_max_bytes);
 }
