@@ -220,8 +220,7 @@ EXPORT int SSL_peek_ex(SSL *s, void *buf, size_t num, size_t *readbytes)
 
 /* RFC 8446 §8 and RFC 8470: early data can be replayed by an attacker, so
  * a connection that accepted some is never answered by the shim. */
-EXPORT int SSL_read_early_data(SSL *s, void *buf, size_t num,
-                               size_t *readbytes)
+EXPORT int SSL_read_early_data(SSL *s, void *buf, size_t num, size_t *readbytes)
 {
     bool is_looked_at = may_look(CALLER);
     if (nm_ssl.read_early_data == NULL)

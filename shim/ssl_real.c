@@ -76,11 +76,10 @@ static bool has_all(void)
 {
     return nm_ssl.read && nm_ssl.read_ex && nm_ssl.peek && nm_ssl.peek_ex &&
            nm_ssl.write && nm_ssl.write_ex && nm_ssl.new_ && nm_ssl.free &&
-           nm_ssl.set_fd && nm_ssl.set_bio && nm_ssl.shutdown &&
-           nm_ssl.clear && nm_ssl.get0_alpn_selected && nm_ssl.is_server &&
-           nm_ssl.get_rfd && nm_ssl.get_wfd && nm_ssl.get_error &&
-           nm_ssl.ctrl && nm_ssl.version_num && nm_ssl.err_set_mark &&
-           nm_ssl.err_pop_to_mark;
+           nm_ssl.set_fd && nm_ssl.set_bio && nm_ssl.shutdown && nm_ssl.clear &&
+           nm_ssl.get0_alpn_selected && nm_ssl.is_server && nm_ssl.get_rfd &&
+           nm_ssl.get_wfd && nm_ssl.get_error && nm_ssl.ctrl &&
+           nm_ssl.version_num && nm_ssl.err_set_mark && nm_ssl.err_pop_to_mark;
 }
 
 static bool fill_from_caller(const void *caller)

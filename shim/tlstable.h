@@ -19,9 +19,9 @@ enum nm_tls_verdict {
 struct nm_tls {
     const void *ssl; /* the key: the server's SSL * */
     struct nm_tls *next;
-    int rfd, wfd;    /* the ciphertext socket(s); -1 when not a socket */
-    uint8_t verdict; /* enum nm_tls_verdict */
-    bool has_early_data; /* 0-RTT data was accepted: replayable */
+    int rfd, wfd;          /* the ciphertext socket(s); -1 when not a socket */
+    uint8_t verdict;       /* enum nm_tls_verdict */
+    bool has_early_data;   /* 0-RTT data was accepted: replayable */
     const char *aside_why; /* with NM_TLS_ASIDE, for the log */
 };
 
