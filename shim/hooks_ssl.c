@@ -234,10 +234,9 @@ EXPORT int SSL_read_early_data(SSL *s, void *buf, size_t num, size_t *readbytes)
         *readbytes > 0) {
         int saved = errno;
         struct nm_tls *t = nm_tls_get_or_add(s);
-        if (t != NULL) {
+        if (t != NULL && !t->has_early_data) {
             t->has_early_data = true;
-            if (t->verdict == NM_TLS_FOLLOW)
-                set_aside(t, "early data (0-RTT) is replayable: never a 304");
+            set_aside(t, "early data (0-RTT) is replayable: never a 304");
         }
         errno = saved;
     }
