@@ -291,18 +291,18 @@ EXPORT SSL *SSL_new(SSL_CTX *ctx)
     return s;
 }
 
+/* The entry goes even when libssl frees an SSL inside a hooked call: a
+ * stale entry would be found again by the next SSL at that address. */
 EXPORT void SSL_free(SSL *s)
 {
-    bool is_looked_at = may_look(CALLER);
+    enum nm_ssl_lib lib = nm_ssl_resolve(CALLER);
     if (nm_ssl.free == NULL)
         return;
-    if (is_looked_at && s != NULL)
+    if (lib == NM_SSL_OPENSSL_3 && is_active && s != NULL)
         QUIETLY(nm_tls_free(nm_tls_take(s)));
-    if (is_looked_at)
-        in_ssl++;
+    in_ssl++;
     nm_ssl.free(s);
-    if (is_looked_at)
-        in_ssl--;
+    in_ssl--;
 }
 
 EXPORT int SSL_set_fd(SSL *s, int fd)
