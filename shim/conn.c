@@ -18,12 +18,15 @@
 #include "filehash.h"
 #include "flusher.h"
 #include "headcache.h"
+#include "clock.h"
 #include "hold.h"
 #include "log.h"
 #include "report.h"
+#include "deliver.h"
 #include "storeview.h"
 #include "symbols.h"
 #include "tagwatch.h"
+#include "transport_sock.h"
 
 #include "bodyhash.h"
 #include "cond.h"
@@ -51,7 +54,6 @@
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
-#include <sys/syscall.h>
 #include <unistd.h>
 #include <xxhash.h>
 
@@ -85,7 +87,7 @@ struct nm_conn {
      * costs no lock. A stale false only delays to the flusher's deadline. */
     _Atomic bool may_owe;
     int refs;         /* fds naming this connection */
-    int fd;           /* one of them, for the flusher */
+    nm_link_t link;   /* its transport, with the fd the server used last */
     bool is_given_up; /* pass everything through for life */
     bool is_in_flusher;
     bool has_exchanged; /* answered a request: report at close */
@@ -116,10 +118,14 @@ struct nm_conn {
     uint64_t saved_bytes;
     uint64_t body_bytes; /* de-chunked body bytes of a held response */
     char vtag[NM_SNAPSHOT_TAG_MAX + 1]; /* validator that left, if ours */
-    /* bytes the shim owes the client */
-    char *owed;
-    size_t owed_len, owed_off;
+    struct nm_owed owed;                /* bytes the shim owes the client */
 };
+
+/* The fd under the connection, for logs. */
+static int conn_fd(const struct nm_conn *c)
+{
+    return c->link.tp->fd_of(c->link.h);
+}
 
 static pthread_mutex_t table_lock = PTHREAD_MUTEX_INITIALIZER;
 
@@ -181,7 +187,8 @@ static struct nm_conn *conn_new(int fd)
     /* Everything but the mutex, which stays initialised for life. */
     memset((char *)c + offsetof(struct nm_conn, free_next), 0,
            sizeof(*c) - offsetof(struct nm_conn, free_next));
-    c->fd = fd;
+    c->link.tp = &nm_transport_sock;
+    c->link.h.fd = fd;
     c->refs = 1;
     nm_http_req_init(&c->reqp);
     nm_http_resp_init(&c->respp);
@@ -224,7 +231,7 @@ static void release_state(struct nm_conn *c)
     c->hold = NULL;
 }
 
-static void release_unchanged(struct nm_conn *c, int fd);
+static void release_unchanged(struct nm_conn *c);
 static void resolve_takeover(struct nm_conn *c);
 static void claim_for_write(struct nm_conn *c);
 static void drop_claim(struct nm_conn *c);
@@ -234,12 +241,12 @@ static void drop_claim(struct nm_conn *c);
 static void conn_give_up(struct nm_conn *c, const char *why)
 {
     if (!c->is_given_up)
-        nm_log(NM_LOG_INFO, "fd %d: passing through from now on: %s", c->fd,
-               why);
+        nm_log(NM_LOG_INFO, "fd %d: passing through from now on: %s",
+               conn_fd(c), why);
     /* Whatever is still held belongs to the client: it goes first. */
     if (!c->is_given_up &&
         (c->rs == RS_HOLD || (c->rs == RS_HEAD && c->head_len > 0)))
-        release_unchanged(c, c->fd);
+        release_unchanged(c);
     c->is_given_up = true;
     release_state(c);
 }
@@ -250,7 +257,7 @@ static bool is_holding(const struct nm_conn *c);
 static void conn_unlock(struct nm_conn *c)
 {
     bool may_owe =
-        is_holding(c) || c->owed_off < c->owed_len || c->takeover != NULL;
+        is_holding(c) || !nm_deliver_is_done(&c->owed) || c->takeover != NULL;
     atomic_store_explicit(&c->may_owe, may_owe, memory_order_relaxed);
     pthread_mutex_unlock(&c->lock);
 }
@@ -263,7 +270,7 @@ struct nm_conn *nm_conn_acquire(int fd)
     struct nm_conn *c = (struct nm_conn *)v;
     pthread_mutex_lock(&c->lock);
     resolve_takeover(c);
-    if (nm_fdtable_get(fd) != v || (c->is_given_up && c->owed_len == 0)) {
+    if (nm_fdtable_get(fd) != v || (c->is_given_up && c->owed.len == 0)) {
         conn_unlock(c);
         return NULL;
     }
@@ -343,12 +350,6 @@ struct nm_conn *nm_conn_adopt(int fd)
 
 /* ---- delivering the shim's own bytes ---- */
 
-static bool is_nonblocking(int fd)
-{
-    int fl = fcntl(fd, F_GETFL);
-    return fl >= 0 && (fl & O_NONBLOCK);
-}
-
 /* Puts c under the flusher's watch; false when that is impossible. */
 static bool register_flush(struct nm_conn *c)
 {
@@ -357,73 +358,26 @@ static bool register_flush(struct nm_conn *c)
     return c->is_in_flusher;
 }
 
+/* Bytes still owed after a send must be delivered by someone. */
+static void watch_owed(struct nm_conn *c)
+{
+    if (!nm_deliver_is_done(&c->owed))
+        register_flush(c);
+}
+
 /* Appends bytes to the owed queue; false when memory is short. */
 static bool owe(struct nm_conn *c, const char *p, size_t n)
 {
-    if (n == 0)
-        return true;
-    if (c->owed_off > 0 && c->owed_off == c->owed_len)
-        c->owed_off = c->owed_len = 0;
-    char *grown = nm_realloc(c->owed, c->owed_len + n);
-    if (grown == NULL)
-        return false;
-    memcpy(grown + c->owed_len, p, n);
-    c->owed = grown;
-    c->owed_len += n;
-    register_flush(c);
-    return true;
+    bool is_ok = nm_deliver_owe(&c->owed, p, n);
+    watch_owed(c);
+    return is_ok;
 }
 
-static void owed_clear(struct nm_conn *c)
-{
-    free(c->owed);
-    c->owed = NULL;
-    c->owed_len = c->owed_off = 0;
-}
-
-/* Waits until fd is writable; false on timeout or error. */
-static bool wait_writable(int fd, int timeout_ms)
-{
-    struct pollfd pfd = {.fd = fd, .events = POLLOUT};
-    int r;
-    do
-        r = poll(&pfd, 1, timeout_ms);
-    while (r < 0 && errno == EINTR);
-    return r > 0 && !(pfd.revents & (POLLERR | POLLNVAL));
-}
-
-/* Sends the owed bytes. may_block: wait for a blocking socket, as the
+/* Sends the owed bytes. may_block: wait on a blocking link, as the
  * server's own call would have. Returns true when nothing is owed. */
-static bool flush_owed(struct nm_conn *c, int fd, bool may_block)
+static bool flush_owed(struct nm_conn *c, bool may_block)
 {
-    if (c->owed_off >= c->owed_len)
-        return true;
-    while (c->owed_off < c->owed_len) {
-        ssize_t r =
-            nm_real_send(fd, c->owed + c->owed_off, c->owed_len - c->owed_off,
-                         MSG_DONTWAIT | MSG_NOSIGNAL);
-        if (r > 0) {
-            c->owed_off += (size_t)r;
-        } else if (r < 0 && errno == EINTR) {
-            continue;
-        } else if (r < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
-            if (!may_block || is_nonblocking(fd) || !wait_writable(fd, 30000))
-                return false;
-        } else {
-            owed_clear(c); /* the peer is gone: nothing to deliver to */
-            return true;
-        }
-    }
-    owed_clear(c);
-    return true;
-}
-
-/* Delivers what is owed before an fd goes (close, fork): bounded, so a
- * client that stopped reading cannot hang the server for long. */
-static void flush_owed_bounded(struct nm_conn *c, int fd)
-{
-    for (int i = 0; i < 20 && !flush_owed(c, fd, false); i++)
-        wait_writable(fd, 100);
+    return nm_deliver_flush(&c->owed, &c->link, may_block);
 }
 
 /* Is the shim sitting on bytes of this connection's current response? */
@@ -443,18 +397,15 @@ static void release_overdue(struct nm_conn *c, uint64_t now_ms)
         c->rs == RS_HOLD ? c->hold->started_ms : c->head_started_ms;
     if (now_ms != 0 && now_ms - since < nm_cfg.hold_ms)
         return;
-    nm_log(NM_LOG_DEBUG, "fd %d: releasing a held response unchanged", c->fd);
-    release_unchanged(c, c->fd);
+    nm_log(NM_LOG_DEBUG, "fd %d: releasing a held response unchanged",
+           conn_fd(c));
+    release_unchanged(c);
     c->rs = RS_PASS;
 }
 
-int nm_conn_fd_of(struct nm_conn *c)
+bool nm_conn_flush_watched(void *item)
 {
-    return c->fd;
-}
-
-bool nm_conn_flush_watched(struct nm_conn *c)
-{
+    struct nm_conn *c = item;
     pthread_mutex_lock(&c->lock);
     uint64_t now = nm_now_ms();
     /* A fork-split exchange is claimed only when its hold is due: the
@@ -463,8 +414,8 @@ bool nm_conn_flush_watched(struct nm_conn *c)
         resolve_takeover(c);
     if (c->takeover == NULL)
         release_overdue(c, now);
-    flush_owed(c, c->fd, false);
-    bool is_needed = c->owed_off < c->owed_len || is_holding(c);
+    flush_owed(c, false);
+    bool is_needed = !nm_deliver_is_done(&c->owed) || is_holding(c);
     if (!is_needed)
         c->is_in_flusher = false;
     conn_unlock(c);
@@ -472,81 +423,18 @@ bool nm_conn_flush_watched(struct nm_conn *c)
 }
 
 /* Delivers the shim's bytes (iov) before anything later: sent now without
- * blocking where possible, else waited for on a blocking socket, else owed. */
-static void send_own(struct nm_conn *c, int fd, const struct iovec *iov,
-                     int cnt)
+ * blocking where possible, else waited for on a blocking link, else owed. */
+static void send_own(struct nm_conn *c, const struct iovec *iov, int cnt)
 {
-    int i = 0;
-    size_t off = 0;
-    if (c->owed_len == c->owed_off) {
-        while (i < cnt) {
-            struct iovec v[8];
-            int n = 0;
-            for (int j = i; j < cnt && n < 8; j++) {
-                v[n].iov_base = (char *)iov[j].iov_base + (j == i ? off : 0);
-                v[n].iov_len = iov[j].iov_len - (j == i ? off : 0);
-                n++;
-            }
-            struct msghdr msg = {.msg_iov = v, .msg_iovlen = (size_t)n};
-            ssize_t r = nm_real_sendmsg(fd, &msg, MSG_DONTWAIT | MSG_NOSIGNAL);
-            if (r < 0 && errno == EINTR)
-                continue;
-            if (r < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
-                if (!is_nonblocking(fd) && wait_writable(fd, 30000))
-                    continue;
-                break;
-            }
-            if (r < 0)
-                return; /* the peer is gone */
-            size_t left = (size_t)r;
-            while (i < cnt && left >= iov[i].iov_len - off) {
-                left -= iov[i].iov_len - off;
-                i++;
-                off = 0;
-            }
-            off += left;
-        }
-    }
-    for (; i < cnt; i++, off = 0)
-        if (!owe(c, (const char *)iov[i].iov_base + off, iov[i].iov_len - off))
-            return; /* out of memory: the client sees a cut response */
+    nm_deliver_send(&c->owed, &c->link, iov, cnt);
+    watch_owed(c);
 }
 
-/* Delivers len bytes of a memfd after everything before it: sendfile
- * while the socket takes them, the rest copied to the owed queue. */
-static void send_own_file(struct nm_conn *c, int fd, int memfd, uint64_t len)
+/* Delivers len bytes of a memfd after everything before it. */
+static void send_own_file(struct nm_conn *c, int memfd, uint64_t len)
 {
-    off_t off = 0;
-    while (c->owed_len == c->owed_off && (uint64_t)off < len) {
-        ssize_t r = nm_real.sendfile
-                        ? nm_real.sendfile(fd, memfd, &off, len - (uint64_t)off)
-                        : -1;
-        if (r > 0 || (r < 0 && errno == EINTR))
-            continue;
-        if (r < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
-            if (!is_nonblocking(fd) && wait_writable(fd, 30000))
-                continue;
-            break;
-        }
-        return; /* the peer is gone */
-    }
-    char buf[16384];
-    while ((uint64_t)off < len) {
-        size_t want = len - (uint64_t)off < sizeof(buf)
-                          ? (size_t)(len - (uint64_t)off)
-                          : sizeof(buf);
-        ssize_t r = pread(memfd, buf, want, off);
-        if (r <= 0 || !owe(c, buf, (size_t)r))
-            return;
-        off += r;
-    }
-}
-
-/* Our own shutdown: the real call, never the hook (we hold the lock). */
-static void real_shutdown(int fd)
-{
-    if (nm_real.shutdown)
-        nm_real.shutdown(fd, SHUT_WR);
+    nm_deliver_send_file(&c->owed, &c->link, memfd, len);
+    watch_owed(c);
 }
 
 static void end_response(struct nm_conn *c);
@@ -708,17 +596,10 @@ static int cur_slice(struct cursor k, size_t n, struct iovec *out, int cap,
 }
 
 /* Calls the real function the server used, on the server's own bytes. */
-static ssize_t emit(int fd, enum nm_write_op op, const struct iovec *iov,
-                    int cnt, int flags)
+static ssize_t emit(struct nm_conn *c, enum nm_write_op op,
+                    const struct iovec *iov, int cnt, int flags)
 {
-    if (op == NM_OP_WRITE)
-        return cnt == 1 ? nm_real_write(fd, iov[0].iov_base, iov[0].iov_len)
-                        : nm_real_writev(fd, iov, cnt);
-    if (cnt == 1)
-        return nm_real_send(fd, iov[0].iov_base, iov[0].iov_len, flags);
-    struct msghdr msg = {.msg_iov = (struct iovec *)iov,
-                         .msg_iovlen = (size_t)cnt};
-    return nm_real_sendmsg(fd, &msg, flags);
+    return c->link.tp->pass(c->link.h, op, iov, cnt, flags);
 }
 
 static void pop_request(struct nm_conn *c)
@@ -1015,7 +896,6 @@ static void end_response(struct nm_conn *c)
 /* Work on one server write: the state every phase needs. */
 struct wctx {
     struct nm_conn *c;
-    int fd;
     enum nm_write_op op;
     int flags;
     struct cursor k;
@@ -1042,12 +922,12 @@ static ssize_t give_up_and_pass(struct wctx *w, const char *why)
     n += cur_slice(w->prefix_at, w->prefix_input, v + n, PHASE_IOV_MAX - n,
                    &got);
     if (n > 0)
-        send_own(c, w->fd, v, n);
+        send_own(c, v, n);
     if (w->prefix_held > 0)
         c->head_len = 0; /* sent just now */
     w->prefix_held = w->prefix_input = 0;
     conn_give_up(c, why);
-    if (!flush_owed(c, w->fd, true)) {
+    if (!flush_owed(c, true)) {
         if (w->done > 0)
             return (ssize_t)w->done;
         errno = EAGAIN;
@@ -1057,7 +937,7 @@ static ssize_t give_up_and_pass(struct wctx *w, const char *why)
     int cnt = cur_slice(w->k, SIZE_MAX, rest, PHASE_IOV_MAX, &got);
     if (cnt == 0)
         return (ssize_t)w->done;
-    ssize_t r = emit(w->fd, w->op, rest, cnt, w->flags);
+    ssize_t r = emit(c, w->op, rest, cnt, w->flags);
     if (r < 0)
         return w->done > 0 ? (ssize_t)w->done : -1;
     return (ssize_t)(w->done + (size_t)r);
@@ -1113,7 +993,7 @@ static void refeed(struct nm_conn *c, struct cursor k, size_t n)
 static int phase_pass(struct wctx *w)
 {
     struct nm_conn *c = w->c;
-    if (!flush_owed(c, w->fd, true))
+    if (!flush_owed(c, true))
         return w->done > 0 ? 0 : (errno = EAGAIN, -1);
     nm_resp_parser_t saved_p = c->respp;
     nm_resp_t saved_r;
@@ -1146,7 +1026,7 @@ static int phase_pass(struct wctx *w)
             end_response(c);
         return 1;
     }
-    ssize_t r = emit(w->fd, w->op, v, n, w->flags);
+    ssize_t r = emit(c, w->op, v, n, w->flags);
     if (r < 0 && prefix > 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
         r = 0; /* the prefix is ours to deliver: owe it below */
     if (r < 0) {
@@ -1238,8 +1118,9 @@ static bool send_304(struct wctx *w, const char *head, size_t head_len,
             : nm_resp304_build(head, head_len, extra, extra_len, now, out, cap);
     if (n > 0) {
         struct iovec v = {.iov_base = out, .iov_len = (size_t)n};
-        send_own(w->c, w->fd, &v, 1);
-        nm_log(NM_LOG_DEBUG, "fd %d: 304 substituted (%ld bytes)", w->fd, n);
+        send_own(w->c, &v, 1);
+        nm_log(NM_LOG_DEBUG, "fd %d: 304 substituted (%ld bytes)",
+               conn_fd(w->c), n);
         struct nm_conn *c = w->c;
         c->outcome = NM_OUTCOME_SUBSTITUTED_304;
         /* DESIGN "bytes saved": the body not sent, plus the head
@@ -1257,23 +1138,22 @@ static bool send_304(struct wctx *w, const char *head, size_t head_len,
 
 /* Sends v[0..cnt) (room for one more entry) and then what is held of the
  * body behind it, in one call where possible: memory, then the memfd. */
-static void send_with_held_body(struct nm_conn *c, int fd, struct iovec *v,
-                                int cnt)
+static void send_with_held_body(struct nm_conn *c, struct iovec *v, int cnt)
 {
     if (c->hold != NULL && c->hold->mem_len > 0) {
         v[cnt].iov_base = c->hold->mem;
         v[cnt++].iov_len = c->hold->mem_len;
     }
     if (cnt > 0)
-        send_own(c, fd, v, cnt);
+        send_own(c, v, cnt);
     if (c->hold != NULL && c->hold->file_len > 0)
-        send_own_file(c, fd, c->hold->memfd, c->hold->file_len);
+        send_own_file(c, c->hold->memfd, c->hold->file_len);
 }
 
 /* Sends the 200's head with our ETag line added before its empty line
  * (the server's own bytes and order kept), then what was held of its body:
  * memory first, then the memfd. */
-static void release_with_tag(struct nm_conn *c, int fd, const char *head,
+static void release_with_tag(struct nm_conn *c, const char *head,
                              size_t head_len, const struct synth *sy)
 {
     /* The empty line ending the head is CRLF, or LF from a CGI. */
@@ -1283,15 +1163,15 @@ static void release_with_tag(struct nm_conn *c, int fd, const char *head,
     memcpy(line + n, cut == 2 ? "\r\n" : "\n", cut);
     n += cut;
     struct iovec v[3] = {{(void *)head, head_len - cut}, {line, n}};
-    send_with_held_body(c, fd, v, 2);
+    send_with_held_body(c, v, 2);
     c->outcome = NM_OUTCOME_TAG_ADDED;
 }
 
 /* Sends what is held exactly as the server wrote it. */
-static void release_unchanged(struct nm_conn *c, int fd)
+static void release_unchanged(struct nm_conn *c)
 {
     struct iovec v[3] = {{c->head, c->head_len}};
-    send_with_held_body(c, fd, v, c->head_len > 0 ? 1 : 0);
+    send_with_held_body(c, v, c->head_len > 0 ? 1 : 0);
     nm_hold_free(c->hold);
     c->hold = NULL;
     c->head_len = 0;
@@ -1313,7 +1193,7 @@ static bool answer_with_tag(struct wctx *w, const char *tag)
     bool is_304 = is_not_modified(req, c->resp, &sy, now) &&
                   send_304(w, c->head, c->head_len, &sy, now);
     if (!is_304)
-        release_with_tag(c, w->fd, c->head, c->head_len, &sy);
+        release_with_tag(c, c->head, c->head_len, &sy);
     nm_hold_free(c->hold);
     c->hold = NULL;
     c->head_len = 0;
@@ -1370,7 +1250,7 @@ static bool start_hold_or_tag(struct wctx *w, const nm_req_t *req,
         bool is_304 = is_not_modified(req, resp, &sy, now) &&
                       send_304(w, head, head_len, &sy, now);
         if (!is_304)
-            release_with_tag(c, w->fd, head, head_len, &sy);
+            release_with_tag(c, head, head_len, &sy);
         c->head_len = 0;
         /* The body (a GET's) is swallowed after a 304, else passes. */
         c->rs =
@@ -1422,7 +1302,7 @@ static int phase_hold(struct wctx *w)
         long r = nm_http_resp_feed(&c->respp, c->resp, p, len, &e);
         if (r < 0) {
             w->k = start;
-            release_unchanged(c, w->fd);
+            release_unchanged(c);
             return -2;
         }
         if (e == NM_RESP_EV_BODY) {
@@ -1432,7 +1312,7 @@ static int phase_hold(struct wctx *w)
         if (!nm_hold_append(c->hold, p, (size_t)r)) {
             /* Over a limit: what is held goes out unchanged, these bytes
              * right behind it, and the rest of the response passes. */
-            release_unchanged(c, w->fd);
+            release_unchanged(c);
             m += r;
             /* All m bytes were parsed: all of them go, in order, however
              * many iovecs they span. */
@@ -1444,7 +1324,7 @@ static int phase_hold(struct wctx *w)
                 int n = cur_slice(k, left, v, PHASE_IOV_MAX, &got);
                 if (n == 0)
                     break;
-                send_own(c, w->fd, v, n);
+                send_own(c, v, n);
                 cur_advance(&k, got);
                 left -= got;
             }
@@ -1551,8 +1431,9 @@ static int phase_swallow(struct wctx *w)
         /* The 304 left already, and the server's bytes after it cannot be
          * framed: nothing more can be sent without corrupting the stream.
          * End it cleanly for the client and drop the rest. */
-        nm_log(NM_LOG_WARN, "fd %d: unframeable bytes after a 304", w->fd);
-        real_shutdown(w->fd);
+        nm_log(NM_LOG_WARN, "fd %d: unframeable bytes after a 304",
+               conn_fd(w->c));
+        w->c->link.tp->shut_output(w->c->link.h);
         w->c->rs = RS_SINK;
         return 1;
     }
@@ -1574,20 +1455,20 @@ static size_t iov_total(const struct iovec *iov, int cnt)
     return total;
 }
 
-ssize_t nm_conn_write(struct nm_conn *c, int fd, enum nm_write_op op,
+ssize_t nm_conn_write(struct nm_conn *c, nm_handle_t h, enum nm_write_op op,
                       const struct iovec *iov, int iovcnt, int flags)
 {
-    struct wctx w = {.c = c, .fd = fd, .op = op, .flags = flags};
+    struct wctx w = {.c = c, .op = op, .flags = flags};
     w.k.iov = iov;
     w.k.cnt = iovcnt;
-    c->fd = fd;
+    c->link.h = h;
     claim_for_write(c);
-    if (!flush_owed(c, fd, true)) {
+    if (!flush_owed(c, true)) {
         errno = EAGAIN;
         return -1;
     }
     if (c->is_given_up)
-        return emit(fd, op, iov, iovcnt, flags);
+        return emit(c, op, iov, iovcnt, flags);
     for (;;) {
         const char *p;
         struct cursor peek = w.k;
@@ -1652,7 +1533,7 @@ static ssize_t swallow_sendfile(struct nm_conn *c, int in_fd, off_t *offset,
     uint64_t sk =
         c->rs == RS_SWALLOW ? nm_http_resp_skippable(&c->respp) : UINT64_MAX;
     if (sk == 0) { /* chunk framing inside a file: cannot follow */
-        real_shutdown(c->fd);
+        c->link.tp->shut_output(c->link.h);
         c->rs = RS_SINK;
         sk = UINT64_MAX;
     }
@@ -1703,7 +1584,7 @@ static bool hold_from_file(struct nm_conn *c, int out_fd, int in_fd,
     nm_file_id_t id;
     if (is_whole_body && pos >= 0 && body <= nm_cfg.hold_max_bytes &&
         nm_filehash_tag(in_fd, pos, body, nm_cfg.seed, tag, &id)) {
-        struct wctx w = {.c = c, .fd = out_fd};
+        struct wctx w = {.c = c};
         if (c->q_head->req.method == NM_METHOD_GET && pos == 0)
             nm_headcache_put_file(&c->q_head->req, c->resp, tag, in_fd, &id);
         c->rs = answer_with_tag(&w, tag) ? RS_SWALLOW : RS_PASS;
@@ -1711,7 +1592,7 @@ static bool hold_from_file(struct nm_conn *c, int out_fd, int in_fd,
     }
     if (sendfile_fails(out_fd, in_fd, offset, real))
         return false;
-    release_unchanged(c, out_fd);
+    release_unchanged(c);
     c->rs = RS_PASS;
     return true;
 }
@@ -1720,9 +1601,9 @@ ssize_t nm_conn_sendfile(struct nm_conn *c, int out_fd, int in_fd,
                          off_t *offset, size_t count,
                          ssize_t (*real)(int, int, off_t *, size_t))
 {
-    c->fd = out_fd;
+    c->link.h.fd = out_fd;
     claim_for_write(c);
-    if (!flush_owed(c, out_fd, true)) {
+    if (!flush_owed(c, true)) {
         errno = EAGAIN;
         return -1;
     }
@@ -1731,7 +1612,7 @@ ssize_t nm_conn_sendfile(struct nm_conn *c, int out_fd, int in_fd,
         if (!hold_from_file(c, out_fd, in_fd, offset, real))
             return -1;
         /* The head (and our tag) must be out before any body byte. */
-        if (!flush_owed(c, out_fd, true)) {
+        if (!flush_owed(c, true)) {
             errno = EAGAIN;
             return -1;
         }
@@ -1755,12 +1636,12 @@ ssize_t nm_conn_sendfile(struct nm_conn *c, int out_fd, int in_fd,
             return -1;
         if (!c->is_given_up && c->head_len > 0) {
             struct iovec v = {.iov_base = c->head, .iov_len = c->head_len};
-            send_own(c, out_fd, &v, 1);
+            send_own(c, &v, 1);
             c->head_len = 0;
         }
         if (!c->is_given_up)
             conn_give_up(c, "sendfile outside a body");
-        if (!flush_owed(c, out_fd, true)) {
+        if (!flush_owed(c, true)) {
             errno = EAGAIN;
             return -1;
         }
@@ -1782,18 +1663,18 @@ ssize_t nm_conn_sendfile(struct nm_conn *c, int out_fd, int in_fd,
  * bounded so a dead client cannot hang the server's close. */
 static void drain_before_close(struct nm_conn *c, int fd, bool is_eof)
 {
-    c->fd = fd;
+    c->link.h.fd = fd;
     /* A close-delimited body ends here: its tag can still be used. */
     if (is_eof && !c->is_given_up && c->rs == RS_HOLD &&
         nm_http_resp_eof(&c->respp) == NM_RESP_EV_MSG_DONE) {
         char tag[NM_BODYHASH_TAG_LEN + 1];
-        struct wctx w = {.c = c, .fd = fd};
+        struct wctx w = {.c = c};
         nm_hold_tag(c->hold, tag);
         answer_with_tag(&w, tag);
         end_response(c);
     }
     release_overdue(c, 0);
-    flush_owed_bounded(c, fd);
+    nm_deliver_flush_bounded(&c->owed, &c->link);
 }
 
 void nm_conn_forget_fd(int fd)
@@ -1840,7 +1721,7 @@ static void forget(int fd, bool is_closing)
     bool had_exchange = c->has_exchanged;
     drop_claim(c);
     release_state(c);
-    owed_clear(c);
+    nm_deliver_drop(&c->owed);
     c->is_given_up = true; /* a racing holder of the pointer passes */
     conn_unlock(c);
     if (c->is_in_flusher)
@@ -1905,10 +1786,12 @@ static void flush_one(int fd, uintptr_t v, void *arg)
         c->takeover = claim_cell();
         c->is_claimed_by_write = is_unanswered;
     }
-    if ((is_split || is_unanswered) && c->takeover != NULL)
-        flush_owed_bounded(c, fd);
-    else if (c->fd == fd)
+    if ((is_split || is_unanswered) && c->takeover != NULL) {
+        nm_link_t named = {c->link.tp, {.fd = fd}};
+        nm_deliver_flush_bounded(&c->owed, &named);
+    } else if (conn_fd(c) == fd) {
         drain_before_close(c, fd, false);
+    }
     conn_unlock(c);
 }
 
@@ -1926,9 +1809,10 @@ static void deliver_one(int fd, uintptr_t v, void *arg)
     /* A fork-split exchange is left to the other side: it claims it at
      * its next touch or write, and sends what it holds then. */
     if (c->takeover == NULL) {
-        c->fd = fd; /* an fd that still names it (c->fd may be closed) */
+        /* an fd that still names it (the last one used may be closed) */
+        c->link.h.fd = fd;
         release_overdue(c, 0);
-        flush_owed(c, fd, false);
+        flush_owed(c, false);
     }
     conn_unlock(c);
 }
@@ -2011,7 +1895,7 @@ static void settle_one(int fd, uintptr_t v, void *arg)
     pthread_mutex_init(&c->lock, NULL);
     pthread_mutex_lock(&c->lock);
     /* Owed bytes were the parent's to send, and were sent before fork. */
-    owed_clear(c);
+    nm_deliver_drop(&c->owed);
     if (c->takeover != NULL) {
         c->takeover_role = TAKE_CHILD;
     } else if (!c->is_given_up && is_busy(c)) {
@@ -2071,24 +1955,6 @@ void nm_conn_drain(int fd)
     nm_report_flush(); /* shutdown usually precedes the end of a process */
 }
 
-/* Could a read on fd (recv flags) wait for the client? Not when the
- * socket (or the call) is non-blocking, nor when input, EOF or an error is
- * already there: poll with no timeout answers that without taking a byte.
- * MSG_WAITALL on a blocking socket waits for more than may be there. */
-static bool read_could_block(int fd, int flags)
-{
-    if ((flags & MSG_DONTWAIT) || is_nonblocking(fd))
-        return false;
-    if (flags & MSG_WAITALL)
-        return true;
-    struct pollfd pfd = {.fd = fd, .events = POLLIN};
-    int r;
-    do
-        r = poll(&pfd, 1, 0);
-    while (r < 0 && errno == EINTR);
-    return r == 0;
-}
-
 /* Is the may_owe hint up for fd? Connections are never freed: the hint is
  * safe to read unlocked, and false costs the read no lock. */
 static bool may_owe(int fd)
@@ -2106,15 +1972,15 @@ void nm_conn_before_read(int fd, int flags)
     struct nm_conn *c = nm_conn_acquire(fd);
     if (c == NULL)
         return;
-    c->fd = fd;
+    c->link.h.fd = fd;
     /* A held response stays held through a read that cannot wait: Apache
      * writes a streamed body, then looks for a pipelined request with a
      * non-blocking read (EAGAIN), then writes the last chunk. A read that
      * could block is the server waiting on its client, who must not be
      * left waiting on us meanwhile. Owed bytes go out either way. */
-    if (is_holding(c) && read_could_block(fd, flags))
+    if (is_holding(c) && c->link.tp->read_could_block(c->link.h, flags))
         release_overdue(c, 0);
-    flush_owed(c, fd, false);
+    flush_owed(c, false);
     nm_conn_release(c);
 }
 
@@ -2127,9 +1993,9 @@ void nm_conn_before_poll(int fd)
     struct nm_conn *c = nm_conn_acquire(fd);
     if (c == NULL)
         return;
-    c->fd = fd;
+    c->link.h.fd = fd;
     release_overdue(c, 0);
-    flush_owed(c, fd, false);
+    flush_owed(c, false);
     nm_conn_release(c);
 }
 
@@ -2159,11 +2025,12 @@ static int relay(struct nm_conn *c, int sock, int in, pid_t child)
         size_t off = 0;
         while (off < (size_t)n) {
             struct iovec v = {buf + off, (size_t)n - off};
-            ssize_t w = nm_conn_write(c, sock, NM_OP_WRITE, &v, 1, 0);
+            ssize_t w = nm_conn_write(c, (nm_handle_t){.fd = sock}, NM_OP_WRITE,
+                                      &v, 1, 0);
             if (w > 0)
                 off += (size_t)w;
             else if (w < 0 && (errno == EAGAIN || errno == EINTR))
-                wait_writable(sock, 1000);
+                c->link.tp->wait_writable(c->link.h, 1000);
             else
                 break; /* the client is gone: drain the pipe anyway */
         }
@@ -2190,23 +2057,23 @@ void nm_conn_before_exec(void)
     bool is_wanted = c != NULL && !c->is_given_up && c->q_len > 0 &&
                      (c->rs == RS_HEAD || c->rs == RS_IDLE);
     int p[2] = {-1, -1};
-    if (is_wanted && syscall(SYS_pipe2, p, 0) == 0) {
+    if (is_wanted && pipe2(p, 0) == 0) {
         pid_t pid = _Fork();
         if (pid == 0) { /* the script: stdout is the pipe, nothing of ours */
-            syscall(SYS_dup2, p[1], 1);
-            syscall(SYS_close, p[0]);
-            syscall(SYS_close, p[1]);
+            nm_real_dup2(p[1], 1);
+            nm_real_close(p[0]);
+            nm_real_close(p[1]);
             return; /* the caller goes on with the real exec */
         }
         if (pid > 0) {
-            syscall(SYS_close, p[1]);
+            nm_real_close(p[1]);
             int code = relay(c, 1, p[0], pid);
             nm_conn_release(c);
             nm_report_flush();
             _exit(code);
         }
-        syscall(SYS_close, p[0]);
-        syscall(SYS_close, p[1]);
+        nm_real_close(p[0]);
+        nm_real_close(p[1]);
     }
     if (c != NULL)
         nm_conn_release(c);

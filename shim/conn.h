@@ -11,10 +11,9 @@
 #include <sys/types.h>
 #include <sys/uio.h>
 
-struct nm_conn;
+#include "transport.h"
 
-/* How the server handed its bytes over; pass-through uses the same kind. */
-enum nm_write_op { NM_OP_WRITE, NM_OP_SEND };
+struct nm_conn;
 
 /* Returns the locked connection behind fd, or NULL when fd is not tracked
  * (or was given up with nothing owed): the caller then passes through. */
@@ -47,8 +46,9 @@ void nm_conn_before_poll(int fd);
 void nm_conn_on_read(struct nm_conn *c, const struct iovec *iov, int iovcnt,
                      size_t n);
 
-/* The server writes iov; returns what the real call would return to it. */
-ssize_t nm_conn_write(struct nm_conn *c, int fd, enum nm_write_op op,
+/* The server writes iov on c, named h (the fd it wrote to); returns what
+ * the real call would return to it. */
+ssize_t nm_conn_write(struct nm_conn *c, nm_handle_t h, enum nm_write_op op,
                       const struct iovec *iov, int iovcnt, int flags);
 
 /* The server sendfile()s count bytes from in_fd; real is the libc
@@ -93,9 +93,9 @@ void nm_conn_before_fork(void);
 void nm_conn_after_fork_parent(void);
 void nm_conn_after_fork_child(void);
 
-/* For the background flusher: locks c, sends what it owes without
- * blocking; true when nothing remains. nm_conn_fd_of: the fd to poll. */
-bool nm_conn_flush_watched(struct nm_conn *c);
-int nm_conn_fd_of(struct nm_conn *c);
+/* The flusher's callback (flusher.h) for a connection c it watches: locks
+ * c, releases holds past their deadline, sends what it owes without
+ * blocking; true when nothing remains. */
+bool nm_conn_flush_watched(void *c);
 
 #endif

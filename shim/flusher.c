@@ -2,9 +2,8 @@
 #include "flusher.h"
 
 #include "alloc.h"
-#include "conn.h"
-#include "hold.h"
-#include "report.h"
+#include "clock.h"
+#include "symbols.h"
 
 #include <poll.h>
 #include <pthread.h>
@@ -14,33 +13,38 @@
 
 static pthread_mutex_t list_lock = PTHREAD_MUTEX_INITIALIZER;
 static pthread_cond_t list_cond = PTHREAD_COND_INITIALIZER;
-static struct nm_conn **watched; /* grows as needed, never shrinks */
+static const struct nm_flusher_ops *ops;
+static void **watched; /* grows as needed, never shrinks */
 static int watched_count, watched_cap;
 static bool is_started;
-static bool has_reports; /* queued events wait for nm_report_tick */
+static bool is_poked; /* tick runs until it returns true */
 
-static void drop_locked(struct nm_conn *c)
+void nm_flusher_init(const struct nm_flusher_ops *given)
+{
+    ops = given;
+}
+
+static void drop_locked(const void *item)
 {
     for (int i = 0; i < watched_count; i++)
-        if (watched[i] == c) {
+        if (watched[i] == item) {
             watched[i] = watched[--watched_count];
             return;
         }
 }
 
-/* Every 10 ms while anything is watched: deliver owed bytes the socket
- * now takes, release holds past their deadline. */
+/* Every 10 ms while anything is watched or poked: call back. */
 static void *flusher_main(void *arg)
 {
     (void)arg;
-    struct nm_conn **batch = NULL;
+    void **batch = NULL;
     int batch_cap = 0;
     for (;;) {
         pthread_mutex_lock(&list_lock);
-        while (watched_count == 0 && !has_reports)
+        while (watched_count == 0 && !is_poked)
             pthread_cond_wait(&list_cond, &list_lock);
         if (batch_cap < watched_count) {
-            struct nm_conn **grown =
+            void **grown =
                 nm_realloc(batch, sizeof(*batch) * (size_t)watched_cap);
             if (grown != NULL) {
                 batch = grown;
@@ -51,19 +55,19 @@ static void *flusher_main(void *arg)
         if (n > 0)
             memcpy(batch, watched, sizeof(*batch) * (size_t)n);
         pthread_mutex_unlock(&list_lock);
-        poll(NULL, 0, 10);
+        nm_real_poll(NULL, 0, 10);
         /* Cleared before the tick: a poke racing with it sets it again. */
         pthread_mutex_lock(&list_lock);
-        bool do_reports = has_reports;
-        has_reports = false;
+        bool is_tick_due = is_poked;
+        is_poked = false;
         pthread_mutex_unlock(&list_lock);
-        if (do_reports && !nm_report_tick(nm_now_ms())) {
+        if (is_tick_due && !ops->tick(nm_now_ms())) {
             pthread_mutex_lock(&list_lock);
-            has_reports = true;
+            is_poked = true;
             pthread_mutex_unlock(&list_lock);
         }
         for (int i = 0; i < n; i++) {
-            if (nm_conn_flush_watched(batch[i])) {
+            if (ops->flush_item(batch[i])) {
                 pthread_mutex_lock(&list_lock);
                 drop_locked(batch[i]);
                 pthread_mutex_unlock(&list_lock);
@@ -76,7 +80,9 @@ static void *flusher_main(void *arg)
 /* Starts the thread; it must not take the server's signals. */
 static bool start_locked(void)
 {
-    nm_report_open(); /* while the process has one thread: see report.h */
+    if (ops == NULL)
+        return false;
+    ops->before_start();
     sigset_t all, old;
     sigfillset(&all);
     pthread_sigmask(SIG_SETMASK, &all, &old);
@@ -89,17 +95,16 @@ static bool start_locked(void)
     return is_started;
 }
 
-bool nm_flusher_add(struct nm_conn *c)
+bool nm_flusher_add(void *item)
 {
     pthread_mutex_lock(&list_lock);
     bool is_ok = is_started || start_locked();
     for (int i = 0; is_ok && i < watched_count; i++)
-        if (watched[i] == c)
+        if (watched[i] == item)
             goto out;
     if (is_ok && watched_count == watched_cap) {
         int cap = watched_cap ? watched_cap * 2 : 64;
-        struct nm_conn **grown =
-            nm_realloc(watched, sizeof(*watched) * (size_t)cap);
+        void **grown = nm_realloc(watched, sizeof(*watched) * (size_t)cap);
         if (grown == NULL)
             is_ok = false;
         else {
@@ -108,7 +113,7 @@ bool nm_flusher_add(struct nm_conn *c)
         }
     }
     if (is_ok)
-        watched[watched_count++] = c;
+        watched[watched_count++] = item;
 out:
     pthread_cond_signal(&list_cond);
     pthread_mutex_unlock(&list_lock);
@@ -119,16 +124,16 @@ void nm_flusher_poke(void)
 {
     pthread_mutex_lock(&list_lock);
     if (is_started || start_locked()) {
-        has_reports = true;
+        is_poked = true;
         pthread_cond_signal(&list_cond);
     }
     pthread_mutex_unlock(&list_lock);
 }
 
-void nm_flusher_remove(struct nm_conn *c)
+void nm_flusher_remove(void *item)
 {
     pthread_mutex_lock(&list_lock);
-    drop_locked(c);
+    drop_locked(item);
     pthread_mutex_unlock(&list_lock);
 }
 
@@ -138,5 +143,5 @@ void nm_flusher_after_fork_child(void)
     pthread_cond_init(&list_cond, NULL);
     watched_count = 0;
     is_started = false;
-    has_reports = false;
+    is_poked = false;
 }

@@ -11,7 +11,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
-#include <time.h>
 #include <unistd.h>
 
 static _Atomic uint64_t held_total;
@@ -19,16 +18,6 @@ static _Atomic uint64_t held_total;
  * busy server are held one at a time, and a hold (the XXH3 state) is the
  * largest allocation of the hot path. One slot, taken by exchange. */
 static _Atomic(struct nm_hold *) spare;
-
-uint64_t nm_now_ms(void)
-{
-    /* The coarse clock (a tick, 1-4 ms) is plenty for deadlines of
-     * hundreds of ms, and is read without the TSC: it is read per
-     * response. */
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
-    return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
-}
 
 uint64_t nm_hold_total(void)
 {
@@ -103,7 +92,7 @@ static bool spill(struct nm_hold *h)
         nm_log(NM_LOG_WARN, "memfd_create failed: passing through");
         return false;
     }
-    int hi = fcntl(fd, F_DUPFD_CLOEXEC, 512);
+    int hi = nm_real_fcntl(fd, F_DUPFD_CLOEXEC, (void *)512);
     if (hi >= 0) {
         nm_real_close(fd);
         fd = hi;

@@ -54,7 +54,4 @@ void nm_hold_free(struct nm_hold *h);
 /* Bytes held by every hold in this process (NOTMOD_HOLD_TOTAL budget). */
 uint64_t nm_hold_total(void);
 
-/* Monotonic milliseconds at clock-tick resolution, for deadlines. */
-uint64_t nm_now_ms(void);
-
 #endif

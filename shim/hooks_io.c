@@ -25,7 +25,6 @@
 #include <sys/sendfile.h>
 #include <sys/stat.h>
 #include <sys/socket.h>
-#include <sys/syscall.h>
 #include <sys/uio.h>
 #include <unistd.h>
 
@@ -84,6 +83,15 @@ static void after_fork_child(void)
     nm_hooks_ssl_after_fork_child();
 }
 
+/* The flusher calls back into the layers above it. */
+static const struct nm_flusher_ops flusher_ops = {
+    .flush_item = nm_conn_flush_watched,
+    .tick = nm_report_tick,
+    /* The event socket is opened while the process has one thread: see
+     * nm_report_open. */
+    .before_start = nm_report_open,
+};
+
 __attribute__((constructor)) static void nm_shim_init(void)
 {
     nm_log_open();
@@ -94,6 +102,7 @@ __attribute__((constructor)) static void nm_shim_init(void)
     }
     if (nm_cfg.is_disabled)
         return;
+    nm_flusher_init(&flusher_ops);
     pthread_atfork(before_fork, after_fork_parent, after_fork_child);
     nm_tagwatch_init(); /* before the server forks: shared by its workers */
     is_active = true;
@@ -157,8 +166,7 @@ EXPORT ssize_t __read_chk(int fd, void *buf, size_t len, size_t buflen)
 EXPORT ssize_t readv(int fd, const struct iovec *iov, int cnt)
 {
     before_read(fd, 0);
-    ssize_t r = nm_real.readv ? nm_real.readv(fd, iov, cnt)
-                              : syscall(SYS_readv, fd, iov, cnt);
+    ssize_t r = nm_real_readv(fd, iov, cnt);
     if (r > 0 && should_follow())
         saw_read(fd, iov, cnt, r);
     return r;
@@ -168,9 +176,7 @@ EXPORT ssize_t recvfrom(int fd, void *buf, size_t len, int flags,
                         struct sockaddr *addr, socklen_t *alen)
 {
     before_read(fd, flags);
-    ssize_t r = nm_real.recvfrom
-                    ? nm_real.recvfrom(fd, buf, len, flags, addr, alen)
-                    : syscall(SYS_recvfrom, fd, buf, len, flags, addr, alen);
+    ssize_t r = nm_real_recvfrom(fd, buf, len, flags, addr, alen);
     /* MSG_PEEK bytes will be read again: never count them twice. */
     if (r > 0 && !(flags & MSG_PEEK) && should_follow()) {
         struct iovec v = {.iov_base = buf, .iov_len = (size_t)r};
@@ -219,8 +225,7 @@ EXPORT int poll(struct pollfd *fds, nfds_t nfds, int timeout)
             if ((fds[i].events & POLLIN) &&
                 NM_FD_IS_CONN(nm_fdtable_get(fds[i].fd)))
                 QUIETLY(nm_conn_before_poll(fds[i].fd));
-    return nm_real.poll ? nm_real.poll(fds, nfds, timeout)
-                        : (int)syscall(SYS_poll, fds, nfds, timeout);
+    return nm_real_poll(fds, nfds, timeout);
 }
 
 EXPORT int __poll_chk(struct pollfd *fds, nfds_t nfds, int timeout,
@@ -246,7 +251,7 @@ static ssize_t do_write(int fd, enum nm_write_op op, const struct iovec *iov,
     ssize_t r = 0;
     if (c != NULL) {
         *is_handled = true;
-        r = nm_conn_write(c, fd, op, iov, cnt, flags);
+        r = nm_conn_write(c, (nm_handle_t){.fd = fd}, op, iov, cnt, flags);
         nm_conn_release(c);
     }
     in_shim--;
@@ -291,9 +296,7 @@ EXPORT ssize_t sendto(int fd, const void *buf, size_t len, int flags,
     }
     if (is_handled)
         return r;
-    return nm_real.sendto
-               ? nm_real.sendto(fd, buf, len, flags, addr, alen)
-               : syscall(SYS_sendto, fd, buf, len, flags, addr, alen);
+    return nm_real_sendto(fd, buf, len, flags, addr, alen);
 }
 
 EXPORT ssize_t sendmsg(int fd, const struct msghdr *msg, int flags)
@@ -308,17 +311,12 @@ EXPORT ssize_t sendmsg(int fd, const struct msghdr *msg, int flags)
     return is_handled ? r : nm_real_sendmsg(fd, msg, flags);
 }
 
-/* sendfile and sendfile64 are distinct imports (shim-pitfalls.md §0). */
-static ssize_t raw_sendfile(int out, int in, off_t *off, size_t count)
-{
-    return syscall(SYS_sendfile, out, in, off, count);
-}
-
+/* sendfile and sendfile64 are distinct imports (docs/interposition.md);
+ * real is the one the server called, or its raw syscall before
+ * resolution. */
 static ssize_t do_sendfile(int out, int in, off_t *off, size_t count,
                            ssize_t (*real)(int, int, off_t *, size_t))
 {
-    if (real == NULL)
-        real = raw_sendfile;
     if (!should_follow())
         return real(out, in, off, count);
     int saved = errno;
@@ -339,12 +337,15 @@ static ssize_t do_sendfile(int out, int in, off_t *off, size_t count,
 
 EXPORT ssize_t sendfile(int out, int in, off_t *off, size_t count)
 {
-    return do_sendfile(out, in, off, count, nm_real.sendfile);
+    return do_sendfile(out, in, off, count,
+                       nm_real.sendfile ? nm_real.sendfile : nm_raw_sendfile);
 }
 
 EXPORT ssize_t sendfile64(int out, int in, off_t *off, size_t count)
 {
-    return do_sendfile(out, in, off, count, nm_real.sendfile64);
+    return do_sendfile(out, in, off, count,
+                       nm_real.sendfile64 ? nm_real.sendfile64
+                                          : nm_raw_sendfile64);
 }
 
 /* ---- fd lifecycle ---- */
@@ -365,16 +366,12 @@ static int accepted(int listen_fd, int r)
 
 EXPORT int accept4(int fd, struct sockaddr *addr, socklen_t *alen, int flags)
 {
-    return accepted(fd, nm_real.accept4
-                            ? nm_real.accept4(fd, addr, alen, flags)
-                            : (int)syscall(SYS_accept4, fd, addr, alen, flags));
+    return accepted(fd, nm_real_accept4(fd, addr, alen, flags));
 }
 
 EXPORT int accept(int fd, struct sockaddr *addr, socklen_t *alen)
 {
-    return accepted(fd, nm_real.accept
-                            ? nm_real.accept(fd, addr, alen)
-                            : (int)syscall(SYS_accept, fd, addr, alen));
+    return accepted(fd, nm_real_accept(fd, addr, alen));
 }
 
 /* A socket this process connects is its client side (Apache to php-fpm or
@@ -382,8 +379,7 @@ EXPORT int accept(int fd, struct sockaddr *addr, socklen_t *alen)
  * replies for requests). */
 EXPORT int connect(int fd, const struct sockaddr *addr, socklen_t len)
 {
-    int r = nm_real.connect ? nm_real.connect(fd, addr, len)
-                            : (int)syscall(SYS_connect, fd, addr, len);
+    int r = nm_real_connect(fd, addr, len);
     if (fd >= 0 && should_follow())
         QUIETLY(forget_cached(fd); nm_conn_drop_stale_fd(fd);
                 nm_fdtable_set(fd, NM_FD_IGNORED));
@@ -400,8 +396,7 @@ EXPORT int shutdown(int fd, int how)
 {
     if (is_active && how != SHUT_RD)
         QUIETLY(nm_conn_drain(fd));
-    return nm_real.shutdown ? nm_real.shutdown(fd, how)
-                            : (int)syscall(SYS_shutdown, fd, how);
+    return nm_real_shutdown(fd, how);
 }
 
 static void dup_to(int oldfd, int newfd)
@@ -412,7 +407,7 @@ static void dup_to(int oldfd, int newfd)
 
 EXPORT int dup(int fd)
 {
-    int r = nm_real.dup ? nm_real.dup(fd) : (int)syscall(SYS_dup, fd);
+    int r = nm_real_dup(fd);
     dup_to(fd, r);
     return r;
 }
@@ -422,8 +417,7 @@ EXPORT int dup2(int oldfd, int newfd)
     /* dup2 closes newfd implicitly: deliver what it owes first. */
     if (oldfd != newfd)
         forget(newfd);
-    int r = nm_real.dup2 ? nm_real.dup2(oldfd, newfd)
-                         : (int)syscall(SYS_dup2, oldfd, newfd);
+    int r = nm_real_dup2(oldfd, newfd);
     dup_to(oldfd, r);
     return r;
 }
@@ -432,29 +426,28 @@ EXPORT int dup3(int oldfd, int newfd, int flags)
 {
     if (oldfd != newfd)
         forget(newfd);
-    int r = nm_real.dup3 ? nm_real.dup3(oldfd, newfd, flags)
-                         : (int)syscall(SYS_dup3, oldfd, newfd, flags);
+    int r = nm_real_dup3(oldfd, newfd, flags);
     dup_to(oldfd, r);
     return r;
 }
 
-static int do_fcntl(int (*real)(int, int, ...), int fd, int cmd, void *arg)
+/* A dup through fcntl: its new fd names the same connection. */
+static int fcntl_done(int fd, int cmd, int r)
 {
-    int r = real ? real(fd, cmd, arg) : (int)syscall(SYS_fcntl, fd, cmd, arg);
     if ((cmd == F_DUPFD || cmd == F_DUPFD_CLOEXEC) && r >= 0)
         dup_to(fd, r);
     return r;
 }
 
-/* fcntl and fcntl64 are distinct imports (shim-pitfalls.md §0); the third
- * argument is an int or a pointer, passed on as the ABI carries it. */
+/* fcntl and fcntl64 are distinct imports (docs/interposition.md); the
+ * third argument is an int or a pointer, passed on as the ABI carries it. */
 EXPORT int fcntl(int fd, int cmd, ...)
 {
     va_list ap;
     va_start(ap, cmd);
     void *arg = va_arg(ap, void *);
     va_end(ap);
-    return do_fcntl(nm_real.fcntl, fd, cmd, arg);
+    return fcntl_done(fd, cmd, nm_real_fcntl(fd, cmd, arg));
 }
 
 EXPORT int fcntl64(int fd, int cmd, ...)
@@ -463,7 +456,7 @@ EXPORT int fcntl64(int fd, int cmd, ...)
     va_start(ap, cmd);
     void *arg = va_arg(ap, void *);
     va_end(ap);
-    return do_fcntl(nm_real.fcntl64, fd, cmd, arg);
+    return fcntl_done(fd, cmd, nm_real_fcntl64(fd, cmd, arg));
 }
 
 EXPORT int close_range(unsigned first, unsigned last, int flags)
@@ -471,9 +464,7 @@ EXPORT int close_range(unsigned first, unsigned last, int flags)
     if (is_active && !(flags & CLOSE_RANGE_CLOEXEC))
         QUIETLY(nm_report_range_gone(first, last);
                 nm_conn_forget_range(first, last));
-    return nm_real.close_range
-               ? nm_real.close_range(first, last, flags)
-               : (int)syscall(SYS_close_range, first, last, flags);
+    return nm_real_close_range(first, last, flags);
 }
 
 /* ---- files: never sockets, so mark them at birth ---- */
@@ -501,33 +492,25 @@ static int opened(int fd)
 EXPORT int open(const char *path, int flags, ...)
 {
     MODE_ARG(flags);
-    return opened(nm_real.open
-                      ? nm_real.open(path, flags, mode)
-                      : (int)syscall(SYS_openat, AT_FDCWD, path, flags, mode));
+    return opened(nm_real_open(path, flags, mode));
 }
 
 EXPORT int open64(const char *path, int flags, ...)
 {
     MODE_ARG(flags);
-    return opened(nm_real.open64 ? nm_real.open64(path, flags, mode)
-                                 : (int)syscall(SYS_openat, AT_FDCWD, path,
-                                                flags | O_LARGEFILE, mode));
+    return opened(nm_real_open64(path, flags, mode));
 }
 
 EXPORT int openat(int dirfd, const char *path, int flags, ...)
 {
     MODE_ARG(flags);
-    return opened(nm_real.openat
-                      ? nm_real.openat(dirfd, path, flags, mode)
-                      : (int)syscall(SYS_openat, dirfd, path, flags, mode));
+    return opened(nm_real_openat(dirfd, path, flags, mode));
 }
 
 EXPORT int openat64(int dirfd, const char *path, int flags, ...)
 {
     MODE_ARG(flags);
-    return opened(nm_real.openat64 ? nm_real.openat64(dirfd, path, flags, mode)
-                                   : (int)syscall(SYS_openat, dirfd, path,
-                                                  flags | O_LARGEFILE, mode));
+    return opened(nm_real_openat64(dirfd, path, flags, mode));
 }
 
 /* ---- processes ---- */
@@ -536,7 +519,7 @@ EXPORT int openat64(int dirfd, const char *path, int flags, ...)
  * table; fork gives the same semantics to a correct vfork user. */
 EXPORT pid_t vfork(void)
 {
-    return nm_real.fork ? nm_real.fork() : (pid_t)syscall(SYS_fork);
+    return nm_real_fork();
 }
 
 /* Nothing held may cross exec: the new image has no shim state. */
@@ -549,19 +532,17 @@ static void before_exec(void)
 EXPORT int execve(const char *path, char *const argv[], char *const envp[])
 {
     before_exec();
-    return nm_real.execve ? nm_real.execve(path, argv, envp)
-                          : (int)syscall(SYS_execve, path, argv, envp);
+    return nm_real_execve(path, argv, envp);
 }
 
 EXPORT int execv(const char *path, char *const argv[])
 {
     before_exec();
-    return nm_real.execv ? nm_real.execv(path, argv)
-                         : (int)syscall(SYS_execve, path, argv, environ);
+    return nm_real_execv(path, argv);
 }
 
 EXPORT int execvp(const char *file, char *const argv[])
 {
     before_exec();
-    return nm_real.execvp ? nm_real.execvp(file, argv) : (errno = ENOSYS, -1);
+    return nm_real_execvp(file, argv);
 }

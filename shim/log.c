@@ -20,7 +20,7 @@ static int is_syslog;
  * "free" low numbers do not collide with them (shim-pitfalls.md §3). */
 static int move_high(int fd)
 {
-    int hi = fcntl(fd, F_DUPFD_CLOEXEC, 512);
+    int hi = nm_real_fcntl(fd, F_DUPFD_CLOEXEC, (void *)512);
     if (hi < 0)
         return fd;
     nm_real_close(fd);
@@ -43,12 +43,13 @@ void nm_log_open(void)
             nm_log_level = NM_LOG_DEBUG;
     }
     if (strcmp(target, "stderr") == 0) {
-        log_fd = move_high(fcntl(2, F_DUPFD_CLOEXEC, 3));
+        log_fd = move_high(nm_real_fcntl(2, F_DUPFD_CLOEXEC, (void *)3));
     } else if (strcmp(target, "syslog") == 0) {
         is_syslog = 1;
         openlog("libnotmod", LOG_PID | LOG_NDELAY, LOG_DAEMON);
     } else {
-        int fd = open(target, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0644);
+        int fd = nm_real_open(target, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC,
+                              0644);
         log_fd = fd < 0 ? -1 : move_high(fd);
     }
     if (log_fd < 0 && !is_syslog)

@@ -3,7 +3,7 @@
 
 #include "config.h"
 #include "flusher.h"
-#include "hold.h"
+#include "clock.h"
 #include "symbols.h"
 
 #include <errno.h>
@@ -26,7 +26,7 @@ static int open_socket(void)
     int fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
     if (fd < 0)
         return -1;
-    int hi = fcntl(fd, F_DUPFD_CLOEXEC, 600);
+    int hi = nm_real_fcntl(fd, F_DUPFD_CLOEXEC, (void *)600);
     if (hi >= 0) {
         nm_real_close(fd);
         fd = hi;

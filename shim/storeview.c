@@ -12,7 +12,7 @@
 
 #include "alloc.h"
 #include "config.h"
-#include "hold.h"
+#include "clock.h"
 #include "symbols.h"
 
 #include <fcntl.h>
@@ -75,7 +75,7 @@ static bool read_all(int fd, char *p, size_t len, off_t off)
 static void refresh(void)
 {
     struct view *cur = atomic_load(&current);
-    int fd = open(nm_cfg.snapshot_path, O_RDONLY | O_CLOEXEC);
+    int fd = nm_real_open(nm_cfg.snapshot_path, O_RDONLY | O_CLOEXEC, 0);
     if (fd < 0) {
         if (cur != NULL)
             publish(NULL);

@@ -1,67 +1,130 @@
-/* symbols.h - the real libc functions behind each hook, resolved once with
- * dlsym(RTLD_NEXT). Before resolution (hooks can run before our constructor,
- * shim-pitfalls.md §1) the nm_real_* wrappers fall back to raw syscalls,
- * never to dlsym or malloc. Used by every shim file for its own I/O. */
+/* symbols.h - the one way the shim reaches the libc functions it hooks.
+ * One list (NM_REAL_FUNCS) makes the table of real functions, resolved once
+ * with dlsym(RTLD_NEXT) by the constructor, and for each one an nm_real_x()
+ * that calls it, or before resolution the raw syscall (hooks can run before
+ * our constructor: docs/interposition.md), never dlsym or malloc.
+ *
+ * The rule: a function the shim exports as a hook is reached only through
+ * nm_real_x(), by the hooks and by every call the shim makes for itself (a
+ * call to the hook would be followed, or recurse). Functions the shim does
+ * not hook (pread, fstat, getsockopt...) are called directly. The bottom
+ * layer: includes nothing of the shim. */
 #ifndef NM_SHIM_SYMBOLS_H
 #define NM_SHIM_SYMBOLS_H
 
+#include <errno.h>
+#include <fcntl.h>
 #include <poll.h>
+#include <sys/sendfile.h>
 #include <sys/socket.h>
-#include <sys/stat.h>
+#include <sys/syscall.h>
 #include <sys/types.h>
 #include <sys/uio.h>
+#include <unistd.h>
 
+/* X(return type, name, parameters, arguments, fallback before resolution).
+ * The table entry has libc's own type for name (variadic for fcntl and
+ * open: their third argument is passed on as the ABI carries it). */
+#define NM_REAL_FUNCS(X)                                                       \
+    X(ssize_t, read, (int fd, void *buf, size_t len), (fd, buf, len),          \
+      syscall(SYS_read, fd, buf, len))                                         \
+    X(ssize_t, readv, (int fd, const struct iovec *iov, int cnt),              \
+      (fd, iov, cnt), syscall(SYS_readv, fd, iov, cnt))                        \
+    X(ssize_t, recv, (int fd, void *buf, size_t len, int flags),               \
+      (fd, buf, len, flags), syscall(SYS_recvfrom, fd, buf, len, flags, 0, 0)) \
+    X(ssize_t, recvfrom,                                                       \
+      (int fd, void *buf, size_t len, int flags, struct sockaddr *addr,        \
+       socklen_t *alen),                                                       \
+      (fd, buf, len, flags, addr, alen),                                       \
+      syscall(SYS_recvfrom, fd, buf, len, flags, addr, alen))                  \
+    X(ssize_t, recvmsg, (int fd, struct msghdr *msg, int flags),               \
+      (fd, msg, flags), syscall(SYS_recvmsg, fd, msg, flags))                  \
+    X(ssize_t, write, (int fd, const void *buf, size_t len), (fd, buf, len),   \
+      syscall(SYS_write, fd, buf, len))                                        \
+    X(ssize_t, writev, (int fd, const struct iovec *iov, int cnt),             \
+      (fd, iov, cnt), syscall(SYS_writev, fd, iov, cnt))                       \
+    X(ssize_t, send, (int fd, const void *buf, size_t len, int flags),         \
+      (fd, buf, len, flags), syscall(SYS_sendto, fd, buf, len, flags, 0, 0))   \
+    X(ssize_t, sendto,                                                         \
+      (int fd, const void *buf, size_t len, int flags,                         \
+       const struct sockaddr *addr, socklen_t alen),                           \
+      (fd, buf, len, flags, addr, alen),                                       \
+      syscall(SYS_sendto, fd, buf, len, flags, addr, alen))                    \
+    X(ssize_t, sendmsg, (int fd, const struct msghdr *msg, int flags),         \
+      (fd, msg, flags), syscall(SYS_sendmsg, fd, msg, flags))                  \
+    X(ssize_t, sendfile, (int out, int in, off_t *off, size_t count),          \
+      (out, in, off, count), syscall(SYS_sendfile, out, in, off, count))       \
+    X(ssize_t, sendfile64, (int out, int in, off_t *off, size_t count),        \
+      (out, in, off, count), syscall(SYS_sendfile, out, in, off, count))       \
+    X(int, accept, (int fd, struct sockaddr *addr, socklen_t *alen),           \
+      (fd, addr, alen), syscall(SYS_accept, fd, addr, alen))                   \
+    X(int, accept4,                                                            \
+      (int fd, struct sockaddr *addr, socklen_t *alen, int flags),             \
+      (fd, addr, alen, flags), syscall(SYS_accept4, fd, addr, alen, flags))    \
+    X(int, connect, (int fd, const struct sockaddr *addr, socklen_t len),      \
+      (fd, addr, len), syscall(SYS_connect, fd, addr, len))                    \
+    X(int, close, (int fd), (fd), syscall(SYS_close, fd))                      \
+    X(int, shutdown, (int fd, int how), (fd, how),                             \
+      syscall(SYS_shutdown, fd, how))                                          \
+    X(int, dup, (int fd), (fd), syscall(SYS_dup, fd))                          \
+    X(int, dup2, (int oldfd, int newfd), (oldfd, newfd),                       \
+      syscall(SYS_dup2, oldfd, newfd))                                         \
+    X(int, dup3, (int oldfd, int newfd, int flags), (oldfd, newfd, flags),     \
+      syscall(SYS_dup3, oldfd, newfd, flags))                                  \
+    X(int, close_range, (unsigned first, unsigned last, int flags),            \
+      (first, last, flags), syscall(SYS_close_range, first, last, flags))      \
+    X(int, fcntl, (int fd, int cmd, void *arg), (fd, cmd, arg),                \
+      syscall(SYS_fcntl, fd, cmd, arg))                                        \
+    X(int, fcntl64, (int fd, int cmd, void *arg), (fd, cmd, arg),              \
+      syscall(SYS_fcntl, fd, cmd, arg))                                        \
+    X(int, open, (const char *path, int flags, mode_t mode),                   \
+      (path, flags, mode), syscall(SYS_openat, AT_FDCWD, path, flags, mode))   \
+    X(int, open64, (const char *path, int flags, mode_t mode),                 \
+      (path, flags, mode),                                                     \
+      syscall(SYS_openat, AT_FDCWD, path, flags | O_LARGEFILE, mode))          \
+    X(int, openat, (int dirfd, const char *path, int flags, mode_t mode),      \
+      (dirfd, path, flags, mode),                                              \
+      syscall(SYS_openat, dirfd, path, flags, mode))                           \
+    X(int, openat64, (int dirfd, const char *path, int flags, mode_t mode),    \
+      (dirfd, path, flags, mode),                                              \
+      syscall(SYS_openat, dirfd, path, flags | O_LARGEFILE, mode))             \
+    X(int, poll, (struct pollfd * fds, nfds_t nfds, int timeout),              \
+      (fds, nfds, timeout), syscall(SYS_poll, fds, nfds, timeout))             \
+    X(pid_t, fork, (void), (), syscall(SYS_fork))                              \
+    X(int, execve, (const char *path, char *const argv[], char *const envp[]), \
+      (path, argv, envp), syscall(SYS_execve, path, argv, envp))               \
+    X(int, execv, (const char *path, char *const argv[]), (path, argv),        \
+      syscall(SYS_execve, path, argv, environ))                                \
+    X(int, execvp, (const char *file, char *const argv[]), (file, argv),       \
+      ((void)file, (void)argv, errno = ENOSYS, -1))
+
+/* The resolved functions, each of libc's type; NULL until resolution. */
+#define NM_REAL_ENTRY_(ret, name, params, args, fallback)                      \
+    __typeof__(name) *name;
 struct nm_real_fns {
-    int (*accept)(int, struct sockaddr *, socklen_t *);
-    int (*accept4)(int, struct sockaddr *, socklen_t *, int);
-    ssize_t (*read)(int, void *, size_t);
-    ssize_t (*recv)(int, void *, size_t, int);
-    ssize_t (*recvfrom)(int, void *, size_t, int, struct sockaddr *,
-                        socklen_t *);
-    ssize_t (*recvmsg)(int, struct msghdr *, int);
-    ssize_t (*readv)(int, const struct iovec *, int);
-    ssize_t (*write)(int, const void *, size_t);
-    ssize_t (*send)(int, const void *, size_t, int);
-    ssize_t (*sendto)(int, const void *, size_t, int, const struct sockaddr *,
-                      socklen_t);
-    ssize_t (*sendmsg)(int, const struct msghdr *, int);
-    ssize_t (*writev)(int, const struct iovec *, int);
-    ssize_t (*sendfile)(int, int, off_t *, size_t);
-    ssize_t (*sendfile64)(int, int, off_t *, size_t);
-    int (*close)(int);
-    int (*shutdown)(int, int);
-    int (*dup)(int);
-    int (*dup2)(int, int);
-    int (*dup3)(int, int, int);
-    int (*close_range)(unsigned, unsigned, int);
-    int (*fcntl)(int, int, ...);
-    int (*open)(const char *, int, ...);
-    int (*open64)(const char *, int, ...);
-    int (*openat)(int, const char *, int, ...);
-    int (*openat64)(int, const char *, int, ...);
-    int (*fcntl64)(int, int, ...);
-    int (*execv)(const char *, char *const[]);
-    int (*execvp)(const char *, char *const[]);
-    pid_t (*fork)(void);
-    int (*execve)(const char *, char *const[], char *const[]);
-    int (*poll)(struct pollfd *, nfds_t, int);
-    int (*connect)(int, const struct sockaddr *, socklen_t);
+    NM_REAL_FUNCS(NM_REAL_ENTRY_)
 };
+#undef NM_REAL_ENTRY_
 
-/* The resolved functions; entries stay NULL until nm_symbols_resolve. */
-extern struct nm_real_fns nm_real;
+/* Hidden: the hooks read it on every call, without a GOT load. */
+extern struct nm_real_fns nm_real __attribute__((visibility("hidden")));
 
 /* Resolves every entry; called from the constructor. Returns 0, or -1 when
  * a lookup returned our own hook (shim loaded twice): then stay inert. */
 int nm_symbols_resolve(void);
 
-/* Real-call wrappers safe at any time (raw syscall before resolution). */
-ssize_t nm_real_read(int fd, void *buf, size_t len);
-ssize_t nm_real_write(int fd, const void *buf, size_t len);
-ssize_t nm_real_writev(int fd, const struct iovec *iov, int cnt);
-ssize_t nm_real_send(int fd, const void *buf, size_t len, int flags);
-ssize_t nm_real_sendmsg(int fd, const struct msghdr *msg, int flags);
-ssize_t nm_real_recvmsg(int fd, struct msghdr *msg, int flags);
-int nm_real_close(int fd);
+/* nm_raw_x: the fallback alone (a raw syscall). nm_real_x: the real
+ * function once resolved, the fallback before. Inline: the hooks' path. */
+#define NM_REAL_CALLS_(ret, name, params, args, fallback)                      \
+    static inline ret nm_raw_##name params                                     \
+    {                                                                          \
+        return (ret)(fallback);                                                \
+    }                                                                          \
+    static inline ret nm_real_##name params                                    \
+    {                                                                          \
+        return nm_real.name ? nm_real.name args : nm_raw_##name args;          \
+    }
+NM_REAL_FUNCS(NM_REAL_CALLS_)
+#undef NM_REAL_CALLS_
 
 #endif
