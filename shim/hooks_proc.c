@@ -3,6 +3,7 @@
  * pthread_atfork handlers, the destructor, and the hooks of vfork and exec
  * (nothing held may cross them). Thin doors to process.c. */
 #include "hooks.h"
+#include "hooks_ssl.h"
 
 #include "config.h"
 #include "filehash.h"
@@ -45,6 +46,7 @@ static void after_fork_child(void)
     nm_report_after_fork_child();
     nm_storeview_after_fork_child();
     nm_process_after_fork_child();
+    nm_hooks_ssl_after_fork_child();
 }
 
 /* The flusher calls back into the layers above it. */
@@ -70,6 +72,7 @@ __attribute__((constructor)) static void nm_shim_init(void)
     pthread_atfork(before_fork, after_fork_parent, after_fork_child);
     nm_tagwatch_init(); /* before the server forks: shared by its workers */
     nm_hooks_is_active = true;
+    nm_hooks_ssl_enable();
     nm_log(NM_LOG_INFO, "active (hold max %llu bytes, %u ms)",
            (unsigned long long)nm_cfg.hold_max_bytes, (unsigned)nm_cfg.hold_ms);
 }

@@ -26,9 +26,15 @@ NM_COMPAT_PACKAGES=(apache2 libapache2-mod-php8.2 php-cgi php-fpm php-cli
     h2o nodejs ruby ruby-webrick libhttp-daemon-perl gunicorn uwsgi-core
     uwsgi-plugin-python3 curl)
 
+# The TLS suite's extras (tests/integration/test_tls.py): Apache's mod_ssl
+# and nginx's ssl come with their packages; lighttpd's is separate, and the
+# openssl CLI makes the certificate and plays s_client.
+NM_TLS_PACKAGES=(lighttpd-mod-openssl openssl)
+
 # Packages needed to build notmod.
 NM_BUILD_PACKAGES=(build-essential cmake pkg-config libxxhash-dev
-    libcmocka-dev libhiredis-dev libevent-dev libpcap-dev libhttp-parser-dev)
+    libcmocka-dev libhiredis-dev libevent-dev libpcap-dev libhttp-parser-dev
+    libssl-dev)
 
 # Packages tools/package.sh needs beyond the build's: dpkg-shlibdeps
 # (dpkg-dev) and file(1), with which cpack works out the dependencies.

@@ -24,6 +24,7 @@ import sys
 # one layer are siblings and use none of each other.
 LAYERS = [
     ("hooks", ["hooks_io", "hooks_fd", "hooks_proc"]),
+    ("TLS hooks", ["hooks_ssl"]),
     ("hooks, shared", ["hooks"]),
     ("process events", ["process"]),
     ("fds to connections", ["track"]),
@@ -32,8 +33,9 @@ LAYERS = [
     ("a connection's state", ["conn"]),
     ("leaves", ["decide", "deliver", "hold", "headcache", "report",
                 "storeview", "tagwatch", "transport_sock"]),
-    ("leaves' leaves", ["filehash", "flusher"]),
+    ("leaves' leaves", ["filehash", "flusher", "tlstable"]),
     ("configuration", ["config"]),
+    ("OpenSSL, found at run time", ["ssl_real"]),
     ("base", ["log", "fdtable", "alloc", "clock", "spin", "cursor",
               "transport"]),
     ("libc", ["symbols"]),
@@ -41,7 +43,8 @@ LAYERS = [
 
 # Files that may call hooked libc functions by name: the hooks themselves
 # (they are those names) and the table that resolves them.
-LIBC_EXEMPT = {"hooks_io", "hooks_fd", "hooks_proc", "hooks", "symbols"}
+LIBC_EXEMPT = {"hooks_io", "hooks_fd", "hooks_proc", "hooks", "symbols",
+               "hooks_ssl", "ssl_real"}
 
 
 def strip_comments_and_strings(text):

@@ -11,7 +11,7 @@ NM_ROOT=$ROOT
 . "$ROOT/tools/deps.sh"
 TEST_PACKAGES=(cppcheck clang-format curl python3 redis-server busybox
     nginx-light lighttpd tcpdump wrk apache2-utils clang libclang-rt-14-dev
-    mandoc man-db "${NM_COMPAT_PACKAGES[@]}")
+    mandoc man-db "${NM_COMPAT_PACKAGES[@]}" "${NM_TLS_PACKAGES[@]}")
 
 [ "${1:-}" = "--no-install" ] ||
     nm_install_missing "${NM_BUILD_PACKAGES[@]}" "${NM_PACKAGE_PACKAGES[@]}" \

@@ -1,0 +1,371 @@
+"""TLS fixtures of the TLS suite (test_tls.py): a self-signed certificate
+made for the run, the servers of the compatibility suite serving HTTPS
+with their own libssl, and a client that speaks raw HTTP/1.x inside TLS.
+
+Servers (each from its Debian package, validators off where the server has
+a switch, on a 127.0.0.1 ephemeral port, stopped by process group):
+  Apache 2.4 prefork + mod_cgi and event + mod_cgid, with mod_ssl
+  nginx with `ssl` (sendfile on; kTLS when the kernel has it, see ktls_why)
+  lighttpd with mod_openssl and mod_cgi
+  python3 http.server with its sockets wrapped by ssl (apps/tls_http_server.py)
+"""
+
+import os
+import re
+import shutil
+import socket
+import ssl
+import subprocess
+import time
+
+import compat_servers as cs
+import harness
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+APPS_DIR = os.path.join(HERE, "apps")
+
+
+def make_cert(d):
+    """A self-signed RSA certificate for 127.0.0.1 (subjectAltName IP) in
+    d; returns (cert path, key path)."""
+    cert, key = os.path.join(d, "cert.pem"), os.path.join(d, "key.pem")
+    subprocess.run(
+        ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes",
+         "-keyout", key, "-out", cert, "-days", "2", "-subj", "/CN=127.0.0.1",
+         "-addext", "subjectAltName=IP:127.0.0.1"],
+        check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    os.chmod(d, 0o755)
+    os.chmod(cert, 0o644)
+    os.chmod(key, 0o644)  # test-only key; servers that drop root read it
+    return cert, key
+
+
+def ktls_why():
+    """None when this kernel can do kTLS (the TCP `tls` upper-layer
+    protocol), else the reason it cannot."""
+    if os.path.exists("/proc/net/tls_stat"):
+        return None
+    a = socket.socket()
+    srv = socket.socket()
+    try:
+        srv.bind(("127.0.0.1", 0))
+        srv.listen(1)
+        a.connect(srv.getsockname())
+        a.setsockopt(socket.SOL_TCP, 31, b"tls")  # TCP_ULP
+        return None
+    except OSError as e:
+        return ("the kernel has no `tls` module (TCP_ULP \"tls\": %s; no "
+                "/proc/net/tls_stat), so nginx never calls SSL_sendfile" %
+                (e.strerror or e))
+    finally:
+        a.close()
+        srv.close()
+
+
+class TlsMixin:
+    """A server speaking HTTPS with cls-level cert/key (set by the test
+    before start)."""
+
+    scheme = "https"
+    cert = key = None
+
+    def url(self, path="/"):
+        return "https://127.0.0.1:%d%s" % (self.port, path)
+
+
+class ApacheTlsServer(TlsMixin, cs.ApacheServer):
+    """Apache 2.4 with mod_ssl on its one Listen (a static file with
+    FileETag None; CGIs through mod_cgi or mod_cgid), a shmcb session
+    cache and session tickets, TLS 1.2 and 1.3."""
+
+    def __init__(self, docroot, dynamic="cgid", **kw):
+        super().__init__(docroot, dynamic=dynamic, **kw)
+        self.name += "-tls"
+
+    def command(self):
+        cmd = super().command()
+        with open(os.path.join(self.tmp, "httpd.conf"), "a") as f:
+            f.write("""
+LoadModule ssl_module %(m)s/mod_ssl.so
+LoadModule socache_shmcb_module %(m)s/mod_socache_shmcb.so
+SSLEngine on
+SSLCertificateFile %(cert)s
+SSLCertificateKeyFile %(key)s
+SSLProtocol TLSv1.2 +TLSv1.3
+SSLSessionCache shmcb:%(t)s/ssl_scache(512000)
+SSLSessionTickets on
+""" % {"m": cs.APACHE_MODULES, "cert": self.cert, "key": self.key,
+                "t": self.tmp})
+        return cmd
+
+
+class NginxTlsServer(TlsMixin, harness.NginxServer):
+    """nginx without validators on `listen ... ssl` (sendfile on, as the
+    harness configures it), a shared session cache and tickets. http2:
+    `listen ... ssl http2`, so a client offering h2 gets it. ktls:
+    `ssl_conf_command Options KTLS` (only where ktls_why() is None)."""
+
+    binary = "nginx"
+
+    def __init__(self, docroot, http2=False, ktls=False, **kw):
+        super().__init__(docroot, validators="off", **kw)
+        self.http2 = http2
+        self.ktls = ktls
+        self.name = "nginx-tls" + ("-h2" if http2 else "") + \
+            ("-ktls" if ktls else "")
+
+    def write_conf(self):
+        self.extra_server = """ssl_certificate %s;
+        ssl_certificate_key %s;
+        ssl_protocols TLSv1.2 TLSv1.3;
+        ssl_session_cache shared:SSL:1m;
+        ssl_session_tickets on;
+        %s""" % (self.cert, self.key,
+                 "ssl_conf_command Options KTLS;" if self.ktls else "")
+        super().write_conf()
+        with open(self.conf_path()) as f:
+            conf = f.read()
+        conf = re.sub(r"listen 127\.0\.0\.1:(\d+);",
+                      r"listen 127.0.0.1:\1 ssl%s;" %
+                      (" http2" if self.http2 else ""), conf)
+        with open(self.conf_path(), "w") as f:
+            f.write(conf)
+
+
+class LighttpdTlsServer(TlsMixin, harness.Server):
+    """lighttpd with mod_openssl (static-file ETags off) and mod_cgi for
+    /cgi-bin/."""
+
+    name = "lighttpd-tls"
+    binary = "lighttpd"
+
+    def command(self):
+        conf = os.path.join(self.tmp, "lighttpd.conf")
+        with open(conf, "w") as f:
+            f.write("""server.modules = ("mod_openssl", "mod_cgi")
+server.document-root = "%(root)s"
+server.port = %(port)d
+server.bind = "127.0.0.1"
+server.errorlog = "%(t)s/error.log"
+server.max-keep-alive-requests = 1000
+static-file.etags = "disable"
+ssl.engine = "enable"
+ssl.pemfile = "%(cert)s"
+ssl.privkey = "%(key)s"
+ssl.openssl.ssl-conf-cmd = ("MinProtocol" => "TLSv1.2")
+mimetype.assign = (".txt" => "text/plain", ".html" => "text/html",
+                   ".bin" => "application/octet-stream")
+$HTTP["url"] =~ "^/cgi-bin/" { cgi.assign = ("" => "") }
+""" % {"root": self.docroot, "port": self.port, "t": self.tmp,
+                "cert": self.cert, "key": self.key})
+        return ["lighttpd", "-D", "-f", conf]
+
+    def log_paths(self):
+        return super().log_paths() + [os.path.join(self.tmp, "error.log")]
+
+
+class PythonTlsServer(TlsMixin, harness.Server):
+    """python3 http.server, threads, HTTP/1.1 keep-alive, its sockets
+    wrapped by ssl (apps/tls_http_server.py). alpn: the protocols it
+    selects from; allow_reneg: a client may renegotiate (TLS 1.2)."""
+
+    name = "python-tls"
+    binary = "python3"
+
+    def __init__(self, docroot, alpn=None, allow_reneg=False, **kw):
+        self.alpn = alpn
+        self.allow_reneg = allow_reneg
+        super().__init__(docroot, **kw)
+        if alpn:
+            self.name += "-alpn"
+
+    def command(self):
+        cmd = ["python3", os.path.join(APPS_DIR, "tls_http_server.py"),
+               str(self.port), self.docroot, self.cert, self.key]
+        if self.alpn:
+            cmd += ["--alpn", ",".join(self.alpn)]
+        if self.allow_reneg:
+            cmd.append("--allow-client-renegotiation")
+        return cmd
+
+
+# --------------------------------------------------------------------------
+# the client: raw HTTP/1.x inside TLS, python's ssl (the same OpenSSL)
+
+def client_context(version=None, alpn=None):
+    """A client context that trusts anything (the certificate is the
+    test's own), optionally pinned to one TLS version and offering ALPN."""
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    ctx.check_hostname = False
+    ctx.verify_mode = ssl.CERT_NONE
+    if version is not None:
+        ctx.minimum_version = ctx.maximum_version = version
+    if alpn:
+        ctx.set_alpn_protocols(alpn)
+    return ctx
+
+
+class TlsExchange(harness.Exchange):
+    """harness.Exchange plus what the TLS layer said: version, whether the
+    session was resumed, the ALPN protocol, and the session to resume."""
+
+    def __init__(self):
+        super().__init__()
+        self.version = None
+        self.session = None
+        self.session_reused = False
+        self.alpn = None
+
+
+def tls_exchange(port, requests, pipelined=False, ctx=None, session=None,
+                 timeout=5.0, linger=0.05, until_eof=False):
+    """harness.exchange's behaviour inside TLS: the requests on one
+    connection, one at a time (each waits for its response) or all in one
+    write; reads until each has a final response or the server closes,
+    then `linger` seconds for stray bytes. until_eof: read to the server's
+    close without framing each record on the way (a big body arrives in
+    16 KiB records: framing the whole buffer after each would be
+    quadratic)."""
+    ctx = ctx or client_context()
+    ex = TlsExchange()
+    methods = [r.method for r in requests]
+    buf = bytearray()
+    raw = socket.create_connection(("127.0.0.1", port), timeout=timeout)
+    raw.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    s = ctx.wrap_socket(raw, session=session)
+
+    def n_final():
+        try:
+            rs, _ = harness.parse_responses(bytes(buf), methods, eof=False)
+        except harness.FramingError:
+            return -1
+        return len([r for r in rs
+                    if not (100 <= r.status < 200 and r.status != 101)])
+
+    def read_until(count, deadline):
+        while not ex.eof:
+            if count is not None and not until_eof and n_final() >= count:
+                return
+            left = deadline - time.monotonic()
+            if left <= 0:
+                ex.error = "timeout waiting for response %s" % count
+                return
+            s.settimeout(left)
+            try:
+                data = s.recv(1 << 20)
+            except (socket.timeout, TimeoutError):
+                continue
+            except (ConnectionResetError, ssl.SSLError) as e:
+                ex.error = "connection error: %s" % e
+                ex.eof = True
+                return
+            if not data:
+                ex.eof = True
+                return
+            buf.extend(data)
+
+    try:
+        ex.version = s.version()
+        ex.alpn = s.selected_alpn_protocol()
+        if pipelined:
+            s.sendall(b"".join(r.to_bytes() for r in requests))
+            read_until(len(requests), time.monotonic() + timeout)
+        else:
+            for i, req in enumerate(requests):
+                if ex.eof:
+                    break
+                try:
+                    s.sendall(req.to_bytes())
+                except (OSError, ssl.SSLError):
+                    ex.error = "send failed on request %d" % i
+                    break
+                read_until(i + 1, time.monotonic() + timeout)
+                if ex.error:
+                    break
+        if not ex.error and not ex.eof:
+            if requests and requests[-1].wants_close():
+                read_until(None, time.monotonic() + timeout)
+                if ex.error and ex.error.startswith("timeout"):
+                    ex.error = "server did not close after Connection: close"
+            else:
+                read_until(None, time.monotonic() + linger)
+                if ex.error and ex.error.startswith("timeout"):
+                    ex.error = None
+        # TLS 1.3 tickets arrive after the handshake: read by now
+        ex.session = s.session
+        ex.session_reused = s.session_reused
+    finally:
+        s.close()
+    ex.raw = bytes(buf)
+    try:
+        ex.responses, ex.leftover = harness.parse_responses(ex.raw, methods,
+                                                            eof=ex.eof)
+    except harness.FramingError as e:
+        ex.error = (ex.error or "") + " framing: %s" % e
+    return ex
+
+
+def curl(url, headers=(), http2=False, tls_max=None, timeout=10):
+    """curl over https (-k: the test's own certificate). Returns (status,
+    head bytes, body bytes, the protocol curl says it spoke)."""
+    cmd = ["curl", "-sk", "--max-time", str(timeout), "-D", "-",
+           "-w", "\n%{http_version}", "-o", "/dev/stdout"]
+    cmd.append("--http2" if http2 else "--http1.1")
+    if tls_max:
+        cmd += ["--tlsv" + tls_max, "--tls-max", tls_max]
+    for k, v in headers:
+        cmd += ["-H", "%s: %s" % (k, v)]
+    out = subprocess.run(cmd + [url], stdout=subprocess.PIPE,
+                         stderr=subprocess.PIPE, timeout=timeout + 5).stdout
+    out, _, proto = out.rpartition(b"\n")
+    end = out.find(b"\r\n\r\n")
+    head, body = (out[:end + 4], out[end + 4:]) if end >= 0 else (out, b"")
+    m = re.match(rb"HTTP/[\d.]+ (\d+)", head)
+    return (int(m.group(1)) if m else 0), head, body, proto.decode()
+
+
+def s_client(port, script, tls12=False, timeout=10):
+    """openssl s_client fed `script`: a list of byte strings to type and
+    seconds to wait (an "R\\n" line renegotiates, TLS 1.2 only).
+    Returns everything it printed (its diagnostics go to stderr)."""
+    cmd = ["openssl", "s_client", "-connect", "127.0.0.1:%d" % port,
+           "-quiet" if not any(x == b"R\n" for x in script) else "-brief",
+           "-no_ign_eof"]
+    if tls12:
+        cmd.append("-tls1_2")
+    p = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                         stderr=subprocess.PIPE)
+    import threading
+    got = bytearray()
+
+    def reader():
+        while True:
+            b = p.stdout.read1(65536)
+            if not b:
+                return
+            got.extend(b)
+
+    t = threading.Thread(target=reader, daemon=True)
+    t.start()
+    try:
+        for item in script:
+            if isinstance(item, (int, float)):
+                time.sleep(item)
+            else:
+                p.stdin.write(item)
+                p.stdin.flush()
+        p.stdin.close()
+        p.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        p.kill()
+        p.wait()
+    t.join(timeout)
+    err = p.stderr.read()
+    p.stderr.close()
+    p.stdout.close()
+    return bytes(got), err
+
+
+def have(binary_or_path):
+    return os.path.exists(binary_or_path) if binary_or_path.startswith("/") \
+        else shutil.which(binary_or_path) is not None
