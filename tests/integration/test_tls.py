@@ -34,10 +34,13 @@ import time
 import unittest
 
 import compat_servers as cs
-import harness
+import docroots
+import model
+import servers
+import wire
 import test_compat_servers as compat
 import tls_servers as ts
-from harness import Request
+from wire import Request
 
 # (label, server class, its arguments, dynamic path or None, Debian
 #  packages, files or binaries the row needs)
@@ -79,8 +82,8 @@ def missing_of(needs):
 def make_fixture(base):
     """The compat docroot plus a 20 MiB file, and the certificate."""
     doc = cs.make_docroot(base)
-    harness.write_file(os.path.join(doc, BIG.lstrip("/")),
-                       harness.deterministic_bytes(BIG_BYTES, 9), harness.T0)
+    docroots.write_file(os.path.join(doc, BIG.lstrip("/")),
+                       docroots.deterministic_bytes(BIG_BYTES, 9), docroots.T0)
     pki = os.path.join(base, "pki")
     os.makedirs(pki)
     return doc, ts.make_cert(pki)
@@ -117,19 +120,19 @@ class TlsCase:
             raise unittest.SkipTest("%s: package %s not installed (missing "
                                     "%s)" % (cls.label, " ".join(
                                         cls.packages), ", ".join(missing)))
-        if not harness.NO_SHIM and not os.path.exists(harness.SHIM_PATH):
-            raise RuntimeError(harness.shim_missing_message())
+        if not servers.NO_SHIM and not os.path.exists(servers.SHIM_PATH):
+            raise RuntimeError(servers.shim_missing_message())
         cls.base = tempfile.mkdtemp(prefix="nm-tls-")
         os.chmod(cls.base, 0o755)
         cls.docroot, (cert, key) = make_fixture(cls.base)
         cls.server_cls = type(cls.server_cls.__name__, (cls.server_cls,),
                               {"cert": cert, "key": key})
         cls.server_kw = dict(kw, shim_env={"NOTMOD_HOLD_MS": str(HOLD_MS)})
-        harness.start_pair(cls)
+        servers.start_pair(cls)
 
     @classmethod
     def tearDownClass(cls):
-        harness.stop_pair(cls)
+        servers.stop_pair(cls)
 
     def tearDown(self):
         bad = [line for line in self.shim.logs().splitlines()
@@ -152,10 +155,10 @@ class TlsCase:
         self.assertEqual(s.body, b.body, "%s: bodies differ" % path)
         self.assertIsNone(b.first("ETag"), "%s: validators are off on the "
                           "bare server" % path)
-        block = harness.synth_block_of(s, b)
+        block = model.synth_block_of(s, b)
         self.assertIsNotNone(block, "%s over TLS (%s): no `ETag: \"nm-...\"`"
                              " added: %r" % (path, sex.version, s.head_raw))
-        want = harness.normalize_head(b.head_raw)
+        want = wire.normalize_head(b.head_raw)
         got = compat.head_without(s, block)
         if b.framing != s.framing:
             want, got = compat.drop_framing(want), compat.drop_framing(got)
@@ -172,9 +175,9 @@ class TlsCase:
             path, headers, ex.raw[:400]))
         b, bex = request(self.bare.port, "GET", path, headers, ctx=ctx)
         if b.status == 304:
-            self.assertEqual(harness.normalize(ex), harness.normalize(bex))
+            self.assertEqual(wire.normalize(ex), wire.normalize(bex))
             return "server's"
-        probs = harness.check_304_shape(r, b200, harness.synth_line_of(s200))
+        probs = model.check_304_shape(r, b200, model.synth_line_of(s200))
         self.assertEqual(probs, [], "%s: %r" % (path, r.head_raw))
         self.assertEqual(r.first("ETag"), s200.first("ETag"))
         return "ours"
@@ -251,7 +254,7 @@ class TlsCase:
                          hashlib.sha256(b.body).digest(),
                          "20 MiB body differs over TLS")
         self.assertIsNone(s.first("ETag"), s.head_raw)
-        self.assertEqual(harness.normalize(sex), harness.normalize(bex))
+        self.assertEqual(wire.normalize(sex), wire.normalize(bex))
         self.cell("20 MiB untagged", "✓")
 
     def test_tls12_and_tls13(self):
@@ -299,7 +302,7 @@ class TlsCase:
         self.cell("s_client", "✗")
         req = Request("GET", STATIC, headers=[("Connection", "close")])
         out, err = ts.s_client(self.shim.port, [req.to_bytes()])
-        rs, _ = harness.parse_responses(out, ["GET"])
+        rs, _ = wire.parse_responses(out, ["GET"])
         self.assertTrue(rs, "s_client read nothing: %r %r" % (out[:300],
                                                                err[-300:]))
         tag = rs[0].first("ETag")
@@ -307,7 +310,7 @@ class TlsCase:
         req = Request("GET", STATIC, headers=[("If-None-Match", tag),
                                               ("Connection", "close")])
         out, err = ts.s_client(self.shim.port, [req.to_bytes()])
-        rs, _ = harness.parse_responses(out, ["GET"])
+        rs, _ = wire.parse_responses(out, ["GET"])
         self.assertEqual([r.status for r in rs], [304], out[:400])
         self.cell("s_client", "✓")
 
@@ -338,11 +341,11 @@ class PairCase(unittest.TestCase):
                               {"cert": cert, "key": key})
         cls.server_kw = dict(cls.extra_kw,
                              shim_env={"NOTMOD_HOLD_MS": str(HOLD_MS)})
-        harness.start_pair(cls)
+        servers.start_pair(cls)
 
     @classmethod
     def tearDownClass(cls):
-        harness.stop_pair(cls)
+        servers.stop_pair(cls)
 
 
 class H2ViaPython(PairCase):
@@ -367,7 +370,7 @@ class H2ViaPython(PairCase):
         sex = ts.tls_exchange(self.shim.port, reqs, ctx=h2, timeout=10)
         self.assertEqual((bex.alpn, sex.alpn), ("h2", "h2"))
         self.assertEqual([r.status for r in sex.final()], [200, 200])
-        self.assertEqual(harness.normalize(sex), harness.normalize(bex),
+        self.assertEqual(wire.normalize(sex), wire.normalize(bex),
                          "an h2 connection was touched")
         EXTRA["h2 only (python, ALPN h2 selected)"] = "✓ untouched"
 
@@ -387,8 +390,8 @@ class H2ViaNginx(PairCase):
         self.assertEqual((bp, sp), ("2", "2"))
         self.assertEqual((bs, ss), (200, 200))
         self.assertEqual(sb, bb)
-        self.assertEqual(harness.normalize_head(sh),
-                         harness.normalize_head(bh))
+        self.assertEqual(wire.normalize_head(sh),
+                         wire.normalize_head(bh))
         self.assertNotIn(b'"nm-', sh)
         EXTRA["h2 (nginx http2, curl --http2)"] = "✓ untouched"
 
@@ -409,7 +412,7 @@ class Renegotiation(PairCase):
                                                  ("Connection", "close")])
         out, err = ts.s_client(port, [first.to_bytes(), 1.0, b"R\n", 1.0,
                                       second.to_bytes(), 2.0], tls12=True)
-        rs, left = harness.parse_responses(out, ["GET", "GET"])
+        rs, left = wire.parse_responses(out, ["GET", "GET"])
         return rs, left, out, err
 
     def test_renegotiation_mid_connection(self):
@@ -460,7 +463,7 @@ class Ktls(PairCase):
 def print_matrix():
     out = sys.stdout
     out.write("\nHTTPS matrix (measured by this run; shim %s):\n\n" % (
-        "absent" if harness.NO_SHIM else harness.SHIM_PATH))
+        "absent" if servers.NO_SHIM else servers.SHIM_PATH))
     out.write("| server (Debian 12, HTTPS) | %s |\n" % " | ".join(COLUMNS))
     out.write("|---|%s\n" % ("---|" * len(COLUMNS)))
     for row in SERVERS:

@@ -25,11 +25,13 @@ import tempfile
 import unittest
 
 import compat_servers as cs
-import harness
+import model
+import servers
+import wire
 import test_compat_servers as compat
 import test_tls as tt
 import tls_servers as ts
-from harness import Request
+from wire import Request
 
 # (label, server class, arguments, dynamic path or None, needs)
 SERVERS = [
@@ -67,11 +69,11 @@ class Pair:
         cls.server_kw = dict(kw, shim_env={
             "NOTMOD_HOLD_MS": str(tt.HOLD_MS), "NOTMOD_LOG": cls.shim_log,
             "NOTMOD_LOG_LEVEL": "debug"})
-        harness.start_pair(cls)
+        servers.start_pair(cls)
 
     @classmethod
     def tearDownClass(cls):
-        harness.stop_pair(cls)
+        servers.stop_pair(cls)
 
     def shim_log_text(self):
         with open(self.shim_log, errors="replace") as f:
@@ -80,13 +82,13 @@ class Pair:
 
 def same_or_tagged(tc, b, s, what):
     """The shimmed response is the bare one, or a 200 that is the bare one
-    plus the shim's lines (harness.synth_block_of)."""
+    plus the shim's lines (model.synth_block_of)."""
     tc.assertEqual(s.status, b.status, "%s: %r vs %r" % (what, s.head_raw,
                                                           b.head_raw))
     tc.assertEqual(s.body, b.body, "%s: bodies differ" % what)
-    block = harness.synth_block_of(s, b) if b.first("ETag") is None \
+    block = model.synth_block_of(s, b) if b.first("ETag") is None \
         else None
-    want = harness.normalize_head(b.head_raw)
+    want = wire.normalize_head(b.head_raw)
     got = compat.head_without(s, block)
     if b.framing != s.framing:
         want, got = compat.drop_framing(want), compat.drop_framing(got)
@@ -149,7 +151,7 @@ class PassthroughCase(Pair):
         self.assertEqual(hashlib.sha256(s.body).digest(),
                          hashlib.sha256(b.body).digest())
         self.assertIsNone(s.first("ETag"))
-        self.assertEqual(harness.normalize(sex), harness.normalize(bex))
+        self.assertEqual(wire.normalize(sex), wire.normalize(bex))
 
     def test_hooks_found_openssl_and_left_the_ciphertext_alone(self):
         tt.request(self.shim.port, "GET", tt.STATIC, close=True)
@@ -184,7 +186,7 @@ class AlpnH2SetAside(Pair, unittest.TestCase):
         bex = ts.tls_exchange(self.bare.port, reqs, ctx=h2, timeout=10)
         sex = ts.tls_exchange(self.shim.port, reqs, ctx=h2, timeout=10)
         self.assertEqual(sex.alpn, "h2")
-        self.assertEqual(harness.normalize(sex), harness.normalize(bex))
+        self.assertEqual(wire.normalize(sex), wire.normalize(bex))
         self.assertIn("ALPN selected a protocol other than HTTP/1.x",
                       self.shim_log_text())
 

@@ -19,7 +19,8 @@ import subprocess
 import time
 
 import compat_servers as cs
-import harness
+import servers
+import wire
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 APPS_DIR = os.path.join(HERE, "apps")
@@ -99,7 +100,7 @@ SSLSessionTickets on
         return cmd
 
 
-class NginxTlsServer(TlsMixin, harness.NginxServer):
+class NginxTlsServer(TlsMixin, servers.NginxServer):
     """nginx without validators on `listen ... ssl` (sendfile on, as the
     harness configures it), a shared session cache and tickets. http2:
     `listen ... ssl http2`, so a client offering h2 gets it. ktls:
@@ -132,7 +133,7 @@ class NginxTlsServer(TlsMixin, harness.NginxServer):
             f.write(conf)
 
 
-class LighttpdTlsServer(TlsMixin, harness.Server):
+class LighttpdTlsServer(TlsMixin, servers.Server):
     """lighttpd with mod_openssl (static-file ETags off) and mod_cgi for
     /cgi-bin/."""
 
@@ -164,7 +165,7 @@ $HTTP["url"] =~ "^/cgi-bin/" { cgi.assign = ("" => "") }
         return super().log_paths() + [os.path.join(self.tmp, "error.log")]
 
 
-class PythonTlsServer(TlsMixin, harness.Server):
+class PythonTlsServer(TlsMixin, servers.Server):
     """python3 http.server, threads, HTTP/1.1 keep-alive, its sockets
     wrapped by ssl (apps/tls_http_server.py). alpn: the protocols it
     selects from; allow_reneg: a client may renegotiate (TLS 1.2)."""
@@ -205,8 +206,8 @@ def client_context(version=None, alpn=None):
     return ctx
 
 
-class TlsExchange(harness.Exchange):
-    """harness.Exchange plus what the TLS layer said: version, whether the
+class TlsExchange(wire.Exchange):
+    """wire.Exchange plus what the TLS layer said: version, whether the
     session was resumed, the ALPN protocol, and the session to resume."""
 
     def __init__(self):
@@ -219,7 +220,7 @@ class TlsExchange(harness.Exchange):
 
 def tls_exchange(port, requests, pipelined=False, ctx=None, session=None,
                  timeout=5.0, linger=0.05, until_eof=False):
-    """harness.exchange's behaviour inside TLS: the requests on one
+    """wire.exchange's behaviour inside TLS: the requests on one
     connection, one at a time (each waits for its response) or all in one
     write; reads until each has a final response or the server closes,
     then `linger` seconds for stray bytes. until_eof: read to the server's
@@ -236,8 +237,8 @@ def tls_exchange(port, requests, pipelined=False, ctx=None, session=None,
 
     def n_final():
         try:
-            rs, _ = harness.parse_responses(bytes(buf), methods, eof=False)
-        except harness.FramingError:
+            rs, _ = wire.parse_responses(bytes(buf), methods, eof=False)
+        except wire.FramingError:
             return -1
         return len([r for r in rs
                     if not (100 <= r.status < 200 and r.status != 101)])
@@ -298,9 +299,9 @@ def tls_exchange(port, requests, pipelined=False, ctx=None, session=None,
         s.close()
     ex.raw = bytes(buf)
     try:
-        ex.responses, ex.leftover = harness.parse_responses(ex.raw, methods,
+        ex.responses, ex.leftover = wire.parse_responses(ex.raw, methods,
                                                             eof=ex.eof)
-    except harness.FramingError as e:
+    except wire.FramingError as e:
         ex.error = (ex.error or "") + " framing: %s" % e
     return ex
 
