@@ -28,7 +28,7 @@ const uint8_t nm_http_cc[256] = {
 };
 
 /* Lower-case, sorted; index = enum nm_fld. */
-static const char *const fld_names[NM_FLD_COUNT] = {
+const char *const nm_fld_names[NM_FLD_COUNT] = {
     "",
     "connection",
     "content-encoding",
@@ -50,8 +50,9 @@ static const char *const fld_names[NM_FLD_COUNT] = {
     "upgrade",
 };
 
-/* fld_lcp[j]: length of the prefix fld_names[j] shares with fld_names[j+1]
- * (generated from the table above; the parser tests exercise every name). */
+/* fld_lcp[j]: length of the prefix nm_fld_names[j] shares with
+ * nm_fld_names[j+1] (generated from the table above; the parser tests exercise
+ * every name). */
 static const uint8_t fld_lcp[NM_FLD_COUNT] = {0, 3, 8, 8, 8, 0, 0, 1, 0, 0,
                                               4, 3, 3, 3, 0, 0, 0, 0, 0};
 
@@ -65,6 +66,32 @@ static const uint8_t fld_first[26] = {
     ['r' - 'a'] = NM_FLD_RANGE,      ['t' - 'a'] = NM_FLD_TRANSFER_ENCODING,
     ['u' - 'a'] = NM_FLD_UPGRADE,
 };
+
+/* nm_fld_lookup's table: a name's slot is (4 n + first + 2 last) mod 32
+ * over its lower-cased first and last bytes; no two names share one
+ * (found by search; test_head_scan.c looks every name up). */
+const uint8_t nm_fld_slot[32] = {
+    [0] = NM_FLD_HOST,
+    [1] = NM_FLD_CONTENT_RANGE,
+    [3] = NM_FLD_ETAG,
+    [5] = NM_FLD_EXPECT,
+    [6] = NM_FLD_TRANSFER_ENCODING,
+    [7] = NM_FLD_CONNECTION,
+    [8] = NM_FLD_LAST_MODIFIED,
+    [11] = NM_FLD_CONTENT_LENGTH,
+    [13] = NM_FLD_IF_NONE_MATCH,
+    [16] = NM_FLD_RANGE,
+    [17] = NM_FLD_CONTENT_ENCODING,
+    [19] = NM_FLD_IF_RANGE,
+    [23] = NM_FLD_IF_MODIFIED_SINCE,
+    [25] = NM_FLD_IF_MATCH,
+    [27] = NM_FLD_UPGRADE,
+    [29] = NM_FLD_CONTENT_TYPE,
+    [30] = NM_FLD_DATE,
+    [31] = NM_FLD_IF_UNMODIFIED_SINCE,
+};
+const uint8_t nm_fld_len[NM_FLD_COUNT] = {0, 10, 16, 14, 13, 12, 4, 4,  6, 4,
+                                          8, 17, 13, 8,  19, 13, 5, 17, 7};
 
 enum { LX_LINE_START, LX_NAME, LX_OWS, LX_VALUE, LX_CR, LX_END_LF, LX_DONE };
 
@@ -82,12 +109,12 @@ void nm_lex_begin(nm_lex_t *lx)
 static inline unsigned name_next(unsigned f, unsigned pos, unsigned char c)
 {
     unsigned char lc = nm_http_lower(c);
-    if ((unsigned char)fld_names[f][pos] == lc)
+    if ((unsigned char)nm_fld_names[f][pos] == lc)
         return f;
     /* Neighbours share the name so far while their common prefix with the
      * previous entry is at least pos long. */
     for (unsigned j = f + 1; j < NM_FLD_COUNT && fld_lcp[j - 1] >= pos; j++)
-        if ((unsigned char)fld_names[j][pos] == lc)
+        if ((unsigned char)nm_fld_names[j][pos] == lc)
             return j;
     return NM_FLD_NONE;
 }
@@ -97,6 +124,13 @@ static inline void record_line(nm_lex_t *lx, uint32_t count, size_t off)
 {
     if (lx->line_start != NULL && count <= lx->line_max)
         lx->line_start[count - 1] = (uint32_t)off;
+}
+
+void nm_lex_end(nm_lex_t *lx, uint32_t head_len, uint32_t field_count)
+{
+    lx->state = LX_DONE;
+    lx->head_len = head_len;
+    lx->field_count = field_count;
 }
 
 /* Takes whole CRLF-terminated field lines from s[*at, lim) while they are
@@ -126,7 +160,7 @@ static bool fast_lines(nm_lex_t *lx, const unsigned char *s, size_t *at,
             j++;
         if (j == lim || s[j] != ':')
             break;
-        if (f != NM_FLD_NONE && fld_names[f][pos] != '\0')
+        if (f != NM_FLD_NONE && nm_fld_names[f][pos] != '\0')
             f = NM_FLD_NONE;
         j++;
         while (j < lim && (nm_http_cc[s[j]] & NM_CC_WS))
@@ -224,7 +258,7 @@ int nm_lex_feed(nm_lex_t *lx, const char *buf, size_t len, size_t *used,
             if (c == ':') {
                 i++;
                 if (lx->field != NM_FLD_NONE &&
-                    fld_names[lx->field][lx->name_pos] != '\0')
+                    nm_fld_names[lx->field][lx->name_pos] != '\0')
                     lx->field = NM_FLD_NONE;
                 lx->state = LX_OWS;
                 break;
@@ -338,12 +372,12 @@ void nm_tok_begin(nm_lex_t *lx, unsigned ntok)
     lx->tok_seen = lx->tok_last = lx->tok_dup = lx->tok_elems = 0;
 }
 
-static void tok_close(nm_lex_t *lx, const char *const *toks, unsigned ntok)
+static void tok_close(nm_lex_t *lx, const nm_tok_t *toks, unsigned ntok)
 {
     if (lx->tok_bits & TB_NONEMPTY) {
         unsigned m = 0;
         for (unsigned k = 0; k < ntok; k++)
-            if ((lx->tok_alive & (1u << k)) && toks[k][lx->tok_pos] == '\0')
+            if ((lx->tok_alive & (1u << k)) && toks[k].s[lx->tok_pos] == '\0')
                 m |= 1u << k;
         lx->tok_dup |= (uint8_t)(m & lx->tok_seen);
         lx->tok_seen |= (uint8_t)m;
@@ -368,14 +402,14 @@ static inline bool is_tok_break(unsigned char c, char stop)
  * (a break or the end of the input) exactly where its match stops. Returns
  * the run's length when one survives, else 0 (the element matches nothing
  * and the caller just skips to its end). */
-static size_t tok_run(nm_lex_t *lx, const char *const *toks, unsigned ntok,
+static size_t tok_run(nm_lex_t *lx, const nm_tok_t *toks, unsigned ntok,
                       char stop, const unsigned char *u, size_t n)
 {
     size_t run = 0;
     for (unsigned k = 0; k < ntok; k++) {
         if (!(lx->tok_alive & (1u << k)))
             continue;
-        const char *t = toks[k] + lx->tok_pos;
+        const char *t = toks[k].s + lx->tok_pos;
         size_t m = 0;
         while (m < n && t[m] != '\0' && t[m] == (char)nm_http_lower(u[m]))
             m++;
@@ -391,8 +425,127 @@ static size_t tok_run(nm_lex_t *lx, const char *const *toks, unsigned ntok,
     return lx->tok_alive ? run : 0;
 }
 
-void nm_tok_feed(nm_lex_t *lx, const char *const *toks, unsigned ntok,
-                 char stop, const char *s, size_t n)
+/* The element u[0, n) (trimmed, not empty) is token t, ignoring case:
+ * a value byte with 0x20 set equals a byte of [a-z0-9/-] only as that
+ * byte or its upper case (0x0D, 0x0F, 0x10-0x19 are no value bytes). */
+static inline bool tok_is(const unsigned char *u, size_t n, const nm_tok_t *tok)
+{
+    const char *t = tok->s;
+    if (tok->len != n || (u[0] | 0x20) != (unsigned char)t[0])
+        return false;
+    if (n < 8) {
+        for (size_t i = 1; i < n; i++)
+            if ((u[i] | 0x20) != (unsigned char)t[i])
+                return false;
+        return true;
+    }
+    /* Whole words, the last one overlapping, all inside both strings. */
+    const uint64_t l8 = 0x2020202020202020u;
+    for (size_t i = 0; i + 8 < n; i += 8)
+        if ((nm_load64(u + i) | l8) != nm_load64(t + i))
+            return false;
+    return (nm_load64(u + n - 8) | l8) == nm_load64(t + n - 8);
+}
+
+/* Whether u[0, n) holds a ',' or stop (when not 0): 16 bytes at a time
+ * where there are 16, the last block overlapping the one before. */
+static bool has_sep(const unsigned char *u, size_t n, char stop)
+{
+    unsigned char st = stop != 0 ? (unsigned char)stop : ',';
+#if defined(__SSE2__)
+    if (n >= 16) {
+        const __m128i comma = _mm_set1_epi8(','), sv = _mm_set1_epi8((char)st);
+        for (size_t i = 0;; i += 16) {
+            if (i + 16 > n)
+                i = n - 16;
+            __m128i x = _mm_loadu_si128((const __m128i *)(const void *)(u + i));
+            if (_mm_movemask_epi8(_mm_or_si128(_mm_cmpeq_epi8(x, comma),
+                                               _mm_cmpeq_epi8(x, sv))) != 0)
+                return true;
+            if (i + 16 == n)
+                return false;
+        }
+    }
+#endif
+    for (size_t i = 0; i < n; i++)
+        if (u[i] == ',' || u[i] == st)
+            return true;
+    return false;
+}
+
+static inline void tok_elem(nm_lex_t *lx, unsigned m)
+{
+    lx->tok_dup |= (uint8_t)(m & lx->tok_seen);
+    lx->tok_seen |= (uint8_t)m;
+    lx->tok_last = (uint8_t)m;
+    if (lx->tok_elems < 255)
+        lx->tok_elems++;
+}
+
+/* A whole value (NM_VB_WHOLE): each element found with memchr, trimmed,
+ * cut at stop and compared whole. The same summary as the byte loop of
+ * nm_tok_feed and nm_tok_end, which then has nothing left to close: an
+ * element matches a token only when, between its OWS, it is that token
+ * (a gap inside it, or any other byte, spoils it). Header lines are
+ * mostly single elements: "keep-alive", "text/html; charset=utf-8". */
+__attribute__((noinline)) static void tok_whole(nm_lex_t *lx,
+                                                const nm_tok_t *toks,
+                                                unsigned ntok, char stop,
+                                                const char *s, size_t n)
+{
+    const char *end = s + n;
+    /* Most values are one token ("keep-alive", "chunked"): the whole
+     * value, trimmed, equal to a token is one element matching it (no
+     * token holds ',', OWS or stop). */
+    const char *a = s, *w = end;
+    while (a < w && (*a == ' ' || *a == '\t'))
+        a++;
+    while (w > a && (w[-1] == ' ' || w[-1] == '\t'))
+        w--;
+    for (unsigned k = 0; a < w && k < ntok; k++)
+        if (tok_is((const unsigned char *)a, (size_t)(w - a), &toks[k])) {
+            tok_elem(lx, 1u << k);
+            return;
+        }
+    /* Nor is it a list ("text/html"): one element, matching nothing. */
+    if (!has_sep((const unsigned char *)s, n, stop)) {
+        if (a < w)
+            tok_elem(lx, 0);
+        return;
+    }
+    for (;;) {
+        const char *e = memchr(s, ',', (size_t)(end - s));
+        if (e == NULL)
+            e = end;
+        w = e;
+        if (stop != 0) {
+            const char *st = memchr(s, stop, (size_t)(e - s));
+            if (st != NULL)
+                w = st;
+        }
+        a = s;
+        while (a < w && (*a == ' ' || *a == '\t'))
+            a++;
+        while (w > a && (w[-1] == ' ' || w[-1] == '\t'))
+            w--;
+        if (a < w) {
+            unsigned m = 0;
+            for (unsigned k = 0; k < ntok; k++)
+                if (tok_is((const unsigned char *)a, (size_t)(w - a), &toks[k]))
+                    m |= 1u << k;
+            tok_elem(lx, m);
+        }
+        if (e == end)
+            return;
+        s = e + 1;
+    }
+}
+
+/* The byte loop: any run of the value, in any split. */
+__attribute__((noinline)) static void tok_runs(nm_lex_t *lx,
+                                               const nm_tok_t *toks,
+                                               unsigned ntok, char stop,
+                                               const char *s, size_t n)
 {
     const unsigned char *u = (const unsigned char *)s;
     size_t i = 0;
@@ -424,9 +577,10 @@ void nm_tok_feed(nm_lex_t *lx, const char *const *toks, unsigned ntok,
         }
         if (!lx->tok_alive && (lx->tok_bits & TB_NONEMPTY)) {
             /* The element matches nothing: only its end matters. */
-            size_t j = i + 1;
-            while (j < n && u[j] != ',' && (stop == 0 || u[j] != stop))
-                j++;
+            const char *e = memchr(s + i, ',', n - i);
+            size_t j = e ? (size_t)(e - s) : n;
+            if (stop != 0 && (e = memchr(s + i, stop, j - i)) != NULL)
+                j = (size_t)(e - s);
             i = j;
             continue;
         }
@@ -439,15 +593,24 @@ void nm_tok_feed(nm_lex_t *lx, const char *const *toks, unsigned ntok,
     }
 }
 
-void nm_tok_end(nm_lex_t *lx, const char *const *toks, unsigned ntok)
+void nm_tok_feed(nm_lex_t *lx, const nm_tok_t *toks, unsigned ntok, char stop,
+                 const char *s, size_t n)
+{
+    if (lx->vbits & NM_VB_WHOLE)
+        tok_whole(lx, toks, ntok, stop, s, n);
+    else
+        tok_runs(lx, toks, ntok, stop, s, n);
+}
+
+void nm_tok_end(nm_lex_t *lx, const nm_tok_t *toks, unsigned ntok)
 {
     if (!(lx->tok_bits & TB_STOPPED))
         tok_close(lx, toks, ntok);
     lx->tok_bits = 0;
 }
 
-const char *const nm_tok_chunked[1] = {"chunked"};
-const char *const nm_tok_conn[2] = {"close", "keep-alive"};
+const nm_tok_t nm_tok_chunked[1] = {NM_TOK("chunked")};
+const nm_tok_t nm_tok_conn[2] = {NM_TOK("close"), NM_TOK("keep-alive")};
 
 int nm_te_line_end(nm_lex_t *lx, uint32_t *framing)
 {
@@ -489,27 +652,38 @@ static int cl_elem_end(nm_lex_t *lx, uint32_t *framing, uint64_t *cl)
 int nm_cl_feed(nm_lex_t *lx, uint32_t *framing, uint64_t *cl, const char *s,
                size_t n)
 {
+    /* In locals: stores through lx could alias s. num * 10 + d stays at
+     * most 2^63 - 1 = 922337203685477580 * 10 + 7. */
+    const uint64_t lim = (uint64_t)INT64_MAX / 10;
+    uint64_t num = lx->num;
+    uint8_t vb = lx->vbits;
     for (size_t i = 0; i < n; i++) {
         unsigned char c = (unsigned char)s[i];
-        if (c >= '0' && c <= '9') {
-            unsigned d = c - '0';
-            if (lx->vbits & NM_VB_GAP)
+        unsigned d = (unsigned)c - '0';
+        if (d <= 9) {
+            if (vb & NM_VB_GAP)
                 return NM_E_AMBIGUOUS; /* "1 2" */
-            if (lx->num > ((uint64_t)INT64_MAX - d) / 10)
+            if (num >= lim && (num > lim || d > INT64_MAX % 10))
                 return NM_E_AMBIGUOUS; /* beyond 2^63 - 1 */
-            lx->num = lx->num * 10 + d;
-            lx->vbits |= NM_VB_DIGITS;
+            num = num * 10 + d;
+            vb |= NM_VB_DIGITS;
         } else if (c == ' ' || c == '\t') {
-            if (lx->vbits & NM_VB_DIGITS)
-                lx->vbits |= NM_VB_GAP;
+            if (vb & NM_VB_DIGITS)
+                vb |= NM_VB_GAP;
         } else if (c == ',') {
+            lx->num = num;
+            lx->vbits = vb;
             int rc = cl_elem_end(lx, framing, cl);
             if (rc < 0)
                 return rc;
+            num = lx->num;
+            vb = lx->vbits;
         } else {
             return NM_E_AMBIGUOUS; /* "+5", "0x10", "5;" ... */
         }
     }
+    lx->num = num;
+    lx->vbits = vb;
     return NM_OK;
 }
 

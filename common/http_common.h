@@ -59,6 +59,59 @@ enum nm_fld {
     NM_FLD_COUNT
 };
 
+/* The field a whole name (n bytes of tchar, as a head's field line has
+ * them) stands for, ignoring case; NM_FLD_NONE for the rest. The one-shot
+ * scanner's lookup (head_scan.h); the lexer matches names byte by byte.
+ * A name's slot is (4 n + first + 2 last) mod 32 over its lower-cased
+ * first and last bytes, which no two entries share: most names end at the
+ * slot's length, a candidate costs one compare of whole words. */
+extern const uint8_t nm_fld_slot[32];
+extern const uint8_t nm_fld_len[NM_FLD_COUNT];
+extern const char *const nm_fld_names[NM_FLD_COUNT]; /* lower case */
+
+static inline uint32_t nm_load32(const void *p)
+{
+    uint32_t v;
+    memcpy(&v, p, sizeof(v));
+    return v;
+}
+
+static inline uint64_t nm_load64(const void *p)
+{
+    uint64_t v;
+    memcpy(&v, p, sizeof(v));
+    return v;
+}
+
+/* name (n bytes of tchar) is entry f, n == its length >= 4: whole words,
+ * each byte with 0x20 set; a tchar matches a table byte (a lower-case
+ * letter or '-') only as that letter in either case, or as '-' itself.
+ * Overlapping loads keep every read inside the name. */
+static inline bool nm_fld_is(const unsigned char *name, size_t n, enum nm_fld f)
+{
+    const unsigned char *t = (const unsigned char *)nm_fld_names[f];
+    const uint32_t l4 = 0x20202020u;
+    const uint64_t l8 = 0x2020202020202020u;
+    if (n <= 8)
+        return (nm_load32(name) | l4) == nm_load32(t) &&
+               (nm_load32(name + n - 4) | l4) == nm_load32(t + n - 4);
+    return (nm_load64(name) | l8) == nm_load64(t) &&
+           (nm_load64(name + 8 * (n > 16)) | l8) ==
+               nm_load64(t + 8 * (n > 16)) &&
+           (nm_load64(name + n - 8) | l8) == nm_load64(t + n - 8);
+}
+
+static inline enum nm_fld nm_fld_lookup(const unsigned char *name, size_t n)
+{
+    /* n >= 1; a length outside 4..19 meets no entry's (NM_FLD_NONE: 0). */
+    unsigned f = nm_fld_slot[(n * 4 + (unsigned)(name[0] | 0x20) +
+                              (unsigned)(name[n - 1] | 0x20) * 2) &
+                             31];
+    return nm_fld_len[f] == n && nm_fld_is(name, n, (enum nm_fld)f)
+               ? (enum nm_fld)f
+               : NM_FLD_NONE;
+}
+
 /* Field-line lexer state, plus per-line scratch the parsers use while they
  * interpret one value (token matcher, number, capture bits). */
 typedef struct nm_lex {
@@ -85,6 +138,7 @@ enum {
     NM_VB_SKIP = 2,    /* do not capture this line's value */
     NM_VB_DIGITS = 4,  /* Content-Length element has digits */
     NM_VB_GAP = 8,     /* whitespace after those digits */
+    NM_VB_WHOLE = 16,  /* the value comes in one piece (nm_tok_feed) */
 };
 
 /* Lexer results. */
@@ -106,13 +160,29 @@ void nm_lex_begin(nm_lex_t *lx);
 int nm_lex_feed(nm_lex_t *lx, const char *buf, size_t len, size_t *used,
                 nm_slice_t *val, uint32_t head_max, uint32_t fields_max);
 
+/* The one-shot scanner (head_scan.h) took a whole field section of
+ * field_count lines, its head head_len bytes in all: the lexer as its
+ * states leave it after the empty line. */
+void nm_lex_end(nm_lex_t *lx, uint32_t head_len, uint32_t field_count);
+
 /* List-token matcher over a comma list (RFC 9110 §5.6.1), case-insensitive,
- * OWS-trimmed elements, at most 8 tokens. stop, when not 0, ends an element
- * and ignores the rest of it (';' for media-type parameters). */
+ * OWS-trimmed elements, at most 8 tokens of [a-z0-9/-]. stop, when not 0,
+ * ends an element and ignores the rest of it (';' for media-type
+ * parameters). With NM_VB_WHOLE in lx->vbits, the one nm_tok_feed call of
+ * the line has the whole value, and takes it element by element. */
+typedef struct nm_tok {
+    const char *s; /* lower case */
+    size_t len;
+} nm_tok_t;
+#define NM_TOK(lit)                                                            \
+    {                                                                          \
+        lit, sizeof(lit) - 1                                                   \
+    }
+
 void nm_tok_begin(nm_lex_t *lx, unsigned ntok);
-void nm_tok_feed(nm_lex_t *lx, const char *const *toks, unsigned ntok,
-                 char stop, const char *s, size_t n);
-void nm_tok_end(nm_lex_t *lx, const char *const *toks, unsigned ntok);
+void nm_tok_feed(nm_lex_t *lx, const nm_tok_t *toks, unsigned ntok, char stop,
+                 const char *s, size_t n);
+void nm_tok_end(nm_lex_t *lx, const nm_tok_t *toks, unsigned ntok);
 
 /* Content-Length value: 1*DIGIT, or a list of identical ones ("5, 5");
  * also identical across repeated lines (RFC 9110 §8.6). *cl and
@@ -125,7 +195,7 @@ int nm_cl_end(nm_lex_t *lx, uint32_t *framing, uint64_t *cl);
 /* Transfer-Encoding line summary folded into *framing; returns
  * NM_E_AMBIGUOUS when chunked appears twice. */
 int nm_te_line_end(nm_lex_t *lx, uint32_t *framing);
-extern const char *const nm_tok_chunked[1];
+extern const nm_tok_t nm_tok_chunked[1];
 
 /* Framing bits shared by the parsers (nm_*_parser_t.framing). */
 enum {
@@ -146,7 +216,7 @@ enum {
  * keep-alive), Transfer-Encoding and Content-Length (RFC 9112 §6, §9.6).
  * Each parser calls these for its current line and folds the result into
  * *framing (NM_FR_*) and *cl; other fields are left alone. */
-extern const char *const nm_tok_conn[2];
+extern const nm_tok_t nm_tok_conn[2];
 
 /* The line's first event. */
 static inline void nm_framing_begin(nm_lex_t *lx)

@@ -97,6 +97,17 @@ void nm_http_req_init(nm_req_parser_t *p);
 long nm_http_req_feed(nm_req_parser_t *p, nm_req_t *req, const char *buf,
                       size_t len, nm_req_event_t *ev);
 
+/* The path nm_http_req_feed takes at the start of a request whose head is
+ * whole in buf (head_scan.h): returns the head's length with *ev set to
+ * NM_REQ_EV_HEAD_DONE, leaving *p and *req exactly as feed would; or 0
+ * (*ev NONE) when it declines: not at the start of a request, the head
+ * not whole in buf or longer than NM_HEAD_SCAN_MAX, or anything it leaves
+ * to the incremental states to judge, errors included. After 0 the parser
+ * is still at the start of the request and *req holds no head. Exposed
+ * for the tests that hold both paths to the same results. */
+long nm_http_req_oneshot(nm_req_parser_t *p, nm_req_t *req, const char *buf,
+                         size_t len, nm_req_event_t *ev);
+
 /* Maps a method token to nm_method_t (case-sensitive, RFC 9110 §9.1). */
 nm_method_t nm_http_method(const char *s, size_t len);
 

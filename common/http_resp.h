@@ -108,6 +108,17 @@ void nm_http_resp_expect_head(nm_resp_parser_t *p, bool is_head_request);
 long nm_http_resp_feed(nm_resp_parser_t *p, nm_resp_t *resp, const char *buf,
                        size_t len, nm_resp_event_t *ev);
 
+/* The path nm_http_resp_feed takes at the start of a response whose head
+ * is whole in buf (head_scan.h): returns the head's length with *ev set to
+ * NM_RESP_EV_HEAD_DONE, leaving *p and *resp exactly as feed would; or 0
+ * (*ev NONE) when it declines: not at the start of a response, the head
+ * not whole in buf or longer than NM_HEAD_SCAN_MAX, or anything it leaves
+ * to the incremental states to judge, errors included. After 0 the parser
+ * is still at the start of the response and *resp holds no head. Exposed
+ * for the tests that hold both paths to the same results. */
+long nm_http_resp_oneshot(nm_resp_parser_t *p, nm_resp_t *resp, const char *buf,
+                          size_t len, nm_resp_event_t *ev);
+
 /* Body bytes that may be consumed now without being seen: what is left of a
  * Content-Length body or of the current chunk's data, UINT64_MAX for a
  * close-delimited body, 0 when the parser is not inside body data. Lets the

@@ -18,6 +18,7 @@
 enum nm_scan_class {
     NM_SCAN_VALUE, /* field value: HTAB, SP, VCHAR, obs-text (RFC 9110 §5.5) */
     NM_SCAN_ETAGC, /* etagc: %x21 / %x23-7E / obs-text (RFC 9110 §8.8.3) */
+    NM_SCAN_TARGET, /* request-target: VCHAR / obs-text (RFC 9112 §3.2) */
 };
 
 /* Bit 1 << class set: the byte is in that class (scan.c). */
@@ -29,7 +30,8 @@ static inline size_t nm_scan(const unsigned char *s, size_t i, size_t lim,
 {
 #if defined(__SSE2__)
     const __m128i zero = _mm_setzero_si128();
-    /* Below this (and not obs-text) is outside: CTLs, and SP for etagc. */
+    /* Below this (and not obs-text) is outside: CTLs, and SP for etagc
+     * and targets. */
     const __m128i low = _mm_set1_epi8(k == NM_SCAN_VALUE ? 0x20 : 0x21);
     /* One more byte outside: DQUOTE for etagc; HTAB is inside values. */
     const __m128i odd = _mm_set1_epi8(k == NM_SCAN_VALUE ? 0x09 : 0x22);
@@ -40,8 +42,9 @@ static inline size_t nm_scan(const unsigned char *s, size_t i, size_t lim,
         __m128i below =
             _mm_andnot_si128(_mm_cmplt_epi8(x, zero), _mm_cmplt_epi8(x, low));
         __m128i is_odd = _mm_cmpeq_epi8(x, odd);
-        __m128i out = k == NM_SCAN_VALUE ? _mm_andnot_si128(is_odd, below)
-                                         : _mm_or_si128(below, is_odd);
+        __m128i out = k == NM_SCAN_VALUE   ? _mm_andnot_si128(is_odd, below)
+                      : k == NM_SCAN_ETAGC ? _mm_or_si128(below, is_odd)
+                                           : below;
         out = _mm_or_si128(out, _mm_cmpeq_epi8(x, del));
         unsigned m = (unsigned)_mm_movemask_epi8(out);
         if (m != 0)

@@ -19,6 +19,7 @@ OUT=$ROOT/build-fuzz
 HARNESSES=(
     http_req
     http_resp
+    scan_agree
     etag
     httpdate
     resp304

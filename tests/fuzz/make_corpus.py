@@ -128,6 +128,32 @@ HEADS_304 = [  # extra, head
 ]
 
 
+# Heads the one-shot scanner should take whole or must decline (fuzz_scan_agree:
+# selector byte 0 requests, 1 responses), beyond the two lists above: block
+# boundaries, long values, heads it leaves to the incremental states.
+SCAN_EXTRA = {
+    "req_long_value": b"GET /x HTTP/1.1\r\nHost: h\r\nCookie: " + b"c=1; " * 200 +
+                      b"\r\nIf-None-Match: " + b'"abcdefgh", ' * 60 +
+                      b'"z"\r\n\r\n',
+    "req_name_at_63": b"GET / HTTP/1.1\r\nX-Pad: " + b"p" * 38 +
+                      b"\r\nHost: h\r\nIf-Modified-Since: Sun, 06 Nov 1994 "
+                      b"08:49:37 GMT\r\n\r\n",
+    "req_crlf_at_64": b"GET / HTTP/1.1\r\nHost: " + b"h" * 41 + b"\r\n\r\n",
+    "req_tab_ows": b"GET / HTTP/1.1\r\nHost:\th \t\r\nX_Odd.Name: v\r\n\r\n",
+    "req_bare_lf": b"GET / HTTP/1.1\r\nHost: h\n\r\n",
+    "req_obs_fold": b"GET / HTTP/1.1\r\nHost: h\r\nX: a\r\n b\r\n\r\n",
+    "req_space_colon": b"GET / HTTP/1.1\r\nHost : h\r\n\r\n",
+    "req_two_hosts": b"GET / HTTP/1.1\r\nHost: a\r\nhost: b\r\n\r\n",
+    "req_cl_differ": b"POST / HTTP/1.1\r\nHost: h\r\nContent-Length: 1\r\n"
+                     b"Content-Length: 2\r\n\r\nab",
+    "req_ctl": b"GET / HTTP/1.1\r\nHost: h\x01\r\n\r\n",
+    "resp_cr_at_63": b"HTTP/1.1 200 OK\r\nServer: " + b"s" * 37 +
+                     b"\r\nETag: \"1\"\r\nContent-Length: 0\r\n\r\n",
+    "resp_lf_mixed": b"HTTP/1.1 200 OK\r\nETag: \"a\"\nDate: d\r\n\nrest",
+    "resp_no_reason": b"HTTP/1.1 304\r\nETag: W/\"x\"\r\n\r\n",
+}
+
+
 def write(harness, name, data):
     d = os.path.join(HERE, "corpus", harness)
     os.makedirs(d, exist_ok=True)
@@ -144,6 +170,14 @@ def main():
     write("http_resp", "nginx_head", CTL + b"\x01" + RESPONSES["nginx_304"]
           .replace(b"304 Not Modified", b"200 OK")
           .replace(b"\r\n\r\n", b"\r\nContent-Length: 12\r\n\r\n"))
+    for name, req in REQUESTS.items():
+        write("scan_agree", "req_" + name, b"\x00" + req)
+    for name, resp in RESPONSES.items():
+        write("scan_agree", "resp_" + name, b"\x01" + resp)
+    write("scan_agree", "resp_nginx_head", b"\x03" + RESPONSES["nginx"])
+    for name, data in SCAN_EXTRA.items():
+        write("scan_agree", name, (b"\x01" if name.startswith("resp") else
+                                   b"\x00") + data)
     now = struct.pack("<q", 1704067200)  # 2024-01-01, even: folded range
     for i, d in enumerate(DATES):
         write("httpdate", "date%d" % i, now + d)
