@@ -97,7 +97,7 @@ static void synth_for(nm_synth_t *sy, const nm_req_t *req,
         (req->flags & (NM_REQ_TRUNCATED_HOST | NM_REQ_TRUNCATED_TARGET))
             ? INT64_MAX
             : nm_tagwatch_served(nm_snapshot_url_key(host, target),
-                                 XXH3_64bits(sy->tag, strlen(sy->tag)), now);
+                                 XXH3_64bits(sy->tag, sy->tag_len), now);
     nm_decide_synth_date(sy, hit, other_since);
 }
 
@@ -126,7 +126,7 @@ bool nm_answer_with_tag(struct nm_conn *c, const char *head, size_t head_len,
     nm_synth_t sy;
     synth_for(&sy, req, c->resp, tag, hit, now);
     c->is_synth = true;
-    memcpy(c->vtag, sy.tag, strlen(sy.tag) + 1);
+    memcpy(c->vtag, sy.tag, sy.tag_len + 1);
     nm_decide_in_t in = {.req = req, .resp = c->resp, .now = now};
     bool is_304 = nm_decide_tagged(&in, &sy) == NM_VERDICT_NOT_MODIFIED &&
                   nm_answer_304(c, head, head_len, &sy, now);

@@ -45,7 +45,7 @@ bool nm_decide_not_modified(const nm_req_t *r, const nm_resp_t *resp,
         .is_ims_multi = r->flags & NM_REQ_IMS_MULTI,
         .is_ius_multi = r->flags & NM_REQ_IUS_MULTI,
         .is_cond_truncated = r->flags & NM_REQ_TRUNCATED_COND,
-        .etag = sy ? field(sy->tag, strlen(sy->tag), true)
+        .etag = sy ? field(sy->tag, sy->tag_len, true)
                    : field(resp->etag, resp->etag_len,
                            resp->flags & NM_RESP_HAS_ETAG),
         .last_modified = sy ? sy->last_modified : -1,
@@ -136,6 +136,7 @@ bool nm_decide_synth_start(nm_synth_t *sy, const nm_resp_t *resp,
     size_t n = strnlen(tag, sizeof(sy->tag) - 1);
     memcpy(sy->tag, tag, n);
     sy->tag[n] = '\0';
+    sy->tag_len = n;
     sy->last_modified = -1;
     sy->needs_date = !(resp->flags & NM_RESP_HAS_DATE);
     sy->date = response_date(resp, now);
@@ -185,7 +186,7 @@ size_t nm_decide_synth_lines(const nm_synth_t *sy, bool is_200, char *out,
 {
     size_t n = 0;
     bool is_ok = put_bytes(out, cap, &n, "ETag: ", 6) &&
-                 put_bytes(out, cap, &n, sy->tag, strlen(sy->tag)) &&
+                 put_bytes(out, cap, &n, sy->tag, sy->tag_len) &&
                  put_bytes(out, cap, &n, "\r\n", 2);
     if (is_ok && sy->last_modified >= 0)
         is_ok =

@@ -49,6 +49,7 @@ typedef struct nm_decide_note {
  * of one URL agree for a cache that compares them. */
 typedef struct nm_synth {
     char tag[NM_SNAPSHOT_TAG_MAX + 1];
+    size_t tag_len;
     int64_t last_modified; /* -1: none to add */
     int64_t date;          /* the Date the response carries, -1: unknown */
     bool needs_date;       /* the server sent no Date: we add it */
