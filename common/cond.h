@@ -28,9 +28,10 @@ typedef struct nm_cond_input {
     int64_t now; /* server clock, unix seconds */
 } nm_cond_input_t;
 
-/* Decides per DESIGN.md and conformance.md: only a 200 to GET/HEAD can
- * become a 304; If-None-Match (weak) takes precedence over
- * If-Modified-Since; failing If-Match/If-Unmodified-Since means pass. */
+/* Decides as RFC 9110 §13.2.2 with notmod's narrowing (docs/, "When notmod
+ * answers 304"): only a 200 to GET/HEAD can become a 304; If-None-Match
+ * (weak) takes precedence over If-Modified-Since; failing
+ * If-Match/If-Unmodified-Since means pass (notmod never sends 412). */
 nm_cond_result_t nm_cond_eval(const nm_cond_input_t *in);
 
 #endif

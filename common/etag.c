@@ -72,11 +72,12 @@ bool nm_etag_weak_eq(const nm_etag_t *a, const nm_etag_t *b)
 
 /* The field is "*" / #entity-tag (RFC 9110 §13.1.1, §13.1.2). The whole
  * value is checked even after a match: a malformed member anywhere makes
- * the field unusable, and callers then never send a 304 (conformance.md:
- * be conservative). "*" must be the only non-OWS content: "*, *" from two
- * field lines, or "*" next to tags, are not in the grammar. A value with
- * no member at all (empty, or only OWS and commas) is not in the grammar
- * either (#entity-tag needs one element in a field that is sent). */
+ * the field unusable, and callers then never send a 304 (when in doubt,
+ * the server's 200 passes: that is always a correct answer). "*" must be
+ * the only non-OWS content: "*, *" from two field lines, or "*" next to
+ * tags, are not in the grammar. A value with no member at all (empty, or
+ * only OWS and commas) is not in the grammar either (#entity-tag needs one
+ * element in a field that is sent). */
 int nm_etag_list_match(const char *value, size_t len, const nm_etag_t *current,
                        bool use_weak)
 {

@@ -1,4 +1,4 @@
-/* config.h - notmodd's settings: command-line flags (DESIGN.md) and the
+/* config.h - notmodd's settings: command-line flags (notmodd(8)) and the
  * same names in a config file ("key = value", '#' comments), flags
  * winning. Read at start and again on SIGHUP. */
 #ifndef NM_CONFIG_H

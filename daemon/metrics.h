@@ -1,8 +1,8 @@
 /* metrics.h - Prometheus text exposition at /metrics (--metrics HOST:PORT,
  * host defaulting to 127.0.0.1). Names are notmod_<figure>_total for the
- * DESIGN.md figures, labelled source="shim" (the shims' events) and, with
- * --pcap, source="pcap" (the wire); per-route series only for the top
- * routes of each source, so label cardinality stays bounded. */
+ * figures of notmodd(8) (FIGURES), labelled source="shim" (the shims'
+ * events) and, with --pcap, source="pcap" (the wire); per-route series only
+ * for the top routes of each source, so label cardinality stays bounded. */
 #ifndef NM_METRICS_H
 #define NM_METRICS_H
 

@@ -293,7 +293,7 @@ static void lose_http(flow_t *f)
     f->is_lost = true;
 }
 
-/* The figures of one finished exchange (DESIGN.md "Figures"). */
+/* The figures of one finished exchange (notmodd(8), FIGURES). */
 static void account(nm_pcap_obs_t *o, const pending_t *p, const nm_resp_t *r,
                     bool is_identical, uint64_t body_len)
 {

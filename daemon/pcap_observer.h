@@ -29,7 +29,7 @@ typedef struct nm_pcap_opts {
     uint64_t idle_us;
 } nm_pcap_opts_t;
 
-/* X-macro: the report's totals, named as in DESIGN.md "Figures" where the
+/* X-macro: the report's totals, named as in notmodd(8), FIGURES, where the
  * figure is one of those (requests, revalidations, hits, missed...). */
 #define NM_PCAP_COUNTS(X)                                                      \
     X(packets)             /* frames read */                                   \

@@ -38,8 +38,8 @@ static bool is_get_or_head(const nm_event_t *ev)
     return ev->method == NM_METHOD_GET || ev->method == NM_METHOD_HEAD;
 }
 
-/* DESIGN.md "Figures", applied to one event; avoided_us: the estimate of
- * server time an accelerated 304 saved. */
+/* The figures of notmodd(8), FIGURES, applied to one event; avoided_us:
+ * the estimate of server time an accelerated 304 saved. */
 static void count(nm_counters_t *c, const nm_event_t *ev, uint64_t avoided_us)
 {
     bool is_cond = is_get_or_head(ev) &&

@@ -1,4 +1,4 @@
-/* stats.h - the figures of DESIGN.md ("Figures"), totals and per route
+/* stats.h - the figures of notmodd(8) (FIGURES), totals and per route
  * (host + path without query), from the shims' events. Totals are exact;
  * routes beyond NM_STATS_ROUTES_MAX fold into the route "(other)". Read by
  * control (stats, top), metrics, and flushed to the store backend. */

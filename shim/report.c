@@ -70,12 +70,17 @@ static uint32_t batch_len[BATCH_MAX];
 static int batch_count;
 static size_t batch_used;
 static uint64_t batch_first_ms;
+static int batch_tries; /* failed sends of the current batch */
+#define BATCH_TRIES 3
 
 /* Sends the batch (report_lock held); events that do not fit in the
- * socket's queue are dropped: reports are best effort. */
+ * socket's queue are dropped: reports are best effort. With no daemon to
+ * take it, the batch is tried again a second later, up to BATCH_TRIES
+ * times, so a notmodd that is starting or restarting loses nothing of that
+ * moment; new events that do not fit meanwhile are dropped. */
 static void flush_locked(uint64_t now)
 {
-    if (batch_count == 0)
+    if (batch_count == 0 || now < quiet_until_ms)
         return;
     struct sockaddr_un sa = {.sun_family = AF_UNIX};
     memcpy(sa.sun_path, nm_cfg.socket_path, sizeof(sa.sun_path) - 1);
@@ -96,8 +101,12 @@ static void flush_locked(uint64_t now)
     int r = fd >= 0 ? sendmmsg(fd, msgs, (unsigned)batch_count,
                                MSG_DONTWAIT | MSG_NOSIGNAL)
                     : -1;
-    if (r < 0 && errno != EAGAIN)
+    if (r < 0 && errno != EAGAIN) {
         quiet_until_ms = now + 1000; /* no daemon: try again in a second */
+        if (++batch_tries < BATCH_TRIES)
+            return;
+    }
+    batch_tries = 0;
     batch_count = 0;
     batch_used = 0;
 }
@@ -119,8 +128,6 @@ static uint32_t cached_pid(void)
 void nm_report_send(nm_event_t *ev)
 {
     uint64_t now = nm_now_ms();
-    if (now < quiet_until_ms)
-        return;
     ev->pid = cached_pid();
     if (nm_cfg.has_secret) {
         ev->flags |= NM_EVENT_F_TOKEN;
@@ -131,8 +138,10 @@ void nm_report_send(nm_event_t *ev)
     pthread_mutex_lock(&report_lock);
     if (batch_count == BATCH_MAX || BATCH_BYTES - batch_used < NM_EVENT_MAX_LEN)
         flush_locked(now);
-    int n =
-        nm_event_encode(batch_buf + batch_used, BATCH_BYTES - batch_used, ev);
+    int n = batch_count < BATCH_MAX
+                ? nm_event_encode(batch_buf + batch_used,
+                                  BATCH_BYTES - batch_used, ev)
+                : 0; /* still full: no daemon took the last batch */
     if (n > 0) {
         is_first = batch_count == 0;
         if (is_first)
@@ -174,6 +183,7 @@ void nm_report_after_fork_child(void)
     atomic_store(&my_pid, 0);
     pthread_mutex_init(&report_lock, NULL);
     batch_count = 0; /* the parent sends those */
+    batch_tries = 0;
     batch_used = 0;
 }
 

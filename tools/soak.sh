@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# tools/soak.sh - the long form of the issue-9 load test: wrk with 256
+# tools/soak.sh - the long form of test_soak.py's load test: wrk with 256
 # connections drives nginx under the shim (sendfile on, then off) with a
 # 50/50 mix of revalidations and plain GETs for N seconds each, checks every
 # response in wrk's Lua and a sample with the raw client, and requires the

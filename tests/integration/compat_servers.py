@@ -1,8 +1,8 @@
 """Servers of the compatibility suite (test_compat_servers.py): each one
 from its Debian package, with its own config in its temp dir, on a
-127.0.0.1 ephemeral port, in its own process group (harness.Server).
+127.0.0.1 ephemeral port, in its own process group (servers.Server).
 
-Every server serves the same docroot (harness.make_docroot plus the PHP
+Every server serves the same docroot (docroots.make_docroot plus the PHP
 scripts under php/), with static validators off where the server has a
 switch for it, and answers a dynamic page "its way": a CGI for servers that
 run CGIs, PHP for the PHP stacks.  Helper daemons (php-fpm, fcgiwrap) run
@@ -12,11 +12,10 @@ temp dir, and stop with it.
 
 import os
 import shutil
-import signal
-import subprocess
 import time
 
-import harness
+import docroots
+import servers
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 PHP_DIR = os.path.join(HERE, "php")
@@ -24,15 +23,15 @@ APACHE_MODULES = "/usr/lib/apache2/modules"
 
 
 def make_docroot(base):
-    """harness.make_docroot with the CGIs, plus php/ and a changing.txt
+    """docroots.make_docroot with the CGIs, plus php/ and a changing.txt
     beside the scripts that read it; readable by the servers' own users
     (Apache's and php-fpm's www-data, python's nobody)."""
-    d = harness.make_docroot(base, cgi=True)
+    d = docroots.make_docroot(base, cgi=True)
     php = os.path.join(d, "php")
     shutil.copytree(PHP_DIR, php)
     os.makedirs(os.path.join(d, "app"))
     for sub in ("cgi-bin", "php", "app"):
-        harness.write_file(os.path.join(d, sub, "changing.txt"),
+        docroots.write_file(os.path.join(d, sub, "changing.txt"),
                            b"first content\n")
     for root, dirs, files in os.walk(d):
         for n in dirs:
@@ -55,12 +54,11 @@ class HelperMixin:
 
     def start(self, attempts=3):
         self.helper_procs = []
-        log = open(os.path.join(self.tmp, "helpers.log"), "ab")
-        for cmd in self.helpers():
-            self.helper_procs.append(subprocess.Popen(
-                cmd, cwd=self.tmp, env=harness.clean_env(),
-                stdin=subprocess.DEVNULL, stdout=log, stderr=log,
-                start_new_session=True))
+        with open(os.path.join(self.tmp, "helpers.log"), "ab") as log:
+            for cmd in self.helpers():
+                self.helper_procs.append(servers.spawn(
+                    cmd, cwd=self.tmp, env=servers.clean_env(), stdout=log,
+                    stderr=log))
         deadline = time.monotonic() + 10
         while not all(os.path.exists(s) for s in self.helper_sockets()):
             if time.monotonic() > deadline or any(
@@ -75,17 +73,7 @@ class HelperMixin:
     def stop(self):
         super().stop()
         for p in getattr(self, "helper_procs", []):
-            if p.poll() is None:
-                try:
-                    os.killpg(p.pid, signal.SIGTERM)
-                    p.wait(timeout=3)
-                except (ProcessLookupError, subprocess.TimeoutExpired):
-                    pass
-            try:
-                os.killpg(p.pid, signal.SIGKILL)
-            except (ProcessLookupError, PermissionError):
-                pass
-            p.wait()
+            servers.stop_group(p, timeout=3.0)
         self.helper_procs = []
 
 
@@ -111,7 +99,7 @@ pm.max_children = 2
             conf], sock
 
 
-class ApacheServer(HelperMixin, harness.Server):
+class ApacheServer(HelperMixin, servers.Server):
     """Apache 2.4 in the foreground with a small MPM and its own config.
     dynamic: 'cgid' (event + mod_cgid), 'cgi' (prefork + mod_cgi),
     'php-cgi' (prefork + mod_cgi + mod_actions running php-cgi),
@@ -220,7 +208,7 @@ KeepAlive On
         return super().log_paths() + [os.path.join(self.tmp, "error.log")]
 
 
-class MiniHttpdServer(harness.Server):
+class MiniHttpdServer(servers.Server):
     """mini_httpd -D: a process per connection; a CGI's response is
     written by a child of that process (status line, then the CGI's
     output from a pipe) while the process execs the CGI."""
@@ -235,7 +223,7 @@ class MiniHttpdServer(harness.Server):
                 "-l", os.path.join(self.tmp, "access.log")]
 
 
-class CivetwebServer(harness.Server):
+class CivetwebServer(servers.Server):
     """civetweb: threads; a CGI's output is sent with sendfile from the
     pipe, which fails (ESPIPE), then read + send."""
 
@@ -249,29 +237,20 @@ class CivetwebServer(harness.Server):
                 "-error_log_file", os.path.join(self.tmp, "error.log")]
 
 
-class LighttpdCgiServer(harness.Server):
+class LighttpdCgiServer(servers.LighttpdServer):
     """lighttpd -D with mod_cgi for /cgi-bin/ and static ETags off."""
 
     name = "lighttpd-cgi"
     binary = "lighttpd"
 
-    def command(self):
-        conf = os.path.join(self.tmp, "lighttpd.conf")
-        with open(conf, "w") as f:
-            f.write("""server.modules = ("mod_cgi")
-server.document-root = "%(root)s"
-server.port = %(port)d
-server.bind = "127.0.0.1"
-server.errorlog = "%(t)s/error.log"
-static-file.etags = "disable"
-mimetype.assign = (".txt" => "text/plain", ".html" => "text/html",
-                   ".bin" => "application/octet-stream")
+    def __init__(self, docroot, **kw):
+        super().__init__(docroot, etags=False, extra_conf="""\
+server.modules += ("mod_cgi")
 $HTTP["url"] =~ "^/cgi-bin/" { cgi.assign = ("" => "") }
-""" % {"root": self.docroot, "port": self.port, "t": self.tmp})
-        return ["lighttpd", "-D", "-f", conf]
+""", **kw)
 
 
-class NginxFastcgiServer(HelperMixin, harness.NginxServer):
+class NginxFastcgiServer(HelperMixin, servers.NginxServer):
     """nginx without validators, /cgi-bin/ through fcgiwrap or /php/
     through php-fpm (unix sockets)."""
 
@@ -300,7 +279,7 @@ class NginxFastcgiServer(HelperMixin, harness.NginxServer):
         return [self.sock]
 
 
-class WebfsServer(harness.Server):
+class WebfsServer(servers.Server):
     """webfsd -F: static files (sendfile), CGIs under -x."""
 
     name = "webfs"
@@ -311,18 +290,18 @@ class WebfsServer(harness.Server):
                 "-r", self.docroot, "-x", "/cgi-bin/", "-n", "127.0.0.1"]
 
 
-class BusyboxCgiServer(harness.BusyboxServer):
+class BusyboxCgiServer(servers.BusyboxServer):
     binary = "busybox"
 
 
-class PythonCgiServer(harness.PythonServer):
+class PythonCgiServer(servers.PythonServer):
     binary = "python3"
 
     def __init__(self, docroot, **kw):
         super().__init__(docroot, cgi=True, **kw)
 
 
-class PhpBuiltinServer(harness.Server):
+class PhpBuiltinServer(servers.Server):
     """php -S: PHP's built-in server, one process."""
 
     name = "php-S"
@@ -336,7 +315,7 @@ class PhpBuiltinServer(harness.Server):
 APPS_DIR = os.path.join(HERE, "apps")
 
 
-class H2oServer(harness.Server):
+class H2oServer(servers.Server):
     """h2o with file.etag off; CGIs through its fastcgi-cgi wrapper
     (spawned by h2o, FastCGI on a pipe)."""
 
@@ -374,7 +353,7 @@ hosts:
         return super().log_paths() + [os.path.join(self.tmp, "error.log")]
 
 
-class NodeServer(harness.Server):
+class NodeServer(servers.Server):
     """node's http module (apps/node_server.js)."""
 
     name = "node"
@@ -385,7 +364,7 @@ class NodeServer(harness.Server):
                 str(self.port), self.docroot]
 
 
-class WebrickServer(harness.Server):
+class WebrickServer(servers.Server):
     """ruby WEBrick (apps/webrick_server.rb)."""
 
     name = "webrick"
@@ -396,7 +375,7 @@ class WebrickServer(harness.Server):
                 str(self.port), self.docroot]
 
 
-class HttpDaemonServer(harness.Server):
+class HttpDaemonServer(servers.Server):
     """perl HTTP::Daemon (apps/http_daemon.pl)."""
 
     name = "http-daemon"
@@ -407,7 +386,7 @@ class HttpDaemonServer(harness.Server):
                 str(self.port), self.docroot]
 
 
-class WsgiServer(harness.Server):
+class WsgiServer(servers.Server):
     """apps/wsgi_app.py under gunicorn (two sync workers, forked) or
     uwsgi (--http-socket: the workers speak HTTP themselves)."""
 

@@ -1,7 +1,8 @@
-"""Helpers for the notmodd / notmodctl integration tests: start and stop
-notmodd, redis-server (alone, as a replica, as a sentinel, as a cluster)
-and the nm_emit event sender, all on temp dirs and ephemeral ports, always
-stopped by PID."""
+"""notmodd, notmodctl, the nm_emit event sender and redis-server (alone, as
+a replica, as a sentinel, as a cluster) for the integration tests and the
+benches: on temp dirs and ephemeral ports, each process in its own process
+group, stopped by PID (servers.py: spawn, stop_group) even when a test
+fails."""
 import os
 import signal
 import socket
@@ -9,17 +10,21 @@ import subprocess
 import tempfile
 import time
 
-from harness import free_port
+import servers
+from servers import free_port, spawn, stop_group
 
-BUILD = os.environ.get("NOTMOD_BUILD_DIR") or os.path.join(
-    os.path.dirname(os.path.abspath(__file__)), "..", "..", "build")
-NOTMODD = os.path.join(BUILD, "notmodd")
-NOTMODCTL = os.path.join(BUILD, "notmodctl")
-NM_EMIT = os.path.join(BUILD, "nm_emit")
+# This build's dir and programs, for the tests. The classes below look the
+# programs up when they start them (servers.built), so that a tool which
+# picks the build dir at run time (servers.use_build_dir) gets its own.
+BUILD = servers.BUILD_DIR
+NOTMODD = servers.built("notmodd")
+NOTMODCTL = servers.built("notmodctl")
+NM_EMIT = servers.built("nm_emit")
 
 
-def wait_for(fn, timeout=10.0, what="condition"):
-    """Polls fn until it returns a truthy value; fails after timeout."""
+def wait_for(fn, timeout=10.0, what="condition", interval=0.05):
+    """Polls fn every interval seconds until it returns a truthy value;
+    fails after timeout."""
     deadline = time.monotonic() + timeout
     last = None
     while time.monotonic() < deadline:
@@ -29,29 +34,14 @@ def wait_for(fn, timeout=10.0, what="condition"):
                 return last
         except (OSError, ValueError) as e:  # not up yet
             last = e
-        time.sleep(0.05)
+        time.sleep(interval)
     raise AssertionError("timed out waiting for %s (last: %r)" % (what, last))
-
-
-def stop_process(proc, sig=signal.SIGTERM, timeout=10):
-    """Stops proc by PID; SIGKILL if it does not exit in time."""
-    if proc is None or proc.poll() is not None:
-        return proc.returncode if proc else None
-    try:
-        if sig != signal.SIGKILL:
-            # In case a test stopped it. Never before SIGKILL, which needs
-            # none: the resumed process could run (and, say, apply what its
-            # sockets hold) before the kill lands.
-            os.kill(proc.pid, signal.SIGCONT)
-        os.kill(proc.pid, sig)
-        return proc.wait(timeout=timeout)
-    except subprocess.TimeoutExpired:
-        os.kill(proc.pid, signal.SIGKILL)
-        return proc.wait()
 
 
 class Redis:
     """A throw-away redis-server on an ephemeral port."""
+
+    cmd_timeout = 5.0  # seconds for one command (a bench under load: more)
 
     def __init__(self, workdir, port=None, appendonly=False, extra=()):
         self.workdir = workdir
@@ -68,8 +58,8 @@ class Redis:
                 "127.0.0.1", "--save", "", "--dir", dir,
                 "--appendonly", "yes" if self.appendonly else "no",
                 "--daemonize", "no", "--logfile", ""] + self.extra
-        self.proc = subprocess.Popen(args, stdout=subprocess.DEVNULL,
-                                     stderr=subprocess.DEVNULL)
+        self.proc = spawn(args, stdout=subprocess.DEVNULL,
+                          stderr=subprocess.DEVNULL)
         wait_for(lambda: self.cmd("PING") == "PONG", what="redis PING")
         return self
 
@@ -89,15 +79,12 @@ class Redis:
     def cmd(self, *args):
         """One command over a fresh connection; returns the decoded reply."""
         with socket.create_connection(("127.0.0.1", self.port),
-                                      timeout=5) as s:
-            req = "*%d\r\n" % len(args) + "".join(
-                "$%d\r\n%s\r\n" % (len(str(a).encode()), a) for a in args)
-            s.sendall(req.encode())
-            f = s.makefile("rb")
-            return _read_resp(f)
+                                      timeout=self.cmd_timeout) as s:
+            s.sendall(resp_command(args))
+            return read_resp(s.makefile("rb"))
 
     def stop(self, sig=signal.SIGTERM):
-        stop_process(self.proc, sig)
+        stop_group(self.proc, sig)
 
 
 class Sentinel:
@@ -122,7 +109,7 @@ class Sentinel:
                     "sentinel parallel-syncs %s 1\n" % (
                         self.port, self.workdir, self.name, self.master_port,
                         self.quorum, self.name, self.name, self.name))
-        self.proc = subprocess.Popen(
+        self.proc = spawn(
             ["redis-server", conf, "--sentinel"], stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL)
         wait_for(lambda: self.cmd("PING") == "PONG", what="sentinel PING")
@@ -133,6 +120,7 @@ class Sentinel:
         ans = self.cmd("SENTINEL", "get-master-addr-by-name", self.name)
         return (ans[0], int(ans[1])) if ans else None
 
+    cmd_timeout = Redis.cmd_timeout
     cmd = Redis.cmd
     stop = Redis.stop
 
@@ -141,12 +129,18 @@ class RedisCluster:
     """Masters (and replicas) of one Redis Cluster on 127.0.0.1, created by
     redis-cli --cluster create; cmd() follows MOVED and ASK like a client."""
 
-    def __init__(self, workdir, masters=3, replicas_of_first=0):
+    BUS = 10000  # a node's cluster bus listens on its port + 10000
+
+    def __init__(self, workdir, masters=3, replicas_of_first=0,
+                 node_timeout_ms=1000):
+        """node_timeout_ms: failures seen within a test's patience (None:
+        Redis's default, as a deployment would run)."""
         self.workdir = workdir
-        extra = ["--cluster-enabled", "yes", "--cluster-node-timeout", "1000",
-                 "--cluster-config-file", "nodes.conf",
-                 "--repl-diskless-sync-delay", "0"]
-        self.nodes = [Redis(workdir, port=_cluster_port(), extra=extra)
+        extra = ["--cluster-enabled", "yes", "--cluster-config-file",
+                 "nodes.conf", "--repl-diskless-sync-delay", "0"]
+        if node_timeout_ms is not None:
+            extra += ["--cluster-node-timeout", str(node_timeout_ms)]
+        self.nodes = [Redis(workdir, port=free_port(plus=self.BUS), extra=extra)
                       for _ in range(masters + replicas_of_first)]
         self.n_masters = masters
 
@@ -225,34 +219,24 @@ class RedisCluster:
             n.stop(signal.SIGKILL)
 
 
-def _cluster_port():
-    """A port whose cluster bus port (port + 10000) is free too: ephemeral
-    ports above 55535 have none."""
-    import random
-    for _ in range(100):
-        port = random.randrange(20000, 30000)
-        try:
-            for p in (port, port + 10000):
-                with socket.socket() as s:
-                    s.bind(("127.0.0.1", p))
-            return port
-        except OSError:
-            continue
-    raise AssertionError("no free port pair for a cluster node")
-
-
 def _asking_cmd(port, args):
     with socket.create_connection(("127.0.0.1", port), timeout=5) as s:
         f = s.makefile("rb")
         for cmd in (("ASKING",), args):
-            req = "*%d\r\n" % len(cmd) + "".join(
-                "$%d\r\n%s\r\n" % (len(str(a).encode()), a) for a in cmd)
-            s.sendall(req.encode())
-        _read_resp(f)
-        return _read_resp(f)
+            s.sendall(resp_command(cmd))
+        read_resp(f)
+        return read_resp(f)
 
 
-def _read_resp(f):
+def resp_command(args):
+    """One Redis command as RESP bytes."""
+    return ("*%d\r\n" % len(args) + "".join(
+        "$%d\r\n%s\r\n" % (len(str(a).encode()), a) for a in args)).encode()
+
+
+def read_resp(f):
+    """One decoded RESP reply from a binary file object; an error reply
+    raises ValueError."""
     line = f.readline().rstrip(b"\r\n")
     kind, rest = line[:1], line[1:].decode()
     if kind == b"+":
@@ -269,12 +253,14 @@ def _read_resp(f):
         return data.decode()
     if kind == b"*":
         n = int(rest)
-        return None if n < 0 else [_read_resp(f) for _ in range(n)]
+        return None if n < 0 else [read_resp(f) for _ in range(n)]
     raise ValueError("bad RESP: %r" % line)
 
 
 class Daemon:
     """notmodd in the foreground on sockets in workdir."""
+
+    ctl_timeout = 5.0  # seconds for one control-socket answer
 
     def __init__(self, workdir, name="n", extra=()):
         self.workdir = workdir
@@ -285,11 +271,16 @@ class Daemon:
         self.proc = None
         self.log = os.path.join(workdir, name + ".log")
 
-    def start(self):
+    def start(self, wait=True):
+        """Starts notmodd; with wait, returns once its control socket
+        answers (without, at once: a fleet started all together)."""
         self._logf = open(self.log, "ab")
-        self.proc = subprocess.Popen(
-            [NOTMODD, "--foreground", "--socket", self.socket] + self.extra,
+        self.proc = spawn(
+            [servers.built("notmodd"), "--foreground", "--socket",
+             self.socket] + self.extra,
             stdout=self._logf, stderr=subprocess.STDOUT)
+        if not wait:
+            return self
         wait_for(lambda: self.proc.poll() is not None or
                  self.ctl("status").startswith("ok"), what="notmodd up")
         if self.proc.poll() is not None:
@@ -304,7 +295,7 @@ class Daemon:
     def ctl(self, line):
         """Raw control protocol: one line in, the whole answer out."""
         with socket.socket(socket.AF_UNIX) as s:
-            s.settimeout(5)
+            s.settimeout(self.ctl_timeout)
             s.connect(self.control)
             s.sendall(line.encode() + b"\n")
             out = b""
@@ -329,7 +320,7 @@ class Daemon:
 
     def emit(self, *args, **kw):
         """Sends events with nm_emit: emit(host=..., path=..., tag=...)."""
-        argv = [NM_EMIT, "--socket", self.socket]
+        argv = [servers.built("nm_emit"), "--socket", self.socket]
         for k, v in kw.items():
             if v is True:  # a flag without value (--synth)
                 argv.append("--" + k.replace("_", "-"))
@@ -339,7 +330,7 @@ class Daemon:
         subprocess.run(argv, check=True)
 
     def stop(self, sig=signal.SIGTERM):
-        rc = stop_process(self.proc, sig)
+        rc = stop_group(self.proc, sig)
         if getattr(self, "_logf", None):
             self._logf.close()
         return rc
@@ -347,7 +338,8 @@ class Daemon:
 
 def ctl(*args, env=None, control=None):
     """Runs notmodctl; returns (exit code, stdout, stderr)."""
-    argv = [NOTMODCTL] + (["--control", control] if control else []) + \
+    argv = [servers.built("notmodctl")] + \
+        (["--control", control] if control else []) + \
         list(args)
     p = subprocess.run(argv, capture_output=True, text=True, env=env,
                        timeout=30)

@@ -11,10 +11,11 @@ import shutil
 import tempfile
 import unittest
 
-import harness
-from harness import (SYNTH_ETAG_RE, BusyboxServer, NginxServer, PythonServer,
-                     Request, check_304_shape, exchange, insert_line_before_end,
-                     normalize_head)
+import docroots
+import model
+from model import SYNTH_ETAG_RE, check_304_shape
+from servers import BusyboxServer, NginxServer, PythonServer
+from wire import Request, exchange, insert_line_before_end, normalize_head
 
 
 def requests_for(tag):
@@ -43,12 +44,12 @@ class AllocFaults(unittest.TestCase):
             tags = [l for l in shim.header_lines if SYNTH_ETAG_RE.match(l)]
             self.assertEqual(len(tags), 1, (bh, sh))
             self.assertEqual(sh, normalize_head(insert_line_before_end(
-                bare.head_raw, harness.synth_block_of(shim, bare))))
+                bare.head_raw, model.synth_block_of(shim, bare))))
 
     def test_every_nth_allocation_fails(self):
         base = tempfile.mkdtemp(prefix="nm-faults-")
         self.addCleanup(shutil.rmtree, base, True)
-        docroot = harness.make_docroot(base, cgi=True)
+        docroot = docroots.make_docroot(base, cgi=True)
         for every in ("2", "3", "7"):
             for cls, kw in self.server_classes:
                 with self.subTest(server=cls.name, every=every):
@@ -77,7 +78,7 @@ class AllocFaults(unittest.TestCase):
 
 
 def synth_line_of(resp):
-    return harness.synth_line_of(resp)
+    return model.synth_line_of(resp)
 
 
 if __name__ == "__main__":

@@ -1,9 +1,9 @@
 """A reference model of libnotmod.so as a TCP proxy, for testing the tests.
 
-NOT part of the product.  With NOTMOD_TEST_REFPROXY=1 the harness puts this
+NOT part of the product.  With NOTMOD_TEST_REFPROXY=1 servers.Server puts this
 proxy in front of a bare server as the "shimmed" instance, so that every
 assertion that needs a substitution can be seen to pass, which shows the
-checks are satisfiable and not vacuous.  It implements harness's model
+checks are satisfiable and not vacuous.  It implements model.py's decision
 (expected_action, 304 construction, nm- tag over the de-chunked body, the
 tag added before the empty line) with full buffering: no hold deadline, no
 hold limit beyond NOTMOD_HOLD_MAX, HEAD never tagged.
@@ -18,9 +18,9 @@ import socket
 import sys
 import threading
 
-import harness
-from harness import (DROPPED_IN_304, NOT_MODIFIED, FramingError, parse_one,
-                     expected_action, insert_line_before_end)
+import wire
+from model import DROPPED_IN_304, NOT_MODIFIED, expected_action
+from wire import FramingError, insert_line_before_end, parse_one
 
 HOLD_MAX = 8 * 1024 * 1024
 
@@ -35,11 +35,11 @@ class ReqParser:
         self.buf = bytearray()
 
     def feed(self, data):
-        """Yield harness.Request objects for complete requests."""
+        """Yield wire.Request objects for complete requests."""
         self.buf += data
         out = []
         while True:
-            end = harness._find_head_end(self.buf)
+            end = wire.find_head_end(self.buf)
             if end < 0:
                 break
             lines = bytes(self.buf[:end]).decode("latin-1").splitlines()
@@ -56,7 +56,7 @@ class ReqParser:
             if len(self.buf) < end + n:
                 break
             del self.buf[:end + n]
-            out.append(harness.Request(method, target, version, headers,
+            out.append(wire.Request(method, target, version, headers,
                                        host=False))
         return out
 

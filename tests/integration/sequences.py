@@ -4,8 +4,9 @@ connection patterns (serial keep-alive, pipelined, byte-split)."""
 
 import time
 
-from harness import (Request, Sequence, T0, asctime_date, http_date,
-                     rfc850_date)
+from compare import Sequence
+from docroots import T0
+from wire import Request, asctime_date, http_date, rfc850_date
 
 
 def cond_variants(etag, lm_unix):

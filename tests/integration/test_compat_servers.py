@@ -29,8 +29,11 @@ import time
 import unittest
 
 import compat_servers as cs
-import harness
-from harness import Request
+import docroots
+import model
+import servers
+import wire
+from wire import Request
 
 # (label, server class, its arguments, dynamic path, changing path,
 #  Debian packages, binaries or files those packages install that the row
@@ -111,7 +114,7 @@ def request(port, method, path, headers=(), close=False):
     do unless close (then read to the server's close)."""
     hs = list(headers) + ([("Connection", "close")] if close else [])
     t0 = time.monotonic()
-    ex = harness.exchange(port, [Request(method, path, "HTTP/1.1", hs)],
+    ex = wire.exchange(port, [Request(method, path, "HTTP/1.1", hs)],
                           timeout=10)
     took = time.monotonic() - t0
     if took > SLOW_S:
@@ -125,12 +128,12 @@ def request(port, method, path, headers=(), close=False):
 
 
 def synth_line(resp):
-    return harness.synth_line_of(resp)
+    return model.synth_line_of(resp)
 
 
 def head_without(resp, block):
     """The response's head (Date normalized) without the lines the shim
-    inserted before the empty line (harness.synth_block_of: its ETag, and a
+    inserted before the empty line (model.synth_block_of: its ETag, and a
     Date when the server sent none), as the server wrote it."""
     head = resp.head_raw
     if block is not None:
@@ -138,7 +141,7 @@ def head_without(resp, block):
             if block + end in head:
                 head = head.replace(block + end, b"", 1)
                 break
-    return harness.normalize_head(head)
+    return wire.normalize_head(head)
 
 
 def drop_framing(head):
@@ -168,17 +171,17 @@ class CompatCase:
                 "%s: package %s not installed (missing %s; tools/test.sh "
                 "installs it)" % (cls.label, " ".join(cls.packages),
                                   ", ".join(missing)))
-        if not harness.NO_SHIM and not harness.REFPROXY and \
-                not os.path.exists(harness.SHIM_PATH):
-            raise RuntimeError(harness.shim_missing_message())
+        if not servers.NO_SHIM and not servers.REFPROXY and \
+                not os.path.exists(servers.SHIM_PATH):
+            raise RuntimeError(servers.shim_missing_message())
         cls.base = tempfile.mkdtemp(prefix="nm-compat-")
         os.chmod(cls.base, 0o755)
         cls.docroot = cs.make_docroot(cls.base)
-        harness.start_pair(cls)
+        servers.start_pair(cls)
 
     @classmethod
     def tearDownClass(cls):
-        harness.stop_pair(cls)
+        servers.stop_pair(cls)
 
     def tearDown(self):
         bad = [line for line in self.shim.logs().splitlines()
@@ -205,12 +208,12 @@ class CompatCase:
         self.assertEqual(s.status, 200, "shim %r" % s.head_raw)
         self.assertEqual(s.body, b.body, "%s: bodies differ" % path)
         own = b.first("ETag")
-        block = None if own is not None else harness.synth_block_of(s, b)
+        block = None if own is not None else model.synth_block_of(s, b)
         if own is None and synth_line(s) is not None:
             self.assertIsNotNone(block, "%s: the shim's lines are not its "
                                  "ETag (+ Date when the server sent none): "
                                  "%r" % (path, s.head_raw))
-        want = harness.normalize_head(b.head_raw)
+        want = wire.normalize_head(b.head_raw)
         got = head_without(s, block)
         if b.framing != s.framing:
             # Content-Length or chunked: the server's choice depends on
@@ -229,14 +232,14 @@ class CompatCase:
                                                          ex.raw[:400]))
         b, bex = request(self.bare.port, method, path, headers)
         if b.status == 304:
-            self.assertEqual(harness.normalize(ex), harness.normalize(bex),
+            self.assertEqual(wire.normalize(ex), wire.normalize(bex),
                              "%s %r: the server's own 304 changed" %
                              (path, headers))
             # RFC 9110 §15.4.5 wants the 200's ETag in it: say when not
             return "server's" if r.first("ETag") == shim200.first(
                 "ETag") else "server's, without the 200's ETag"
         line = synth_line(shim200) if bare200.first("ETag") is None else None
-        probs = harness.check_304_shape(r, bare200, line)
+        probs = model.check_304_shape(r, bare200, line)
         self.assertEqual(probs, [], "%s: %r" % (path, r.head_raw))
         self.assertEqual(r.first("ETag"), shim200.first("ETag"),
                          "the 304 carries the 200's ETag")
@@ -285,8 +288,8 @@ class CompatCase:
             b2, bex2 = request(self.bare.port, "HEAD", path,
                                [("If-None-Match", tag)], close=True)
             if b2.status == 304:
-                self.assertEqual(harness.normalize(rex),
-                                 harness.normalize(bex2))
+                self.assertEqual(wire.normalize(rex),
+                                 wire.normalize(bex2))
             elif r.status == 304:
                 self.assertEqual(r.first("ETag"), tag)
             else:
@@ -302,23 +305,23 @@ class CompatCase:
         if synth_line(s) is not None:
             self.assertEqual(synth_line(s), synth_line(s200), "%s: HEAD "
                              "tagged with another tag than the GET's" % path)
-            block = harness.synth_block_of(s, b)
+            block = model.synth_block_of(s, b)
             self.assertIsNotNone(block, s.head_raw)
         got = head_without(s, block) + s.body_raw + sex.leftover
-        want = harness.normalize(bex)
+        want = wire.normalize(bex)
         self.assertEqual(got, want, "%s: HEAD differs from bare beyond the "
                          "GET's tag" % path)
 
     def test_changed_content_never_304(self):
         self.cell("changed", "✗")
-        harness.write_file(self.changing_file(), b"first content\n")
+        docroots.write_file(self.changing_file(), b"first content\n")
         r1, _ = request(self.shim.port, "GET", self.changing)
         self.assertEqual(r1.status, 200)
         self.assertEqual(r1.body, b"first content\n")
         t1 = r1.first("ETag")
         self.assertIsNotNone(t1, "no tag on %s: %r" % (self.changing,
                                                        r1.head_raw))
-        harness.write_file(self.changing_file(), b"second content\n")
+        docroots.write_file(self.changing_file(), b"second content\n")
         r2, ex = request(self.shim.port, "GET", self.changing,
                          [("If-None-Match", t1)])
         self.assertEqual(r2.status, 200, "a stale tag got %r" % ex.raw[:300])
@@ -345,7 +348,7 @@ class CompatCase:
         reqs = [Request("GET", self.dynamic, "HTTP/1.1"),
                 Request("GET", self.dynamic, "HTTP/1.1",
                         [("If-None-Match", tag), ("Connection", "close")])]
-        ex = harness.exchange(self.shim.port, reqs, timeout=10)
+        ex = wire.exchange(self.shim.port, reqs, timeout=10)
         finals = ex.final()
         self.assertIsNone(ex.error, ex)
         self.assertEqual([r.status for r in finals], [200, 304], ex.raw[:600])
@@ -367,7 +370,7 @@ for _i, _row in enumerate(SERVERS):
 def print_matrix():
     out = sys.stdout
     out.write("\ncompatibility matrix (measured by this run; shim %s):\n\n"
-              % ("absent" if harness.NO_SHIM else harness.SHIM_PATH))
+              % ("absent" if servers.NO_SHIM else servers.SHIM_PATH))
     out.write("| server (Debian 12) | %s |\n" % " | ".join(COLUMNS))
     out.write("|---|%s\n" % ("---|" * len(COLUMNS)))
     for row in SERVERS:

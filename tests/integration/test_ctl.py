@@ -149,9 +149,8 @@ class RunServerTest(unittest.TestCase):
         import shutil
         import subprocess
         import tempfile
-        import time
-        import urllib.request
-        from harness import Request, exchange, free_port, wait_accepting
+        from servers import free_port, spawn, stop_group, wait_accepting
+        from wire import Request, exchange
         if not os.path.exists(os.path.join(BUILD, "libnotmod.so")):
             self.skipTest("libnotmod.so not built on this branch")
         other = "/usr/lib/x86_64-linux-gnu/libxxhash.so.0"
@@ -162,13 +161,12 @@ class RunServerTest(unittest.TestCase):
         port = free_port()
         env = dict(os.environ, LD_PRELOAD=other)
         env.pop("NOTMOD_LIB", None)
-        proc = subprocess.Popen(
+        proc = spawn(
             [NOTMODCTL, "run", "--socket", os.path.join(d, "none.sock"), "--",
              "python3", "-m", "http.server", str(port), "--bind",
              "127.0.0.1", "--directory", d],
-            env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-            start_new_session=True)
-        self.addCleanup(lambda: (os.killpg(proc.pid, 15), proc.wait()))
+            env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        self.addCleanup(stop_group, proc)
         self.assertTrue(wait_accepting(port, proc), "server did not start")
         first = exchange(port, [Request("GET", "/a.txt")]).final()[0]
         tag = first.first("ETag")

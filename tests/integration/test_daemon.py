@@ -614,7 +614,7 @@ class MetricsTest(unittest.TestCase):
 
     def test_metrics_parse_as_prometheus_text(self):
         dir = tempdir(self)
-        from daemon_util import free_port
+        from servers import free_port
         port = free_port()
         d = Daemon(dir, extra=["--metrics", "127.0.0.1:%d" % port]).start()
         self.addCleanup(d.stop)

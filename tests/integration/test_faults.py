@@ -1,5 +1,5 @@
-"""Issue 9, faults under load: the shim keeps serving every response right
-while what it depends on fails around it.
+"""Faults under load: the shim keeps serving every response right while
+what it depends on fails around it.
 
 - notmodd SIGKILLed and restarted during load;
 - the snapshot file truncated in place, overwritten with garbage, replaced
@@ -8,7 +8,7 @@ while what it depends on fails around it.
   untagged and intact, small ones are still tagged and answered 304;
 - Redis SIGSTOPped for 5 s, and killed and restarted, under notmodd --redis.
 
-Load: python client threads on keep-alive connections (harness.LoadGen);
+Load: python client threads on keep-alive connections (clients.LoadGen);
 every response is checked (status, body SHA-256 against the file, ETag, 304
 shape).  The p99 latency of each run is printed; the only timing assertion
 is a generous bound (P99_BOUND_S)."""
@@ -21,10 +21,12 @@ import tempfile
 import time
 import unittest
 
-import harness
+import docroots
+import wire
+from clients import LoadGen, body_check
 from daemon_util import Daemon, Redis, tempdir, wait_for
-from harness import (LoadGen, NginxServer, PythonServer, Request, body_check,
-                     exchange)
+from servers import NginxServer, PythonServer
+from wire import Request, exchange
 
 P99_BOUND_S = 2.0
 
@@ -49,7 +51,7 @@ def get(port, path, headers=()):
 class FaultMixin:
     def docroot(self):
         base = tempdir(self)
-        d = harness.make_docroot(base)
+        d = docroots.make_docroot(base)
         self.files = {}
         for name in ("s.txt", "big.bin", "meta/m.txt"):
             with open(os.path.join(d, name), "rb") as f:
@@ -156,7 +158,7 @@ class DaemonFaults(FaultMixin, unittest.TestCase):
                     load)
         lm = get(self.srv.port, "/s.txt").first("Last-Modified")
         if lm is not None:
-            self.assertIsNotNone(harness.parse_http_date(lm), lm)
+            self.assertIsNotNone(wire.parse_http_date(lm), lm)
         self.assert_clean(self.srv)
         self.assertIsNone(self.daemon.proc.poll(), self.daemon.read_log())
 

@@ -12,8 +12,8 @@ import signal
 import unittest
 import urllib.request
 
-from daemon_util import (NOTMODD, Daemon, Redis, ctl, free_port, tempdir,
-                         wait_for)
+from daemon_util import NOTMODD, Daemon, Redis, ctl, tempdir, wait_for
+from servers import free_port
 
 
 def fresh_lines(status):

@@ -38,9 +38,9 @@ import sys
 import time
 import unittest
 
-from harness import (BusyboxServer, FramingError, NginxServer,
-                     parse_http_date)
-from truth import Conn, Stack, rewrite, rewrite_same_size_keep_mtime
+from servers import BusyboxServer, NginxServer
+from truth import Stack, rewrite, rewrite_same_size_keep_mtime
+from wire import Conn, FramingError, parse_http_date
 
 SEED = int(os.environ.get("NOTMOD_TEST_SEED") or
            random.SystemRandom().randrange(1 << 32))

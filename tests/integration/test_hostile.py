@@ -1,4 +1,4 @@
-"""Issue 9, hostile and odd traffic through the shim.
+"""Hostile and odd traffic through the shim.
 
 Each case sends the same bytes to a bare server and to the same server under
 libnotmod.so (same docroot), at the same time, and requires that the shimmed
@@ -28,11 +28,12 @@ import time
 import unittest
 import uuid
 
-import harness
-from harness import (BusyboxServer, FramingError, NginxServer, Request, T0,
-                     check_304_shape, http_date, insert_line_before_end,
-                     normalize, normalize_head, parse_responses, raw_session,
-                     synth_block_of, synth_line_of)
+import docroots
+from docroots import T0
+from model import check_304_shape, synth_block_of, synth_line_of
+from servers import BusyboxServer, NginxServer
+from wire import (FramingError, http_date, insert_line_before_end, normalize,
+                  normalize_head, parse_responses, raw_session)
 
 HUGE = 20 * 1024 * 1024
 # Large enough that 10,000 fields and a 100 KiB If-None-Match reach nginx's
@@ -156,7 +157,7 @@ class HostileTraffic(unittest.TestCase):
     @classmethod
     def setUpClass(cls):
         cls.base = tempfile.mkdtemp(prefix="nm-hostile-")
-        cls.docroot = harness.make_docroot(cls.base, cgi=True)
+        cls.docroot = docroots.make_docroot(cls.base, cgi=True)
         with open(os.path.join(cls.docroot, "huge.bin"), "wb") as f:
             f.write(os.urandom(HUGE))
         os.utime(os.path.join(cls.docroot, "huge.bin"), (T0, T0))

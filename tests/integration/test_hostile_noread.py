@@ -1,8 +1,7 @@
-"""Issue 9, a client that never reads: 20 connections at once pipeline many
-requests for a 256 KiB file and read nothing for 2 s, so nginx's socket send
-buffers fill up and its writev/sendfile calls return EAGAIN or write
-partially while the shim owes the client the rest of a 304 or of a tagged
-head.  Then every byte is read: each connection must carry exactly one
+"""A client that never reads: 20 connections at once pipeline many requests
+for a 256 KiB file and read nothing for 2 s, so nginx's socket send buffers
+fill up and its writev/sendfile calls return EAGAIN or write partially
+while the shim owes the client the rest of a 304 or of a tagged head.  Then every byte is read: each connection must carry exactly one
 correctly framed response per request, in order, with the right status
 (the shim's 304 for a revalidation it answers, nginx's own 304 for its own
 tag, a 200 with the file's exact bytes otherwise) and nothing after the last
@@ -20,9 +19,10 @@ import threading
 import time
 import unittest
 
-import harness
-from harness import (NginxServer, T0, FramingError, http_date,
-                     parse_responses, raw_session)
+import docroots
+from docroots import T0
+from servers import NginxServer
+from wire import FramingError, http_date, parse_responses, raw_session
 
 CONNS = 20
 PER_CONN = 24
@@ -41,7 +41,7 @@ class NeverReadingClients(unittest.TestCase):
     @classmethod
     def setUpClass(cls):
         cls.base = tempfile.mkdtemp(prefix="nm-noread-")
-        cls.docroot = harness.make_docroot(cls.base)
+        cls.docroot = docroots.make_docroot(cls.base)
         with open(os.path.join(cls.docroot, "big.bin"), "rb") as f:
             cls.big = f.read()
         with open(os.path.join(cls.docroot, "s.txt"), "rb") as f:

@@ -31,12 +31,12 @@ import signal
 import time
 import unittest
 
-import harness
+import docroots
 import truth
 from daemon_util import wait_for
-from harness import (BusyboxServer, LighttpdServer, NginxServer, PythonServer,
-                     http_date, normalize_head, parse_http_date)
-from truth import Conn, Stack, lm_of, rewrite, sleep_to_next_second
+from servers import BusyboxServer, LighttpdServer, NginxServer, PythonServer
+from truth import Stack, lm_of, rewrite, sleep_to_next_second
+from wire import Conn, http_date, normalize_head, parse_http_date
 
 NM_TAG_RE = re.compile(r'^"nm-[A-Za-z0-9_-]{22}"$')
 LM_TIMEOUT_S = 10.0
@@ -50,12 +50,9 @@ class LighttpdCgiServer(LighttpdServer):
 
     name = "lighttpd-cgi"
 
-    def command(self):
-        cmd = super().command()
-        with open(cmd[-1], "a") as f:
-            f.write('server.modules += ("mod_cgi")\n'
-                    'cgi.assign = (".sh" => "/bin/sh")\n')
-        return cmd
+    def __init__(self, docroot, **kw):
+        super().__init__(docroot, extra_conf='server.modules += ("mod_cgi")\n'
+                         'cgi.assign = (".sh" => "/bin/sh")\n', **kw)
 
 
 def held(resp):
@@ -363,13 +360,13 @@ class HeadAfterChange(Base):
         a = b"static file, first version..........\n"
         b = b"static file, SECOND version.........\n"
         self.assertEqual(len(a), len(b))
-        harness.write_file(path, a)
+        docroots.write_file(path, a)
         ra = self.wait_lm(self.nginx, "/h.txt", a)
         # HEAD on the unchanged file: whatever it carries, never 304 for
         # other bytes (the file is the same, so a 304 is fine here)
         self.get(self.nginx, "/h.txt", method="HEAD")
         time.sleep(0.05)  # a later ctime/mtime tick
-        harness.write_file(path, b)
+        docroots.write_file(path, b)
         self.check_heads(self.nginx, "/h.txt", ra, "same-size static edit")
         rb = self.get(self.nginx, "/h.txt")
         self.assert_200(rb, b, "GET after the edit")
@@ -410,9 +407,9 @@ class FileTagAfterInPlaceRewrite(Base):
 
     def test_same_size_rewrite_with_mtime_restored_gets_new_tag(self):
         path = self.stack.doc_path("c.txt")
-        a = harness.deterministic_bytes(3000, 11, text=True)
-        b = harness.deterministic_bytes(3000, 12, text=True)
-        harness.write_file(path, a, harness.T0)
+        a = docroots.deterministic_bytes(3000, 11, text=True)
+        b = docroots.deterministic_bytes(3000, 12, text=True)
+        docroots.write_file(path, a, docroots.T0)
         ra = self.get(self.nginx, "/c.txt")
         self.assert_200(ra, a, "GET A")
         tag_a = self.assert_nm_tag(ra, "GET A")
@@ -420,7 +417,7 @@ class FileTagAfterInPlaceRewrite(Base):
         time.sleep(0.05)  # a later ctime tick than the first write
         truth.rewrite_same_size_keep_mtime(path, b)
         # the tag the bytes of B get in a file of their own
-        harness.write_file(self.stack.doc_path("c-ref.txt"), b)
+        docroots.write_file(self.stack.doc_path("c-ref.txt"), b)
         tag_b = self.assert_nm_tag(self.get(self.nginx, "/c-ref.txt"),
                                    "GET B from another file")
         self.assertNotEqual(tag_a, tag_b)
@@ -572,7 +569,7 @@ class DisabledRouteNormalized(Base):
         for name, data in (("p", b"the file /p\n"),
                            ("a\\p", b"the file /a\\p\n"),
                            ("%zz", b"the file /%zz\n")):
-            harness.write_file(cls.stack.doc_path(name), data, harness.T0)
+            docroots.write_file(cls.stack.doc_path(name), data, docroots.T0)
         rewrite(cls.stack.cgi_path("page.txt"), b"disabled-route page\n")
         s = cls.stack
         cls.pairs = {

@@ -12,8 +12,10 @@ import time
 import unittest
 import urllib.request
 
-import harness
-from daemon_util import NOTMODCTL, Daemon, free_port, stop_process, wait_for
+import docroots
+import servers
+from daemon_util import NOTMODCTL, Daemon, wait_for
+from servers import free_port, spawn, stop_group
 
 
 def curl(*args):
@@ -36,7 +38,7 @@ class Tcpdump:
     """tcpdump -i lo -w FILE for one port, stopped by PID."""
 
     def __init__(self, path, port):
-        self.proc = subprocess.Popen(
+        self.proc = spawn(
             ["tcpdump", "-i", "lo", "--immediate-mode", "-U", "-s", "0",
              "-w", path, "tcp port %d" % port],
             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
@@ -50,7 +52,7 @@ class Tcpdump:
 
     def stop(self):
         time.sleep(0.3)  # let the last packets reach the capture
-        stop_process(self.proc, signal.SIGINT)
+        stop_group(self.proc, signal.SIGINT)
 
 
 def report(path, port):
@@ -65,7 +67,7 @@ class CaptureTest(unittest.TestCase):
     def setUp(self):
         self.dir = tempfile.mkdtemp(prefix="nm-pcap-live-")
         self.addCleanup(shutil.rmtree, self.dir, True)
-        self.docroot = harness.make_docroot(self.dir)
+        self.docroot = docroots.make_docroot(self.dir)
         self.size = os.path.getsize(os.path.join(self.docroot, "s.txt"))
 
     def server(self, cls, **kw):
@@ -107,21 +109,21 @@ class CaptureTest(unittest.TestCase):
                          "127.0.0.1:%d/s.txt" % self.port)
 
     def test_nginx_revalidations_on_the_wire(self):
-        srv = self.server(harness.NginxServer)
+        srv = self.server(servers.NginxServer)
         self.port = srv.port
         tag = etag_of(srv.url("/s.txt"))
         self.check_ten_gets(self.capture(srv.port,
                                          lambda: self.ten_gets(srv, tag)))
 
     def test_busybox_revalidations_on_the_wire(self):
-        srv = self.server(harness.BusyboxServer)
+        srv = self.server(servers.BusyboxServer)
         self.port = srv.port
         tag = etag_of(srv.url("/s.txt"))
         self.check_ten_gets(self.capture(srv.port,
                                          lambda: self.ten_gets(srv, tag)))
 
     def test_keep_alive_and_head_on_one_connection(self):
-        srv = self.server(harness.NginxServer)
+        srv = self.server(servers.NginxServer)
         tag = etag_of(srv.url("/s.txt"))
         url = srv.url("/s.txt")
 
@@ -138,9 +140,9 @@ class CaptureTest(unittest.TestCase):
                           r["missed"]), (1, 4, 1, 1, 1))
 
     def test_shim_substituted_304s_are_seen_on_the_wire(self):
-        if not os.path.exists(harness.SHIM_PATH):
-            self.skipTest(harness.shim_missing_message())
-        srv = self.server(harness.NginxServer, validators="off", shim=True)
+        if not os.path.exists(servers.SHIM_PATH):
+            self.skipTest(servers.shim_missing_message())
+        srv = self.server(servers.NginxServer, validators="off", shim=True)
         url = srv.url("/s.txt")
         tag = etag_of(url)
         self.assertIn('"nm-', tag)
@@ -160,8 +162,8 @@ class LiveDaemonTest(unittest.TestCase):
     def test_notmodd_pcap_feeds_metrics_with_source_pcap(self):
         dir = tempfile.mkdtemp(prefix="nm-pcap-d-")
         self.addCleanup(shutil.rmtree, dir, True)
-        docroot = harness.make_docroot(dir)
-        srv = harness.NginxServer(docroot).start()
+        docroot = docroots.make_docroot(dir)
+        srv = servers.NginxServer(docroot).start()
         self.addCleanup(srv.cleanup)
         mport = free_port()
         d = Daemon(dir, extra=["--metrics", "127.0.0.1:%d" % mport,

@@ -1,4 +1,4 @@
-"""Issue 9, security checks.
+"""Security checks.
 
 - notmodd's control socket refuses another uid: as deployed (mode 0600) and
   even when someone made the socket world-writable (peer credentials);
@@ -17,9 +17,11 @@ import subprocess
 import time
 import unittest
 
-import harness
+import docroots
+import servers
 from daemon_util import NM_EMIT, NOTMODCTL, Daemon, tempdir, wait_for
-from harness import NginxServer, PythonServer, Request, exchange
+from servers import NginxServer, PythonServer, child_pids
+from wire import Request, exchange
 
 O_CLOEXEC = 0o2000000
 AS_NOBODY = ["setpriv", "--reuid", "nobody", "--regid", "nogroup",
@@ -35,7 +37,7 @@ def get(port, path, headers=()):
 
 
 def can_drop_privileges():
-    return os.geteuid() == 0 and harness.have("setpriv")
+    return os.geteuid() == 0 and servers.have("setpriv")
 
 
 def open_tree(test):
@@ -111,7 +113,7 @@ class SecretDropsForgedEvents(unittest.TestCase):
 
     def test_only_events_with_the_token_count(self):
         base = open_tree(self)
-        docroot = harness.make_docroot(base)
+        docroot = docroots.make_docroot(base)
         daemon = Daemon(base, extra=["--secret", self.SECRET]).start()
         self.addCleanup(daemon.stop)
         env = {"NOTMOD_SOCKET": daemon.socket,
@@ -153,7 +155,7 @@ class SecretDropsForgedEvents(unittest.TestCase):
 
     def test_shim_with_wrong_secret_is_not_heard(self):
         base = open_tree(self)
-        docroot = harness.make_docroot(base)
+        docroot = docroots.make_docroot(base)
         daemon = Daemon(base, extra=["--secret", self.SECRET]).start()
         self.addCleanup(daemon.stop)
         env = {"NOTMOD_SOCKET": daemon.socket,
@@ -194,7 +196,7 @@ class AbsurdEnvironment(unittest.TestCase):
 
     def test_absurd_values_give_a_working_server(self):
         base = tempdir(self)
-        docroot = harness.make_docroot(base)
+        docroot = docroots.make_docroot(base)
         with open(os.path.join(docroot, "s.txt"), "rb") as f:
             small = f.read()
         with open(os.path.join(docroot, "big.bin"), "rb") as f:
@@ -280,9 +282,9 @@ def unix_dgram_inodes():
 class ShimFds(unittest.TestCase):
     def test_shim_fds_cloexec_and_never_0_to_2(self):
         base = open_tree(self)
-        docroot = harness.make_docroot(base)
-        big = harness.deterministic_bytes(3 * 1024 * 1024, 5)
-        harness.write_file(os.path.join(docroot, "large.bin"), big, harness.T0)
+        docroot = docroots.make_docroot(base)
+        big = docroots.deterministic_bytes(3 * 1024 * 1024, 5)
+        docroots.write_file(os.path.join(docroot, "large.bin"), big, docroots.T0)
         daemon = Daemon(base).start()
         self.addCleanup(daemon.stop)
         env = {"NOTMOD_SOCKET": daemon.socket,
@@ -314,7 +316,7 @@ class ShimFds(unittest.TestCase):
         dgram = unix_dgram_inodes()
         tables = {}
         for which, s in servers.items():
-            workers = harness.child_pids(s.proc.pid)
+            workers = child_pids(s.proc.pid)
             self.assertEqual(len(workers), 1, workers)
             tables[which] = {"master": fd_table(s.proc.pid),
                              "worker": fd_table(workers[0])}

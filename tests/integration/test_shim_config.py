@@ -1,4 +1,4 @@
-"""The shim's configuration (DESIGN.md "Shim contract"), against a real
+"""The shim's configuration (libnotmod(7), ENVIRONMENT), against a real
 python3 http.server: NOTMOD_DISABLE, NOTMOD_PORTS, NOTMOD_HOLD_MAX,
 NOTMOD_LOG / NOTMOD_LOG_LEVEL, and silence when no log is asked for."""
 
@@ -7,14 +7,15 @@ import shutil
 import tempfile
 import unittest
 
-import harness
-from harness import PythonServer, Request, exchange
+import docroots
+from servers import PythonServer
+from wire import Request, exchange
 
-BODY_4K = harness.deterministic_bytes(4096, 7, text=True)
+BODY_4K = docroots.deterministic_bytes(4096, 7, text=True)
 
 
 class PortsServer(PythonServer):
-    """NOTMOD_PORTS computed from the port the harness picks."""
+    """NOTMOD_PORTS computed from the port Server.start picks."""
 
     def __init__(self, docroot, ports_fn, **kw):
         super().__init__(docroot, **kw)
@@ -30,8 +31,8 @@ class ShimConfig(unittest.TestCase):
     @classmethod
     def setUpClass(cls):
         cls.base = tempfile.mkdtemp(prefix="nm-config-")
-        cls.docroot = harness.make_docroot(cls.base)
-        harness.write_file(os.path.join(cls.docroot, "four.txt"), BODY_4K)
+        cls.docroot = docroots.make_docroot(cls.base)
+        docroots.write_file(os.path.join(cls.docroot, "four.txt"), BODY_4K)
 
     @classmethod
     def tearDownClass(cls):

@@ -1,8 +1,9 @@
-"""Issue 3, conformance: through the shim, every case of conformance.md that
-applies to server-sent validators gives the right status and headers.
+"""Conformance: through the shim, every case of the decision (docs/, "When
+notmod answers 304") that applies to server-sent validators gives the right
+status and headers.
 
 Each case is a request against a representation with ETag E and
-Last-Modified L (= harness.T0) and the status RFC 9110 §13.2.2 wants when the
+Last-Modified L (= docroots.T0) and the status RFC 9110 §13.2.2 wants when the
 server itself would answer 200: '304' (the shim substitutes) or 'pass' (the
 server's response leaves unchanged).  When the bare server answers something
 else itself (its own 304, a 412, a 206), the shim must pass it untouched.
@@ -19,15 +20,17 @@ so the shim's substitution is what is tested:
     some conditionals themselves.
 """
 
-import shutil
 import tempfile
 import unittest
 
-import harness
-from harness import (NOT_MODIFIED, PASS, BusyboxServer, NginxServer,
-                     PythonServer, Request, Sequence, T0, asctime_date,
-                     check_304_shape, compare_sequence, expected_action,
-                     http_date, rfc850_date, run_sequence)
+import docroots
+import servers
+import wire
+from compare import Sequence, compare_sequence, run_sequence
+from docroots import T0
+from model import NOT_MODIFIED, PASS, expected_action
+from servers import BusyboxServer, NginxServer, PythonServer
+from wire import Request, asctime_date, http_date, rfc850_date
 
 L, LATER, EARLIER = T0, T0 + 3600, T0 - 3600
 
@@ -157,31 +160,20 @@ class ConformanceMixin:
     @classmethod
     def setUpClass(cls):
         cls.base = tempfile.mkdtemp(prefix="nm-conf-")
-        cls.docroot = harness.make_docroot(cls.base, cgi=cls.cgi)
-        cls.bare = cls.shim = None
-        try:
-            cls.bare = cls.server_cls(cls.docroot, shim=False, tag="-bare",
-                                      **cls.server_kw).start()
-            cls.shim = cls.server_cls(cls.docroot, shim=True, tag="-shim",
-                                      **cls.server_kw).start()
-        except Exception:
-            cls.tearDownClass()
-            raise
+        cls.docroot = docroots.make_docroot(cls.base, cgi=cls.cgi)
+        servers.start_pair(cls)
         r = cls.get(cls.bare, Request("GET", cls.path,
                                       headers=[("Connection", "close")]))
         cls.etag = r.first("ETag")
-        cls.lm = harness.parse_http_date(r.first("Last-Modified") or "")
+        cls.lm = wire.parse_http_date(r.first("Last-Modified") or "")
 
     @classmethod
     def tearDownClass(cls):
-        for s in (cls.bare, cls.shim):
-            if s is not None:
-                s.cleanup()
-        shutil.rmtree(cls.base, ignore_errors=True)
+        servers.stop_pair(cls)
 
     @staticmethod
     def get(server, req):
-        ex = harness.exchange(server.port, [req])
+        ex = wire.exchange(server.port, [req])
         assert ex.final(), ex
         return ex.final()[0]
 
@@ -263,10 +255,10 @@ class ConformanceMixin:
         req = Request("GET", self.big_path, headers=[
             ("If-Modified-Since", http_date(LATER)),
             ("Connection", "close")])
-        ex = harness.exchange(self.shim.port, [req])
+        ex = wire.exchange(self.shim.port, [req])
         self.assertEqual([r.status for r in ex.final()], [304], ex)
         self.assertLessEqual(len(ex.raw), 300, ex.raw)
-        bare = harness.exchange(self.bare.port, [req])
+        bare = wire.exchange(self.bare.port, [req])
         self.assertEqual(bare.final()[0].status, 200)
         self.assertGreater(len(bare.raw), 256 * 1024)
 

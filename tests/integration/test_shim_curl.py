@@ -1,4 +1,4 @@
-"""Issue 3 with curl as the client: -z (If-Modified-Since from a date),
+"""Server validators through the shim with curl as the client: -z (If-Modified-Since from a date),
 --http1.0, -I (HEAD), several URLs over one keep-alive connection, and
 --etag-save/--etag-compare, against nginx that sends validators but never
 answers If-Modified-Since itself ("noims"), and busybox static files."""
@@ -9,8 +9,10 @@ import subprocess
 import tempfile
 import unittest
 
-import harness
-from harness import BusyboxServer, NginxServer, T0, http_date
+import docroots
+from docroots import T0
+from servers import BusyboxServer, NginxServer
+from wire import http_date
 
 LATER = http_date(T0 + 3600)    # after the files' Last-Modified
 EARLIER = http_date(T0 - 3600)  # before it
@@ -29,7 +31,7 @@ class CurlMixin:
     @classmethod
     def setUpClass(cls):
         cls.base = tempfile.mkdtemp(prefix="nm-curl-")
-        cls.docroot = harness.make_docroot(cls.base)
+        cls.docroot = docroots.make_docroot(cls.base)
         cls.srv = cls.server_cls(cls.docroot, shim=True, tag="-curl",
                                  **cls.server_kw).start()
 

@@ -1,21 +1,22 @@
-"""Issue 3, fidelity: the same request sequences against a bare server and
-the same server under libnotmod.so (same docroot) give byte-identical
-responses after Date normalization, except exactly where the shim must
-substitute a 304 (there the 304's shape is checked against the bare 200).
+"""Fidelity: the same request sequences against a bare server and the same
+server under libnotmod.so (same docroot) give byte-identical responses
+after Date normalization, except exactly where the shim must substitute a
+304 (there the 304's shape is checked against the bare 200).
 
-While issue 4 is not done, a 200 without a server ETag may or may not gain
-one `ETag: "nm-..."` line just before the empty line; nothing else may
-differ.  Sequences come from sequences.build(): >= 60 per server."""
+A 200 without a server ETag may or may not gain one `ETag: "nm-..."` line
+just before the empty line (test_shim_synth.py says where it must); nothing
+else may differ.  Sequences come from sequences.build(): >= 60 per server."""
 
 import os
 import tempfile
 import unittest
 
-import harness
+import docroots
 import sequences
-from harness import (BusyboxServer, LighttpdServer, NginxServer, PythonServer,
-                     Request, T0, compare_sequence, etag_of, exchange,
-                     parse_http_date, run_sequence)
+import servers
+from compare import compare_sequence, run_sequence
+from servers import BusyboxServer, LighttpdServer, NginxServer, PythonServer
+from wire import Request, exchange, parse_http_date
 
 MIN_SEQUENCES = 60
 
@@ -31,12 +32,12 @@ class FidelityMixin:
     @classmethod
     def setUpClass(cls):
         cls.base = tempfile.mkdtemp(prefix="nm-fid-")
-        cls.docroot = harness.make_docroot(cls.base, cgi=bool(cls.cgi_paths))
-        harness.start_pair(cls)
+        cls.docroot = docroots.make_docroot(cls.base, cgi=bool(cls.cgi_paths))
+        servers.start_pair(cls)
 
     @classmethod
     def tearDownClass(cls):
-        harness.stop_pair(cls)
+        servers.stop_pair(cls)
 
     def probe(self, path):
         ex = exchange(self.bare.port, [Request("GET", path, headers=[
@@ -123,7 +124,7 @@ class NginxFidelity(FidelityMixin, unittest.TestCase):
                    ("/empty.txt", "GET"), ("/", "HEAD")]
 
 
-@unittest.skipUnless(harness.have("lighttpd"), "lighttpd not installed")
+@unittest.skipUnless(servers.have("lighttpd"), "lighttpd not installed")
 class LighttpdFidelity(FidelityMixin, unittest.TestCase):
     server_cls = LighttpdServer
     extra_paths = [("/index.html", "GET"), ("/empty.txt", "GET"),

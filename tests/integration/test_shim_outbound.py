@@ -14,7 +14,9 @@ import sys
 import threading
 import unittest
 
-import harness
+import model
+import servers
+import wire
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 # What the upstream answers: bytes that are no HTTP request.
@@ -46,7 +48,7 @@ class Upstream:
         self.ls.close()
 
 
-class OutboundServer(harness.Server):
+class OutboundServer(servers.Server):
     name = "outbound"
 
     def __init__(self, upstream, **kw):
@@ -76,14 +78,14 @@ class Outbound(unittest.TestCase):
 
     def test_outbound_connection_not_followed(self):
         for _ in range(2):
-            ex = harness.exchange(self.srv.port, [harness.Request(
+            ex = wire.exchange(self.srv.port, [wire.Request(
                 "GET", "/a", "HTTP/1.1", [("Connection", "close")])],
                 timeout=5)
             self.assertIsNone(ex.error, ex)
             r = ex.final()[0]
             self.assertEqual(r.status, 200)
             self.assertEqual(r.body, UPSTREAM_REPLY)
-            self.assertIsNotNone(harness.synth_line_of(r), r.head_raw)
+            self.assertIsNotNone(model.synth_line_of(r), r.head_raw)
         with open(self.log) as f:
             log = f.read()
         self.assertNotIn("passing through", log)

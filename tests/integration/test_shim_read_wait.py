@@ -14,7 +14,9 @@ import sys
 import time
 import unittest
 
-import harness
+import model
+import servers
+import wire
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 HOLD_MS = 5000
@@ -22,7 +24,7 @@ HEAD = (b"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\n"
         b"Content-Length: 10\r\n\r\n")
 
 
-class ReadWaitServer(harness.Server):
+class ReadWaitServer(servers.Server):
     name = "readwait"
 
     def command(self):
@@ -74,7 +76,7 @@ class ExitDelivers(unittest.TestCase):
                              shim_env={"NOTMOD_HOLD_MS": str(HOLD_MS)})
         try:
             srv.start()
-            ex = harness.exchange(srv.port, [harness.Request(
+            ex = wire.exchange(srv.port, [wire.Request(
                 "GET", "/exit", "HTTP/1.0")], timeout=4)
             self.assertTrue(ex.eof, ex)
             self.assertEqual(ex.raw, b"HTTP/1.0 200 OK\r\nContent-Type: "
@@ -117,7 +119,7 @@ class ReadWait(unittest.TestCase):
         head, _, body = whole.partition(b"\r\n\r\n")
         self.assertEqual(body, b"0123456789")
         lines = head.split(b"\r\n")
-        tags = [l for l in lines if harness.SYNTH_ETAG_RE.match(l)]
+        tags = [l for l in lines if model.SYNTH_ETAG_RE.match(l)]
         self.assertEqual(len(tags), 1, "no tag added: %r" % whole)
         # the shim dates a 200 it rewrites when the server did not
         dates = [l for l in lines if l.startswith(b"Date: ")]

@@ -10,13 +10,13 @@ its replies are 200s without validators, which the shim tags and reports to
 a datagram socket standing in for notmodd. Every request must complete."""
 
 import os
+import signal
 import socket
-import subprocess
 import tempfile
-import time
 import unittest
 
-import harness
+import servers
+from model import SYNTH_ETAG_RE
 
 REQUESTS = 3000
 
@@ -30,26 +30,17 @@ class SignalHandlerClosesDuringShutdown(unittest.TestCase):
         self.events = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
         self.events.bind(self.sock_path)
         self.events.setblocking(False)
-        self.port = harness.free_port()
-        env = dict(harness.clean_env(), NOTMOD_SOCKET=self.sock_path)
-        if not harness.NO_SHIM:
-            env["LD_PRELOAD"] = harness.SHIM_PATH
-        self.server = subprocess.Popen(
-            [os.path.join(harness.BUILD_DIR, "signal_server"), str(self.port)],
-            env=env, start_new_session=True)
+        self.port = servers.free_port()
+        env = dict(servers.clean_env(), NOTMOD_SOCKET=self.sock_path)
+        if not servers.NO_SHIM:
+            env["LD_PRELOAD"] = servers.SHIM_PATH
+        self.server = servers.spawn(
+            [servers.built("signal_server"), str(self.port)], env=env)
         self.addCleanup(self.stop)
-        deadline = time.monotonic() + 5
-        while time.monotonic() < deadline:
-            try:
-                socket.create_connection(("127.0.0.1", self.port), 1).close()
-                break
-            except OSError:
-                time.sleep(0.05)
+        servers.wait_accepting(self.port, self.server, timeout=5)
 
     def stop(self):
-        if self.server.poll() is None:
-            self.server.kill()
-        self.server.wait()
+        servers.stop_group(self.server, signal.SIGKILL)
         self.events.close()
 
     def drain_events(self):
@@ -60,8 +51,8 @@ class SignalHandlerClosesDuringShutdown(unittest.TestCase):
             pass
 
     def test_every_request_completes_and_is_tagged(self):
-        if not os.path.exists(harness.SHIM_PATH):
-            self.fail("shim not built: %s" % harness.SHIM_PATH)
+        if not os.path.exists(servers.SHIM_PATH):
+            self.fail("shim not built: %s" % servers.SHIM_PATH)
         tagged = 0
         for i in range(REQUESTS):
             c = socket.create_connection(("127.0.0.1", self.port), timeout=3)
@@ -82,10 +73,10 @@ class SignalHandlerClosesDuringShutdown(unittest.TestCase):
             head, _, body = data.partition(b"\r\n\r\n")
             self.assertTrue(head.startswith(b"HTTP/1.1 200 OK\r\n"), data)
             self.assertEqual(body, b"hello\n", data)
-            tagged += any(harness.SYNTH_ETAG_RE.match(line)
+            tagged += any(SYNTH_ETAG_RE.match(line)
                           for line in head.split(b"\r\n"))
         self.assertIsNone(self.server.poll(), "the server died")
-        if not harness.NO_SHIM:
+        if not servers.NO_SHIM:
             self.assertEqual(tagged, REQUESTS)
 
 

@@ -1,5 +1,5 @@
-"""Issue 5 end to end: the shim under a real busybox httpd reports to a real
-notmodd (embedded store) and reads its snapshot.
+"""The shim and the store end to end: the shim under a real busybox httpd
+reports to a real notmodd (embedded store) and reads its snapshot.
 
 - a no-validator CGI gets its ETag from the shim and its Last-Modified from
   the store (the date of its tag's epoch), and If-Modified-Since against
@@ -15,9 +15,11 @@ import os
 import time
 import unittest
 
-import harness
+import docroots
+import model
 from daemon_util import Daemon, ctl, tempdir, wait_for
-from harness import BusyboxServer, Request, exchange
+from servers import BusyboxServer
+from wire import Request, exchange
 
 SCRIPT = b"""#!/bin/sh
 echo "Content-Type: text/plain"
@@ -37,10 +39,10 @@ class ShimWithDaemon(unittest.TestCase):
     def setUpClass(cls):
         cls.base = tempdir_cls = __import__("tempfile").mkdtemp(
             prefix="nm-store-")
-        cls.docroot = harness.make_docroot(tempdir_cls, cgi=True)
+        cls.docroot = docroots.make_docroot(tempdir_cls, cgi=True)
         for name in ("page.sh", "other.sh", "pinned.sh"):
             path = os.path.join(cls.docroot, "cgi-bin", name)
-            harness.write_file(path, SCRIPT)
+            docroots.write_file(path, SCRIPT)
             os.chmod(path, 0o755)
         cls.daemon = Daemon(cls.base).start()
         env = {"NOTMOD_SOCKET": cls.daemon.socket,
@@ -79,7 +81,7 @@ class ShimWithDaemon(unittest.TestCase):
         first = get(self.server, path)
         self.assertEqual(first.status, 200)
         tag = first.first("ETag")
-        self.assertRegex(b"ETag: " + tag.encode(), harness.SYNTH_ETAG_RE)
+        self.assertRegex(b"ETag: " + tag.encode(), model.SYNTH_ETAG_RE)
         r = self.wait_lm(path)
         self.assertEqual(r.first("ETag"), tag)
         lm = r.first("Last-Modified")

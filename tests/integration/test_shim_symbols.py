@@ -1,4 +1,5 @@
-"""The symbol matrix and constructor order (shim-pitfalls.md §5).
+"""The symbol matrix and constructor order (docs/interposition.md, "Which
+symbols" and "Testing like the interposers that came before").
 
 One tiny server (tests/fixtures/snippet_server.c) is built twice: plain
 (read, open, fcntl, sendfile) and with -D_FORTIFY_SOURCE=2
@@ -9,12 +10,14 @@ ran, must work unchanged."""
 
 import os
 import shutil
+import signal
 import subprocess
 import tempfile
 import unittest
 
-from harness import (BUILD_DIR, Request, exchange, free_port, shim_preload,
+from servers import (BUILD_DIR, free_port, shim_preload, spawn, stop_group,
                      wait_accepting)
+from wire import Request, exchange
 
 BODY = bytes(range(256)) * 400  # 100 KiB
 
@@ -42,9 +45,9 @@ class SymbolMatrix(unittest.TestCase):
         env = dict(os.environ, LD_PRELOAD=shim_preload(),
                    ASAN_OPTIONS="detect_leaks=0",
                    NOTMOD_SOCKET=os.path.join(d, "none.sock"))
-        proc = subprocess.Popen([binary, str(port), path], env=env,
-                                stderr=subprocess.DEVNULL)
-        self.addCleanup(lambda: (proc.kill(), proc.wait()))
+        proc = spawn([binary, str(port), path], env=env,
+                     stderr=subprocess.DEVNULL)
+        self.addCleanup(stop_group, proc, signal.SIGKILL)
         self.assertTrue(wait_accepting(port, proc), "server did not start")
         return port
 

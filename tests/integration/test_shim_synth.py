@@ -1,4 +1,4 @@
-"""Issue 4: servers that send no ETag.  The shim holds the 200 to GET, hashes
+"""Servers that send no ETag.  The shim holds the 200 to GET, hashes
 the body and adds `ETag: "nm-<22 base64url chars>"` just before the empty
 line (the server's own header bytes and order kept), and answers a matching
 If-None-Match with a 304.
@@ -14,12 +14,16 @@ import threading
 import time
 import unittest
 
-import harness
+import docroots
 import sequences
-from harness import (NOT_MODIFIED, SYNTH_ETAG_RE, BusyboxServer, NginxServer,
-                     PythonServer, Request, Sequence, T0, check_304_shape,
-                     compare_sequence, curl, exchange, http_date,
-                     normalize_head, run_sequence, synth_line_of)
+import servers
+import wire
+from clients import curl
+from compare import compare_sequence, run_sequence
+from docroots import T0
+from model import SYNTH_ETAG_RE, check_304_shape, synth_line_of
+from servers import BusyboxServer, NginxServer, PythonServer
+from wire import Request, exchange, http_date, normalize_head
 
 HOLD_MAX = 8 * 1024 * 1024
 HUGE = 20 * 1024 * 1024
@@ -28,7 +32,7 @@ COND_FIELDS = {"if-none-match", "if-modified-since", "if-match",
 
 
 def must_synth(req, b):
-    """A bare response the issue-4 shim must tag: a complete 200 to GET
+    """A bare response the shim must tag: a complete 200 to GET
     without a server ETag, within the hold limit, not a stream."""
     return (req.method == "GET" and b.status == 200
             and b.first("ETag") is None and len(b.body) <= HOLD_MAX
@@ -50,13 +54,13 @@ class SynthMixin:
     @classmethod
     def setUpClass(cls):
         cls.base = tempfile.mkdtemp(prefix="nm-synth-")
-        cls.docroot = harness.make_docroot(cls.base, cgi=cls.cgi)
+        cls.docroot = docroots.make_docroot(cls.base, cgi=cls.cgi)
         cls.prepare_docroot(cls.docroot)
-        harness.start_pair(cls)
+        servers.start_pair(cls)
 
     @classmethod
     def tearDownClass(cls):
-        harness.stop_pair(cls)
+        servers.stop_pair(cls)
 
     # helpers
     def one(self, server, method, path, headers=(), **kw):
@@ -224,12 +228,12 @@ class BusyboxCgiSynth(SynthMixin, unittest.TestCase):
 
     @classmethod
     def prepare_docroot(cls, d):
-        harness.write_file(os.path.join(d, "cgi-bin", "changing.txt"),
+        docroots.write_file(os.path.join(d, "cgi-bin", "changing.txt"),
                            b"initial\n")
 
     def change_target(self):
         p = os.path.join(self.docroot, "cgi-bin", "changing.txt")
-        return "/cgi-bin/file.sh", lambda data: harness.write_file(p, data)
+        return "/cgi-bin/file.sh", lambda data: docroots.write_file(p, data)
 
     def test_tag_is_over_dechunked_body(self):
         """static.sh (close-delimited), clen.sh (Content-Length) and
@@ -309,13 +313,13 @@ class NginxNoValidatorsSynth(SynthMixin, unittest.TestCase):
 
     @classmethod
     def prepare_docroot(cls, d):
-        block = harness.deterministic_bytes(65536, 3)
-        harness.write_file(os.path.join(d, "huge.bin"),
+        block = docroots.deterministic_bytes(65536, 3)
+        docroots.write_file(os.path.join(d, "huge.bin"),
                            block * (HUGE // len(block)), T0)
         os.makedirs(os.path.join(d, "c"), exist_ok=True)
-        harness.write_file(os.path.join(d, "c", "one-kib.txt"),
-                           harness.deterministic_bytes(1024, 4, True), T0)
-        harness.write_file(os.path.join(d, "c", "change.txt"), b"x\n", T0)
+        docroots.write_file(os.path.join(d, "c", "one-kib.txt"),
+                           docroots.deterministic_bytes(1024, 4, True), T0)
+        docroots.write_file(os.path.join(d, "c", "change.txt"), b"x\n", T0)
 
     def change_target(self):
         p = os.path.join(self.docroot, "c", "change.txt")
@@ -325,7 +329,7 @@ class NginxNoValidatorsSynth(SynthMixin, unittest.TestCase):
             # a new mtime each time: the shim may cache a file's tag by
             # (dev, inode, size, mtime)
             n[0] += 1
-            harness.write_file(p, data, T0 + 100 * n[0])
+            docroots.write_file(p, data, T0 + 100 * n[0])
         return "/c/change.txt", set_content
 
     def test_bare_nginx_sends_no_validators(self):
@@ -399,7 +403,7 @@ class PythonSynth(SynthMixin, unittest.TestCase):
 
     @classmethod
     def prepare_docroot(cls, d):
-        harness.write_file(os.path.join(d, "change.txt"), b"x\n", T0)
+        docroots.write_file(os.path.join(d, "change.txt"), b"x\n", T0)
 
     def change_target(self):
         p = os.path.join(self.docroot, "change.txt")
@@ -407,7 +411,7 @@ class PythonSynth(SynthMixin, unittest.TestCase):
 
         def set_content(data):
             n[0] += 1
-            harness.write_file(p, data, T0 + 100 * n[0])
+            docroots.write_file(p, data, T0 + 100 * n[0])
         return "/change.txt", set_content
 
     def test_etag_beside_last_modified(self):
@@ -416,7 +420,7 @@ class PythonSynth(SynthMixin, unittest.TestCase):
         line = synth_line_of(s)
         self.assertIsNotNone(line, s.head_raw)
         self.assertEqual(normalize_head(s.head_raw), normalize_head(
-            harness.insert_line_before_end(b.head_raw, line)))
+            wire.insert_line_before_end(b.head_raw, line)))
         self.assertEqual(s.header_lines[-2:],
                          [b"Last-Modified: " + http_date(T0).encode(), line])
 

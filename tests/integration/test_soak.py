@@ -1,4 +1,4 @@
-"""Issue 9, load and soak: wrk drives nginx (validators off, 2 workers)
+"""Load and soak: wrk drives nginx (validators off, 2 workers)
 under the shim with 256 connections and a 50/50 mix of revalidations (the
 shim's nm- tag in If-None-Match: the shim answers 304) and plain GETs (the
 shim adds the tag to nginx's 200).
@@ -10,7 +10,7 @@ Checked:
   revalidated file's tag must be a 304 without body, one carrying the other
   file's tag must be a 200 with exactly that file's bytes; anything else is
   counted as bad and must not occur;
-- meanwhile a raw-client checker (harness.LoadGen) verifies a sample of
+- meanwhile a raw-client checker (clients.LoadGen) verifies a sample of
   responses: status, SHA-256 of the body, ETag, the 304's shape against the
   200's head;
 - the nginx workers' VmRSS at the end is not above its value at a third of
@@ -29,10 +29,13 @@ import threading
 import time
 import unittest
 
-import harness
+import docroots
+import servers
+from clients import LoadGen, body_check
 from daemon_util import tempdir
-from harness import (LoadGen, NginxServer, Request, body_check,
-                     check_304_shape, child_pids, exchange, vm_rss_kb)
+from model import check_304_shape
+from servers import NginxServer, child_pids, vm_rss_kb
+from wire import Request, exchange, request_bytes
 
 SECONDS = int(os.environ.get("NOTMOD_SOAK_SECONDS", "6"))
 CONNS = int(os.environ.get("NOTMOD_SOAK_CONNS", "256"))
@@ -130,7 +133,7 @@ def one(port, path, headers=()):
     return ex.final()[0]
 
 
-@unittest.skipUnless(harness.have("wrk"), "wrk not installed")
+@unittest.skipUnless(servers.have("wrk"), "wrk not installed")
 class WrkSoak(unittest.TestCase):
     def test_wrk_sendfile_on(self):
         """nginx sends bodies with sendfile: the shim hashes the file."""
@@ -143,11 +146,11 @@ class WrkSoak(unittest.TestCase):
 
     def run_soak(self, extra):
         base = tempdir(self)
-        root = harness.make_docroot(base)
-        files = {"/reval.bin": harness.deterministic_bytes(48 * 1024, 7),
-                 "/plain.bin": harness.deterministic_bytes(16 * 1024, 8)}
+        root = docroots.make_docroot(base)
+        files = {"/reval.bin": docroots.deterministic_bytes(48 * 1024, 7),
+                 "/plain.bin": docroots.deterministic_bytes(16 * 1024, 8)}
         for path, data in files.items():
-            harness.write_file(root + path, data, harness.T0)
+            docroots.write_file(root + path, data, docroots.T0)
         srv = NginxServer(root, validators="off", workers=2, shim=True,
                           tag="-soak", extra_server="keepalive_requests "
                           "100000; " + extra)
@@ -174,13 +177,13 @@ class WrkSoak(unittest.TestCase):
             probs = check_304_shape(r, ref200)
             return "; ".join(probs) if probs else None
         plan = [
-            ("INM reval", harness_req("/reval.bin", [
+            ("INM reval", get_bytes("/reval.bin", [
                 ("If-None-Match", tags["/reval.bin"])]), "GET", shape_304),
-            ("GET plain", harness_req("/plain.bin"), "GET",
+            ("GET plain", get_bytes("/plain.bin"), "GET",
              body_check(200, sha(files["/plain.bin"]), tags["/plain.bin"])),
-            ("GET reval", harness_req("/reval.bin"), "GET",
+            ("GET reval", get_bytes("/reval.bin"), "GET",
              body_check(200, sha(files["/reval.bin"]), tags["/reval.bin"])),
-            ("INM-miss plain", harness_req("/plain.bin", [
+            ("INM-miss plain", get_bytes("/plain.bin", [
                 ("If-None-Match", tags["/reval.bin"])]), "GET",
              body_check(200, sha(files["/plain.bin"]), tags["/plain.bin"])),
         ]
@@ -247,14 +250,12 @@ class WrkSoak(unittest.TestCase):
         self.assertEqual(srv.error_lines(), [], srv.logs()[-3000:])
 
 
+def get_bytes(path, headers=()):
+    return request_bytes("GET", path, "127.0.0.1", headers)
+
+
 def lua_str(s):
     return '"%s"' % s.replace("\\", "\\\\").replace('"', '\\"')
-
-
-def harness_req(path, headers=()):
-    lines = ["GET %s HTTP/1.1" % path, "Host: 127.0.0.1"]
-    lines += ["%s: %s" % kv for kv in headers]
-    return ("\r\n".join(lines) + "\r\n\r\n").encode()
 
 
 if __name__ == "__main__":

@@ -1,5 +1,5 @@
-"""Issue 9, threads and processes: no cross-talk between connections, no
-double or lost bytes.
+"""Threads and processes: no cross-talk between connections, no double or
+lost bytes.
 
 - python3 http.server (ThreadingHTTPServer: a thread per connection, bodies
   written with send(), held by the shim and tagged): 16 client threads, each
@@ -22,8 +22,9 @@ import threading
 import time
 import unittest
 
-import harness
-from harness import (BusyboxServer, FramingError, PythonServer, parse_one)
+import docroots
+from servers import BusyboxServer, PythonServer
+from wire import FramingError, parse_one
 
 THREADS = 16
 PER_THREAD = 30
@@ -234,7 +235,7 @@ class ThreadedPythonServer(ConcurrencyMixin, unittest.TestCase):
     @classmethod
     def setUpClass(cls):
         cls.base = tempfile.mkdtemp(prefix="nm-threads-")
-        cls.docroot = harness.make_docroot(cls.base)
+        cls.docroot = docroots.make_docroot(cls.base)
         os.makedirs(os.path.join(cls.docroot, "t"))
         cls.bodies = {}
         for t in range(THREADS):
@@ -242,7 +243,7 @@ class ThreadedPythonServer(ConcurrencyMixin, unittest.TestCase):
                 url = "/t/f%d-%d.txt" % (t, k)
                 line = ("thread %d file %d\n" % (t, k)).encode()
                 body = (line * (size // len(line) + 1))[:size]
-                harness.write_file(cls.docroot + url, body, harness.T0)
+                docroots.write_file(cls.docroot + url, body, docroots.T0)
                 cls.bodies[url] = body
         cls.start_server(PythonServer(cls.docroot, shim=True, tag="-threads"))
 
@@ -258,9 +259,9 @@ class ForkingBusyboxCgi(ConcurrencyMixin, unittest.TestCase):
     @classmethod
     def setUpClass(cls):
         cls.base = tempfile.mkdtemp(prefix="nm-forks-")
-        cls.docroot = harness.make_docroot(cls.base, cgi=True)
+        cls.docroot = docroots.make_docroot(cls.base, cgi=True)
         path = os.path.join(cls.docroot, "cgi-bin", "repeat.sh")
-        harness.write_file(path, REPEAT_CGI)
+        docroots.write_file(path, REPEAT_CGI)
         os.chmod(path, 0o755)
         # A generous hold deadline: CGIs are slow when the machine is busy.
         cls.start_server(BusyboxServer(cls.docroot, shim=True, tag="-forks",

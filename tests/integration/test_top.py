@@ -16,15 +16,15 @@ import re
 import select
 import signal
 import struct
-import subprocess
 import termios
 import threading
 import time
 import unittest
 
-import harness
-from daemon_util import NM_EMIT, NOTMODCTL, Daemon, ctl, stop_process, \
-    tempdir, wait_for
+import docroots
+import servers
+from daemon_util import NM_EMIT, NOTMODCTL, Daemon, ctl, tempdir, wait_for
+from servers import spawn, stop_group
 
 TOLERANCE = 0.10
 # Two routes at known rates: A is revalidated and answered 304 by notmod,
@@ -54,17 +54,17 @@ class Emitters:
         self.procs = []
         common = [NM_EMIT, "--socket", daemon.socket, "--host",
                   "example.test"]
-        self.procs.append(subprocess.Popen(common + [
+        self.procs.append(spawn(common + [
             "--path", "/a", "--cond", "inm", "--outcome", "substituted_304",
             "--status", "304", "--saved", str(SAVED_A),
             "--rate", str(RATE_A), "--count", str(int(RATE_A * seconds))]))
-        self.procs.append(subprocess.Popen(common + [
+        self.procs.append(spawn(common + [
             "--path", "/b", "--cond", "ims", "--outcome", "cond_miss",
             "--rate", str(RATE_B), "--count", str(int(RATE_B * seconds))]))
 
     def stop(self):
         for p in self.procs:
-            stop_process(p)
+            stop_group(p)
 
 
 class RatesTest(unittest.TestCase):
@@ -213,9 +213,9 @@ class PtyTop:
         fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 24, 80,
                                                            0, 0))
         env = dict(os.environ, TERM="xterm")
-        self.proc = subprocess.Popen(
+        self.proc = spawn(
             [NOTMODCTL, "--control", control, "top"] + args, stdin=slave,
-            stdout=slave, stderr=slave, env=env, start_new_session=True)
+            stdout=slave, stderr=slave, env=env)
         os.close(slave)
         self.raw = ""
         self.frames_seen = 0
@@ -261,13 +261,11 @@ class PtyTop:
         return self.proc.wait(timeout=1)
 
     def kill(self):
-        if self.proc.poll() is None:
-            os.killpg(self.proc.pid, signal.SIGKILL)
-            self.proc.wait()
+        stop_group(self.proc, signal.SIGKILL)
         os.close(self.master)
 
 
-@unittest.skipUnless(harness.have("nginx"), "nginx is not installed")
+@unittest.skipUnless(servers.have("nginx"), "nginx is not installed")
 class RealTrafficTest(unittest.TestCase):
     """nginx without validators under the shim, reporting to notmodd; a
     client sends 40 requests a second, every other one a revalidation with
@@ -280,10 +278,10 @@ class RealTrafficTest(unittest.TestCase):
         base = tempdir(self)
         self.d = Daemon(base).start()
         self.addCleanup(self.d.stop)
-        docroot = harness.make_docroot(base)
+        docroot = docroots.make_docroot(base)
         env = {"NOTMOD_SOCKET": self.d.socket,
                "NOTMOD_SNAPSHOT": self.d.snapshot}
-        self.server = harness.NginxServer(docroot, validators="off",
+        self.server = servers.NginxServer(docroot, validators="off",
                                           shim=True, shim_env=env,
                                           tag="-top").start()
         self.addCleanup(self.server.cleanup)

@@ -1,8 +1,9 @@
 """Shared by test_never_wrong_304.py and test_ground_truth.py: content the
 test controls (CGI scripts that `cat` files the test rewrites, static files
-rewritten in place), a keep-alive raw client that sends any Host spelling,
-and a stack of notmodd (embedded, embedded with --state, or a real Redis)
-with shimmed servers on one docroot, stopped by PID even on failure.
+rewritten in place) and a stack of notmodd (embedded, embedded with
+--state, or a real Redis) with shimmed servers on one docroot, stopped by
+PID even on failure. Their client is wire.Conn (keep-alive, any Host
+spelling).
 
 A wrong 304 is a 304 for bytes other than those the server would send now;
 these helpers let a test know exactly which bytes that is."""
@@ -11,13 +12,13 @@ import atexit
 import os
 import shutil
 import signal
-import socket
 import tempfile
 import time
 
-import harness
 from daemon_util import Daemon, Redis, ctl
-from harness import FramingError, parse_http_date, parse_one
+from docroots import make_docroot, write_file
+from servers import KEEP_TMP
+from wire import parse_http_date
 
 # CGI scripts. Their bodies are files beside them that the tests rewrite;
 # CRLF heads without Date or validators (busybox relays them as they are).
@@ -56,11 +57,11 @@ def install_scripts(docroot):
     os.makedirs(d, exist_ok=True)
     for name, text in CGI_SCRIPTS.items():
         p = os.path.join(d, name)
-        harness.write_file(p, text)
+        write_file(p, text)
         os.chmod(p, 0o755)
     for name in CGI_FILES:
-        harness.write_file(os.path.join(d, name), b"initial " +
-                           name.encode() + b"\n")
+        write_file(os.path.join(d, name), b"initial " + name.encode() +
+                   b"\n")
     return d
 
 
@@ -88,97 +89,6 @@ def rewrite_same_size_keep_mtime(path, data):
     assert after.st_mtime_ns == st.st_mtime_ns and after.st_ino == st.st_ino
 
 
-# --------------------------------------------------------------------------
-# raw keep-alive client
-
-def request_bytes(method, target, host="example.com", headers=(),
-                  version="HTTP/1.1"):
-    """One request head; host None sends no Host field."""
-    lines = ["%s %s %s" % (method, target, version)]
-    if host is not None:
-        lines.append("Host: " + host)
-    lines += ["%s: %s" % (k, v) for k, v in headers]
-    return ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1")
-
-
-class Conn:
-    """A client connection kept open between requests and reopened when the
-    server closed it (busybox closes after every response)."""
-
-    def __init__(self, port, timeout=10.0):
-        self.port = port
-        self.timeout = timeout
-        self.sock = None
-        self.buf = bytearray()
-
-    def close(self):
-        if self.sock is not None:
-            self.sock.close()
-        self.sock = None
-        self.buf = bytearray()
-
-    def _connect(self):
-        self.close()
-        self.sock = socket.create_connection(("127.0.0.1", self.port),
-                                             timeout=self.timeout)
-        self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-
-    def request(self, method, target, host="example.com", headers=()):
-        """Sends one request, returns its final Response (raises
-        FramingError / OSError on a broken exchange)."""
-        data = request_bytes(method, target, host, headers)
-        for attempt in (0, 1):
-            reused = self.sock is not None
-            if not reused:
-                self._connect()
-            try:
-                self.sock.sendall(data)
-                return self._read(method)
-            except (ConnectionError, FramingError, EOFError):
-                # a kept-alive connection the server closed meanwhile:
-                # once more on a fresh one
-                self.close()
-                if not reused or attempt:
-                    raise
-        raise AssertionError("unreachable")
-
-    def _read(self, method):
-        deadline = time.monotonic() + self.timeout
-        while True:
-            r, used = parse_one(self.buf, method, eof=False)
-            if r is not None and 100 <= r.status < 200:
-                del self.buf[:used]
-                continue
-            if r is not None:
-                del self.buf[:used]
-                conn = (r.first("Connection") or "").lower()
-                if "close" in conn:
-                    self.close()
-                return r
-            if time.monotonic() > deadline:
-                raise FramingError("timeout reading a response: %r" %
-                                   bytes(self.buf[:200]))
-            chunk = self.sock.recv(1 << 20)
-            if not chunk:
-                if not self.buf:
-                    raise EOFError("closed before a response")
-                r, used = parse_one(self.buf, method, eof=True)
-                self.close()
-                if r is None:
-                    raise FramingError("closed inside a response")
-                return r
-            self.buf.extend(chunk)
-
-
-def one(port, method, target, host="example.com", headers=()):
-    """One request on its own connection."""
-    c = Conn(port)
-    try:
-        return c.request(method, target, host, headers)
-    finally:
-        c.close()
-
-
 def lm_of(resp):
     v = resp.first("Last-Modified")
     return parse_http_date(v) if v else None
@@ -197,7 +107,7 @@ def _close_all():
 
 
 class Stack:
-    """A temp dir with a docroot (harness files + the scripts above),
+    """A temp dir with a docroot (docroots.py's files + the scripts above),
     notmodd with store 'embedded' (state: also --state FILE) or 'redis' (a
     redis-server of its own), and shimmed servers pointed at that notmodd.
     close() stops everything by PID and removes the dir."""
@@ -206,7 +116,7 @@ class Stack:
         self.store = store
         self.base = tempfile.mkdtemp(prefix=prefix)
         os.chmod(self.base, 0o755)
-        self.docroot = harness.make_docroot(self.base, cgi=True)
+        self.docroot = make_docroot(self.base, cgi=True)
         self.cgi_dir = install_scripts(self.docroot)
         self.state_path = os.path.join(self.base, "notmodd.state") \
             if state else None
@@ -292,7 +202,7 @@ class Stack:
         if self.redis is not None:
             self.redis.stop()
             self.redis = None
-        if os.environ.get("NOTMOD_TEST_KEEP_TMP") != "1":
+        if not KEEP_TMP:
             shutil.rmtree(self.base, ignore_errors=True)
         if self in _open_stacks:
             _open_stacks.remove(self)

@@ -1,6 +1,7 @@
 /* test_cond.c - RFC 9110 §13.2.2 evaluation as notmod applies it: which
- * 200s to GET/HEAD may become 304, and every "pass when in doubt" rule in
- * conformance.md, including the decisions where the peers disagree. */
+ * 200s to GET/HEAD may become 304, and every "pass when in doubt" rule of
+ * docs/revalidation.md, including the decisions where the peers
+ * disagree. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -477,8 +478,8 @@ static const row_t rows[] = {
      .inm = "W/\"a\"",
      .expected = NM},
     /* Dates compare at one-second resolution. (Request Cache-Control:
-     * no-cache is deliberately not an input of nm_cond_eval: it does not
-     * stop a 304 at the origin, conformance.md.) */
+     * no-cache is deliberately not an input of nm_cond_eval: RFC 9110 does
+     * not let it stop a 304 at the origin, though Express's `fresh` does.) */
     {.what = "one_second_resolution_equal_dates",
      .lm = D_NOW,
      .ims = D_NOW,

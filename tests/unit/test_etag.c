@@ -1,5 +1,6 @@
 /* test_etag.c - entity-tag grammar, RFC 9110 §8.8.3.2 comparison table,
- * and If-None-Match / If-Match list matching (conformance.md). */
+ * and If-None-Match / If-Match list matching (RFC 9110 §13.1.1-2; a
+ * malformed list matches nothing). */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>

@@ -3,9 +3,11 @@
 
 Starts every server on 127.0.0.1 ephemeral ports in its own process group,
 measures, stops them by process group (also on SIGTERM/SIGINT), and prints
-one markdown table; run.sh appends it to RESULTS.md.
+one markdown table; run.sh appends it to RESULTS.md. The servers, notmodd
+and redis-server are the integration tests' fixtures
+(tests/integration/servers.py, daemon_util.py), tuned for load below.
 
-Method (../shared/MEASURING.md): the primary figure is server CPU per
+Method (docs/measuring.md): the primary figure is server CPU per
 request, the sum over every thread of the server's process tree of
 /proc/PID/task/TID/schedstat (first field, ns) plus the CPU of children it
 already reaped (cutime + cstime: busybox forks per connection and a CGI per
@@ -22,7 +24,6 @@ import math
 import os
 import re
 import select
-import shutil
 import signal
 import socket
 import statistics
@@ -33,16 +34,21 @@ import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(os.path.dirname(HERE))
+sys.path.insert(0, os.path.join(REPO, "tests", "integration"))
+
+import daemon_util  # noqa: E402  (the tests' fixtures, from the path above)
+import docroots  # noqa: E402
+import servers  # noqa: E402
+import wire  # noqa: E402
+
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 CONCURRENCY = 16
-T0 = 1600000000  # fixed mtime of docroot files
 SIZES = [("1 KiB", "f1k.bin", 1024), ("16 KiB", "f16k.bin", 16384),
          ("256 KiB", "f256k.bin", 262144)]
 CGI_PATH = "/cgi-bin/page.sh"
 CGI_BODY_LEN = 4096
 
 ARGS = None
-LIVE = []  # servers to stop
 
 
 def log(msg):
@@ -50,45 +56,13 @@ def log(msg):
 
 
 # --------------------------------------------------------------------------
-# processes
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def proc_children():
-    """pid -> list of child pids, from one pass over /proc."""
-    kids = {}
-    for d in os.listdir("/proc"):
-        if not d.isdigit():
-            continue
-        try:
-            with open("/proc/%s/stat" % d) as f:
-                st = f.read()
-        except OSError:
-            continue
-        ppid = int(st[st.rindex(")") + 2:].split()[1])
-        kids.setdefault(ppid, []).append(int(d))
-    return kids
-
-
-def tree_pids(root):
-    kids = proc_children()
-    out, todo = [], [root]
-    while todo:
-        p = todo.pop()
-        out.append(p)
-        todo.extend(kids.get(p, []))
-    return out
+# process figures
 
 
 def tree_cpu_ns(root):
     """CPU of every live thread under root, plus what root has reaped."""
     total = 0
-    for pid in tree_pids(root):
+    for pid in servers.tree_pids(root):
         try:
             for tid in os.listdir("/proc/%d/task" % pid):
                 with open("/proc/%d/task/%s/schedstat" % (pid, tid)) as f:
@@ -105,23 +79,16 @@ def tree_cpu_ns(root):
 def tree_mem_kb(root):
     """(VmRSS, RssShmem) summed over the tree, in KiB."""
     rss = shmem = 0
-    for pid in tree_pids(root):
-        try:
-            with open("/proc/%d/status" % pid) as f:
-                for line in f:
-                    if line.startswith("VmRSS:"):
-                        rss += int(line.split()[1])
-                    elif line.startswith("RssShmem:"):
-                        shmem += int(line.split()[1])
-        except OSError:
-            pass
+    for pid in servers.tree_pids(root):
+        rss += servers.status_kb(pid, "VmRSS") or 0
+        shmem += servers.status_kb(pid, "RssShmem") or 0
     return rss, shmem
 
 
 def memfd_bytes(root):
     """Bytes in memfds held open by the tree (the shim's spilled bodies)."""
     total = 0
-    for pid in tree_pids(root):
+    for pid in servers.tree_pids(root):
         fddir = "/proc/%d/fd" % pid
         try:
             fds = os.listdir(fddir)
@@ -136,199 +103,122 @@ def memfd_bytes(root):
     return total
 
 
-class Server:
-    """A process in its own session, stopped by process group."""
-
-    def __init__(self, name, shim=False, env=None):
-        self.name = name + ("+shim" if shim else "")
-        self.shim = shim
-        self.extra_env = dict(env or {})
-        self.dir = os.path.join(ARGS.work, self.name.replace("+", "_"))
-        os.makedirs(self.dir, exist_ok=True)
-        self.port = None
-        self.proc = None
-
-    def command(self):
-        raise NotImplementedError
-
-    def env(self):
-        env = {k: v for k, v in os.environ.items()
-               if not k.startswith("NOTMOD_") and k != "LD_PRELOAD"}
-        if self.shim:
-            env["LD_PRELOAD"] = os.path.join(ARGS.build, "libnotmod.so")
-            # No daemon: the shim is self-contained (DESIGN.md).
-            env["NOTMOD_SOCKET"] = os.path.join(self.dir, "none.sock")
-            env["NOTMOD_SNAPSHOT"] = os.path.join(self.dir, "none.snapshot")
-        env.update(self.extra_env)
-        return env
-
-    def start(self):
-        self.port = free_port()
-        cmd = self.command()
-        with open(os.path.join(self.dir, "out.log"), "ab") as out:
-            self.proc = subprocess.Popen(cmd, cwd=self.dir, env=self.env(),
-                                         stdin=subprocess.DEVNULL, stdout=out,
-                                         stderr=subprocess.STDOUT,
-                                         start_new_session=True)
-        LIVE.append(self)
-        with open(os.path.join(ARGS.work, "pgids"), "a") as f:
-            f.write("%d\n" % self.proc.pid)
-        deadline = time.monotonic() + 15
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                break
-            try:
-                socket.create_connection(("127.0.0.1", self.port), 0.5).close()
-                return self
-            except OSError:
-                time.sleep(0.05)
-        self.stop()
-        with open(os.path.join(self.dir, "out.log"), errors="replace") as f:
-            raise RuntimeError("%s did not start: %s" % (self.name,
-                                                         f.read()[-2000:]))
-
-    def stop(self):
-        if self.proc is None:
-            return
-        proc, self.proc = self.proc, None
-        for sig in (signal.SIGTERM, signal.SIGKILL):
-            try:
-                os.killpg(proc.pid, sig)
-            except ProcessLookupError:
-                break
-            try:
-                proc.wait(5)
-                break
-            except subprocess.TimeoutExpired:
-                continue
-        if self in LIVE:
-            LIVE.remove(self)
-
-    def url(self, path):
-        return "http://127.0.0.1:%d%s" % (self.port, path)
+# --------------------------------------------------------------------------
+# servers: the tests' fixtures, tuned for load; and the bench's own
 
 
-NGINX_LEGACY = """
-        etag off;
-        if_modified_since off;
-        add_header Last-Modified "";"""
+class BenchNginx(servers.NginxServer):
+    """nginx as the tests run it, tuned for load: one worker (the client
+    keeps the other core), no access log, warnings only, and connections
+    that last as long as ab keeps them (-k sends every request on one)."""
 
+    error_log_level = "warn"
+    worker_connections = 4096
+    access_log = False
+    main_conf = "worker_rlimit_nofile 8192;"
+    http_conf = "keepalive_timeout 300s;\n    keepalive_requests 10000000;"
 
-class Nginx(Server):
-    """nginx with one worker (the client keeps the other core)."""
-
-    def __init__(self, name, server_conf, http_conf="", callgrind=None,
-                 **kw):
-        super().__init__(name, **kw)
-        self.server_conf = server_conf
-        self.http_conf = http_conf
-        self.callgrind = callgrind  # output file: one process, under valgrind
-
-    def command(self):
-        d = self.dir
-        conf = os.path.join(d, "nginx.conf")
-        with open(conf, "w") as f:
-            f.write("""daemon off;
-master_process %(master)s;
-worker_processes 1;
-worker_rlimit_nofile 8192;
-user root;
-pid %(d)s/nginx.pid;
-error_log %(d)s/error.log warn;
-events { worker_connections 4096; }
-http {
-    access_log off;
-    sendfile on;  # as Debian's nginx.conf ships
-    default_type application/octet-stream;
-    keepalive_timeout 300s;
-    keepalive_requests 10000000;
-    client_body_temp_path %(d)s/body;
-    proxy_temp_path %(d)s/proxy;
-    fastcgi_temp_path %(d)s/fastcgi;
-    uwsgi_temp_path %(d)s/uwsgi;
-    scgi_temp_path %(d)s/scgi;
-    %(http)s
-    server {
-        listen 127.0.0.1:%(port)d;
-        root %(root)s;
-        %(server)s
-    }
-}
-""" % {"d": d, "port": self.port, "root": ARGS.docroot,
-                "http": self.http_conf, "server": self.server_conf,
-                "master": "off" if self.callgrind else "on"})
-        cmd = ["nginx", "-e", os.path.join(d, "error.log"), "-p", d, "-c",
-               conf]
-        if self.callgrind:
-            # LD_PRELOAD is set through env inside valgrind so that it
-            # applies to nginx, not to the valgrind launcher.
-            pre = (os.path.join(ARGS.build, "libnotmod.so") if self.shim
-                   else "")
-            cmd = ["valgrind", "--tool=callgrind", "--trace-children=yes",
-                   "--callgrind-out-file=" + self.callgrind,
-                   "env", "LD_PRELOAD=" + pre] + cmd
-        return cmd
-
-    def env(self):
-        env = super().env()
-        if self.callgrind:
-            env.pop("LD_PRELOAD", None)  # see command()
-        return env
+    def __init__(self, validators="off", sendfile=True, **kw):
+        # sendfile on as Debian's nginx.conf ships; off: bodies go through
+        # write(), which the shim holds and hashes
+        super().__init__(ARGS.docroot, validators=validators,
+                         extra_server="" if sendfile else "sendfile off;",
+                         workdir=ARGS.work, **kw)
 
 
 def nginx_legacy(shim=False, sendfile=True):
-    conf = NGINX_LEGACY + ("" if sendfile else "\n        sendfile off;")
-    name = "nginx-legacy" + ("" if sendfile else "-write")
-    return Nginx(name, conf, shim=shim)
+    """nginx without validators: the legacy server the shim retrofits."""
+    return BenchNginx("off", sendfile, shim=shim,
+                      tag="-legacy" if sendfile else "-legacy-write")
 
 
-def nginx_proxy_cache(origin_port):
-    d = os.path.join(ARGS.work, "nginx-proxycache")
-    http = ("proxy_cache_path %s/cache levels=1:2 keys_zone=nm:10m "
-            "max_size=256m inactive=1h use_temp_path=off;" % d)
-    server = """location / {
+def nginx_etag(shim=False):
+    """nginx with its own ETag and Last-Modified."""
+    return BenchNginx("on", shim=shim, tag="-etag")
+
+
+class CallgrindNginx(BenchNginx):
+    """One nginx process (no master) under valgrind's callgrind, writing
+    its instruction counts to `out` when it exits."""
+
+    start_timeout = 60.0
+    stop_timeout = 60.0
+
+    def __init__(self, validators, out, **kw):
+        self.callgrind_out = out
+        super().__init__(validators, master=False, **kw)
+
+    def command(self):
+        # LD_PRELOAD is set through env inside valgrind so that it applies
+        # to nginx, not to the valgrind launcher.
+        pre = servers.SHIM_PATH if self.shim_active else ""
+        return ["valgrind", "--tool=callgrind", "--trace-children=yes",
+                "--callgrind-out-file=" + self.callgrind_out,
+                "env", "LD_PRELOAD=" + pre] + super().command()
+
+    def env(self):
+        env = super().env()
+        env.pop("LD_PRELOAD", None)  # see command()
+        return env
+
+
+class ProxyCacheNginx(BenchNginx):
+    """nginx proxy_cache in front of origin_port, its cache in its temp
+    dir."""
+
+    def __init__(self, origin_port, tag="-proxycache"):
+        super().__init__("on", tag=tag)
+        self.extra_http = (
+            "proxy_cache_path %s/cache levels=1:2 keys_zone=nm:10m "
+            "max_size=256m inactive=1h use_temp_path=off;" % self.tmp)
+        self.extra_server = """location / {
             proxy_pass http://127.0.0.1:%d;
             proxy_http_version 1.1;
             proxy_set_header Connection "";
             proxy_cache nm;
             proxy_cache_valid 200 1h;
         }""" % origin_port
-    return Nginx("nginx-proxycache", server, http_conf=http)
 
 
-class Busybox(Server):
+def busybox(shim=False):
     """busybox httpd: a fork per connection, a shell per CGI request."""
-
-    def command(self):
-        return ["busybox", "httpd", "-f", "-p", "127.0.0.1:%d" % self.port,
-                "-h", ARGS.docroot]
+    return servers.BusyboxServer(ARGS.docroot, verbose=False, shim=shim,
+                                 workdir=ARGS.work)
 
 
-class Varnish(Server):
+class Varnish(servers.Server):
     """Varnish, malloc storage, default VCL, in front of origin_port."""
 
-    def __init__(self, origin_port):
-        super().__init__("varnish")
+    name = "varnish"
+
+    def __init__(self, origin_port, tag=""):
+        super().__init__(ARGS.docroot, tag=tag, workdir=ARGS.work)
         self.origin_port = origin_port
 
     def command(self):
         return ["varnishd", "-F", "-j", "none", "-n",
-                os.path.join(self.dir, "n"), "-a",
+                os.path.join(self.tmp, "n"), "-a",
                 "127.0.0.1:%d" % self.port, "-b",
                 "127.0.0.1:%d" % self.origin_port, "-s", "malloc,256m",
                 "-t", "3600", "-p", "thread_pools=1",
                 "-p", "thread_pool_min=32"]
 
 
-class SlowServer(Server):
+class SlowServer(servers.Server):
     """A legacy server that leaves every 256 KiB response one byte short
     until told to finish (python, one thread per connection). Under the
     shim each response is held whole, for the memory measurement."""
 
+    name = "slow"
+
+    def __init__(self, shim=False, shim_env=None):
+        super().__init__(ARGS.docroot, shim=shim, shim_env=shim_env,
+                         workdir=ARGS.work)
+        self.release_path = os.path.join(self.tmp, "release")
+
     def command(self):
         return [sys.executable, os.path.join(HERE, "bench.py"),
-                "--slow-server", str(self.port),
-                os.path.join(self.dir, "release")]
+                "--slow-server", str(self.port), self.release_path]
 
 
 def slow_server_main(port, release_path):
@@ -367,39 +257,18 @@ def slow_server_main(port, release_path):
         threading.Thread(target=serve, args=(conn,), daemon=True).start()
 
 
-def stop_all(*_):
-    for s in list(LIVE):
-        s.stop()
-
-
 # --------------------------------------------------------------------------
 # HTTP helpers
 
 
-def http_get(port, path, headers=None, timeout=10):
-    """One GET on a fresh connection: (status, {lower name: value}, body,
-    bytes of the head)."""
-    req = "GET %s HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n" % path
-    for k, v in (headers or {}).items():
-        req += "%s: %s\r\n" % (k, v)
-    with socket.create_connection(("127.0.0.1", port), timeout) as s:
-        s.sendall((req + "\r\n").encode())
-        data = b""
-        while True:
-            chunk = s.recv(65536)
-            if not chunk:
-                break
-            data += chunk
-    head, _, body = data.partition(b"\r\n\r\n")
-    if b"\r\n\r\n" not in data and b"\n\n" in data:
-        head, _, body = data.partition(b"\n\n")
-    lines = head.decode("latin-1").split("\n")
-    status = int(lines[0].split()[1])
-    hdrs = {}
-    for line in lines[1:]:
-        k, _, v = line.partition(":")
-        hdrs[k.strip().lower()] = v.strip()
-    return status, hdrs, body, len(data) - len(body)
+def get(port, path, headers=None):
+    """One GET on a fresh connection: its final response (wire.Response)."""
+    req = wire.Request("GET", path, headers=list((headers or {}).items()) +
+                       [("Connection", "close")])
+    ex = wire.exchange(port, [req], timeout=10)
+    if ex.error or not ex.final():
+        raise RuntimeError("GET %s on port %d: %r" % (path, port, ex))
+    return ex.final()[0]
 
 
 def ab(url, n, keepalive, headers=None):
@@ -488,10 +357,8 @@ def make_docroot():
     os.makedirs(os.path.join(root, "cgi-bin"), exist_ok=True)
     rnd = open("/dev/urandom", "rb")
     for _, name, size in SIZES:
-        p = os.path.join(root, name)
-        with open(p, "wb") as f:
-            f.write(rnd.read(size))
-        os.utime(p, (T0, T0))
+        docroots.write_file(os.path.join(root, name), rnd.read(size),
+                            docroots.T0)
     with open(os.path.join(root, "page.html"), "w") as f:
         line = "<p>notmod benchmark page, a line of forty-eight ch</p>\n"
         f.write((line * (CGI_BODY_LEN // len(line) + 1))[:CGI_BODY_LEN])
@@ -517,8 +384,7 @@ def section_passthrough(t):
                  ("shim", shim, "/" + name, None)], n, ka)
     # The shim following a server that has its own validators: it only
     # parses (the cheapest the shim can be).
-    own, own_shim = (Nginx("nginx-etag", "").start(),
-                     Nginx("nginx-etag", "", shim=True).start())
+    own, own_shim = nginx_etag().start(), nginx_etag(shim=True).start()
     for label, name, size in SIZES:
         t[("follow", label)] = compare(
             "follow %s" % label, [("bare", own, "/" + name, None),
@@ -526,8 +392,7 @@ def section_passthrough(t):
             scaled(50000 if size < 100000 else 20000), True)
     for s in (bare, shim, own, own_shim):
         s.stop()
-    bb, bb_shim = Busybox("busybox").start(), Busybox("busybox",
-                                                      shim=True).start()
+    bb, bb_shim = busybox().start(), busybox(shim=True).start()
     t[("pass", False, "CGI")] = compare(
         "pass CGI", [("bare", bb, CGI_PATH, None),
                      ("shim", bb_shim, CGI_PATH, None)], scaled(2000), False)
@@ -538,44 +403,36 @@ def section_passthrough(t):
 def section_revalidation(t):
     """§2: a matching revalidation answered by nginx itself, by the shim on
     legacy nginx, by Varnish and by nginx proxy_cache in front of it."""
-    own = Nginx("nginx-etag", "").start()
+    own = nginx_etag().start()
     origin = nginx_legacy(shim=True).start()
     varnish = Varnish(origin.port).start()
-    pcache = nginx_proxy_cache(origin.port).start()
-    bb = Busybox("busybox", shim=True).start()
-    bb_varnish = Varnish(bb.port)
-    bb_varnish.name = bb_varnish.name + "-cgi"
-    bb_varnish.dir += "-cgi"
-    os.makedirs(bb_varnish.dir, exist_ok=True)
-    bb_varnish.start()
-    bb_pcache = nginx_proxy_cache(bb.port)
-    bb_pcache.name += "-cgi"
-    bb_pcache.dir += "-cgi"
-    os.makedirs(bb_pcache.dir, exist_ok=True)
-    bb_pcache.start()
+    pcache = ProxyCacheNginx(origin.port).start()
+    bb = busybox(shim=True).start()
+    bb_varnish = Varnish(bb.port, tag="-cgi").start()
+    bb_pcache = ProxyCacheNginx(bb.port, tag="-proxycache-cgi").start()
     rows = [(label, "/" + name, size) for label, name, size in SIZES]
     rows.append(("CGI", CGI_PATH, CGI_BODY_LEN))
     for label, path, size in rows:
         cases = []
         if label != "CGI":
-            st, h, _, _ = http_get(own.port, path)
-            cases.append(("nginx", own, path, {"If-None-Match": h["etag"]}))
+            cases.append(("nginx", own, path, {
+                "If-None-Match": get(own.port, path).first("ETag")}))
             targets = [("shim", origin), ("varnish", varnish),
                        ("proxy_cache", pcache)]
         else:
             targets = [("shim", bb), ("varnish", bb_varnish),
                        ("proxy_cache", bb_pcache)]
-        st, h, _, _ = http_get(targets[0][1].port, path)
-        tag = h.get("etag", "")
+        r = get(targets[0][1].port, path)
+        tag = r.first("ETag") or ""
         if not tag.startswith('"nm-'):
             raise RuntimeError("no nm- tag from %s%s: %r" % (
-                targets[0][1].name, path, h))
+                targets[0][1].name, path, r))
         for name, srv in targets:
-            http_get(srv.port, path)  # fills a proxy's cache
-            http_get(srv.port, path)
+            get(srv.port, path)  # fills a proxy's cache
+            get(srv.port, path)
             cases.append((name, srv, path, {"If-None-Match": tag}))
         for name, srv, p, hdrs in cases:
-            st, h, _, _ = http_get(srv.port, p, hdrs)
+            st = get(srv.port, p, hdrs).status
             if st != 304:
                 raise RuntimeError("%s answered %d, not 304, to %s %r" % (
                     name, st, p, hdrs))
@@ -595,9 +452,9 @@ def section_synthesis(t):
     bare = nginx_legacy(sendfile=False).start()
     shim = nginx_legacy(shim=True, sendfile=False).start()
     for label, name, size in SIZES:
-        st, h, _, _ = http_get(shim.port, "/" + name)
-        if not h.get("etag", "").startswith('"nm-'):
-            raise RuntimeError("shim added no tag to a written body: %r" % h)
+        r = get(shim.port, "/" + name)
+        if not (r.first("ETag") or "").startswith('"nm-'):
+            raise RuntimeError("shim added no tag to a written body: %r" % r)
         t[("synth", label)] = compare(
             "synth %s" % label, [("bare", bare, "/" + name, None),
                                  ("shim", shim, "/" + name, None)],
@@ -641,7 +498,7 @@ def section_memory(t):
     deltas = {}
     for shim in (False, True):
         srv = nginx_legacy(shim=shim).start()
-        http_get(srv.port, "/f1k.bin")
+        get(srv.port, "/f1k.bin")
         settle()
         before = tree_mem_kb(srv.proc.pid)[0]
         socks = open_idle(srv.port, conns, "/f1k.bin")
@@ -662,8 +519,8 @@ def section_memory(t):
     for shim in (False, True):
         # HOLD_MS at its maximum: the deadline flusher would otherwise
         # release the held bodies before the reading.
-        srv = SlowServer("slow", shim=shim,
-                         env={"NOTMOD_HOLD_MS": "60000"}).start()
+        srv = SlowServer(shim=shim,
+                         shim_env={"NOTMOD_HOLD_MS": "60000"}).start()
         socket.create_connection(("127.0.0.1", srv.port)).close()
         settle()
         rss0, shm0 = tree_mem_kb(srv.proc.pid)
@@ -685,7 +542,7 @@ def section_memory(t):
         res[shim] = {"rss_kb": rss1 - rss0, "shmem_kb": shm1 - shm0,
                      "memfd_kb": mfd // 1024,
                      "client_kb": sum(got.values()) // 1024}
-        open(os.path.join(srv.dir, "release"), "w").close()
+        open(srv.release_path, "w").close()
         for s in socks:
             s.close()
         srv.stop()
@@ -697,35 +554,29 @@ def section_daemon(t):
     """§5: events/s notmodd absorbs, embedded store then Redis; steady
     traffic (each URL keeps its tag) and churn (every event a new tag, so
     every event is a store change Redis must get)."""
-    ctl = os.path.join(ARGS.build, "notmodctl")
     count, urls = scaled(200000), 10000
     out = {}
     for backend in ("memory", "redis"):
         for churn in (False, True):
             d = os.path.join(ARGS.work, "notmodd-%s-%d" % (backend, churn))
             os.makedirs(d, exist_ok=True)
-            cmd = [os.path.join(ARGS.build, "notmodd"), "--foreground",
-                   "--socket", d + "/ev.sock", "--control", d + "/ctl.sock",
-                   "--snapshot", d + "/ev.snapshot"]
-            redis = None
+            redis, extra = None, []
             if backend == "redis":
-                redis = RedisServer("redis-%d" % churn).start()
-                cmd += ["--redis", "redis://127.0.0.1:%d/0" % redis.port]
-            daemon = Command("notmodd-%s-%d" % (backend, churn), cmd,
-                             d + "/ctl.sock").start()
+                redis = daemon_util.Redis(d).start()
+                extra = ["--redis", redis.url]
+            daemon = daemon_util.Daemon(d, "ev", extra).start()
 
             def requests_seen():
-                r = subprocess.run([ctl, "--control", d + "/ctl.sock",
-                                    "stats", "--json"], capture_output=True,
-                                   text=True, timeout=10)
-                m = re.search(r'"requests":(\d+)', r.stdout)
+                _, stats, _ = daemon_util.ctl("stats", "--json",
+                                              control=daemon.control)
+                m = re.search(r'"requests":(\d+)', stats)
                 return int(m.group(1)) if m else -1
 
             cpu0 = tree_cpu_ns(daemon.proc.pid)
             rcpu0 = tree_cpu_ns(redis.proc.pid) if redis else 0
             t0 = time.monotonic()
-            sender = [os.path.join(ARGS.build, "events_bench"), "--socket",
-                      d + "/ev.sock", "--count", str(count), "--urls",
+            sender = [servers.built("events_bench"), "--socket",
+                      daemon.socket, "--count", str(count), "--urls",
                       str(urls)] + (["--churn"] if churn else [])
             subprocess.run(sender, check=True, timeout=120,
                            stdout=subprocess.DEVNULL)
@@ -739,10 +590,7 @@ def section_daemon(t):
             rcpu = (tree_cpu_ns(redis.proc.pid) - rcpu0) if redis else 0
             keys = -1
             if redis:
-                r = subprocess.run(["redis-cli", "-p", str(redis.port),
-                                    "dbsize"], capture_output=True,
-                                   text=True, timeout=10)
-                keys = int(r.stdout.strip() or -1)
+                keys = redis.cmd("DBSIZE")
             key = (backend, churn)
             out[key] = {"eps": seen / wall, "seen": seen, "sent": count,
                         "cpu_us": cpu / 1000.0 / max(seen, 1),
@@ -755,50 +603,12 @@ def section_daemon(t):
     t[("daemon",)] = out
 
 
-class Command(Server):
-    """Any command that is ready when a unix socket path appears."""
-
-    def __init__(self, name, cmd, ready_path):
-        super().__init__(name)
-        self.cmd = cmd
-        self.ready_path = ready_path
-
-    def command(self):
-        return self.cmd
-
-    def start(self):
-        with open(os.path.join(self.dir, "out.log"), "ab") as out:
-            self.proc = subprocess.Popen(self.cmd, cwd=self.dir,
-                                         env=self.env(),
-                                         stdin=subprocess.DEVNULL, stdout=out,
-                                         stderr=subprocess.STDOUT,
-                                         start_new_session=True)
-        LIVE.append(self)
-        with open(os.path.join(ARGS.work, "pgids"), "a") as f:
-            f.write("%d\n" % self.proc.pid)
-        deadline = time.monotonic() + 15
-        while time.monotonic() < deadline and self.proc.poll() is None:
-            if os.path.exists(self.ready_path):
-                time.sleep(0.2)
-                return self
-            time.sleep(0.05)
-        self.stop()
-        raise RuntimeError("%s did not start" % self.name)
-
-
-class RedisServer(Server):
-    def command(self):
-        return ["redis-server", "--port", str(self.port), "--bind",
-                "127.0.0.1", "--save", "", "--appendonly", "no", "--dir",
-                self.dir]
-
-
 def section_micro(t):
     """§6 and the snapshot lookup: the C micro benches."""
     vals = {}
     for prog, arg in (("parser_bench", "500000"), ("rfc_bench", "0.5"),
                       ("snapshot_bench", "1000000")):
-        r = subprocess.run([os.path.join(ARGS.build, prog), arg],
+        r = subprocess.run([servers.built(prog), arg],
                            capture_output=True, text=True, timeout=120,
                            check=True)
         for line in r.stdout.splitlines():
@@ -826,14 +636,14 @@ def cg_total(path):
     raise RuntimeError("no totals in " + path)
 
 
-def cg_run(name, conf, shim, n, headers):
+def cg_run(name, validators, shim, n, headers):
     """Instructions nginx (one process, no master) executes for n requests,
     start and stop included."""
     out = os.path.join(ARGS.work, "cg-%s-%d.out" % (name, n))
-    srv = Nginx("cg-" + name, conf, shim=shim, callgrind=out)
+    srv = CallgrindNginx(validators, out, shim=shim, tag="-cg-" + name)
     srv.start()
     try:
-        http_get(srv.port, "/f1k.bin")  # warm: first request, open file
+        get(srv.port, "/f1k.bin")  # warm: first request, open file
         subprocess.run(["ab", "-q", "-k", "-n", str(n), "-c", "4"] +
                        sum((["-H", "%s: %s" % kv] for kv in
                             (headers or {}).items()), []) +
@@ -850,20 +660,20 @@ def section_instructions(t):
     keep-alive. Two request counts per case; their difference cancels
     start-up and shutdown."""
     tag_srv = nginx_legacy(shim=True).start()
-    _, h, _, _ = http_get(tag_srv.port, "/f1k.bin")
-    tag_srv.stop()
-    own = Nginx("nginx-etag-tag", "").start()
-    _, h_own, _, _ = http_get(own.port, "/f1k.bin")
-    own.stop()
-    cases = [("bare", NGINX_LEGACY, False, None),
-             ("shim", NGINX_LEGACY, True, None),
-             ("own304", "", False, {"If-None-Match": h_own["etag"]}),
-             ("shim304", NGINX_LEGACY, True, {"If-None-Match": h["etag"]})]
+    tag = get(tag_srv.port, "/f1k.bin").first("ETag")
+    tag_srv.cleanup()
+    own = nginx_etag().start()
+    own_tag = get(own.port, "/f1k.bin").first("ETag")
+    own.cleanup()
+    cases = [("bare", "off", False, None),
+             ("shim", "off", True, None),
+             ("own304", "on", False, {"If-None-Match": own_tag}),
+             ("shim304", "off", True, {"If-None-Match": tag})]
     n1, n2 = scaled(1000), scaled(6000)
     res = {}
-    for name, conf, shim, hdrs in cases:
-        a = cg_run(name, conf, shim, n1, hdrs)
-        b = cg_run(name, conf, shim, n2, hdrs)
+    for name, validators, shim, hdrs in cases:
+        a = cg_run(name, validators, shim, n1, hdrs)
+        b = cg_run(name, validators, shim, n2, hdrs)
         res[name] = (b - a) / float(n2 - n1)
     t[("instr",)] = res
     log("instructions/request: %r" % res)
@@ -1029,10 +839,12 @@ def main():
     ap.add_argument("--scale", type=float, default=1.0)
     ap.add_argument("--sections", default="1,2,3,4,5,6,7")
     ARGS = ap.parse_args()
-    ARGS.build = os.path.abspath(ARGS.build)
+    servers.use_build_dir(ARGS.build)
     ARGS.work = os.path.abspath(ARGS.work)
     ARGS.docroot = os.path.join(ARGS.work, "docroot")
-    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
+    # run.sh stops these process groups if this process could not
+    servers.record_groups(os.path.join(ARGS.work, "pgids"))
+    # SIGTERM: servers.py stops everything and exits 143
     signal.signal(signal.SIGINT, lambda *_: sys.exit(130))
     make_docroot()
     t = {}
@@ -1048,7 +860,7 @@ def main():
                 fn(t)
                 log("section %s took %.0f s" % (sec, time.monotonic() - t0))
     finally:
-        stop_all()
+        servers.stop_all()
     out = table(t)
     if not ARGS.out:
         print(out)

@@ -24,9 +24,6 @@ Prints one line per run (and a markdown table with --markdown)."""
 import argparse
 import json
 import os
-import random
-import signal
-import socket
 import statistics
 import subprocess
 import sys
@@ -36,215 +33,85 @@ import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(
     os.path.abspath(__file__))))
+sys.path.insert(0, os.path.join(ROOT, "tests", "integration"))
 
-
-def free_port(bus=False):
-    """A free port; with bus, one whose cluster bus (port + 10000) is free
-    too."""
-    for _ in range(200):
-        if not bus:
-            with socket.socket() as s:
-                s.bind(("127.0.0.1", 0))
-                return s.getsockname()[1]
-        port = random.randrange(20000, 30000)
-        try:
-            for p in (port, port + 10000):
-                with socket.socket() as s:
-                    s.bind(("127.0.0.1", p))
-            return port
-        except OSError:
-            continue
-    raise RuntimeError("no free port")
-
-
-def resp(port, *args, timeout=30):
-    """One command over a fresh connection; the decoded reply (errors as
-    RuntimeError)."""
-    with socket.create_connection(("127.0.0.1", port), timeout=timeout) as s:
-        s.sendall(("*%d\r\n" % len(args) + "".join(
-            "$%d\r\n%s\r\n" % (len(str(a).encode()), a) for a in args))
-            .encode())
-        return _read(s.makefile("rb"))
-
-
-def _read(f):
-    line = f.readline().rstrip(b"\r\n")
-    kind, rest = line[:1], line[1:].decode()
-    if kind == b"+":
-        return rest
-    if kind == b"-":
-        raise RuntimeError(rest)
-    if kind == b":":
-        return int(rest)
-    if kind == b"$":
-        n = int(rest)
-        return None if n < 0 else f.read(n + 2)[:-2].decode()
-    if kind == b"*":
-        n = int(rest)
-        return None if n < 0 else [_read(f) for _ in range(n)]
-    raise RuntimeError("bad reply %r" % line)
-
-
-def wait_for(fn, timeout, what):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            v = fn()
-            if v:
-                return v
-        except (OSError, RuntimeError, ValueError):
-            pass
-        time.sleep(0.02)
-    raise RuntimeError("timed out waiting for " + what)
-
-
-class Procs:
-    """Every process started, stopped by PID at the end (even on error)."""
-
-    def __init__(self):
-        self.procs = []
-
-    def start(self, argv, **kw):
-        p = subprocess.Popen(argv, stdout=kw.pop("stdout", subprocess.DEVNULL),
-                             stderr=kw.pop("stderr", subprocess.DEVNULL), **kw)
-        self.procs.append(p)
-        return p
-
-    def stop_all(self):
-        for p in reversed(self.procs):
-            if p.poll() is None:
-                p.send_signal(signal.SIGTERM)
-        for p in self.procs:
-            try:
-                p.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                p.kill()
-                p.wait()
-        self.procs = []
-
-
-def info(port, section):
-    return dict(l.split(":", 1) for l in resp(port, "INFO", section)
-                .splitlines() if ":" in l)
+import daemon_util  # noqa: E402  (the tests' fixtures, from the path above)
+import servers  # noqa: E402
+from daemon_util import wait_for  # noqa: E402
 
 
 class Store:
-    """One redis-server, or the masters of a 3-master cluster."""
+    """One redis-server, or the masters of a 3-master cluster (the tests'
+    fixtures; the cluster with Redis's default node timeout, as deployed),
+    and the figures a run reads from them."""
 
-    def __init__(self, procs, dir, is_cluster):
-        self.is_cluster = is_cluster
-        n = 3 if is_cluster else 1
-        self.ports = [free_port(bus=is_cluster) for _ in range(n)]
-        for port in self.ports:
-            d = os.path.join(dir, "redis-%d" % port)
-            os.makedirs(d)
-            argv = ["redis-server", "--port", str(port), "--bind",
-                    "127.0.0.1", "--save", "", "--appendonly", "no",
-                    "--dir", d, "--logfile", ""]
-            if is_cluster:
-                argv += ["--cluster-enabled", "yes", "--cluster-config-file",
-                         "nodes.conf"]
-            procs.start(argv)
-            wait_for(lambda: resp(port, "PING") == "PONG", 10, "redis")
+    def __init__(self, dir, is_cluster):
         if is_cluster:
-            subprocess.run(["redis-cli", "--cluster", "create"] +
-                           ["127.0.0.1:%d" % p for p in self.ports] +
-                           ["--cluster-yes"], check=True,
-                           stdout=subprocess.DEVNULL, timeout=60)
-            for p in self.ports:
-                wait_for(lambda: "cluster_state:ok" in resp(
-                    p, "CLUSTER", "INFO"), 20, "cluster ok")
+            self.server = daemon_util.RedisCluster(dir, masters=3,
+                                                   node_timeout_ms=None)
+            self.nodes = self.server.nodes
+        else:
+            self.server = daemon_util.Redis(dir)
+            self.nodes = [self.server]
+        for n in self.nodes:
+            n.cmd_timeout = 30.0  # INFO and MEMORY under the fleet's load
+        self.server.start()
+        self.url = self.server.url
 
-    @property
-    def url(self):
-        if self.is_cluster:
-            return "cluster://" + ",".join("127.0.0.1:%d" % p
-                                           for p in self.ports)
-        return "redis://127.0.0.1:%d/0" % self.ports[0]
+    def stop(self):
+        self.server.stop()
+
+    def cmd(self, *args):
+        """A key's command on whichever master has it (redirections
+        followed)."""
+        return self.server.cmd(*args)
 
     def sum_info(self, section, *fields):
         out = dict.fromkeys(fields, 0.0)
-        for p in self.ports:
-            i = info(p, section)
+        for n in self.nodes:
+            i = n.info(section)
             for f in fields:
                 out[f] += float(i.get(f, 0))
         return out
 
     def commandstats(self):
         calls = {}
-        for p in self.ports:
-            for k, v in info(p, "commandstats").items():
-                n = int(v.split("calls=")[1].split(",")[0])
+        for n in self.nodes:
+            for k, v in n.info("commandstats").items():
+                c = int(v.split("calls=")[1].split(",")[0])
                 calls[k[len("cmdstat_"):]] = calls.get(k[len("cmdstat_"):],
-                                                       0) + n
+                                                       0) + c
         return calls
-
-    def cmd(self, *args):
-        """A key's command on whichever master has it (MOVED followed)."""
-        port = self.ports[0]
-        for _ in range(4):
-            try:
-                return resp(port, *args)
-            except RuntimeError as e:
-                if not str(e).startswith("MOVED"):
-                    raise
-                port = int(str(e).rsplit(":", 1)[1])
-        raise RuntimeError("redirections")
 
     def url_keys(self):
         n = 0
-        for p in self.ports:
-            ks = info(p, "keyspace").get("db0", "keys=0").split(",")[0]
+        for node in self.nodes:
+            ks = node.info("keyspace").get("db0", "keys=0").split(",")[0]
             n += int(ks.split("=")[1])
         return n
 
 
-class Daemon:
-    def __init__(self, procs, build, dir, name, redis_url):
-        self.dir = dir
-        self.socket = os.path.join(dir, name + ".sock")
-        self.control = os.path.join(dir, name + "-ctl.sock")
-        self.log = open(os.path.join(dir, name + ".log"), "wb")
-        self.proc = procs.start(
-            [os.path.join(build, "notmodd"), "--foreground", "--socket",
-             self.socket, "--control", self.control, "--snapshot",
-             os.path.join(dir, name + ".snapshot"), "--redis", redis_url],
-            stdout=self.log, stderr=subprocess.STDOUT)
+def daemon(dir, name, redis_url):
+    """notmodd (the tests' Daemon) against the store, started and not
+    waited for: a fleet starts all at once."""
+    d = daemon_util.Daemon(dir, name, ["--redis", redis_url])
+    d.ctl_timeout = 10.0
+    return d.start(wait=False)
 
-    def ctl(self, line):
-        with socket.socket(socket.AF_UNIX) as s:
-            s.settimeout(10)
-            s.connect(self.control)
-            s.sendall(line.encode() + b"\n")
-            out = b""
-            while True:
-                b = s.recv(65536)
-                if not b:
-                    return out.decode()
-                out += b
 
-    def fields(self, line):
-        ans = self.ctl(line)
-        if not ans.startswith("ok\n"):
-            raise RuntimeError(ans)
-        return dict(l.split(": ", 1) for l in ans[3:].splitlines()
-                    if ": " in l)
+def cpu_s(pid):
+    with open("/proc/%d/stat" % pid) as f:
+        parts = f.read().rsplit(")", 1)[1].split()
+    return (int(parts[11]) + int(parts[12])) / os.sysconf("SC_CLK_TCK")
 
-    def cpu_s(self):
-        with open("/proc/%d/stat" % self.proc.pid) as f:
-            parts = f.read().rsplit(")", 1)[1].split()
-        return (int(parts[11]) + int(parts[12])) / os.sysconf("SC_CLK_TCK")
 
-    def rss_kb(self):
-        with open("/proc/%d/status" % self.proc.pid) as f:
-            for line in f:
-                if line.startswith("VmRSS:"):
-                    return int(line.split()[1])
-        return 0
+def rss_kb(d):
+    return servers.status_kb(d.proc.pid, "VmRSS") or 0
 
-    def is_idle(self):
-        return " connected, 0 in flight, 0 queued" in self.fields(
-            "status")["store"]
+
+def is_idle(d):
+    return " connected, 0 in flight, 0 queued" in d.fields(
+        "status")["store"]
 
 
 def lm_of(d, url):
@@ -255,23 +122,18 @@ def lm_of(d, url):
     return rec.get("tag"), int(rec["last_modified"].split()[0])
 
 
-def probe(build, daemons, k, results, stop):
+def probe(daemons, k, results, stop):
     """Changes http://fleet.test/probe?k=<k> on daemon 0, then serves it on
     the others: (seconds until daemon 0 has a date, until all have it)."""
-    emit = os.path.join(build, "nm_emit")
     url = "http://fleet.test/probe?k=%d" % k
     tag = '"probe-%d"' % k
     t0 = time.monotonic()
-    subprocess.run([emit, "--socket", daemons[0].socket, "--host",
-                    "fleet.test", "--path", "/probe?k=%d" % k, "--tag", tag],
-                   check=True)
+    daemons[0].emit(host="fleet.test", path="/probe?k=%d" % k, tag=tag)
     lm = wait_for(lambda: (lambda t, m: m if t == tag and m else 0)(
-        *lm_of(daemons[0], url)), 30, "probe dated")
+        *lm_of(daemons[0], url)), 30, "probe dated", interval=0.02)
     first = time.monotonic() - t0
     for d in daemons[1:]:
-        subprocess.run([emit, "--socket", d.socket, "--host", "fleet.test",
-                        "--path", "/probe?k=%d" % k, "--tag", tag],
-                       check=True)
+        d.emit(host="fleet.test", path="/probe?k=%d" % k, tag=tag)
     pending = list(daemons[1:])
     while pending and not stop.is_set():
         pending = [d for d in pending if lm_of(d, url) != (tag, lm)]
@@ -282,15 +144,18 @@ def probe(build, daemons, k, results, stop):
 
 
 def run(args, n_daemons, n_urls):
-    build = os.path.abspath(args.build)
-    emit = os.path.join(build, "nm_emit")
-    procs = Procs()
+    emit = servers.built("nm_emit")
+    started = []  # stopped by PID at the end, even on error
+    load = None
     tmp = tempfile.TemporaryDirectory(prefix="notmod-fleet-")
     try:
-        store = Store(procs, tmp.name, args.cluster)
+        store = Store(tmp.name, args.cluster)
+        started.append(store)
         mem0 = store.sum_info("memory", "used_memory")["used_memory"]
-        daemons = [Daemon(procs, build, tmp.name, "n0", store.url)]
-        wait_for(lambda: daemons[0].is_idle(), 30, "notmodd connected")
+        daemons = [daemon(tmp.name, "n0", store.url)]
+        started += daemons
+        wait_for(lambda: is_idle(daemons[0]), 30, "notmodd connected",
+                 interval=0.02)
         # Fill: every URL once, through daemon 0 (its epoch scripts), and
         # its counters flushed.
         t = time.monotonic()
@@ -300,7 +165,7 @@ def run(args, n_daemons, n_urls):
                        stdout=subprocess.DEVNULL)
         wait_for(lambda: store.url_keys() >= n_urls and int(store.cmd(
             "HGET", "notmod:stats", "requests") or 0) == n_urls and
-            daemons[0].is_idle(), 3600, "fill written")
+            is_idle(daemons[0]), 3600, "fill written", interval=0.02)
         fill_s = time.monotonic() - t
         fill_requests = n_urls
         mem1 = store.sum_info("memory", "used_memory")["used_memory"]
@@ -310,24 +175,24 @@ def run(args, n_daemons, n_urls):
         # The rest of the fleet starts and reads every URL (warm start),
         # all at once; with one daemon, a second one is timed and stopped.
         t = time.monotonic()
-        others = [Daemon(procs, build, tmp.name, "n%d" % i, store.url)
+        others = [daemon(tmp.name, "n%d" % i, store.url)
                   for i in range(1, max(n_daemons, 2))]
+        started += others
         for d in others:
-            wait_for(lambda: d.is_idle() and int(d.fields("status")["urls"])
-                     >= n_urls, 3600, "warm start")
+            wait_for(lambda: is_idle(d) and int(d.fields("status")["urls"])
+                     >= n_urls, 3600, "warm start", interval=0.02)
         warm_s = time.monotonic() - t
-        warm_rss_kb = max(d.rss_kb() for d in others)
+        warm_rss_kb = max(rss_kb(d) for d in others)
         if n_daemons == 1:
-            others[0].proc.terminate()
-            others[0].proc.wait()
+            others[0].stop()
             others = []
         daemons += others
         # Steady phase: load on every daemon, probes meanwhile.
         before = (time.monotonic(), store.sum_info(
             "stats", "total_commands_processed", "total_net_input_bytes"),
             store.sum_info("cpu", "used_cpu_user", "used_cpu_sys"),
-            store.commandstats(), [d.cpu_s() for d in daemons])
-        load = subprocess.Popen(
+            store.commandstats(), [cpu_s(d.proc.pid) for d in daemons])
+        load = servers.spawn(
             [emit, "--load", "--urls", str(n_urls), "--routes",
              str(args.routes), "--rate", str(args.rate), "--changes",
              str(args.changes), "--seconds", str(args.seconds), "--seed",
@@ -337,19 +202,20 @@ def run(args, n_daemons, n_urls):
         time.sleep(min(3, args.seconds / 4))
         k = 0
         while load.poll() is None and k < args.probes:
-            probe(build, daemons, k, results, stop)
+            probe(daemons, k, results, stop)
             k += 1
             time.sleep(0.5)
         out, _ = load.communicate(timeout=args.seconds + 60)
         after = (time.monotonic(), store.sum_info(
             "stats", "total_commands_processed", "total_net_input_bytes"),
             store.sum_info("cpu", "used_cpu_user", "used_cpu_sys"),
-            store.commandstats(), [d.cpu_s() for d in daemons])
+            store.commandstats(), [cpu_s(d.proc.pid) for d in daemons])
         sent = json.loads(out)
         elapsed = after[0] - before[0]
         # Exactness: once every daemon flushed and has nothing in flight.
         time.sleep(1.2)
-        wait_for(lambda: all(d.is_idle() for d in daemons), 120, "idle")
+        wait_for(lambda: all(is_idle(d) for d in daemons), 120, "idle",
+                 interval=0.02)
         stats = {}
         flat = store.cmd("HGETALL", "notmod:stats")
         stats = {k: int(v) for k, v in zip(flat[::2], flat[1::2])}
@@ -392,13 +258,15 @@ def run(args, n_daemons, n_urls):
             "dropped": sent["dropped"],
             "notmodd_cpu_mean": round(statistics.mean(cpus), 4),
             "notmodd_cpu_max": round(max(cpus), 4),
-            "notmodd_rss_kb_max": max(d.rss_kb() for d in daemons),
+            "notmodd_rss_kb_max": max(rss_kb(d) for d in daemons),
             "warm_start_s": round(warm_s, 1),
             "warm_rss_kb": warm_rss_kb,
         }
         return row
     finally:
-        procs.stop_all()
+        servers.stop_group(load)
+        for x in reversed(started):
+            x.stop()
         tmp.cleanup()
 
 
@@ -435,9 +303,10 @@ def main():
     ap.add_argument("--routes", type=int, default=1000)
     ap.add_argument("--probes", type=int, default=5)
     ap.add_argument("--cluster", action="store_true")
-    ap.add_argument("--build", default=os.path.join(ROOT, "build"))
+    ap.add_argument("--build", default=servers.BUILD_DIR)
     ap.add_argument("--markdown", action="store_true")
     args = ap.parse_args()
+    servers.use_build_dir(args.build)
     rows = []
     for m in (int(x) for x in args.urls.split(",")):
         for n in (int(x) for x in args.daemons.split(",")):

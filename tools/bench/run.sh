@@ -1,13 +1,13 @@
 #!/usr/bin/env bash
 # tools/bench/run.sh - measures notmod against the bare server, nginx's own
-# 304s and caching proxies (issue 8), prints one table and appends it, with
-# the machine and the date, to tools/bench/RESULTS.md.
+# 304s and caching proxies, prints one table and appends it, with the
+# machine and the date, to tools/bench/RESULTS.md.
 #
 # Installs what is missing (Debian packages), builds into build/, then
 # runs tools/bench/bench.py, which starts every server on 127.0.0.1
-# ephemeral ports and stops them by process group. Method: MEASURING.md
-# (server CPU per request from schedstat, ab -c 16, ABBA rounds, geometric
-# mean of per-round ratios). About 4 minutes on a 2-core machine, plus
+# ephemeral ports (the integration tests' fixtures) and stops them by
+# process group. Method: docs/measuring.md (server CPU per request from
+# schedstat, ab -c 16, ABBA rounds, geometric mean of per-round ratios). About 4 minutes on a 2-core machine, plus
 # the installs on a fresh one; §7 also needs valgrind.
 #
 # Usage: tools/bench/run.sh [--no-install] [--no-record]

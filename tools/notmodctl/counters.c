@@ -18,7 +18,7 @@ const char *const nm_ctr_names[NM_CTR_COUNT] = {
 #define FIELDS_MAX 64
 
 /* Which figure a daemon field adds to, or -1 for one the views ignore.
- * Every hits_* field is a kind of revalidation hit (DESIGN.md "Figures"),
+ * Every hits_* field is a kind of revalidation hit (notmodd(8), FIGURES),
  * so a kind added later is counted without a change here. */
 static int ctr_of_field(const char *name, size_t len)
 {

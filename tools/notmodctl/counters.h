@@ -9,7 +9,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-/* The figures the rate views show (DESIGN.md "Figures"). */
+/* The figures the rate views show (notmodd(8), FIGURES). */
 enum nm_ctr {
     NM_CTR_REQUESTS,
     NM_CTR_REVALIDATIONS,

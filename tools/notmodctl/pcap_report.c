@@ -1,6 +1,6 @@
 /* pcap_report.c - `notmodctl pcap-report`: runs a capture file through the
  * pcap observer (the one notmodd --pcap uses live) and prints the figures
- * in DESIGN.md's vocabulary, as a table or as JSON. */
+ * in the vocabulary of notmodd(8) (FIGURES), as a table or as JSON. */
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
