@@ -221,9 +221,11 @@ class EarlyDataSetAside(Pair, unittest.TestCase):
         subprocess.run(["openssl", "s_client", "-connect",
                         "127.0.0.1:%d" % port, "-quiet", "-sess_out", sess],
                        input=req, capture_output=True, timeout=10)
+        # -ign_eof: read until the server closes (Connection: close), not
+        # only until stdin ends, or the answer may come after s_client left.
         p = subprocess.run(["openssl", "s_client", "-connect",
                             "127.0.0.1:%d" % port, "-sess_in", sess,
-                            "-early_data", early], input=b"",
+                            "-early_data", early, "-ign_eof"], input=b"",
                            capture_output=True, timeout=10)
         said = p.stdout + p.stderr
         if b"Early data was accepted" not in said:
