@@ -9,6 +9,7 @@ import socket
 import subprocess
 import tempfile
 import time
+import unittest
 
 import servers
 from servers import free_port, spawn, stop_group
@@ -351,6 +352,29 @@ def tempdir(test):
     d = tempfile.TemporaryDirectory(prefix="notmod-test-")
     test.addCleanup(d.cleanup)
     return d.name
+
+
+class CtlCase(unittest.TestCase):
+    """A test with its own embedded notmodd (self.d) and notmodctl helpers
+    that check the CLI contract: success prints nothing on stderr; a
+    failure exits with its code and one line "notmodctl: ..."."""
+
+    def setUp(self):
+        self.dir = tempdir(self)
+        self.d = Daemon(self.dir).start()
+        self.addCleanup(self.d.stop)
+
+    def run_ok(self, *args):
+        rc, out, err = ctl(*args, control=self.d.control)
+        self.assertEqual((rc, err), (0, ""), args)
+        return out
+
+    def run_fail(self, code, *args):
+        rc, out, err = ctl(*args, control=self.d.control)
+        self.assertEqual(rc, code, (args, out, err))
+        self.assertEqual(len(err.splitlines()), 1, err)
+        self.assertTrue(err.startswith("notmodctl: "), err)
+        return err
 
 
 class Traffic:

@@ -5,29 +5,13 @@ import os
 import stat
 import unittest
 
-from daemon_util import BUILD, NOTMODCTL, Daemon, ctl, tempdir, wait_for
+from daemon_util import (BUILD, NOTMODCTL, CtlCase, Daemon, ctl, tempdir,
+                         wait_for)
 
 URL = "http://example.test/a?b=1"
 
 
-class CtlTest(unittest.TestCase):
-    def setUp(self):
-        self.dir = tempdir(self)
-        self.d = Daemon(self.dir).start()
-        self.addCleanup(self.d.stop)
-
-    def run_ok(self, *args):
-        rc, out, err = ctl(*args, control=self.d.control)
-        self.assertEqual((rc, err), (0, ""), args)
-        return out
-
-    def run_fail(self, code, *args):
-        rc, out, err = ctl(*args, control=self.d.control)
-        self.assertEqual(rc, code, (args, out, err))
-        self.assertEqual(len(err.splitlines()), 1, err)
-        self.assertTrue(err.startswith("notmodctl: "), err)
-        return err
-
+class CtlTest(CtlCase):
     def test_status_stats_and_top(self):
         self.d.emit(host="example.test", path="/a?b=1", tag='"t"')
         wait_for(lambda: self.d.stats()["requests"] == 1, what="event")

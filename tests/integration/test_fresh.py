@@ -12,7 +12,8 @@ import signal
 import unittest
 import urllib.request
 
-from daemon_util import NOTMODD, Daemon, Redis, ctl, tempdir, wait_for
+from daemon_util import (NOTMODD, CtlCase, Daemon, Redis, ctl, tempdir,
+                         wait_for)
 from servers import free_port
 
 
@@ -21,24 +22,7 @@ def fresh_lines(status):
     return re.findall(r"^fresh: (\S+) (\S+)$", status, re.M)
 
 
-class FreshCliTest(unittest.TestCase):
-    def setUp(self):
-        self.dir = tempdir(self)
-        self.d = Daemon(self.dir).start()
-        self.addCleanup(self.d.stop)
-
-    def run_ok(self, *args):
-        rc, out, err = ctl(*args, control=self.d.control)
-        self.assertEqual((rc, err), (0, ""), args)
-        return out
-
-    def run_fail(self, code, *args):
-        rc, out, err = ctl(*args, control=self.d.control)
-        self.assertEqual(rc, code, (args, out, err))
-        self.assertEqual(len(err.splitlines()), 1, err)
-        self.assertTrue(err.startswith("notmodctl: "), err)
-        return err
-
+class FreshCliTest(CtlCase):
     def test_nothing_is_accelerated_by_default(self):
         status = self.run_ok("status")
         self.assertIn("fresh_prefixes: 0\n", status)
