@@ -11,6 +11,7 @@
 #include "http_hdr.h"
 #include "resp304.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -101,21 +102,52 @@ static void synth_for(nm_synth_t *sy, const nm_req_t *req,
     nm_decide_synth_date(sy, hit, other_since);
 }
 
-/* Sends the 200's head with our validator lines added before its empty
+/* Sends head with lines (n bytes, CRLF-terminated) added before its empty
  * line (the server's own bytes and order kept), then what was held of its
  * body: memory first, then the memfd. */
-static void release_with_tag(struct nm_conn *c, const char *head,
-                             size_t head_len, const nm_synth_t *sy)
+static void send_with_lines(struct nm_conn *c, const char *head,
+                            size_t head_len, char *lines, size_t n)
 {
     /* The empty line ending the head is CRLF, or LF from a CGI. */
     size_t cut = head_len >= 2 && head[head_len - 2] == '\r' ? 2 : 1;
+    memcpy(lines + n, cut == 2 ? "\r\n" : "\n", cut);
+    n += cut;
+    struct iovec v[3] = {{(void *)head, head_len - cut}, {lines, n}};
+    nm_conn_send_with_held_body(c, v, 2);
+}
+
+/* The 200's head with our validator lines, then its held body. */
+static void release_with_tag(struct nm_conn *c, const char *head,
+                             size_t head_len, const nm_synth_t *sy)
+{
     char line[256];
     size_t n = nm_decide_synth_lines(sy, true, line, sizeof(line) - 2);
-    memcpy(line + n, cut == 2 ? "\r\n" : "\n", cut);
-    n += cut;
-    struct iovec v[3] = {{(void *)head, head_len - cut}, {line, n}};
-    nm_conn_send_with_held_body(c, v, 2);
+    send_with_lines(c, head, head_len, line, n);
     c->note.outcome = NM_OUTCOME_TAG_ADDED;
+}
+
+bool nm_answer_server_304(struct nm_conn *c, const char *head,
+                          size_t head_len, int64_t now)
+{
+    const nm_req_t *req = &c->q_head->req;
+    char tag[NM_SNAPSHOT_TAG_MAX + 1];
+    int64_t file_lm;
+    nm_slice_t vary;
+    /* A 304 with Vary answers for one of several bodies: which one, the
+     * file's tag cannot say. */
+    if (!nm_decide_server_304_needs_tag(req, c->resp) ||
+        nm_hdr_find(head, head_len, "vary", &vary) != 0 ||
+        !nm_headcache_get_for_304(req, tag, &file_lm) ||
+        !nm_decide_tag_server_304(req, c->resp, tag, file_lm, now))
+        return false;
+    char line[NM_SNAPSHOT_TAG_MAX + 16];
+    int n = snprintf(line, sizeof(line) - 2, "ETag: %s\r\n", tag);
+    if (n <= 0 || (size_t)n >= sizeof(line) - 2)
+        return false;
+    send_with_lines(c, head, head_len, line, (size_t)n);
+    nm_log(NM_LOG_DEBUG, "fd %d: the server's 304 carries its file's tag",
+           nm_conn_fd(c));
+    return true;
 }
 
 bool nm_answer_with_tag(struct nm_conn *c, const char *head, size_t head_len,

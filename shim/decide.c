@@ -2,6 +2,7 @@
 #include "decide.h"
 
 #include "cond.h"
+#include "etag.h"
 #include "event.h"
 #include "httpdate.h"
 
@@ -157,6 +158,50 @@ nm_verdict_t nm_decide_tagged(const nm_decide_in_t *in, const nm_synth_t *sy)
     return nm_decide_not_modified(in->req, in->resp, sy, in->now)
                ? NM_VERDICT_NOT_MODIFIED
                : NM_VERDICT_TAG;
+}
+
+bool nm_decide_server_304_needs_tag(const nm_req_t *req, const nm_resp_t *resp)
+{
+    return resp->status == 304 &&
+           (req->method == NM_METHOD_GET || req->method == NM_METHOD_HEAD) &&
+           !(resp->flags & (NM_RESP_HAS_ETAG | NM_RESP_TRUNCATED_VALIDATOR)) &&
+           !(req->flags & (NM_REQ_TRUNCATED_COND | NM_REQ_TRUNCATED_TARGET |
+                           NM_REQ_TRUNCATED_HOST));
+}
+
+/* Does the If-None-Match list name tag (weak comparison, RFC 9110
+ * §13.1.2)? "*" names no tag in particular. */
+static bool inm_lists(const nm_req_t *req, const char *tag)
+{
+    size_t a = 0, b = req->inm_len;
+    while (a < b && (req->inm[a] == ' ' || req->inm[a] == '\t'))
+        a++;
+    while (b > a && (req->inm[b - 1] == ' ' || req->inm[b - 1] == '\t'))
+        b--;
+    nm_etag_t cur;
+    if ((b - a == 1 && req->inm[a] == '*') ||
+        nm_etag_parse(tag, strlen(tag), &cur) != 0)
+        return false;
+    return nm_etag_list_match(req->inm, req->inm_len, &cur, true) ==
+           NM_ETAG_MATCH;
+}
+
+bool nm_decide_tag_server_304(const nm_req_t *req, const nm_resp_t *resp,
+                              const char *tag, int64_t file_lm, int64_t now)
+{
+    int64_t t;
+    if (!nm_decide_server_304_needs_tag(req, resp) || file_lm < 0)
+        return false;
+    if ((resp->flags & NM_RESP_HAS_LAST_MODIFIED) &&
+        (nm_httpdate_parse(resp->last_modified, resp->last_modified_len, now,
+                           &t) != 0 ||
+         t != file_lm))
+        return false; /* the 304 speaks of another version */
+    if (req->flags & NM_REQ_HAS_INM)
+        return inm_lists(req, tag);
+    return (req->flags & NM_REQ_HAS_IMS) && !(req->flags & NM_REQ_IMS_MULTI) &&
+           nm_httpdate_parse(req->ims, req->ims_len, now, &t) == 0 &&
+           file_lm <= t;
 }
 
 /* Appends n bytes at out + *at when they fit in cap; false otherwise. */

@@ -105,6 +105,23 @@ void nm_decide_synth_date(nm_synth_t *sy, const nm_snapshot_hit_t *hit,
  * conditions match it, else TAG. */
 nm_verdict_t nm_decide_tagged(const nm_decide_in_t *in, const nm_synth_t *sy);
 
+/* Could the server's own 304 (resp) to req take the tag of its URL's
+ * file? A 304 to GET or HEAD without an ETag of its own, whose request was
+ * read whole. Spares the caller its file lookup otherwise. */
+bool nm_decide_server_304_needs_tag(const nm_req_t *req,
+                                    const nm_resp_t *resp);
+
+/* RFC 9110 §15.4.5: the server's own 304 carries the ETag its 200 would.
+ * tag is the one the URL's 200 got from a file unchanged since, whose
+ * Last-Modified was file_lm. True when the 304 vouches for that file's
+ * bytes: If-None-Match (never "*") lists the tag, or, without it, the
+ * server judged If-Modified-Since against that same date (file_lm no later
+ * than it, and the 304's own Last-Modified, if any, equal to file_lm). A
+ * client holding another tag must not be given this one: it would name
+ * bytes the client does not have. */
+bool nm_decide_tag_server_304(const nm_req_t *req, const nm_resp_t *resp,
+                              const char *tag, int64_t file_lm, int64_t now);
+
 /* The field lines sy adds ("ETag: ...", maybe "Last-Modified: ..." and,
  * with is_200, "Date: ..."), CRLF-terminated, into out; returns their
  * length, 0 when they do not fit. A 304 gets its Date from

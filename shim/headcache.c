@@ -1,29 +1,82 @@
-/* headcache.c - see headcache.h. */
+/* headcache.c - see headcache.h.
+ *
+ * A direct-mapped table of SLOTS entries in a MAP_SHARED anonymous mapping
+ * made before the server forks (about 300 KiB of address space, pages
+ * touched only when used). Each slot has its own try-lock, as in
+ * tagwatch.c: a process killed inside one leaves only that slot locked,
+ * which makes its URLs misses (no tag), never wrong ones. */
 #include "headcache.h"
 
+#include "config.h"
 #include "spin.h"
 
 #include "bodyhash.h"
+#include "http_hdr.h"
+#include "httpdate.h"
 
-#include <limits.h>
+#include <fcntl.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
-#define SLOTS 256
+#define SLOTS 1024
 #define PATH_CAP 256 /* longer paths are not remembered */
+#define LOCK_TRIES 256
+#define RECENT 4 /* files a thread opened that a body may be */
 
-struct entry {
+/* What a slot remembers of one URL's 200. */
+struct rec {
     uint64_t url_hash;  /* 0: empty */
     uint64_t meta_hash; /* Content-Length, Last-Modified, encoding */
+    int64_t lm_unix;    /* the 200's Last-Modified, -1: none */
+    bool has_encoding;
     nm_file_id_t id;
     char path[PATH_CAP];
     char tag[NM_BODYHASH_TAG_LEN + 1];
 };
 
-static nm_spin_t lock = NM_SPIN_INIT;
-static struct entry slots[SLOTS];
+struct entry {
+    atomic_flag busy;
+    struct rec r;
+};
+
+/* A file this thread opened read-only since its last held 200: its fd,
+ * and the path it was opened by when that was absolute ("" otherwise). */
+struct opened {
+    int fd; /* -1: none */
+    char path[PATH_CAP];
+};
+
+static struct entry *table;
+static __thread struct opened recent[RECENT] = {{-1, ""}, {-1, ""},
+                                                 {-1, ""}, {-1, ""}};
+static __thread unsigned recent_next;
+
+void nm_headcache_init(void)
+{
+    void *p = mmap(NULL, SLOTS * sizeof(struct entry), PROT_READ | PROT_WRITE,
+                   MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+    table = p == MAP_FAILED ? NULL : p;
+}
+
+static bool try_lock(struct entry *e)
+{
+    for (int n = 0; n < LOCK_TRIES; n++) {
+        if (!atomic_flag_test_and_set_explicit(&e->busy, memory_order_acquire))
+            return true;
+        NM_CPU_RELAX();
+    }
+    return false;
+}
+
+static void unlock(struct entry *e)
+{
+    atomic_flag_clear_explicit(&e->busy, memory_order_release);
+}
 
 /* XXH3 (libxxhash, already here for body tags): a keyed FNV walked the
  * URL a byte at a time, ~250 instructions per tagged response. */
@@ -50,69 +103,180 @@ static uint64_t meta_hash(const nm_resp_t *p)
     return h;
 }
 
-static bool is_usable(const nm_req_t *req, const nm_resp_t *resp)
+static bool is_usable(const nm_req_t *req)
 {
-    return !(req->flags & (NM_REQ_TRUNCATED_TARGET | NM_REQ_TRUNCATED_HOST)) &&
-           (resp->flags & NM_RESP_HAS_CL);
+    return !(req->flags & (NM_REQ_TRUNCATED_TARGET | NM_REQ_TRUNCATED_HOST));
+}
+
+static int64_t lm_of(const nm_resp_t *resp)
+{
+    int64_t lm;
+    if (!(resp->flags & NM_RESP_HAS_LAST_MODIFIED) ||
+        nm_httpdate_parse(resp->last_modified, resp->last_modified_len,
+                          INT64_MAX / 2, &lm) != 0)
+        return -1;
+    return lm;
+}
+
+void nm_headcache_note_open(int fd, const char *path)
+{
+    struct opened *o = &recent[recent_next++ % RECENT];
+    o->fd = fd;
+    size_t n = path != NULL && path[0] == '/' ? strnlen(path, PATH_CAP) : 0;
+    n = n < PATH_CAP ? n : 0;
+    memcpy(o->path, path, n);
+    o->path[n] = '\0';
+}
+
+/* The path of the file open as fd, of identity id, into out (PATH_CAP
+ * bytes). /proc/self/fd says it, unless the server changed its uid and
+ * the kernel hides its fds from it (h2o as www-data); then the path the
+ * thread opened it by, if that still names this very file. */
+static bool path_of(int fd, const nm_file_id_t *id, char *out)
+{
+    char proc[32];
+    snprintf(proc, sizeof(proc), "/proc/self/fd/%d", fd);
+    ssize_t len = readlink(proc, out, PATH_CAP - 1);
+    if (len > 0 && (size_t)len < PATH_CAP - 1 && out[0] == '/') {
+        out[len] = '\0';
+        return true;
+    }
+    for (unsigned i = 0; i < RECENT; i++) {
+        struct stat st;
+        nm_file_id_t now;
+        if (recent[i].fd != fd || recent[i].path[0] != '/' ||
+            stat(recent[i].path, &st) != 0)
+            continue;
+        nm_file_id_of(&st, &now);
+        if (nm_file_id_equal(id, &now)) {
+            memcpy(out, recent[i].path, PATH_CAP);
+            return true;
+        }
+    }
+    return false;
+}
+
+/* The entry the 200 would leave, without its path; false when the 200
+ * must not leave one: a negotiated body (Vary) is one of several a URL
+ * has, and a HEAD or 304 cannot tell which. */
+static bool rec_of(const nm_req_t *req, const nm_resp_t *resp,
+                     const char *head, size_t head_len, const char *tag,
+                     const nm_file_id_t *id, struct rec *out)
+{
+    memset(out, 0, sizeof(*out));
+    nm_slice_t vary;
+    if (table == NULL || !is_usable(req) || !(resp->flags & NM_RESP_HAS_CL) ||
+        resp->content_length != (uint64_t)id->size ||
+        nm_hdr_find(head, head_len, "vary", &vary) != 0)
+        return false;
+    out->url_hash = url_hash(req);
+    out->meta_hash = meta_hash(resp);
+    out->lm_unix = lm_of(resp);
+    out->has_encoding = (resp->flags & NM_RESP_HAS_CONTENT_ENCODING) != 0;
+    out->id = *id;
+    memcpy(out->tag, tag, sizeof(out->tag));
+    return true;
+}
+
+/* Is slot e already n (path aside)? The steady state: no syscall. */
+static bool is_known(struct entry *e, const struct rec *n)
+{
+    if (!try_lock(e))
+        return true; /* busy: leave it to the other writer */
+    bool same = e->r.url_hash == n->url_hash &&
+                e->r.meta_hash == n->meta_hash &&
+                nm_file_id_equal(&e->r.id, &n->id) &&
+                strcmp(e->r.tag, n->tag) == 0;
+    unlock(e);
+    return same;
 }
 
 void nm_headcache_put_file(const nm_req_t *req, const nm_resp_t *resp,
-                           const char *tag, int fd, const nm_file_id_t *id)
+                           const char *head, size_t head_len, const char *tag,
+                           int fd, const nm_file_id_t *id)
 {
-    if (!is_usable(req, resp) || resp->content_length != (uint64_t)id->size)
+    struct rec n;
+    if (!rec_of(req, resp, head, head_len, tag, id, &n))
         return;
-    uint64_t u = url_hash(req), m = meta_hash(resp);
-    struct entry *e = &slots[u % SLOTS];
-    nm_spin_lock(&lock);
-    bool is_known = e->url_hash == u && e->meta_hash == m &&
-                    nm_file_id_equal(&e->id, id) && strcmp(e->tag, tag) == 0;
-    nm_spin_unlock(&lock);
-    if (is_known)
-        return; /* the steady state: no syscall */
-    /* The path is what a HEAD will stat; the fd is gone by then. */
-    char proc[32], path[PATH_CAP];
-    snprintf(proc, sizeof(proc), "/proc/self/fd/%d", fd);
-    ssize_t n = readlink(proc, path, sizeof(path) - 1);
-    if (n <= 0 || (size_t)n >= sizeof(path) - 1 || path[0] != '/')
+    struct entry *e = &table[n.url_hash % SLOTS];
+    if (is_known(e, &n))
         return;
-    path[n] = '\0';
-    nm_spin_lock(&lock);
-    e->url_hash = u;
-    e->meta_hash = m;
-    e->id = *id;
-    memcpy(e->path, path, (size_t)n + 1);
-    memcpy(e->tag, tag, sizeof(e->tag));
-    nm_spin_unlock(&lock);
+    /* The path is what a HEAD or a 304 will stat; the fd is gone by
+     * then. */
+    if (!path_of(fd, id, n.path) || !try_lock(e))
+        return;
+    e->r = n;
+    unlock(e);
+}
+
+void nm_headcache_put_held(const nm_req_t *req, const nm_resp_t *resp,
+                           const char *head, size_t head_len, const char *tag,
+                           uint64_t body_len)
+{
+    for (unsigned i = 0; i < RECENT; i++) {
+        int fd = recent[i].fd;
+        struct stat st;
+        char file_tag[NM_BODYHASH_TAG_LEN + 1];
+        nm_file_id_t id;
+        /* Only a file of the body's very length is hashed (once per
+         * identity, filehash.c), and only equal hashes name it. */
+        if (fd < 0 || fstat(fd, &st) != 0 || !S_ISREG(st.st_mode) ||
+            (uint64_t)st.st_size != body_len || body_len == 0 ||
+            !nm_filehash_tag(fd, 0, body_len, nm_cfg.seed, file_tag, &id) ||
+            strcmp(file_tag, tag) != 0)
+            continue;
+        nm_headcache_put_file(req, resp, head, head_len, tag, fd, &id);
+    }
+    for (unsigned i = 0; i < RECENT; i++)
+        recent[i].fd = -1;
+}
+
+/* A copy of the URL's entry; false when there is none (or it is busy). */
+static bool find(const nm_req_t *req, struct rec *copy)
+{
+    if (table == NULL || !is_usable(req))
+        return false;
+    uint64_t u = url_hash(req);
+    struct entry *e = &table[u % SLOTS];
+    if (!try_lock(e))
+        return false;
+    bool is_hit = e->r.url_hash == u;
+    if (is_hit)
+        *copy = e->r;
+    unlock(e);
+    return is_hit;
+}
+
+/* The file must still be the one hashed: same inode, size, mtime and
+ * ctime. A file replaced or rewritten since names other bytes. */
+static bool file_unchanged(const struct rec *e)
+{
+    struct stat st;
+    nm_file_id_t now;
+    if (stat(e->path, &st) != 0 || !S_ISREG(st.st_mode))
+        return false;
+    nm_file_id_of(&st, &now);
+    return nm_file_id_equal(&e->id, &now);
 }
 
 bool nm_headcache_get(const nm_req_t *req, const nm_resp_t *resp, char *tag)
 {
-    if (!is_usable(req, resp))
-        return false;
-    uint64_t u = url_hash(req);
-    struct entry copy;
-    nm_spin_lock(&lock);
-    const struct entry *e = &slots[u % SLOTS];
-    bool is_hit = e->url_hash == u && e->meta_hash == meta_hash(resp);
-    if (is_hit)
-        copy = *e;
-    nm_spin_unlock(&lock);
-    if (!is_hit)
-        return false;
-    /* The file must still be the one hashed: same inode, size, mtime and
-     * ctime. A file replaced or rewritten since gets no tag on HEAD. */
-    struct stat st;
-    nm_file_id_t now;
-    if (stat(copy.path, &st) != 0 || !S_ISREG(st.st_mode))
-        return false;
-    nm_file_id_of(&st, &now);
-    if (!nm_file_id_equal(&copy.id, &now))
+    struct rec copy;
+    if (!(resp->flags & NM_RESP_HAS_CL) || !find(req, &copy) ||
+        copy.meta_hash != meta_hash(resp) || !file_unchanged(&copy))
         return false;
     memcpy(tag, copy.tag, sizeof(copy.tag));
     return true;
 }
 
-void nm_headcache_after_fork_child(void)
+bool nm_headcache_get_for_304(const nm_req_t *req, char *tag,
+                              int64_t *lm_unix)
 {
-    nm_spin_reset(&lock);
+    struct rec copy;
+    if (!find(req, &copy) || copy.has_encoding || copy.lm_unix < 0 ||
+        !file_unchanged(&copy))
+        return false;
+    memcpy(tag, copy.tag, sizeof(copy.tag));
+    *lm_unix = copy.lm_unix;
+    return true;
 }

@@ -1,30 +1,57 @@
-/* headcache.h - a HEAD has no body to hash, so its 200 gets a synthesized
- * tag only when the shim can tie it to exact bytes: the same URL's GET sent
- * a whole file (sendfile) whose tag we hashed, and that file, looked up
- * again by path, still has the same identity (filehash.h). Dynamic bodies
- * never tag a HEAD: equal lengths say nothing about equal bytes. Used by
- * answer.c (get) and phase.c (put). */
+/* headcache.h - the tag of a URL's file, known without a body: a HEAD has
+ * no body to hash, and a server's own 304 has none either, yet RFC 9110
+ * §15.4.5 wants both to carry the ETag the 200 would. A GET's 200 whose
+ * body was a whole file (sent with sendfile, or written from memory and
+ * equal, hash for hash, to a file the same thread opened) leaves the URL,
+ * the file's path and identity (filehash.h) and its tag here; a HEAD or a
+ * 304 of that URL gets the tag only while that file, looked up again by
+ * path, keeps that identity. The table is shared by every process forked
+ * from the one that loaded the shim (prefork, a process per connection),
+ * so a HEAD or a 304 in another worker finds it. Dynamic bodies never
+ * enter it: equal lengths say nothing about equal bytes. Used by answer.c
+ * (get), phase.c (put) and hooks_fd.c (files opened). */
 #ifndef NM_SHIM_HEADCACHE_H
 #define NM_SHIM_HEADCACHE_H
 
 #include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
 
 #include "filehash.h"
 #include "http_req.h"
 #include "http_resp.h"
 
-/* Records that a GET's 200 for req was the whole file open as fd, of
- * identity id, and got tag. */
+/* Maps the shared table; called once from the shim's constructor, before
+ * the server forks. Without it nothing is remembered. */
+void nm_headcache_init(void);
+
+/* Notes that this thread opened fd read-only by path (relative to the
+ * working directory or absolute): a body it writes next may be that
+ * file's bytes (nm_headcache_put_held). */
+void nm_headcache_note_open(int fd, const char *path);
+
+/* Records that a GET's 200 for req (head: its head_len bytes) was the
+ * whole file open as fd, of identity id, and got tag. */
 void nm_headcache_put_file(const nm_req_t *req, const nm_resp_t *resp,
-                           const char *tag, int fd, const nm_file_id_t *id);
+                           const char *head, size_t head_len, const char *tag,
+                           int fd, const nm_file_id_t *id);
+
+/* A GET's held 200 (head, body_len bytes of body) got tag: records it as
+ * nm_headcache_put_file when a file this thread opened since the last
+ * call holds exactly those bytes (same length, same hash). */
+void nm_headcache_put_held(const nm_req_t *req, const nm_resp_t *resp,
+                           const char *head, size_t head_len, const char *tag,
+                           uint64_t body_len);
 
 /* For a HEAD's 200: true and tag filled when the same URL's GET was a
  * whole file that still has the recorded identity, with the same length,
  * Last-Modified and Content-Encoding (one stat of the file). */
 bool nm_headcache_get(const nm_req_t *req, const nm_resp_t *resp, char *tag);
 
-/* In the child after fork: the cache's lock is free (its holder, another
- * thread, does not exist there). */
-void nm_headcache_after_fork_child(void);
+/* For the server's own 304 to req: true, tag and the 200's Last-Modified
+ * (*lm_unix) filled when the same URL's GET was a whole file without
+ * Content-Encoding that still has the recorded identity. */
+bool nm_headcache_get_for_304(const nm_req_t *req, char *tag,
+                              int64_t *lm_unix);
 
 #endif

@@ -5,6 +5,7 @@
 #include "hooks.h"
 
 #include "fdtable.h"
+#include "headcache.h"
 #include "report.h"
 #include "symbols.h"
 #include "track.h"
@@ -137,12 +138,19 @@ EXPORT int close_range(unsigned first, unsigned last, int flags)
 
 /* A file fd is never a connection: recording that now spares the first
  * read on it the socket check (a getsockopt) that unknown fds get. */
-static int opened(int fd)
+static int opened(int fd, int flags, const char *path)
 {
-    if (fd >= 0 &&
-        nm_hooks_may_touch_state()) /* a number closed unseen is reused */
-        QUIETLY(nm_hooks_forget_cached(fd); nm_track_drop_stale_fd(fd);
-                nm_fdtable_set(fd, NM_FD_IGNORED));
+    if (fd < 0 || !nm_hooks_may_touch_state())
+        return fd;
+    /* A file opened to be read may be a body the server sends next: its
+     * tag can then serve the URL's HEAD and 304 (headcache.h). */
+    bool may_be_body =
+        (flags & O_ACCMODE) == O_RDONLY && !(flags & (O_DIRECTORY | O_PATH));
+    /* a number closed unseen is reused */
+    QUIETLY(nm_hooks_forget_cached(fd); nm_track_drop_stale_fd(fd);
+            nm_fdtable_set(fd, NM_FD_IGNORED));
+    if (may_be_body)
+        nm_headcache_note_open(fd, path);
     return fd;
 }
 
@@ -159,23 +167,45 @@ static int opened(int fd)
 EXPORT int open(const char *path, int flags, ...)
 {
     MODE_ARG(flags);
-    return opened(nm_real_open(path, flags, mode));
+    return opened(nm_real_open(path, flags, mode), flags, path);
 }
 
 EXPORT int open64(const char *path, int flags, ...)
 {
     MODE_ARG(flags);
-    return opened(nm_real_open64(path, flags, mode));
+    return opened(nm_real_open64(path, flags, mode), flags, path);
 }
 
 EXPORT int openat(int dirfd, const char *path, int flags, ...)
 {
     MODE_ARG(flags);
-    return opened(nm_real_openat(dirfd, path, flags, mode));
+    return opened(nm_real_openat(dirfd, path, flags, mode), flags, path);
 }
 
 EXPORT int openat64(int dirfd, const char *path, int flags, ...)
 {
     MODE_ARG(flags);
-    return opened(nm_real_openat64(dirfd, path, flags, mode));
+    return opened(nm_real_openat64(dirfd, path, flags, mode), flags, path);
+}
+
+/* The fortified forms (-D_FORTIFY_SOURCE with flags not known at compile
+ * time: h2o, busybox) are names of their own. */
+EXPORT int __open_2(const char *path, int flags)
+{
+    return opened(nm_real___open_2(path, flags), flags, path);
+}
+
+EXPORT int __open64_2(const char *path, int flags)
+{
+    return opened(nm_real___open64_2(path, flags), flags, path);
+}
+
+EXPORT int __openat_2(int dirfd, const char *path, int flags)
+{
+    return opened(nm_real___openat_2(dirfd, path, flags), flags, path);
+}
+
+EXPORT int __openat64_2(int dirfd, const char *path, int flags)
+{
+    return opened(nm_real___openat64_2(dirfd, path, flags), flags, path);
 }

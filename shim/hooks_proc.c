@@ -41,7 +41,6 @@ static void after_fork_parent(void)
 static void after_fork_child(void)
 {
     nm_filehash_after_fork_child();
-    nm_headcache_after_fork_child();
     nm_flusher_after_fork_child();
     nm_report_after_fork_child();
     nm_storeview_after_fork_child();
@@ -70,7 +69,9 @@ __attribute__((constructor)) static void nm_shim_init(void)
         return;
     nm_flusher_init(&flusher_ops);
     pthread_atfork(before_fork, after_fork_parent, after_fork_child);
-    nm_tagwatch_init(); /* before the server forks: shared by its workers */
+    /* Before the server forks: shared by its workers. */
+    nm_tagwatch_init();
+    nm_headcache_init();
     nm_hooks_is_active = true;
     nm_hooks_ssl_enable();
     nm_log(NM_LOG_INFO, "active (hold max %llu bytes, %u ms)",

@@ -325,6 +325,9 @@ static enum step phase_hold(struct wctx *w)
         return STEP_RETURN; /* all of it held */
     char tag[NM_BODYHASH_TAG_LEN + 1];
     nm_hold_tag(c->hold, tag);
+    if (c->q_head->req.method == NM_METHOD_GET)
+        nm_headcache_put_held(&c->q_head->req, c->resp, c->head, c->head_len,
+                              tag, c->body_bytes);
     nm_answer_held(c, tag);
     nm_exchange_end(c);
     return STEP_NEXT;
@@ -440,6 +443,12 @@ static enum step phase_head(struct wctx *w)
     if (v == NM_VERDICT_OURS &&
         take_ours(w, &in, head, head_len, is_contiguous, start, (size_t)m))
         return STEP_NEXT;
+    if (c->resp->status == 304 &&
+        nm_answer_server_304(c, head, head_len, in.now)) {
+        c->head_len = 0;
+        c->phase = NM_PHASE_SWALLOW; /* a 304 has no body to swallow */
+        return STEP_NEXT;
+    }
     /* Pass: the head goes out in front of what follows it. */
     if (is_contiguous) {
         w->prefix_at = start;
@@ -629,7 +638,8 @@ static bool hold_from_file(struct nm_conn *c, int out_fd, int in_fd,
     if (is_whole_body && pos >= 0 && nm_hold_fits(body) &&
         nm_filehash_tag(in_fd, pos, body, nm_cfg.seed, tag, &id)) {
         if (c->q_head->req.method == NM_METHOD_GET && pos == 0)
-            nm_headcache_put_file(&c->q_head->req, c->resp, tag, in_fd, &id);
+            nm_headcache_put_file(&c->q_head->req, c->resp, c->head,
+                                  c->head_len, tag, in_fd, &id);
         c->phase = nm_answer_held(c, tag) ? NM_PHASE_SWALLOW : NM_PHASE_PASS;
         return true;
     }

@@ -22,6 +22,13 @@
 #include <sys/uio.h>
 #include <unistd.h>
 
+/* glibc's fortified open forms, declared by <fcntl.h> only in fortified
+ * builds: the table needs their types. */
+int __open_2(const char *path, int flags);
+int __open64_2(const char *path, int flags);
+int __openat_2(int dirfd, const char *path, int flags);
+int __openat64_2(int dirfd, const char *path, int flags);
+
 /* X(return type, name, parameters, arguments, fallback before resolution).
  * The table entry has libc's own type for name (variadic for fcntl and
  * open: their third argument is passed on as the ABI carries it). */
@@ -88,6 +95,15 @@
     X(int, openat64, (int dirfd, const char *path, int flags, mode_t mode),    \
       (dirfd, path, flags, mode),                                              \
       syscall(SYS_openat, dirfd, path, flags | O_LARGEFILE, mode))             \
+    X(int, __open_2, (const char *path, int flags), (path, flags),             \
+      syscall(SYS_openat, AT_FDCWD, path, flags))                              \
+    X(int, __open64_2, (const char *path, int flags), (path, flags),           \
+      syscall(SYS_openat, AT_FDCWD, path, flags | O_LARGEFILE))                \
+    X(int, __openat_2, (int dirfd, const char *path, int flags),               \
+      (dirfd, path, flags), syscall(SYS_openat, dirfd, path, flags))           \
+    X(int, __openat64_2, (int dirfd, const char *path, int flags),             \
+      (dirfd, path, flags),                                                    \
+      syscall(SYS_openat, dirfd, path, flags | O_LARGEFILE))                   \
     X(int, poll, (struct pollfd * fds, nfds_t nfds, int timeout),              \
       (fds, nfds, timeout), syscall(SYS_poll, fds, nfds, timeout))             \
     X(pid_t, fork, (void), (), syscall(SYS_fork))                              \

@@ -232,12 +232,23 @@ class CompatCase:
                                                          ex.raw[:400]))
         b, bex = request(self.bare.port, method, path, headers)
         if b.status == 304:
-            self.assertEqual(wire.normalize(ex), wire.normalize(bex),
+            tag = shim200.first("ETag")
+            want = wire.normalize(bex)
+            if b.first("ETag") is None and r.first("ETag") is not None:
+                # the shim added the 200's tag (its file's), nothing else
+                self.assertEqual(r.first("ETag"), tag, "%s %r: the server's "
+                                 "304 got another tag than the 200's: %r" %
+                                 (path, headers, r.head_raw))
+                want = wire.normalize(wire.insert_line_before_end(
+                    bex.raw, b"ETag: " + tag.encode()))
+            self.assertEqual(wire.normalize(ex), want,
                              "%s %r: the server's own 304 changed" %
                              (path, headers))
+            if b.first("ETag") is None and r.first("ETag") is not None:
+                return "server's, the 200's ETag added"
             # RFC 9110 §15.4.5 wants the 200's ETag in it: say when not
-            return "server's" if r.first("ETag") == shim200.first(
-                "ETag") else "server's, without the 200's ETag"
+            return "server's" if r.first("ETag") == tag else \
+                "server's, without the 200's ETag"
         line = synth_line(shim200) if bare200.first("ETag") is None else None
         probs = model.check_304_shape(r, bare200, line)
         self.assertEqual(probs, [], "%s: %r" % (path, r.head_raw))
