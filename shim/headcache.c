@@ -9,6 +9,7 @@
 
 #include "config.h"
 #include "spin.h"
+#include "symbols.h"
 
 #include "bodyhash.h"
 #include "http_hdr.h"
@@ -209,23 +210,45 @@ void nm_headcache_put_file(const nm_req_t *req, const nm_resp_t *resp,
     unlock(e);
 }
 
+/* Records the URL's file when fd holds exactly the body: body_len bytes
+ * whose hash is tag. Only a file of that very length is hashed (once per
+ * identity, filehash.c), and only an equal hash names it. */
+static bool put_if_body(const nm_req_t *req, const nm_resp_t *resp,
+                        const char *head, size_t head_len, const char *tag,
+                        uint64_t body_len, int fd)
+{
+    struct stat st;
+    char file_tag[NM_BODYHASH_TAG_LEN + 1];
+    nm_file_id_t id;
+    if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode) ||
+        (uint64_t)st.st_size != body_len ||
+        !nm_filehash_tag(fd, 0, body_len, nm_cfg.seed, file_tag, &id) ||
+        strcmp(file_tag, tag) != 0)
+        return false;
+    nm_headcache_put_file(req, resp, head, head_len, tag, fd, &id);
+    return true;
+}
+
 void nm_headcache_put_held(const nm_req_t *req, const nm_resp_t *resp,
                            const char *head, size_t head_len, const char *tag,
                            uint64_t body_len)
 {
-    for (unsigned i = 0; i < RECENT; i++) {
-        int fd = recent[i].fd;
+    for (unsigned i = 0; i < RECENT && body_len > 0; i++) {
+        const struct opened *o = &recent[i];
         struct stat st;
-        char file_tag[NM_BODYHASH_TAG_LEN + 1];
-        nm_file_id_t id;
-        /* Only a file of the body's very length is hashed (once per
-         * identity, filehash.c), and only equal hashes name it. */
-        if (fd < 0 || fstat(fd, &st) != 0 || !S_ISREG(st.st_mode) ||
-            (uint64_t)st.st_size != body_len || body_len == 0 ||
-            !nm_filehash_tag(fd, 0, body_len, nm_cfg.seed, file_tag, &id) ||
-            strcmp(file_tag, tag) != 0)
+        if (o->fd < 0 || put_if_body(req, resp, head, head_len, tag,
+                                     body_len, o->fd))
             continue;
-        nm_headcache_put_file(req, resp, head, head_len, tag, fd, &id);
+        /* Closed already (python reads a file whole, closes it, then
+         * writes): the path it was opened by, if it holds those bytes. */
+        if (o->path[0] != '/' || stat(o->path, &st) != 0 ||
+            (uint64_t)st.st_size != body_len)
+            continue;
+        int fd = nm_real_open(o->path, O_RDONLY | O_CLOEXEC, 0);
+        if (fd < 0)
+            continue;
+        put_if_body(req, resp, head, head_len, tag, body_len, fd);
+        nm_real_close(fd);
     }
     for (unsigned i = 0; i < RECENT; i++)
         recent[i].fd = -1;
