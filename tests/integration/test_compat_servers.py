@@ -32,6 +32,7 @@ import compat_servers as cs
 import docroots
 import model
 import servers
+import truth
 import wire
 from wire import Request
 
@@ -92,6 +93,22 @@ SERVERS = [
 ]
 
 STATIC = "/s.txt"
+# Rows whose server answers If-Modified-Since itself, without an ETag, for
+# a file the shim tags: their 304 must carry the 200's tag while the file
+# is unchanged, and none once it changed (test_server_304_*).
+SERVER_IMS_304 = {
+    "Apache 2.4 event + mod_cgid", "Apache 2.4 prefork + mod_cgi",
+    "Apache 2.4 prefork + php-cgi (mod_actions)",
+    "Apache 2.4 prefork + mod_php", "Apache 2.4 event + php-fpm (proxy_fcgi)",
+    "mini_httpd (CGI)", "lighttpd (mod_cgi)", "webfs (CGI)",
+    "python3 http.server (CGI)", "h2o (CGI through fastcgi-cgi)"}
+# Rows whose static HEAD stays untagged, and why (README "Compatibility").
+STATIC_HEAD_UNTAGGED = {
+    "civetweb (CGI)": "the server's own ETag",
+    "busybox httpd (CGI)": "the server's own ETag",
+    "ruby WEBrick": "the server's own ETag",
+    "node http": "the file is read by libuv's thread pool, not by the "
+                 "thread that writes it"}
 # The hold deadline of the shimmed instances: far above the pages' 50 ms
 # pause, so a busy machine cannot release a hold by the clock (an untagged
 # 200); a hold that waited for the client instead would now cost seconds,
@@ -308,6 +325,82 @@ class CompatCase:
         self.cell("HEAD", "✓ tagged" if tagged == 2 else
                   "✓ (%d of 2 tagged)" % tagged if tagged else
                   "✓ untagged")
+
+    def test_static_head_tagged_in_any_worker(self):
+        """A static HEAD on a fresh connection (another process for
+        prefork and process-per-connection servers) gets the GET's tag."""
+        if self.label in STATIC_HEAD_UNTAGGED:
+            self.skipTest(STATIC_HEAD_UNTAGGED[self.label])
+        _, s200, tag, _ = self.check_tagged_200(STATIC)
+        for _ in range(4):  # several connections: several workers
+            s, sex = request(self.shim.port, "HEAD", STATIC, close=True)
+            self.assertEqual(s.first("ETag"), tag, s.head_raw)
+
+    def t304_file(self):
+        """A static file of its own for the server's-304 cases."""
+        path = os.path.join(self.docroot, "t304.txt")
+        docroots.write_file(path, docroots.deterministic_bytes(3000, 304,
+                                                               text=True),
+                            docroots.T0)
+        return "/t304.txt", path
+
+    def test_server_304_carries_tag_of_unchanged_file(self):
+        """Must tag: the server's own IMS 304 gets the 200's tag, on a
+        fresh connection (any worker); after a change, never the old
+        tag."""
+        if self.label not in SERVER_IMS_304:
+            self.skipTest("the server makes no IMS 304 of its own without "
+                          "an ETag")
+        url, path = self.t304_file()
+        _, s200, tag, _ = self.check_tagged_200(url)
+        lm = s200.first("Last-Modified")
+        for _ in range(3):
+            r, ex = request(self.shim.port, "GET", url,
+                            [("If-Modified-Since", lm)])
+            self.assertEqual(r.status, 304, ex.raw[:300])
+            self.assertEqual(r.first("ETag"), tag, ex.raw[:300])
+        # a HEAD's too, and one that lists the tag beside the date
+        r, ex = request(self.shim.port, "HEAD", url,
+                        [("If-Modified-Since", lm)], close=True)
+        self.assertEqual((r.status, r.first("ETag")), (304, tag), ex.raw)
+        truth.rewrite(path, docroots.deterministic_bytes(3000, 305,
+                                                         text=True))
+        os.utime(path, (docroots.T0 + 1, docroots.T0 + 1))
+        _, s2, tag2, _ = self.check_tagged_200(url)
+        self.assertNotEqual(tag2, tag)
+        # lighttpd's stat cache may still date the file T0 for a second:
+        # its 304 then speaks of another version and gets no tag
+        r, ex = request(self.shim.port, "GET", url,
+                        [("If-Modified-Since", s2.first("Last-Modified"))])
+        self.assertEqual(r.status, 304, ex.raw)
+        self.assertIn(r.first("ETag"), (tag2, None), ex.raw)
+
+    def test_server_304_without_tag_when_file_changed(self):
+        """Must not tag: the file was rewritten in place after the 200,
+        same size, mtime put back (only the ctime tells): the server still
+        says 304 by date, and that 304 must not name the old bytes; nor
+        may a 304 to a client holding another tag name this one."""
+        if self.label not in SERVER_IMS_304:
+            self.skipTest("the server makes no IMS 304 of its own without "
+                          "an ETag")
+        url, path = self.t304_file()
+        _, s200, tag, _ = self.check_tagged_200(url)
+        lm = s200.first("Last-Modified")
+        r, ex = request(self.shim.port, "GET", url,
+                        [("If-None-Match", '"nm-another-tag-entirely0"'),
+                         ("If-Modified-Since", lm)])
+        if r.status == 304:  # a server that ignores If-None-Match
+            self.assertIsNone(r.first("ETag"), ex.raw[:300])
+        truth.rewrite_same_size_keep_mtime(
+            path, docroots.deterministic_bytes(3000, 306, text=True))
+        for method in ("GET", "HEAD"):
+            r, ex = request(self.shim.port, method, url,
+                            [("If-Modified-Since", lm)], close=True)
+            self.assertEqual(r.status, 304, ex.raw[:300])
+            self.assertIsNone(r.first("ETag"), "%s: the old file's tag on "
+                              "a 304 for new bytes: %r" % (method, ex.raw))
+        r, ex = request(self.shim.port, "HEAD", url, close=True)
+        self.assertNotEqual(r.first("ETag"), tag, ex.raw)
 
     def check_head(self, path, b, bex, s, sex, s200):
         """The shimmed HEAD is the bare one (Date aside, stray bytes of the
