@@ -126,8 +126,8 @@ static void release_with_tag(struct nm_conn *c, const char *head,
     c->note.outcome = NM_OUTCOME_TAG_ADDED;
 }
 
-bool nm_answer_server_304(struct nm_conn *c, const char *head,
-                          size_t head_len, int64_t now)
+bool nm_answer_server_304(struct nm_conn *c, const char *head, size_t head_len,
+                          int64_t now)
 {
     const nm_req_t *req = &c->q_head->req;
     char tag[NM_SNAPSHOT_TAG_MAX + 1];

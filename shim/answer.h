@@ -38,8 +38,8 @@ bool nm_answer_with_tag(struct nm_conn *c, const char *head, size_t head_len,
  * URL's 200 was a file that has not changed and the 304 vouches for those
  * bytes (nm_decide_tag_server_304), sends the head with that file's tag
  * added and returns true; else false, and the head passes unchanged. */
-bool nm_answer_server_304(struct nm_conn *c, const char *head,
-                          size_t head_len, int64_t now);
+bool nm_answer_server_304(struct nm_conn *c, const char *head, size_t head_len,
+                          int64_t now);
 
 /* The held 200 of c is complete and tag is its body's: answers as
  * nm_answer_with_tag from the held head and body, then frees the hold. */

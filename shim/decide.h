@@ -108,8 +108,7 @@ nm_verdict_t nm_decide_tagged(const nm_decide_in_t *in, const nm_synth_t *sy);
 /* Could the server's own 304 (resp) to req take the tag of its URL's
  * file? A 304 to GET or HEAD without an ETag of its own, whose request was
  * read whole. Spares the caller its file lookup otherwise. */
-bool nm_decide_server_304_needs_tag(const nm_req_t *req,
-                                    const nm_resp_t *resp);
+bool nm_decide_server_304_needs_tag(const nm_req_t *req, const nm_resp_t *resp);
 
 /* RFC 9110 §15.4.5: the server's own 304 carries the ETag its 200 would.
  * tag is the one the URL's 200 got from a file unchanged since, whose

@@ -53,8 +53,8 @@ struct opened {
 };
 
 static struct entry *table;
-static __thread struct opened recent[RECENT] = {{-1, ""}, {-1, ""},
-                                                 {-1, ""}, {-1, ""}};
+static __thread struct opened recent[RECENT] = {
+    {-1, ""}, {-1, ""}, {-1, ""}, {-1, ""}};
 static __thread unsigned recent_next;
 
 void nm_headcache_init(void)
@@ -160,9 +160,9 @@ static bool path_of(int fd, const nm_file_id_t *id, char *out)
 /* The entry the 200 would leave, without its path; false when the 200
  * must not leave one: a negotiated body (Vary) is one of several a URL
  * has, and a HEAD or 304 cannot tell which. */
-static bool rec_of(const nm_req_t *req, const nm_resp_t *resp,
-                     const char *head, size_t head_len, const char *tag,
-                     const nm_file_id_t *id, struct rec *out)
+static bool rec_of(const nm_req_t *req, const nm_resp_t *resp, const char *head,
+                   size_t head_len, const char *tag, const nm_file_id_t *id,
+                   struct rec *out)
 {
     memset(out, 0, sizeof(*out));
     nm_slice_t vary;
@@ -184,10 +184,9 @@ static bool is_known(struct entry *e, const struct rec *n)
 {
     if (!try_lock(e))
         return true; /* busy: leave it to the other writer */
-    bool same = e->r.url_hash == n->url_hash &&
-                e->r.meta_hash == n->meta_hash &&
-                nm_file_id_equal(&e->r.id, &n->id) &&
-                strcmp(e->r.tag, n->tag) == 0;
+    bool same =
+        e->r.url_hash == n->url_hash && e->r.meta_hash == n->meta_hash &&
+        nm_file_id_equal(&e->r.id, &n->id) && strcmp(e->r.tag, n->tag) == 0;
     unlock(e);
     return same;
 }
@@ -236,8 +235,8 @@ void nm_headcache_put_held(const nm_req_t *req, const nm_resp_t *resp,
     for (unsigned i = 0; i < RECENT && body_len > 0; i++) {
         const struct opened *o = &recent[i];
         struct stat st;
-        if (o->fd < 0 || put_if_body(req, resp, head, head_len, tag,
-                                     body_len, o->fd))
+        if (o->fd < 0 ||
+            put_if_body(req, resp, head, head_len, tag, body_len, o->fd))
             continue;
         /* Closed already (python reads a file whole, closes it, then
          * writes): the path it was opened by, if it holds those bytes. */
@@ -292,8 +291,7 @@ bool nm_headcache_get(const nm_req_t *req, const nm_resp_t *resp, char *tag)
     return true;
 }
 
-bool nm_headcache_get_for_304(const nm_req_t *req, char *tag,
-                              int64_t *lm_unix)
+bool nm_headcache_get_for_304(const nm_req_t *req, char *tag, int64_t *lm_unix)
 {
     struct rec copy;
     if (!find(req, &copy) || copy.has_encoding || copy.lm_unix < 0 ||

@@ -51,7 +51,6 @@ bool nm_headcache_get(const nm_req_t *req, const nm_resp_t *resp, char *tag);
 /* For the server's own 304 to req: true, tag and the 200's Last-Modified
  * (*lm_unix) filled when the same URL's GET was a whole file without
  * Content-Encoding that still has the recorded identity. */
-bool nm_headcache_get_for_304(const nm_req_t *req, char *tag,
-                              int64_t *lm_unix);
+bool nm_headcache_get_for_304(const nm_req_t *req, char *tag, int64_t *lm_unix);
 
 #endif

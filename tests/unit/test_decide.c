@@ -394,10 +394,83 @@ static void synth_lines_in_order_and_bounded(void **state)
     assert_int_equal(nm_decide_synth_lines(&sy, true, out, 20), 0);
 }
 
+/* The server's own 304 and the tag of its URL's unchanged file (dated
+ * D_LM): added only when the 304 vouches for that file's bytes. */
+#define LM_FILE 784111777LL /* D_LM */
+#define NM304 "HTTP/1.1 304 Not Modified\r\nDate: " D_NOW "\r\n"
+
+typedef struct server_304_row {
+    const char *what;
+    const char *req, *resp;
+    int64_t file_lm;
+    bool is_tagged;
+} server_304_row_t;
+
+static const server_304_row_t server_304_rows[] = {
+    {"ims_equal_to_file_date_tags", GET "If-Modified-Since: " D_LM "\r\n",
+     NM304, LM_FILE, true},
+    {"ims_after_file_date_tags", GET "If-Modified-Since: " D_NOW "\r\n", NM304,
+     LM_FILE, true},
+    {"head_ims_tags", HEAD "If-Modified-Since: " D_LM "\r\n", NM304, LM_FILE,
+     true},
+    {"ims_before_file_date_does_not_tag",
+     GET "If-Modified-Since: " D_OLD "\r\n", NM304, LM_FILE, false},
+    {"304_last_modified_equal_tags", GET "If-Modified-Since: " D_LM "\r\n",
+     NM304 "Last-Modified: " D_LM "\r\n", LM_FILE, true},
+    {"304_of_another_version_does_not_tag",
+     GET "If-Modified-Since: " D_NOW "\r\n",
+     NM304 "Last-Modified: " D_STORE "\r\n", LM_FILE, false},
+    {"304_with_its_own_etag_untouched", GET "If-Modified-Since: " D_LM "\r\n",
+     NM304 "ETag: \"s\"\r\n", LM_FILE, false},
+    {"inm_listing_the_tag_tags", GET "If-None-Match: \"x\", W/" TAG "\r\n",
+     NM304, LM_FILE, true},
+    {"inm_of_another_tag_does_not_tag",
+     GET "If-None-Match: " TAG2 "\r\nIf-Modified-Since: " D_LM "\r\n", NM304,
+     LM_FILE, false},
+    {"inm_star_does_not_tag", GET "If-None-Match: *\r\n", NM304, LM_FILE,
+     false},
+    {"unconditional_304_does_not_tag", GET, NM304, LM_FILE, false},
+    {"two_ims_do_not_tag",
+     GET "If-Modified-Since: " D_LM "\r\nIf-Modified-Since: " D_LM "\r\n",
+     NM304, LM_FILE, false},
+    {"file_without_date_does_not_tag", GET "If-Modified-Since: " D_LM "\r\n",
+     NM304, -1, false},
+    {"post_does_not_tag",
+     "POST /p HTTP/1.1\r\nHost: h\r\nIf-Modified-Since: " D_LM "\r\n", NM304,
+     LM_FILE, false},
+    {"200_is_not_a_server_304", GET "If-Modified-Since: " D_LM "\r\n", OK,
+     LM_FILE, false},
+};
+
+static void server_304_tag_rows(void **state)
+{
+    (void)state;
+    int failures = 0;
+    for (size_t i = 0; i < sizeof server_304_rows / sizeof server_304_rows[0];
+         i++) {
+        const server_304_row_t *r = &server_304_rows[i];
+        static nm_req_t req;
+        static nm_resp_t resp;
+        if (!parse_req(r->req, &req) ||
+            !parse_resp(r->resp, req.method == NM_METHOD_HEAD, &resp)) {
+            print_error("%s: head does not parse\n", r->what);
+            failures++;
+            continue;
+        }
+        bool got = nm_decide_tag_server_304(&req, &resp, TAG, r->file_lm, NOW);
+        if (got != r->is_tagged) {
+            print_error("%s: tagged %d, want %d\n", r->what, got, r->is_tagged);
+            failures++;
+        }
+    }
+    assert_int_equal(failures, 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(decision_rows),
+        cmocka_unit_test(server_304_tag_rows),
         cmocka_unit_test(synth_lines_in_order_and_bounded),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
