@@ -26,6 +26,10 @@ NM_COMPAT_PACKAGES=(apache2 libapache2-mod-php8.2 php-cgi php-fpm php-cli
     h2o nodejs ruby ruby-webrick libhttp-daemon-perl gunicorn uwsgi-core
     uwsgi-plugin-python3 curl)
 
+# The full run's extras (tools/compat.sh, not tools/test.sh): Tomcat 10
+# and the compiler its Jasper needs for the JSPs (Debian's ecj).
+NM_COMPAT_FULL_PACKAGES=(tomcat10 libecj-java)
+
 # The TLS suite's extras (tests/integration/test_tls.py): Apache's mod_ssl
 # and nginx's ssl come with their packages; lighttpd's is separate, and the
 # openssl CLI makes the certificate and plays s_client.

@@ -30,7 +30,8 @@ def make_docroot(base):
     php = os.path.join(d, "php")
     shutil.copytree(PHP_DIR, php)
     os.makedirs(os.path.join(d, "app"))
-    for sub in ("cgi-bin", "php", "app"):
+    shutil.copytree(os.path.join(HERE, "apps", "jsp"), os.path.join(d, "jsp"))
+    for sub in ("cgi-bin", "php", "app", "jsp"):
         docroots.write_file(os.path.join(d, sub, "changing.txt"),
                            b"first content\n")
     for root, dirs, files in os.walk(d):
@@ -54,6 +55,9 @@ class HelperMixin:
 
     def start(self, attempts=3):
         self.helper_procs = []
+        for sock in self.helper_sockets():  # a stopped helper's, on restart
+            if os.path.exists(sock):
+                os.unlink(sock)
         with open(os.path.join(self.tmp, "helpers.log"), "ab") as log:
             for cmd in self.helpers():
                 self.helper_procs.append(servers.spawn(
@@ -411,3 +415,65 @@ class WsgiServer(servers.Server):
                 "127.0.0.1:%d" % self.port, "--wsgi-file",
                 os.path.join(APPS_DIR, "wsgi_app.py"), "--processes", "2",
                 "--master", "--die-on-term", "--disable-logging"]
+
+
+TOMCAT_HOME = "/usr/share/tomcat10"
+
+
+class TomcatServer(servers.Server):
+    """Tomcat 10 (Debian's tomcat10) in one JVM in the foreground, with a
+    CATALINA_BASE of its own in the temp dir: the docroot as the ROOT
+    context, static files through the DefaultServlet (its weak ETag cannot
+    be switched off), JSPs (apps/jsp) compiled by Jasper with Debian's ecj.
+    start() compiles the JSPs once, so that no test request waits for
+    it."""
+
+    name = "tomcat10"
+    binary = "java"
+    start_timeout = 60.0
+    stop_timeout = 10.0
+
+    def command(self):
+        t = self.tmp
+        for sub in ("conf", "lib", "logs", "work", "temp", "webapps"):
+            os.makedirs(os.path.join(t, sub), exist_ok=True)
+        shutil.copy("/etc/tomcat10/web.xml", os.path.join(t, "conf"))
+        ecj = os.path.join(t, "lib", "ecj.jar")
+        if not os.path.exists(ecj):
+            os.symlink("/usr/share/java/ecj.jar", ecj)
+        with open(os.path.join(t, "conf", "server.xml"), "w") as f:
+            f.write("""<?xml version="1.0" encoding="UTF-8"?>
+<Server port="-1" shutdown="SHUTDOWN">
+  <Service name="Catalina">
+    <Connector port="%(port)d" address="127.0.0.1" protocol="HTTP/1.1"
+               connectionTimeout="20000"/>
+    <Engine name="Catalina" defaultHost="localhost">
+      <Host name="localhost" appBase="webapps" unpackWARs="false"
+            autoDeploy="false">
+        <Context path="" docBase="%(root)s" reloadable="false"/>
+      </Host>
+    </Engine>
+  </Service>
+</Server>
+""" % {"port": self.port, "root": self.docroot})
+        cp = ":".join(os.path.join(TOMCAT_HOME, "bin", j) for j in
+                      ("bootstrap.jar", "tomcat-juli.jar"))
+        return ["java", "-Xshare:auto", "-XX:TieredStopAtLevel=1",
+                "-Dcatalina.home=" + TOMCAT_HOME, "-Dcatalina.base=" + t,
+                "-Djava.io.tmpdir=" + os.path.join(t, "temp"), "-cp", cp,
+                "org.apache.catalina.startup.Bootstrap", "start"]
+
+    def start(self, attempts=3):
+        super().start(attempts)
+        import wire  # the suite's client, here only to compile the JSPs
+        for page in ("/jsp/stream.jsp", "/jsp/file.jsp"):
+            wire.exchange(self.port, [wire.Request(
+                "GET", page, "HTTP/1.1", [("Connection", "close")])],
+                timeout=60)
+        return self
+
+    def log_paths(self):
+        logs = os.path.join(self.tmp, "logs")
+        return super().log_paths() + [os.path.join(logs, n) for n in
+                                      sorted(os.listdir(logs))
+                                      if os.path.isdir(logs)]

@@ -1,0 +1,1 @@
+<%@ page contentType="text/plain" session="false" import="java.nio.file.*" %><% out.print(new String(Files.readAllBytes(Paths.get(application.getRealPath("/jsp/changing.txt"))), "UTF-8")); %>

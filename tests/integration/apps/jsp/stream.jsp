@@ -1,0 +1,1 @@
+<%@ page contentType="text/plain" session="false" %><% out.print("part one\n"); out.flush(); Thread.sleep(50); out.print("part two\n"); %>
