@@ -41,8 +41,9 @@ from wire import Request
 
 CYCLES = int(os.environ.get("NOTMOD_COMPAT_CYCLES", "20"))
 FULL = tcs.FULL
-# Apache's parent escalates to SIGKILL about 10 s after a stop: a worker
-# it had to kill says so in its log (AH00046), which fails the row too.
+# Apache's parent escalates to SIGKILL about 10 s after a stop: a prefork
+# worker it had to kill says so in its log (AH00046), which fails the row
+# too.
 STOP_S = 15.0
 # The rows tools/test.sh runs (about a minute): the one where the shim once
 # hung (Apache prefork + mod_php), a worker pool with reloads (nginx +
@@ -66,7 +67,10 @@ RELOAD_SIGNALS = {
 def reload_signal(server):
     if isinstance(server, cs.WsgiServer):
         return signal.SIGHUP  # gunicorn and uwsgi (--master) reload workers
-    return RELOAD_SIGNALS.get(type(server))
+    for cls, sig in RELOAD_SIGNALS.items():
+        if isinstance(server, cls):
+            return sig
+    return None
 
 
 def group_pids(pgid):
@@ -277,8 +281,13 @@ class RestartCase:
                                    load.done, time.monotonic() - t0)
         self.assertEqual(load.wrong, [], "%s: wrong bodies under load" %
                          self.label)
+        # A prefork worker Apache had to SIGKILL hung (AH00046). Not for
+        # the event MPM: bare, its stop under this load needs that SIGKILL
+        # now and then too.
+        killed = "AH00046" if getattr(self.server, "mpm", "") == "prefork" \
+            else None
         bad = [line for line in self.server.logs().splitlines()
-               if tcs.CRASH_RE.search(line) or "AH00046" in line]
+               if tcs.CRASH_RE.search(line) or (killed and killed in line)]
         self.assertEqual(bad, [], "%s: the server's logs" % self.label)
 
 
