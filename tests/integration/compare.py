@@ -57,6 +57,7 @@ class Outcome:
     def __init__(self):
         self.problems = []
         self.substituted = 0     # 304s the shim sent where the server sent 200
+        self.server_304_tagged = 0  # the server's 304s given the 200's tag
         self.synth_added = 0     # 200s that gained an nm- ETag
         self.expected_304 = 0
         self.passed_instead_of_304 = 0  # substitution='optional' only
@@ -71,6 +72,31 @@ def _diff_hint(a, b):
         i += 1
     return "first difference at byte %d: bare %r / shim %r" % (
         i, a[max(0, i - 40):i + 60], b[max(0, i - 40):i + 60])
+
+
+# target -> the nm- tag the shim's last 200 for it carried (any server of
+# this run: the servers share the docroot's files, and a file's tag is its
+# bytes')
+_tags_seen = {}
+
+
+def server_304_tag_added(req, b, s):
+    """True when s is the server's own 304 (b, without an ETag) plus one
+    `ETag: "nm-..."` line, the tag the shim's 200 for the URL carried (when
+    one was seen) and, if the request listed tags, one of them: the shim
+    adds its file's tag to the server's 304 (docs/validators.md)."""
+    tag = s.first("ETag")
+    if b.status != 304 or s.status != 304 or b.first("ETag") is not None \
+            or tag is None or not tag.startswith('"nm-'):
+        return False
+    if _tags_seen.get(req.target, tag) != tag:
+        return False
+    inm = ",".join(v for k, v in req.headers if k.lower() == "if-none-match")
+    if inm and tag not in inm:
+        return False
+    want = insert_line_before_end(b.head_raw, b"ETag: " + tag.encode())
+    return normalize_head(s.head_raw) == normalize_head(want) and \
+        s.body_raw == b.body_raw
 
 
 def compare_sequence(seq, bare_pairs, shim_pairs, synth="optional",
@@ -112,6 +138,11 @@ def compare_sequence(seq, bare_pairs, shim_pairs, synth="optional",
         bn = normalize_head(b.head_raw) + b.body_raw
         sn = normalize_head(s.head_raw) + s.body_raw
         synth_line = synth_line_of(s) if b.first("ETag") is None else None
+        if s.status == 200 and synth_line is not None:
+            _tags_seen[req.target] = s.first("ETag")
+        if req_synth != "off" and server_304_tag_added(req, b, s):
+            out.server_304_tagged += 1
+            continue
         synth_block = synth_block_of(s, b) if synth_line else None
         must_synth = bool(require_synth_on and require_synth_on(req, b))
         if action == NOT_MODIFIED and substitution == "optional" and \
