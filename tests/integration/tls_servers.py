@@ -328,10 +328,14 @@ def curl(url, headers=(), http2=False, tls_max=None, timeout=10):
 def s_client(port, script, tls12=False, timeout=10):
     """openssl s_client fed `script`: a list of byte strings to type and
     seconds to wait (an "R\\n" line renegotiates, TLS 1.2 only).
-    Returns everything it printed (its diagnostics go to stderr)."""
-    cmd = ["openssl", "s_client", "-connect", "127.0.0.1:%d" % port,
-           "-quiet" if not any(x == b"R\n" for x in script) else "-brief",
-           "-no_ign_eof"]
+    Returns everything it printed (its diagnostics go to stderr).
+    Without "R" it reads until the server closes (-quiet implies -ign_eof:
+    the end of its stdin must not race the response); "R" is only read
+    when s_client ends at the end of its input, so that script ends with
+    a wait."""
+    is_reneg = any(x == b"R\n" for x in script)
+    cmd = ["openssl", "s_client", "-connect", "127.0.0.1:%d" % port] + (
+        ["-brief", "-no_ign_eof"] if is_reneg else ["-quiet"])
     if tls12:
         cmd.append("-tls1_2")
     p = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
