@@ -17,6 +17,7 @@
 #include "log.h"
 #include "phase.h"
 #include "report.h"
+#include "ssl_real.h"
 #include "track.h"
 #include "transport_tls.h"
 
@@ -138,6 +139,12 @@ static ssize_t write_locked(struct nm_conn *c, struct nm_tls *t,
                        "TLS connection %p: a write made no "
                        "progress",
                        t->ssl);
+            nm_log(NM_LOG_DEBUG,
+                   "TLS connection %p: a write fails with WANT_%s after "
+                   "%zu of %zu bytes",
+                   t->ssl,
+                   t->last_want == NM_SSL_ERROR_WANT_READ ? "READ" : "WRITE",
+                   done, n);
             t->memo = (struct nm_tls_memo){buf, n, done, true};
             return -1;
         }

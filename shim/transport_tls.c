@@ -25,6 +25,9 @@
 /* The largest TLS record's plaintext (RFC 8446 §5.1): small pieces are
  * gathered up to this into one real write, so one record. */
 #define RECORD_MAX 16384
+/* The shim's own bytes go at most this many per real call: a call that
+ * must be repeated is copied, and an owed queue can be megabytes. */
+#define OWN_WRITE_MAX (4 * RECORD_MAX)
 
 static SSL *ssl_of(const struct nm_tls *t)
 {
@@ -76,6 +79,8 @@ static bool keep_pending(struct nm_tls *t, const void *p, size_t len)
         return false;
     }
     memcpy(copy, p, len);
+    nm_log(NM_LOG_DEBUG, "TLS connection %p: a write of %zu bytes to repeat",
+           t->ssl, len);
     t->pending.buf = copy;
     t->pending.len = len;
     return true;
@@ -170,10 +175,11 @@ static ssize_t send_iov(struct nm_tls *t, const struct iovec *iov, int cnt,
         const char *p;
         size_t len;
         i = next_run(iov, cnt, i, stage, &p, &len);
+        size_t want = is_own && len > OWN_WRITE_MAX ? OWN_WRITE_MAX : len;
         if (is_own)
             nm_ssl.err_set_mark();
-        long r = write_once(t, p, len);
-        if (r == 0 && !keep_pending(t, p, len))
+        long r = write_once(t, p, want);
+        if (r == 0 && !keep_pending(t, p, want))
             r = -1;
         if (is_own)
             nm_ssl.err_pop_to_mark();
@@ -184,10 +190,10 @@ static ssize_t send_iov(struct nm_tls *t, const struct iovec *iov, int cnt,
             return -1;
         }
         if (r == 0)
-            return (ssize_t)(total + len); /* taken: repeated first later */
+            return (ssize_t)(total + want); /* taken: repeated first later */
         total += (size_t)r;
         if ((size_t)r < len)
-            return (ssize_t)total; /* a short write (partial mode) */
+            return (ssize_t)total; /* a short write (capped, or partial) */
     }
     return (ssize_t)total;
 }
