@@ -82,11 +82,12 @@ struct nm_transport {
     /* The fd underneath, for logs; -1 when there is none. */
     int (*fd_of)(nm_handle_t h);
 
-    /* Only the server's own calls may send on this link (an SSL must not
-     * be used from two threads, and its state answers SSL_get_error): no
-     * flusher thread watches it; holds and owed bytes are released from
-     * the server's next call on the connection. */
-    bool is_server_thread_only;
+    /* The link is the server's own TLS (an SSL *). Only the server's own
+     * calls may send on it (an SSL must not be used from two threads, and
+     * its state answers SSL_get_error): no flusher thread watches it;
+     * holds and owed bytes are released from the server's next call on
+     * the connection. Its responses are counted apart (event.h). */
+    bool is_inside_tls;
 };
 
 /* A connection's transport and handle. */

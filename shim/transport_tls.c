@@ -281,5 +281,5 @@ const struct nm_transport nm_transport_tls = {
     .read_could_block = tls_read_could_block,
     .shut_output = tls_shut_output,
     .fd_of = tls_fd_of,
-    .is_server_thread_only = true,
+    .is_inside_tls = true,
 };

@@ -39,6 +39,7 @@ import time
 import unittest
 
 import compat_servers as cs
+import daemon_util as du
 import docroots
 import model
 import servers
@@ -487,6 +488,50 @@ class Ktls(PairCase):
                         [("If-None-Match", tag)])
         self.assertEqual(r.status, 304, ex.raw[:300])
         EXTRA["nginx kTLS (SSL_sendfile)"] = "✓"
+
+
+class TlsCountedByNotmodd(unittest.TestCase):
+    """notmodctl status and stats say how many requests and connections a
+    shim followed inside the server's own TLS (the events carry it)."""
+
+    @classmethod
+    def setUpClass(cls):
+        if missing_of(["python3", "openssl"]):
+            raise unittest.SkipTest("missing python3 or openssl")
+        cls.base = tempfile.mkdtemp(prefix="nm-tlsctr-")
+        os.chmod(cls.base, 0o755)
+        cls.docroot, (cert, key) = make_fixture(cls.base)
+        cls.daemon = du.Daemon(cls.base).start()
+        server_cls = type("PythonTls", (ts.PythonTlsServer,),
+                          {"cert": cert, "key": key})
+        cls.server = server_cls(cls.docroot, shim=True, shim_env={
+            "NOTMOD_SOCKET": cls.daemon.socket,
+            "NOTMOD_SNAPSHOT": cls.daemon.snapshot}, tag="-ctr").start()
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.server.cleanup()
+        cls.daemon.stop()
+        shutil.rmtree(cls.base, ignore_errors=True)
+
+    def test_status_and_stats_count_tls(self):
+        # two connections: one with two requests, one with one
+        ex = ts.tls_exchange(self.server.port, [
+            Request("GET", STATIC), Request("GET", "/index.html", headers=[
+                ("Connection", "close")])], timeout=10)
+        self.assertEqual([r.status for r in ex.final()], [200, 200])
+        request(self.server.port, "GET", STATIC, close=True)
+        du.wait_for(lambda: self.daemon.stats()["tls_requests"] == 3,
+                    what="3 requests counted over TLS")
+        s = self.daemon.stats()
+        self.assertEqual((s["tls_requests"], s["tls_connections"]), (3, 2))
+        rc, out, err = du.ctl("stats", control=self.daemon.control)
+        self.assertEqual(rc, 0, err)
+        self.assertIn("followed inside TLS   3 requests, 2 connections",
+                      out)
+        rc, out, err = du.ctl("status", control=self.daemon.control)
+        self.assertEqual(rc, 0, err)
+        self.assertIn("tls_requests: 3\ntls_connections: 2\n", out)
 
 
 def print_matrix():
