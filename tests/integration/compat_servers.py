@@ -55,11 +55,12 @@ class HelperMixin:
 
     def start(self, attempts=3):
         self.helper_procs = []
+        cmds = self.helpers()
         for sock in self.helper_sockets():  # a stopped helper's, on restart
             if os.path.exists(sock):
                 os.unlink(sock)
         with open(os.path.join(self.tmp, "helpers.log"), "ab") as log:
-            for cmd in self.helpers():
+            for cmd in cmds:
                 self.helper_procs.append(servers.spawn(
                     cmd, cwd=self.tmp, env=servers.clean_env(), stdout=log,
                     stderr=log))
