@@ -19,6 +19,7 @@
 #include <stdatomic.h>
 #include <stdio.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <time.h>
@@ -157,26 +158,22 @@ static bool path_of(int fd, const nm_file_id_t *id, char *out)
     return false;
 }
 
-/* The entry the 200 would leave, without its path; false when the 200
- * must not leave one: a negotiated body (Vary) is one of several a URL
- * has, and a HEAD or 304 cannot tell which. */
-static bool rec_of(const nm_req_t *req, const nm_resp_t *resp, const char *head,
-                   size_t head_len, const char *tag, const nm_file_id_t *id,
-                   struct rec *out)
+/* Does the head carry Vary? A negotiated body is one of several a URL
+ * has, and a HEAD or a 304 cannot tell which: such a 200 leaves no entry.
+ * The parser kept where each field line starts, so this is a glance at
+ * their first bytes (nm_hdr_find otherwise). */
+static bool has_vary(const nm_resp_t *resp, const char *head, size_t head_len)
 {
-    memset(out, 0, sizeof(*out));
     nm_slice_t vary;
-    if (table == NULL || !is_usable(req) || !(resp->flags & NM_RESP_HAS_CL) ||
-        resp->content_length != (uint64_t)id->size ||
-        nm_hdr_find(head, head_len, "vary", &vary) != 0)
-        return false;
-    out->url_hash = url_hash(req);
-    out->meta_hash = meta_hash(resp);
-    out->lm_unix = lm_of(resp);
-    out->has_encoding = (resp->flags & NM_RESP_HAS_CONTENT_ENCODING) != 0;
-    out->id = *id;
-    memcpy(out->tag, tag, sizeof(out->tag));
-    return true;
+    if (resp->line_count > NM_RESP_LINES_MAX || resp->head_len != head_len)
+        return nm_hdr_find(head, head_len, "vary", &vary) != 0;
+    for (unsigned i = 0; i < resp->line_count; i++) {
+        const char *p = head + resp->line_start[i];
+        if ((p[0] | 0x20) == 'v' && head + head_len - p > 5 &&
+            strncasecmp(p, "vary:", 5) == 0)
+            return true;
+    }
+    return false;
 }
 
 /* Is slot e already n (path aside)? The steady state: no syscall. */
@@ -195,12 +192,20 @@ void nm_headcache_put_file(const nm_req_t *req, const nm_resp_t *resp,
                            const char *head, size_t head_len, const char *tag,
                            int fd, const nm_file_id_t *id)
 {
-    struct rec n;
-    if (!rec_of(req, resp, head, head_len, tag, id, &n))
+    if (table == NULL || !is_usable(req) || !(resp->flags & NM_RESP_HAS_CL) ||
+        resp->content_length != (uint64_t)id->size ||
+        has_vary(resp, head, head_len))
         return;
+    struct rec n;
+    n.url_hash = url_hash(req);
+    n.meta_hash = meta_hash(resp);
+    n.id = *id;
+    memcpy(n.tag, tag, sizeof(n.tag));
     struct entry *e = &table[n.url_hash % SLOTS];
     if (is_known(e, &n))
         return;
+    n.lm_unix = lm_of(resp);
+    n.has_encoding = (resp->flags & NM_RESP_HAS_CONTENT_ENCODING) != 0;
     /* The path is what a HEAD or a 304 will stat; the fd is gone by
      * then. */
     if (!path_of(fd, id, n.path) || !try_lock(e))
