@@ -186,7 +186,16 @@ class TlsCase:
             path, headers, ex.raw[:400]))
         b, bex = request(self.bare.port, "GET", path, headers, ctx=ctx)
         if b.status == 304:
-            self.assertEqual(wire.normalize(ex), wire.normalize(bex))
+            want = wire.normalize(bex)
+            tag = s200.first("ETag")
+            if b.first("ETag") is None and r.first("ETag") is not None:
+                # the shim added the 200's tag (its file's), nothing else
+                self.assertEqual(r.first("ETag"), tag, r.head_raw)
+                want = wire.normalize(wire.insert_line_before_end(
+                    bex.raw, b"ETag: " + tag.encode()))
+                self.assertEqual(wire.normalize(ex), want)
+                return "server's, the 200's ETag added"
+            self.assertEqual(wire.normalize(ex), want)
             return "server's"
         probs = model.check_304_shape(r, b200, model.synth_line_of(s200))
         self.assertEqual(probs, [], "%s: %r" % (path, r.head_raw))
