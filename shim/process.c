@@ -35,7 +35,15 @@ static void flush_one(int fd, uintptr_t v, void *arg)
 {
     struct nm_conn *c = (struct nm_conn *)v;
     pthread_mutex_lock(&c->lock);
-    nm_conn_touch(c);
+    if (c->takeover != NULL) {
+        /* Split by an earlier fork, another thread's (python's threaded
+         * server forks a CGI per request): it stays open for the side
+         * that writes it. Touching it here would claim it for this
+         * process, which does not, and the child's response would lose
+         * the head this process holds. */
+        nm_conn_unlock(c);
+        return;
+    }
     bool is_forking = arg != NULL && !c->is_given_up;
     /* Before fork: a head still being written is kept for whichever side
      * goes on writing it (python's CGI handler writes the status line,
@@ -47,7 +55,7 @@ static void flush_one(int fd, uintptr_t v, void *arg)
     bool is_unanswered = is_forking && c->phase == NM_PHASE_IDLE &&
                          c->q_len > 0 && c->req_cur == NULL &&
                          !nm_conn_is_holding(c);
-    if ((is_split || is_unanswered) && c->takeover == NULL) {
+    if (is_split || is_unanswered) {
         c->takeover = claim_cell();
         c->is_claimed_by_write = is_unanswered;
     }
