@@ -9,6 +9,7 @@
 #include "filehash.h"
 #include "flusher.h"
 #include "headcache.h"
+#include "kept.h"
 #include "log.h"
 #include "process.h"
 #include "report.h"
@@ -30,18 +31,21 @@ static void before_fork(void)
 {
     nm_hooks_in_shim++;
     nm_process_before_fork();
+    nm_kept_before_fork(); /* after: ending an exchange may keep a head */
     nm_hooks_in_shim--;
 }
 
 static void after_fork_parent(void)
 {
     nm_process_after_fork_parent();
+    nm_kept_after_fork_parent();
 }
 
 static void after_fork_child(void)
 {
     nm_filehash_after_fork_child();
     nm_headcache_after_fork_child();
+    nm_kept_after_fork_child();
     nm_flusher_after_fork_child();
     nm_report_after_fork_child();
     nm_storeview_after_fork_child();

@@ -1,0 +1,95 @@
+/* kept.h - what acceleration remembers (docs/acceleration.md, "Keeping
+ * heads"): the heads of 200s that left on routes with freshness, with the
+ * facts the decision needs, keyed by URL (and by Accept-Encoding when the
+ * 200 varies on it). A bounded LRU per process, empty in a forked child.
+ * The write side offers a head as its response starts and keeps it once
+ * the response ended whole (conn.c, exchange.c); the read side looks it
+ * up (accel.c). */
+#ifndef NM_SHIM_KEPT_H
+#define NM_SHIM_KEPT_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "fresh.h"
+#include "http_req.h"
+#include "snapshot.h"
+
+/* Heads longer than this are not kept: their URL is never accelerated. */
+#define NM_KEPT_HEAD_MAX 4096
+
+/* What the read side learned of a request on a route with freshness,
+ * carried with the request until its response ends. */
+struct nm_kept_req {
+    bool is_fresh;        /* its route had freshness when it was read */
+    int64_t request_unix; /* its head complete (RFC 9111 request_time) */
+    uint64_t read_us;     /* the same, monotonic: the server's time */
+    nm_fresh_req_t rq;
+};
+
+/* A 200 about to leave, as the shim sends it. */
+struct nm_kept_offer {
+    const char *head; /* as the server wrote it, its empty line last */
+    size_t head_len;
+    const char *lines; /* notmod's validator lines, put before the empty */
+    size_t lines_len;  /* line (0: the server's own validators) */
+    const char *tag;   /* the ETag that leaves, as sent */
+    size_t tag_len;
+    int64_t last_modified; /* the Last-Modified that leaves, -1: none */
+    bool is_lm_exact;      /* it is notmod's epoch date (nm_cond_input_t) */
+    uint64_t body_len;     /* for the events' bytes saved */
+};
+
+/* A head offered, kept once its response ended whole. */
+struct nm_kept_cand;
+
+/* A head kept, as a lookup copies it out. */
+struct nm_kept_head {
+    nm_fresh_stored_t st;
+    char tag[NM_SNAPSHOT_TAG_MAX + 1];
+    size_t tag_len;
+    int64_t last_modified;
+    bool is_lm_exact;
+    uint64_t body_len;
+    size_t head_len;
+    char head[NM_KEPT_HEAD_MAX]; /* nm_fresh_store_head's */
+};
+
+/* Notes the facts of a request head (len bytes, whole) read on a route
+ * with freshness, and when it was read. kr->is_fresh false when the head
+ * does not parse. */
+void nm_kept_note_request(struct nm_kept_req *kr, const char *head, size_t len);
+
+/* A candidate for the head of a 200 to GET (or to HEAD with the server's
+ * validators) answering req (canonical host and target) and kr, or NULL
+ * when it cannot be kept (no freshness noted, no ETag, too long, memory
+ * short). */
+struct nm_kept_cand *nm_kept_offer(const nm_req_t *req,
+                                   const struct nm_kept_req *kr,
+                                   const struct nm_kept_offer *o,
+                                   int64_t now_unix);
+
+/* The response of cand ended whole at now_unix: keep its head, in place
+ * of the URL's (and encoding's) older one. Frees cand. */
+void nm_kept_commit(struct nm_kept_cand *cand, int64_t now_unix);
+
+/* Drops a candidate not kept (NULL is fine). */
+void nm_kept_cand_free(struct nm_kept_cand *cand);
+
+/* The server answered req in a way that ends what is kept of its URL (not
+ * a 200, an unsafe method, a 200 not kept): every head of it goes. */
+void nm_kept_forget(const nm_req_t *req);
+
+/* The head kept for host + target that a request with facts rq would be
+ * answered from (its Accept-Encoding's, when the 200 varied on it),
+ * copied into *out. False when none. */
+bool nm_kept_get(nm_slice_t host, nm_slice_t target, const nm_fresh_req_t *rq,
+                 struct nm_kept_head *out);
+
+/* fork: the table is locked across it; the child starts empty. */
+void nm_kept_before_fork(void);
+void nm_kept_after_fork_parent(void);
+void nm_kept_after_fork_child(void);
+
+#endif
