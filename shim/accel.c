@@ -17,6 +17,8 @@
 
 /* A 304 is the stored head minus a few fields, plus Date and Age. */
 #define ACCEL_304_EXTRA 160
+/* A head spread over several buffers (readv) is looked at up to this. */
+#define ACCEL_GATHER_MAX 4096
 
 /* The request head whole at the start of buf, parsed as the server's
  * parser would parse it next (a copy: the connection's is untouched);
@@ -120,6 +122,7 @@ static bool answer(struct nm_conn *c, const nm_req_t *r,
     struct iovec v = {.iov_base = out, .iov_len = (size_t)n};
     nm_conn_send_own(c, &v, 1);
     report(r, k, (size_t)n);
+    c->has_exchanged = true; /* its event is flushed when it closes */
     nm_log(NM_LOG_DEBUG, "fd %d: 304 accelerated (age %lld s)", nm_conn_fd(c),
            (long long)age_s);
     return true;
@@ -157,7 +160,32 @@ static bool decide_and_answer(struct nm_conn *c, const char *head, size_t len,
     return answer(c, r, &k, age_s, now);
 }
 
-size_t nm_accel_take(struct nm_conn *c, const char *buf, size_t n)
+/* The first bytes of iov (n in all) in one piece: iov[0] itself, or
+ * gathered into tmp (cap bytes) when a head may span several. */
+static const char *first_bytes(const struct iovec *iov, int cnt, size_t *n,
+                               char *tmp, size_t cap)
+{
+    if (cnt == 1 || iov[0].iov_len >= *n) {
+        if (iov[0].iov_len < *n)
+            *n = iov[0].iov_len;
+        return iov[0].iov_base;
+    }
+    size_t got = 0;
+    for (int i = 0; i < cnt && got < *n && got < cap; i++) {
+        size_t k = iov[i].iov_len;
+        if (k > *n - got)
+            k = *n - got;
+        if (k > cap - got)
+            k = cap - got;
+        memcpy(tmp + got, iov[i].iov_base, k);
+        got += k;
+    }
+    *n = got;
+    return tmp;
+}
+
+size_t nm_accel_take(struct nm_conn *c, const struct iovec *iov, int cnt,
+                     size_t n)
 {
     /* Pipelining order: every request the server read is answered, and
      * nothing of a response is held. Owed bytes are fine: the 304 goes
@@ -165,6 +193,8 @@ size_t nm_accel_take(struct nm_conn *c, const char *buf, size_t n)
     if (c->is_given_up || c->phase != NM_PHASE_IDLE || c->q_len != 0 ||
         c->head_len != 0 || c->hold != NULL || !nm_storeview_may_be_fresh())
         return 0;
+    char tmp[ACCEL_GATHER_MAX];
+    const char *buf = first_bytes(iov, cnt, &n, tmp, sizeof(tmp));
     nm_req_t req;
     size_t len = parse_head(c, buf, n, &req);
     if (len == 0 || !is_candidate(&req))

@@ -11,12 +11,13 @@
 
 #include <stddef.h>
 
-/* The server read n bytes at buf from c (locked; the read consumed them,
- * no MSG_PEEK). When they begin with a whole request head the shim
- * answers (a 304 sent or owed, its event queued), returns that head's
- * length, which the caller removes from what the server gets; else 0 and
- * nothing changed. c must be idle: the server has answered every request
- * it read. */
-size_t nm_accel_take(struct nm_conn *c, const char *buf, size_t n);
+/* The server read n bytes into iov (cnt buffers) from c (locked; the read
+ * consumed them, no MSG_PEEK). When they begin with a whole request head
+ * the shim answers (a 304 sent or owed, its event queued), returns that
+ * head's length, which the caller removes from what the server gets; else
+ * 0 and nothing changed. Only when every request the server read has been
+ * answered (pipelining order). */
+size_t nm_accel_take(struct nm_conn *c, const struct iovec *iov, int cnt,
+                     size_t n);
 
 #endif

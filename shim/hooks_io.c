@@ -11,6 +11,7 @@
 #include "exchange.h"
 #include "fdtable.h"
 #include "phase.h"
+#include "report.h"
 #include "symbols.h"
 #include "track.h"
 
@@ -105,9 +106,8 @@ static ssize_t saw_read(int fd, const struct rd *a, ssize_t n)
     if (c == NULL && nm_fdtable_get(fd) == NM_FD_UNKNOWN)
         c = nm_track_adopt(fd);
     while (c != NULL && n > 0 && may_accelerate(a)) {
-        size_t first =
-            a->iov[0].iov_len < (size_t)n ? a->iov[0].iov_len : (size_t)n;
-        size_t took = nm_accel_take(c, a->iov[0].iov_base, first);
+        c->link.h.fd = fd; /* the 304 leaves by the fd the server reads */
+        size_t took = nm_accel_take(c, a->iov, a->cnt, (size_t)n);
         if (took == 0)
             break;
         n = (ssize_t)shift_left(a->iov, a->cnt, took, (size_t)n);
@@ -121,6 +121,8 @@ static ssize_t saw_read(int fd, const struct rd *a, ssize_t n)
         errno = saved;
         before_read(fd, a->flags); /* the 304 goes out before any wait */
         n = read_again(fd, a);
+        if (n == 0 && nm_hooks_should_follow())
+            QUIETLY(nm_report_flush()); /* the process may _exit next */
         if (n <= 0 || !nm_hooks_should_follow())
             return n; /* errno as the real call left it */
         saved = errno;

@@ -31,21 +31,18 @@ static void before_fork(void)
 {
     nm_hooks_in_shim++;
     nm_process_before_fork();
-    nm_kept_before_fork(); /* after: ending an exchange may keep a head */
     nm_hooks_in_shim--;
 }
 
 static void after_fork_parent(void)
 {
     nm_process_after_fork_parent();
-    nm_kept_after_fork_parent();
 }
 
 static void after_fork_child(void)
 {
     nm_filehash_after_fork_child();
     nm_headcache_after_fork_child();
-    nm_kept_after_fork_child();
     nm_flusher_after_fork_child();
     nm_report_after_fork_child();
     nm_storeview_after_fork_child();
@@ -75,6 +72,7 @@ __attribute__((constructor)) static void nm_shim_init(void)
     nm_flusher_init(&flusher_ops);
     pthread_atfork(before_fork, after_fork_parent, after_fork_child);
     nm_tagwatch_init(); /* before the server forks: shared by its workers */
+    nm_kept_init();     /* the same */
     nm_hooks_is_active = true;
     nm_hooks_ssl_enable();
     nm_log(NM_LOG_INFO, "active (hold max %llu bytes, %u ms)",
@@ -84,8 +82,12 @@ __attribute__((constructor)) static void nm_shim_init(void)
 /* exit() (not _exit) after writing a response: deliver what is held. */
 __attribute__((destructor)) static void nm_shim_fini(void)
 {
-    if (nm_hooks_is_active)
+    if (nm_hooks_is_active) {
         QUIETLY(nm_process_at_exit());
+        /* A process that answered only from the read side (accelerated
+         * 304s) closes nothing before it exits: its events go now. */
+        QUIETLY(nm_report_flush());
+    }
 }
 
 /* ---- processes ---- */

@@ -1,28 +1,35 @@
 /* kept.c - see kept.h.
  *
- * A chained hash table over the URL key (the snapshot's, so one key names
- * a URL for both), each entry also on one LRU list; one mutex over both,
- * taken only for URLs on routes with freshness. An entry is one
- * allocation: its facts and the stored head behind them. */
+ * SETS sets of WAYS heads in a MAP_SHARED anonymous mapping (about 10 MiB
+ * of address space, pages touched only when used), indexed by the URL key
+ * (the snapshot's, so one key names a URL for both): every head of a URL,
+ * one per encoding, sits in one set. Each set has its own try-lock, like
+ * tagwatch.c's slots: a process killed inside one leaves that set locked,
+ * which only ends acceleration for its URLs, never answers wrongly; a
+ * set busy past a few hundred spins is skipped (not kept, not answered),
+ * so no server call ever waits on another process. A full set drops its
+ * least recently used head. */
 #include "kept.h"
 
 #include "alloc.h"
+#include "spin.h"
 
-#include <pthread.h>
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <time.h>
 #include <xxhash.h>
 
-#define BUCKETS 4096                 /* power of two */
-#define ENTRIES_MAX 4096             /* heads per process */
-#define BYTES_MAX (4u * 1024 * 1024) /* head bytes per process */
+#define SETS 1024 /* power of two */
+#define WAYS 4
+#define LOCK_TRIES 256
 
-struct nm_kept_cand {
-    struct nm_kept_cand *chain;           /* same bucket */
-    struct nm_kept_cand *newer, *older;   /* LRU list */
-    uint64_t url_key, url_check, ae_hash; /* ae_hash 0: no Vary */
+/* A head and its facts: a way of the table, and a candidate. */
+struct kept {
+    uint64_t url_key;            /* 0: an empty way */
+    uint64_t url_check, ae_hash; /* ae_hash 0: no Vary */
+    uint64_t last_use;           /* the set's tick at its last use */
     nm_fresh_stored_t st;
     char tag[NM_SNAPSHOT_TAG_MAX + 1];
     size_t tag_len;
@@ -30,14 +37,54 @@ struct nm_kept_cand {
     bool is_lm_exact;
     uint64_t body_len;
     size_t head_len;
-    char head[];
+    char head[NM_KEPT_HEAD_MAX];
 };
 
-static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
-static struct nm_kept_cand *buckets[BUCKETS];
-static struct nm_kept_cand *newest, *oldest;
-static _Atomic size_t count; /* read unlocked: 0 spares forget the lock */
-static size_t bytes;
+struct nm_kept_cand {
+    struct kept k;
+};
+
+struct set {
+    atomic_flag busy;
+    uint64_t tick;
+    struct kept ways[WAYS];
+};
+
+static struct set *table;
+
+void nm_kept_init(void)
+{
+    void *p = mmap(NULL, SETS * sizeof(struct set), PROT_READ | PROT_WRITE,
+                   MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+    table = p == MAP_FAILED ? NULL : p;
+}
+
+/* The set of url_key, locked; NULL when there is no table or the set
+ * stays busy. */
+static struct set *lock_set(uint64_t url_key)
+{
+    if (table == NULL)
+        return NULL;
+    struct set *s = &table[url_key & (SETS - 1)];
+    for (int n = 0; n < LOCK_TRIES; n++) {
+        if (!atomic_flag_test_and_set_explicit(&s->busy, memory_order_acquire))
+            return s;
+        NM_CPU_RELAX();
+    }
+    return NULL;
+}
+
+static void unlock_set(struct set *s)
+{
+    atomic_flag_clear_explicit(&s->busy, memory_order_release);
+}
+
+/* Copies what a head uses of src (not the unused tail of its buffer). */
+static void copy_kept(struct kept *dst, const struct kept *src)
+{
+    memcpy(dst, src, offsetof(struct kept, head));
+    memcpy(dst->head, src->head, src->head_len);
+}
 
 void nm_kept_note_request(struct nm_kept_req *kr, const char *head, size_t len)
 {
@@ -91,7 +138,7 @@ struct nm_kept_cand *nm_kept_offer(const nm_req_t *req,
                                    int64_t now_unix)
 {
     bool is_head = req->method == NM_METHOD_HEAD;
-    if (kr == NULL || !kr->is_fresh ||
+    if (table == NULL || kr == NULL || !kr->is_fresh ||
         (req->method != NM_METHOD_GET && !is_head) ||
         (is_head && o->lines_len > 0) || /* a HEAD's tag of our own */
         (req->flags & (NM_REQ_TRUNCATED_HOST | NM_REQ_TRUNCATED_TARGET)) ||
@@ -100,14 +147,15 @@ struct nm_kept_cand *nm_kept_offer(const nm_req_t *req,
         return NULL;
     char full[NM_KEPT_HEAD_MAX];
     size_t full_len = assemble(o, full);
-    struct nm_kept_cand *e = nm_malloc(sizeof(*e) + full_len);
-    if (e == NULL)
+    struct nm_kept_cand *cand = nm_malloc(sizeof(*cand));
+    if (cand == NULL)
         return NULL;
-    long n = nm_fresh_store_head(full, full_len, e->head, full_len);
+    struct kept *e = &cand->k;
+    long n = nm_fresh_store_head(full, full_len, e->head, sizeof(e->head));
     if (n <= 0 ||
         nm_fresh_stored_parse(e->head, (size_t)n, now_unix, &e->st) != 0 ||
         is_never_reused(&e->st)) {
-        free(e);
+        free(cand);
         return NULL;
     }
     e->head_len = (size_t)n;
@@ -127,8 +175,7 @@ struct nm_kept_cand *nm_kept_offer(const nm_req_t *req,
     e->last_modified = o->last_modified;
     e->is_lm_exact = o->is_lm_exact;
     e->body_len = o->body_len;
-    e->chain = e->newer = e->older = NULL;
-    return e;
+    return cand;
 }
 
 void nm_kept_cand_free(struct nm_kept_cand *cand)
@@ -136,121 +183,84 @@ void nm_kept_cand_free(struct nm_kept_cand *cand)
     free(cand);
 }
 
-/* ---- the table; callers hold the lock ---- */
+/* ---- the table ---- */
 
-static struct nm_kept_cand **bucket_of(uint64_t url_key)
+/* Is way w a head of the URL (check) that a head of encoding ae replaces
+ * (ae UINT64_MAX: every head of the URL)? An unvaried head replaces them
+ * all, and is replaced by any. */
+static bool is_replaced(const struct kept *w, uint64_t url_key, uint64_t check,
+                        uint64_t ae)
 {
-    return &buckets[url_key & (BUCKETS - 1)];
+    return w->url_key == url_key && w->url_check == check &&
+           (ae == UINT64_MAX || ae == 0 || w->ae_hash == 0 || w->ae_hash == ae);
 }
 
-static void lru_unlink(struct nm_kept_cand *e)
+void nm_kept_commit(struct nm_kept_cand *cand, int64_t now_unix)
 {
-    if (e->newer)
-        e->newer->older = e->older;
-    else
-        newest = e->older;
-    if (e->older)
-        e->older->newer = e->newer;
-    else
-        oldest = e->newer;
-    e->newer = e->older = NULL;
-}
-
-static void lru_push(struct nm_kept_cand *e)
-{
-    e->older = newest;
-    e->newer = NULL;
-    if (newest)
-        newest->newer = e;
-    newest = e;
-    if (oldest == NULL)
-        oldest = e;
-}
-
-/* Takes e out of the table and frees it; *link is the chain's pointer to
- * it. */
-static void drop_at(struct nm_kept_cand **link)
-{
-    struct nm_kept_cand *e = *link;
-    *link = e->chain;
-    lru_unlink(e);
-    atomic_fetch_sub(&count, 1);
-    bytes -= e->head_len;
-    free(e);
-}
-
-static void drop(struct nm_kept_cand *e)
-{
-    struct nm_kept_cand **link = bucket_of(e->url_key);
-    while (*link != NULL && *link != e)
-        link = &(*link)->chain;
-    if (*link == e)
-        drop_at(link);
-}
-
-/* Drops the URL's heads: all of them (ae_hash UINT64_MAX), or those a
- * head of ae_hash replaces (its own encoding's, and the unvaried one; an
- * unvaried head replaces all). */
-static void drop_url(uint64_t url_key, uint64_t check, uint64_t ae)
-{
-    struct nm_kept_cand **link = bucket_of(url_key);
-    while (*link != NULL) {
-        struct nm_kept_cand *e = *link;
-        bool is_url = e->url_key == url_key && e->url_check == check;
-        if (is_url && (ae == UINT64_MAX || ae == 0 || e->ae_hash == 0 ||
-                       e->ae_hash == ae))
-            drop_at(link);
-        else
-            link = &e->chain;
-    }
-}
-
-void nm_kept_commit(struct nm_kept_cand *e, int64_t now_unix)
-{
-    if (e == NULL)
+    if (cand == NULL)
         return;
+    struct kept *e = &cand->k;
     e->st.response_unix = now_unix;
-    pthread_mutex_lock(&lock);
-    drop_url(e->url_key, e->url_check, e->ae_hash);
-    struct nm_kept_cand **b = bucket_of(e->url_key);
-    e->chain = *b;
-    *b = e;
-    lru_push(e);
-    atomic_fetch_add(&count, 1);
-    bytes += e->head_len;
-    while (oldest != NULL && oldest != e &&
-           (atomic_load(&count) > ENTRIES_MAX || bytes > BYTES_MAX))
-        drop(oldest);
-    pthread_mutex_unlock(&lock);
+    struct set *s = lock_set(e->url_key);
+    if (s != NULL) {
+        struct kept *slot = NULL;
+        for (int i = 0; i < WAYS; i++) {
+            struct kept *w = &s->ways[i];
+            if (is_replaced(w, e->url_key, e->url_check, e->ae_hash))
+                w->url_key = 0;
+            if (slot == NULL ||
+                (slot->url_key != 0 &&
+                 (w->url_key == 0 || w->last_use < slot->last_use)))
+                slot = w;
+        }
+        e->last_use = ++s->tick;
+        copy_kept(slot, e);
+        unlock_set(s);
+    }
+    free(cand);
 }
 
 void nm_kept_forget(const nm_req_t *req)
 {
-    if (atomic_load_explicit(&count, memory_order_relaxed) == 0 ||
+    if (table == NULL ||
         (req->flags & (NM_REQ_TRUNCATED_HOST | NM_REQ_TRUNCATED_TARGET)))
         return;
     nm_slice_t host = {req->host, req->host_len};
     nm_slice_t target = {req->target, req->target_len};
     uint64_t key = nm_snapshot_url_key(host, target);
+    struct set *s = &table[key & (SETS - 1)];
+    /* A set no URL ever used is left untouched (and unpaged). */
+    if (s->tick == 0)
+        return;
     uint64_t check = url_check(host, target);
-    pthread_mutex_lock(&lock);
-    drop_url(key, check, UINT64_MAX);
-    pthread_mutex_unlock(&lock);
+    if ((s = lock_set(key)) == NULL)
+        return; /* the snapshot's tag check still guards these URLs */
+    for (int i = 0; i < WAYS; i++)
+        if (is_replaced(&s->ways[i], key, check, UINT64_MAX))
+            s->ways[i].url_key = 0;
+    unlock_set(s);
 }
 
 bool nm_kept_get(nm_slice_t host, nm_slice_t target, const nm_fresh_req_t *rq,
                  struct nm_kept_head *out)
 {
-    if (atomic_load_explicit(&count, memory_order_relaxed) == 0)
+    if (table == NULL)
         return false;
     uint64_t key = nm_snapshot_url_key(host, target);
     uint64_t check = url_check(host, target);
     uint64_t ae = rq->is_ae_keyed ? ae_hash(rq) : 0;
-    pthread_mutex_lock(&lock);
-    struct nm_kept_cand *e = *bucket_of(key);
-    while (e != NULL && !(e->url_key == key && e->url_check == check &&
-                          (e->ae_hash == 0 || e->ae_hash == ae)))
-        e = e->chain;
+    struct set *s = lock_set(key);
+    if (s == NULL)
+        return false;
+    const struct kept *e = NULL;
+    for (int i = 0; i < WAYS && e == NULL; i++) {
+        struct kept *w = &s->ways[i];
+        if (w->url_key == key && w->url_check == check &&
+            (w->ae_hash == 0 || w->ae_hash == ae)) {
+            w->last_use = ++s->tick;
+            e = w;
+        }
+    }
     if (e != NULL) {
         out->st = e->st;
         memcpy(out->tag, e->tag, e->tag_len + 1);
@@ -260,28 +270,7 @@ bool nm_kept_get(nm_slice_t host, nm_slice_t target, const nm_fresh_req_t *rq,
         out->body_len = e->body_len;
         out->head_len = e->head_len;
         memcpy(out->head, e->head, e->head_len);
-        lru_unlink(e);
-        lru_push(e);
     }
-    pthread_mutex_unlock(&lock);
+    unlock_set(s);
     return e != NULL;
-}
-
-void nm_kept_before_fork(void)
-{
-    pthread_mutex_lock(&lock);
-}
-
-void nm_kept_after_fork_parent(void)
-{
-    pthread_mutex_unlock(&lock);
-}
-
-void nm_kept_after_fork_child(void)
-{
-    /* A child (a CGI about to exec, a worker) has answered nothing: what
-     * it keeps is what it sees itself. */
-    while (oldest != NULL)
-        drop(oldest);
-    pthread_mutex_init(&lock, NULL);
 }

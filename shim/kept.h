@@ -1,10 +1,12 @@
 /* kept.h - what acceleration remembers (docs/acceleration.md, "Keeping
  * heads"): the heads of 200s that left on routes with freshness, with the
  * facts the decision needs, keyed by URL (and by Accept-Encoding when the
- * 200 varies on it). A bounded LRU per process, empty in a forked child.
- * The write side offers a head as its response starts and keeps it once
- * the response ended whole (conn.c, exchange.c); the read side looks it
- * up (accel.c). */
+ * 200 varies on it). A bounded, set-associative LRU in memory shared by
+ * every process forked from the one that loaded the shim: a server that
+ * forks per connection (busybox, mini_httpd) answers each request in a
+ * new child, which finds what earlier children kept. The write side offers a
+ * head as its response starts and keeps it once the response ended whole
+ * (conn.c, exchange.c); the read side looks it up (accel.c). */
 #ifndef NM_SHIM_KEPT_H
 #define NM_SHIM_KEPT_H
 
@@ -17,7 +19,7 @@
 #include "snapshot.h"
 
 /* Heads longer than this are not kept: their URL is never accelerated. */
-#define NM_KEPT_HEAD_MAX 4096
+#define NM_KEPT_HEAD_MAX 2048
 
 /* What the read side learned of a request on a route with freshness,
  * carried with the request until its response ends. */
@@ -87,9 +89,8 @@ void nm_kept_forget(const nm_req_t *req);
 bool nm_kept_get(nm_slice_t host, nm_slice_t target, const nm_fresh_req_t *rq,
                  struct nm_kept_head *out);
 
-/* fork: the table is locked across it; the child starts empty. */
-void nm_kept_before_fork(void);
-void nm_kept_after_fork_parent(void);
-void nm_kept_after_fork_child(void);
+/* Maps the shared table; called once from the shim's constructor, before
+ * the server forks. Without it nothing is kept. */
+void nm_kept_init(void);
 
 #endif
