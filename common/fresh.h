@@ -143,6 +143,15 @@ const char *nm_fresh_verdict_name(unsigned verdict);
  * NM_E_NOSPACE. */
 long nm_fresh_store_head(const char *head, size_t len, char *out, size_t cap);
 
+/* The stored head updated by a 304 that validated it (RFC 9111 §4.3.4,
+ * §3.2): every field line of the 304 (h304) but its hop-by-hop ones and
+ * Content-Length replaces the stored lines of the same name (Date, ETag,
+ * Cache-Control, Expires...); the stored status line and other lines
+ * stay, in order, the 304's come after them. Returns the length written,
+ * NM_E_PARSE or NM_E_NOSPACE. */
+long nm_fresh_freshen_head(const char *stored, size_t len, const char *h304,
+                           size_t len304, char *out, size_t cap);
+
 /* The accelerated 304: nm_resp304_build over the stored head, with
  * "Date: <now>" and "Age: <age_s>" replacing the head's own. Returns its
  * length or nm_resp304_build's errors. */

@@ -312,3 +312,14 @@ void nm_conn_offer_head(struct nm_conn *c, const char *head, size_t head_len,
     nm_kept_cand_free(c->kept_cand);
     c->kept_cand = nm_kept_offer(&p->req, &p->kept, &o, time(NULL));
 }
+
+void nm_conn_offer_304(struct nm_conn *c, const char *head, size_t head_len,
+                       nm_slice_t tag)
+{
+    const struct nm_pending *p = c->q_head;
+    if (p == NULL || !p->kept.is_fresh)
+        return;
+    nm_kept_cand_free(c->kept_cand);
+    c->kept_cand =
+        nm_kept_offer_304(&p->req, &p->kept, head, head_len, tag, time(NULL));
+}

@@ -178,6 +178,12 @@ void nm_conn_offer_head(struct nm_conn *c, const char *head, size_t head_len,
                         const char *lines, size_t lines_len, nm_slice_t tag,
                         int64_t last_modified, bool is_lm_exact);
 
+/* The current response is the server's own 304 (head, head_len bytes; tag
+ * its ETag): on a route with freshness it renews the head kept with that
+ * tag (kept.h). */
+void nm_conn_offer_304(struct nm_conn *c, const char *head, size_t head_len,
+                       nm_slice_t tag);
+
 /* Appends n head bytes from k to the held head; false when memory is
  * short. */
 bool nm_conn_keep_head(struct nm_conn *c, struct nm_cursor k, size_t n);

@@ -218,11 +218,12 @@ static bool is_unsafe(nm_method_t m)
 /* The response ended whole: its head is kept for acceleration when it was
  * offered (a 200 on a route with freshness); any other answer ends what
  * is kept of the URL (not a 200, an unsafe method that succeeded, a 200
- * that could not be kept), except a 304, which confirms a validator. */
+ * that could not be kept), except a 304, which confirms a validator (and
+ * renews the head it validated, when it was offered). */
 static void keep_or_forget(struct nm_conn *c, const nm_req_t *r)
 {
     int status = c->resp->status;
-    if (c->kept_cand != NULL && status == 200) {
+    if (c->kept_cand != NULL && (status == 200 || status == 304)) {
         nm_kept_commit(c->kept_cand, time(NULL));
         c->kept_cand = NULL;
         return;

@@ -14,6 +14,9 @@
 #include "alloc.h"
 #include "spin.h"
 
+#include "http_hdr.h"
+#include "httpdate.h"
+
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
@@ -175,6 +178,82 @@ struct nm_kept_cand *nm_kept_offer(const nm_req_t *req,
     e->last_modified = o->last_modified;
     e->is_lm_exact = o->is_lm_exact;
     e->body_len = o->body_len;
+    return cand;
+}
+
+/* The kept head of the URL (and the request's encoding) whose tag is tag,
+ * copied into e; false when none. */
+static bool find_tagged(const struct nm_kept_req *kr, uint64_t key,
+                        uint64_t check, nm_slice_t tag, struct kept *e)
+{
+    uint64_t ae = kr->rq.is_ae_keyed ? ae_hash(&kr->rq) : 0;
+    struct set *s = lock_set(key);
+    if (s == NULL)
+        return false;
+    bool is_found = false;
+    for (int i = 0; i < WAYS && !is_found; i++) {
+        const struct kept *w = &s->ways[i];
+        is_found = w->url_key == key && w->url_check == check &&
+                   (w->ae_hash == 0 || w->ae_hash == ae) &&
+                   w->tag_len == tag.len &&
+                   memcmp(w->tag, tag.ptr, tag.len) == 0;
+        if (is_found)
+            copy_kept(e, w);
+    }
+    unlock_set(s);
+    return is_found;
+}
+
+/* The Last-Modified a 304 confirms: its own when it has one (-1 when that
+ * does not parse), else the kept one. */
+static int64_t last_modified_of(const char *h304, size_t len, int64_t kept,
+                                int64_t now_unix)
+{
+    nm_slice_t v;
+    int64_t lm;
+    if (nm_hdr_find(h304, len, "last-modified", &v) != 1)
+        return kept;
+    return nm_httpdate_parse(v.ptr, v.len, now_unix, &lm) == 0 ? lm : -1;
+}
+
+struct nm_kept_cand *nm_kept_offer_304(const nm_req_t *req,
+                                       const struct nm_kept_req *kr,
+                                       const char *h304, size_t len,
+                                       nm_slice_t tag, int64_t now_unix)
+{
+    if (table == NULL || kr == NULL || !kr->is_fresh || tag.len == 0 ||
+        tag.len > NM_SNAPSHOT_TAG_MAX ||
+        (req->flags & (NM_REQ_TRUNCATED_HOST | NM_REQ_TRUNCATED_TARGET)))
+        return NULL;
+    nm_slice_t host = {req->host, req->host_len};
+    nm_slice_t target = {req->target, req->target_len};
+    struct nm_kept_cand *cand = nm_malloc(sizeof(*cand));
+    if (cand == NULL)
+        return NULL;
+    struct kept *e = &cand->k;
+    char merged[NM_KEPT_HEAD_MAX];
+    long n = -1;
+    if (find_tagged(kr, nm_snapshot_url_key(host, target),
+                    url_check(host, target), tag, e))
+        n = nm_fresh_freshen_head(e->head, e->head_len, h304, len, merged,
+                                  sizeof(merged));
+    nm_fresh_req_t stored_req = e->st.req;
+    if (n <= 0 ||
+        nm_fresh_stored_parse(merged, (size_t)n, now_unix, &e->st) != 0 ||
+        is_never_reused(&e->st)) {
+        free(cand);
+        return NULL;
+    }
+    memcpy(e->head, merged, (size_t)n);
+    e->head_len = (size_t)n;
+    /* The stored response is the same one, selected by its tag: the
+     * request it answered stays; its times are this exchange's. */
+    e->st.req = stored_req;
+    e->st.is_synth_on_head = false;
+    e->st.request_unix = kr->request_unix;
+    e->last_modified = last_modified_of(h304, len, e->last_modified, now_unix);
+    if (e->last_modified < 0)
+        e->is_lm_exact = false;
     return cand;
 }
 

@@ -72,6 +72,15 @@ struct nm_kept_cand *nm_kept_offer(const nm_req_t *req,
                                    const struct nm_kept_offer *o,
                                    int64_t now_unix);
 
+/* A 304 of the server's own (h304, len bytes, tag its ETag) validated the
+ * head kept for req's URL with that tag: a candidate for that head updated
+ * by the 304's fields (RFC 9111 §4.3.4 freshening), or NULL (nothing kept
+ * with that tag, no freshness noted, memory short). */
+struct nm_kept_cand *nm_kept_offer_304(const nm_req_t *req,
+                                       const struct nm_kept_req *kr,
+                                       const char *h304, size_t len,
+                                       nm_slice_t tag, int64_t now_unix);
+
 /* The response of cand ended whole at now_unix: keep its head, in place
  * of the URL's (and encoding's) older one. Frees cand. */
 void nm_kept_commit(struct nm_kept_cand *cand, int64_t now_unix);

@@ -394,16 +394,21 @@ static void gather(const struct nm_conn *c, nm_decide_in_t *in)
 }
 
 /* A 200 leaving with the server's own ETag (or replaced by a 304 built
- * from it): a head acceleration may keep (a no-op off routes with
- * freshness). */
+ * from it), or the server's own 304: a head acceleration may keep, or
+ * renew (a no-op off routes with freshness). */
 static void offer_servers(struct nm_conn *c, const char *head, size_t head_len,
                           int64_t now)
 {
     const nm_resp_t *r = c->resp;
-    if (!c->q_head->kept.is_fresh || r->status != 200 ||
+    if (!c->q_head->kept.is_fresh || (r->status != 200 && r->status != 304) ||
         (r->flags & NM_RESP_TRUNCATED_VALIDATOR) ||
         !(r->flags & NM_RESP_HAS_ETAG))
         return;
+    if (r->status == 304) { /* it renews the head it validated */
+        nm_conn_offer_304(c, head, head_len,
+                          (nm_slice_t){r->etag, r->etag_len});
+        return;
+    }
     int64_t lm = -1;
     if ((r->flags & NM_RESP_HAS_LAST_MODIFIED) &&
         nm_httpdate_parse(r->last_modified, r->last_modified_len, now, &lm) !=

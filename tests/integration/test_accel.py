@@ -448,6 +448,43 @@ class Rules(DaemonFixture):
                       os.path.join(self.server.docroot, "r", "f.txt"))
 
 
+class OwnValidators(Rules):
+    """nginx with its own ETags, answering revalidations itself: its 304
+    renews the kept head (RFC 9111 §4.3.4), so acceleration resumes after
+    the freshness ends without a 200."""
+
+    @classmethod
+    def start_servers(cls):
+        cls.server = cls.start(OwnNginx(
+            nginx_docroot(cls.base), shim=True, shim_env=cls.shim_env))
+        cls.fresh("/short", "60")
+
+    test_request_rules = test_stored_rules = None
+    test_unsafe_method_ends_what_is_kept = None
+
+    def test_freshness_expiry(self):
+        path = "/short/f.txt"
+        tag = self.keep(path)
+        self.assertFalse(tag.startswith('"nm-'), tag)  # nginx's own
+        self.assert_accelerated(path, [("If-None-Match", tag)])
+        time.sleep(2.2)
+        r = self.assert_reaches(path, [("If-None-Match", tag)])
+        self.assertEqual(r.status, 304)
+        self.assertIsNone(r.first("Age"))  # nginx's own 304
+        r = self.assert_accelerated(path, [("If-None-Match", tag)])
+        self.assertEqual(r.first("Cache-Control"), "max-age=2")
+
+
+class OwnNginx(AccelNginx):
+    """nginx with its ETag and Last-Modified, max-age=2 under /short/."""
+
+    def __init__(self, docroot, **kw):
+        servers.NginxServer.__init__(
+            self, docroot, validators="on",
+            extra_server='location /short/ { add_header Cache-Control '
+            '"max-age=2"; }', **kw)
+
+
 class CgiMixin:
     """A CGI that counts its runs, on a server that runs it its way."""
 
