@@ -31,6 +31,7 @@ static void before_fork(void)
 {
     nm_hooks_in_shim++;
     nm_process_before_fork();
+    nm_storeview_before_fork();
     nm_hooks_in_shim--;
 }
 

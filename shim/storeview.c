@@ -172,3 +172,8 @@ int64_t nm_storeview_fresh_for(const char *host, size_t host_len,
     nm_slice_t h = {host, host_len}, t = {target, target_len};
     return v != NULL ? nm_snapshot_fresh_for(v->buf, v->len, h, t) : 0;
 }
+
+void nm_storeview_before_fork(void)
+{
+    (void)get_view();
+}

@@ -29,6 +29,12 @@ bool nm_storeview_may_be_fresh(void);
 int64_t nm_storeview_fresh_for(const char *host, size_t host_len,
                                const char *target, size_t target_len);
 
+/* Before fork: a copy due for a refresh is refreshed here, once, so that
+ * the children of a server that forks per connection inherit a current
+ * one instead of each reading the whole file (a parent that only accepts
+ * never looks anything up itself). */
+void nm_storeview_before_fork(void);
+
 /* In a fork child: the refresh lock may have been held by another thread. */
 void nm_storeview_after_fork_child(void);
 
