@@ -183,6 +183,9 @@ static void report(const struct nm_conn *c, const nm_req_t *r,
         ev.flags |= NM_EVENT_F_TIMED;
         ev.server_us = us > UINT32_MAX ? UINT32_MAX : (uint32_t)us;
     }
+    if (c->link.tp->is_inside_tls)
+        ev.flags |=
+            NM_EVENT_F_TLS | (c->has_exchanged ? 0 : NM_EVENT_F_TLS_FIRST);
     if (c->is_synth)
         ev.validator = (nm_slice_t){c->vtag, strlen(c->vtag)};
     else if (resp->flags & NM_RESP_HAS_ETAG)

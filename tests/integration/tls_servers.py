@@ -306,6 +306,48 @@ def tls_exchange(port, requests, pipelined=False, ctx=None, session=None,
     return ex
 
 
+def slow_reader_exchange(port, requests, stall=1.0, rcvbuf=4096,
+                         timeout=30.0):
+    """The requests pipelined on one TLS connection by a client with a
+    small receive buffer that reads nothing for `stall` seconds, then
+    reads to the server's close: the server's writes (and the shim's own)
+    find the socket full and must be retried. The last request should ask
+    the server to close."""
+    ex = TlsExchange()
+    raw = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    raw.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, rcvbuf)
+    raw.settimeout(timeout)
+    raw.connect(("127.0.0.1", port))
+    s = client_context().wrap_socket(raw)
+    buf = bytearray()
+    try:
+        ex.version = s.version()
+        s.sendall(b"".join(r.to_bytes() for r in requests))
+        time.sleep(stall)
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            try:
+                data = s.recv(16384)
+            except (ConnectionResetError, ssl.SSLError) as e:
+                ex.error = "connection error: %s" % e
+                break
+            if not data:
+                break
+            buf.extend(data)
+        else:
+            ex.error = "timeout: the server did not close"
+        ex.eof = True
+    finally:
+        s.close()
+    ex.raw = bytes(buf)
+    try:
+        ex.responses, ex.leftover = wire.parse_responses(
+            ex.raw, [r.method for r in requests], eof=True)
+    except wire.FramingError as e:
+        ex.error = (ex.error or "") + " framing: %s" % e
+    return ex
+
+
 def curl(url, headers=(), http2=False, tls_max=None, timeout=10):
     """curl over https (-k: the test's own certificate). Returns (status,
     head bytes, body bytes, the protocol curl says it spoke)."""
@@ -328,10 +370,14 @@ def curl(url, headers=(), http2=False, tls_max=None, timeout=10):
 def s_client(port, script, tls12=False, timeout=10):
     """openssl s_client fed `script`: a list of byte strings to type and
     seconds to wait (an "R\\n" line renegotiates, TLS 1.2 only).
-    Returns everything it printed (its diagnostics go to stderr)."""
-    cmd = ["openssl", "s_client", "-connect", "127.0.0.1:%d" % port,
-           "-quiet" if not any(x == b"R\n" for x in script) else "-brief",
-           "-no_ign_eof"]
+    Returns everything it printed (its diagnostics go to stderr).
+    Without "R" it reads until the server closes (-quiet implies -ign_eof:
+    the end of its stdin must not race the response); "R" is only read
+    when s_client ends at the end of its input, so that script ends with
+    a wait."""
+    is_reneg = any(x == b"R\n" for x in script)
+    cmd = ["openssl", "s_client", "-connect", "127.0.0.1:%d" % port] + (
+        ["-brief", "-no_ign_eof"] if is_reneg else ["-quiet"])
     if tls12:
         cmd.append("-tls1_2")
     p = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE,

@@ -39,6 +39,7 @@ sys.path.insert(0, os.path.join(REPO, "tests", "integration"))
 import daemon_util  # noqa: E402  (the tests' fixtures, from the path above)
 import docroots  # noqa: E402
 import servers  # noqa: E402
+import tls_servers  # noqa: E402
 import wire  # noqa: E402
 
 CLK_TCK = os.sysconf("SC_CLK_TCK")
@@ -135,6 +136,24 @@ def nginx_legacy(shim=False, sendfile=True):
 def nginx_etag(shim=False):
     """nginx with its own ETag and Last-Modified."""
     return BenchNginx("on", shim=shim, tag="-etag")
+
+
+class BenchNginxTls(tls_servers.NginxTlsServer):
+    """The legacy nginx (no validators, sendfile on) serving HTTPS with its
+    own OpenSSL, tuned for load as BenchNginx. Without kTLS nginx reads
+    the file and encrypts it with SSL_write: the shim holds and hashes
+    the body (it cannot with sendfile in plaintext, where it hashes the
+    file by pread instead)."""
+
+    error_log_level = BenchNginx.error_log_level
+    worker_connections = BenchNginx.worker_connections
+    access_log = BenchNginx.access_log
+    main_conf = BenchNginx.main_conf
+    http_conf = BenchNginx.http_conf
+
+    def __init__(self, shim=False):
+        super().__init__(ARGS.docroot, shim=shim, workdir=ARGS.work,
+                         tag="-tls-shim" if shim else "-tls")
 
 
 class CallgrindNginx(BenchNginx):
@@ -406,6 +425,42 @@ def section_passthrough(t):
                      ("shim", bb_shim, CGI_PATH, None)], scaled(2000), False)
     bb.stop()
     bb_shim.stop()
+
+
+def section_tls(t):
+    """§8: the legacy nginx serving HTTPS itself, alone vs under the shim
+    (keep-alive, 16 KiB), next to the same figure in plaintext measured
+    in the same run: the shim's ratio over TLS must be no worse."""
+    pki = os.path.join(ARGS.work, "pki")
+    os.makedirs(pki, exist_ok=True)
+    BenchNginxTls.cert, BenchNginxTls.key = tls_servers.make_cert(pki)
+    label, name, _ = SIZES[1]
+    n = scaled(20000)
+    bare, shim = nginx_legacy().start(), nginx_legacy(shim=True).start()
+    t[("tls", "plain")] = compare(
+        "plain %s ka" % label, [("bare", bare, "/" + name, None),
+                                ("shim", shim, "/" + name, None)], n, True)
+    bare.stop()
+    shim.stop()
+    bare, shim = BenchNginxTls().start(), BenchNginxTls(shim=True).start()
+    s = get_tls(shim.port, "/" + name)
+    if not (s.first("ETag") or "").startswith('"nm-'):
+        raise RuntimeError("no nm- tag over TLS: %r" % s.head_raw)
+    t[("tls", "tls")] = compare(
+        "tls %s ka" % label, [("bare", bare, "/" + name, None),
+                              ("shim", shim, "/" + name, None)], n, True)
+    bare.stop()
+    shim.stop()
+
+
+def get_tls(port, path):
+    """One GET over TLS on a fresh connection: its final response."""
+    ex = tls_servers.tls_exchange(port, [wire.Request(
+        "GET", path, headers=[("Connection", "close")])], timeout=10)
+    if ex.error or not ex.final():
+        raise RuntimeError("GET %s over TLS on port %d: %r" % (path, port,
+                                                               ex))
+    return ex.final()[0]
 
 
 def section_revalidation(t):
@@ -693,7 +748,7 @@ def section_instructions(t):
 
 
 # --------------------------------------------------------------------------
-# §8 acceleration: HTTP/1.1 clients (ab speaks HTTP/1.0, which is never
+# §9 acceleration: HTTP/1.1 clients (ab speaks HTTP/1.0, which is never
 # accelerated: RFC 9112 §9.3 persistence needs a keep-alive the 304 cannot
 # promise the way the server would)
 
@@ -887,7 +942,7 @@ def fresh(d, prefix, setting):
 
 
 def section_accel(t):
-    """§8: an accelerated 304 on legacy nginx against nginx's own 304,
+    """§9: an accelerated 304 on legacy nginx against nginx's own 304,
     proxy_cache's and Varnish's (keep-alive, wrk); on a busybox CGI
     against the substituted 304 (a connection per request)."""
     d, env = accel_daemon()
@@ -1062,7 +1117,7 @@ def poll_run(port, docroot, secs, fresh_s):
 
 
 def section_poll(t):
-    """§8: the API-polling run, accelerated (fresh 1 s) and not (the
+    """§9: the API-polling run, accelerated (fresh 1 s) and not (the
     shim substitutes the 304 after the server ran)."""
     api = os.path.join(ARGS.docroot, "api")
     os.makedirs(api, exist_ok=True)
@@ -1228,7 +1283,22 @@ def table(t):
             {one: "%.0f → %.0f (+%.0f); %.0f → %.0f" % (
                 ins["bare"], ins["shim"], ins["shim"] - ins["bare"],
                 ins["own304"], ins["shim304"])})
-    # §8
+    tls = t.get(("tls", "tls"))
+    if tls:
+        plain = t[("tls", "plain")]
+        row("8", "HTTPS inside nginx (its own OpenSSL), keep-alive: CPU "
+            "µs/req bare → shim, ratio; the same in plaintext, ratio",
+            {"16 KiB": "%.1f → %.1f, **%.3f**; plain %.1f → %.1f, **%.3f** %s"
+             % (tls["bare"]["cpu_us"], tls["shim"]["cpu_us"],
+                tls["shim"]["ratio"], plain["bare"]["cpu_us"],
+                plain["shim"]["cpu_us"], plain["shim"]["ratio"],
+                verdict(tls["shim"]["ratio"] <= plain["shim"]["ratio"]))},
+            "TLS ratio ≤ plaintext ratio")
+        row("8", "HTTPS inside nginx: req/s bare → shim; p99 ms bare → shim",
+            {"16 KiB": "%.0f → %.0f; %.2f → %.2f" % (
+                tls["bare"]["rps"], tls["shim"]["rps"], tls["bare"]["p99"],
+                tls["shim"]["p99"])})
+    # §9
     for who, tgt, lim in (("nginx", "≤ 0.5", 0.5), ("proxy_cache", "≤ 0.4",
                                                      0.4),
                           ("varnish", "≤ 0.3", 0.3)):
@@ -1237,19 +1307,19 @@ def table(t):
             return "%.1f vs %.1f, **%.3f** %s" % (
                 v["accel"]["cpu_us"], v[who]["cpu_us"], 1.0 / r,
                 verdict(1.0 / r <= lim))
-        row("8", "accelerated 304 (keep-alive, wrk): CPU µs/req accel vs "
+        row("9", "accelerated 304 (keep-alive, wrk): CPU µs/req accel vs "
             "%s, ratio accel/%s" % (who, who),
             each(lambda c: ("accel", c) if c != "CGI" else None, acell), tgt)
-    row("8", "accelerated 304: user-space CPU µs/req (the rest is the "
+    row("9", "accelerated 304: user-space CPU µs/req (the rest is the "
         "kernel's): accel / nginx / proxy_cache / varnish",
         each(lambda c: ("accel", c) if c != "CGI" else None,
              lambda v: " / ".join("%.1f" % v[k]["user_us"] for k in (
                  "accel", "nginx", "proxy_cache", "varnish"))))
-    row("8", "accelerated 304 req/s: accel / nginx / proxy_cache / varnish",
+    row("9", "accelerated 304 req/s: accel / nginx / proxy_cache / varnish",
         each(lambda c: ("accel", c) if c != "CGI" else None,
              lambda v: " / ".join("%.0f" % v[k]["rps"] for k in (
                  "accel", "nginx", "proxy_cache", "varnish"))))
-    row("8", "busybox CGI, a connection per request: CPU µs/req accelerated "
+    row("9", "busybox CGI, a connection per request: CPU µs/req accelerated "
         "vs substituted 304, ratio",
         each(lambda c: ("accel", c) if c == "CGI" else None,
              lambda v: "%.0f vs %.0f, **%.3f** %s" % (
@@ -1259,7 +1329,7 @@ def table(t):
     p = t.get(("poll",))
     if p:
         a, s_ = p["accelerated"], p["substituted"]
-        row("8", "API polling (%d clients x %d URLs, If-None-Match, 1%% "
+        row("9", "API polling (%d clients x %d URLs, If-None-Match, 1%% "
             "changing per s, fresh 1 s): requests/s; server CPU µs/req "
             "substituted → accelerated; 304s; stale 304s outside / within "
             "the freshness" % (POLL_CLIENTS, POLL_URLS),
@@ -1280,7 +1350,7 @@ def main():
     ap.add_argument("--out")
     ap.add_argument("--rounds", type=int, default=4)
     ap.add_argument("--scale", type=float, default=1.0)
-    ap.add_argument("--sections", default="1,2,3,4,5,6,7,8")
+    ap.add_argument("--sections", default="1,2,3,4,5,6,7,8,9")
     ARGS = ap.parse_args()
     servers.use_build_dir(ARGS.build)
     ARGS.work = os.path.abspath(ARGS.work)
@@ -1295,8 +1365,8 @@ def main():
     steps = [("1", section_passthrough), ("2", section_revalidation),
              ("3", section_synthesis), ("4", section_memory),
              ("5", section_daemon), ("6", section_micro),
-             ("7", section_instructions), ("8", section_accel),
-             ("8", section_poll)]
+             ("7", section_instructions), ("8", section_tls),
+             ("9", section_accel), ("9", section_poll)]
     try:
         for sec, fn in steps:
             if sec in wanted or (sec == "6" and "5" in wanted):
