@@ -973,12 +973,17 @@ def section_accel(t):
                                      shim_env=env, workdir=ARGS.work,
                                      tag="-accel").start()
     bb_subst = busybox(shim=True).start()
+    # The floor of a connection per request: bare busybox answering a
+    # static file's revalidation itself (fork, parse, stat, 304, exit).
+    bb_bare = busybox().start()
     fresh(d, "/", "off")
     fresh(d, "/cgi-bin", "3600")
     tag = prime(bb_accel, CGI_PATH, accelerated=True)
     stag = prime(bb_subst, CGI_PATH)
+    btag = prime(bb_bare, "/page.html")
+    bbs = (bb_accel, bb_subst, bb_bare)
     try:
-        for srv in (bb_accel, bb_subst):
+        for srv in bbs:
             srv.cpu_group = CpuGroup(srv)
     except OSError as e:
         log("no cpuacct cgroup (%s): CGI figures from schedstat + cutime"
@@ -988,14 +993,15 @@ def section_accel(t):
             "accel CGI", [("accel", bb_accel, CGI_PATH,
                            {"If-None-Match": tag}),
                           ("subst", bb_subst, CGI_PATH,
-                           {"If-None-Match": stag})],
+                           {"If-None-Match": stag}),
+                          ("floor", bb_bare, "/page.html",
+                           {"If-None-Match": btag})],
             scaled(1500), False, runner=oneshot_run)
     finally:
-        for srv in (bb_accel, bb_subst):
+        for srv in bbs:
             if getattr(srv, "cpu_group", None):
                 srv.cpu_group.close()
-        bb_accel.stop()
-        bb_subst.stop()
+            srv.stop()
     d.stop()
 
 
@@ -1322,10 +1328,12 @@ def table(t):
     row("9", "busybox CGI, a connection per request: CPU µs/req accelerated "
         "vs substituted 304, ratio",
         each(lambda c: ("accel", c) if c == "CGI" else None,
-             lambda v: "%.0f vs %.0f, **%.3f** %s" % (
+             lambda v: "%.0f vs %.0f, **%.3f** %s (busybox's own 304 "
+             "for a static file, bare: %.0f)" % (
                  v["accel"]["cpu_us"], v["subst"]["cpu_us"],
                  1.0 / v["subst"]["ratio"],
-                 verdict(1.0 / v["subst"]["ratio"] <= 0.05))), "≤ 0.05")
+                 verdict(1.0 / v["subst"]["ratio"] <= 0.05),
+                 v["floor"]["cpu_us"])), "≤ 0.05")
     p = t.get(("poll",))
     if p:
         a, s_ = p["accelerated"], p["substituted"]
