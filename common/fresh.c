@@ -675,6 +675,51 @@ long nm_fresh_freshen_head(const char *stored, size_t len, const char *h304,
     return (long)at;
 }
 
+/* What nm_fresh_build_304 ends its 304 with: "Date: <IMF-fixdate>\r\n",
+ * "Age: <n>\r\n", the empty line. */
+#define STAMP_DATE "Date: "
+#define STAMP_AGE0 "\r\nAge: 0\r\n\r\n"
+#define STAMP_LEN                                                              \
+    (sizeof(STAMP_DATE) - 1 + NM_HTTPDATE_LEN + sizeof(STAMP_AGE0) - 1)
+
+long nm_fresh_restamp_304(const char *tmpl, size_t len, int64_t age_s,
+                          int64_t now_unix, char *out, size_t cap)
+{
+    char date[NM_HTTPDATE_LEN + 1], age[24];
+    if (!tmpl || !out || age_s < 0 || len <= STAMP_LEN ||
+        tmpl[len - STAMP_LEN - 1] != '\n' ||
+        memcmp(tmpl + len - STAMP_LEN, STAMP_DATE, sizeof(STAMP_DATE) - 1) ||
+        memcmp(tmpl + len - sizeof(STAMP_AGE0) + 1, STAMP_AGE0,
+               sizeof(STAMP_AGE0) - 1) ||
+        nm_httpdate_format(now_unix, date) != NM_HTTPDATE_LEN)
+        return NM_E_INVAL;
+    /* The age's digits, backwards: no printf on the per-request path. */
+    size_t na = 0;
+    char rev[24];
+    uint64_t a = (uint64_t)age_s;
+    do {
+        rev[na++] = (char)('0' + a % 10);
+        a /= 10;
+    } while (a > 0);
+    for (size_t i = 0; i < na; i++)
+        age[i] = rev[na - 1 - i];
+    size_t keep = len - STAMP_LEN;
+    size_t n = keep + STAMP_LEN - 1 + na; /* "0" becomes the digits */
+    if (n > cap)
+        return NM_E_NOSPACE;
+    char *p = out;
+    memcpy(p, tmpl, keep + sizeof(STAMP_DATE) - 1);
+    p += keep + sizeof(STAMP_DATE) - 1;
+    memcpy(p, date, NM_HTTPDATE_LEN);
+    p += NM_HTTPDATE_LEN;
+    memcpy(p, "\r\nAge: ", 7);
+    p += 7;
+    memcpy(p, age, na);
+    p += na;
+    memcpy(p, "\r\n\r\n", 4);
+    return (long)n;
+}
+
 long nm_fresh_build_304(const char *stored_head, size_t len, int64_t age_s,
                         int64_t now_unix, char *out, size_t cap)
 {

@@ -158,4 +158,12 @@ long nm_fresh_freshen_head(const char *stored, size_t len, const char *h304,
 long nm_fresh_build_304(const char *stored_head, size_t len, int64_t age_s,
                         int64_t now_unix, char *out, size_t cap);
 
+/* The same 304 at another age and time, from one nm_fresh_build_304 made
+ * with age 0 (tmpl, len bytes): only its closing Date and Age lines change,
+ * so a kept head's 304 is built once, not parsed again per request.
+ * Returns its length, NM_E_INVAL for a tmpl that does not end as
+ * nm_fresh_build_304 ends it (build it in full then), NM_E_NOSPACE. */
+long nm_fresh_restamp_304(const char *tmpl, size_t len, int64_t age_s,
+                          int64_t now_unix, char *out, size_t cap);
+
 #endif

@@ -110,13 +110,14 @@ static void report(const nm_req_t *r, const struct nm_kept_head *k,
     nm_report_send(&ev);
 }
 
-/* Sends the 304 of k at age_s; false when it cannot be built. */
+/* Sends the 304 of k at age_s (restamped from the one kept); false when
+ * it cannot be made. */
 static bool answer(struct nm_conn *c, const nm_req_t *r,
                    const struct nm_kept_head *k, int64_t age_s, int64_t now)
 {
-    char out[NM_KEPT_HEAD_MAX + ACCEL_304_EXTRA];
-    long n =
-        nm_fresh_build_304(k->head, k->head_len, age_s, now, out, sizeof(out));
+    char out[NM_KEPT_304_MAX + ACCEL_304_EXTRA];
+    long n = nm_fresh_restamp_304(k->tmpl, k->tmpl_len, age_s, now, out,
+                                  sizeof(out));
     if (n <= 0)
         return false;
     struct iovec v = {.iov_base = out, .iov_len = (size_t)n};
@@ -128,23 +129,51 @@ static bool answer(struct nm_conn *c, const nm_req_t *r,
     return true;
 }
 
+/* Rules 3 and 4 of "Deciding on a read" for the kept head k: the route's
+ * freshness (0: none, or disabled) and whether k's tag is the URL's
+ * current one, as the snapshot says; asked of each snapshot generation
+ * once, and remembered with k. */
+static int64_t route_fresh_s(const nm_req_t *r, const nm_fresh_req_t *rq,
+                             const struct nm_kept_head *k, uint64_t gen,
+                             bool *is_cur)
+{
+    if (gen != 0 && k->view_gen == gen) {
+        *is_cur = k->is_view_current;
+        return k->view_fresh_s;
+    }
+    int64_t fresh_s =
+        nm_storeview_fresh_for(r->host, r->host_len, r->target, r->target_len);
+    if (fresh_s != 0 && nm_storeview_is_disabled(r->host, r->host_len,
+                                                 r->target, r->target_len))
+        fresh_s = 0;
+    *is_cur = fresh_s != 0 && is_current(r, k);
+    if (gen != 0)
+        nm_kept_set_view((nm_slice_t){r->host, r->host_len},
+                         (nm_slice_t){r->target, r->target_len}, rq,
+                         (nm_slice_t){k->tag, k->tag_len}, gen, fresh_s,
+                         *is_cur);
+    return fresh_s;
+}
+
 /* The decision over a parsed head of len bytes; true when answered. */
 static bool decide_and_answer(struct nm_conn *c, const char *head, size_t len,
                               const nm_req_t *r)
 {
-    int64_t fresh_s =
-        nm_storeview_fresh_for(r->host, r->host_len, r->target, r->target_len);
-    if (fresh_s == 0 || nm_storeview_is_disabled(r->host, r->host_len,
-                                                 r->target, r->target_len))
-        return false;
+    /* Read first: what is remembered under it was judged by it or a newer
+     * copy, never an older one. */
+    uint64_t gen = nm_storeview_generation();
     nm_fresh_req_t rq;
     struct nm_kept_head k;
     nm_slice_t host = {r->host, r->host_len};
     nm_slice_t target = {r->target, r->target_len};
     if (nm_fresh_req_parse(head, len, &rq) != 0 ||
-        !nm_kept_get(host, target, &rq, &k) || !is_current(r, &k)) {
-        nm_log(NM_LOG_DEBUG, "fd %d: to the server: no current head kept",
-               nm_conn_fd(c));
+        !nm_kept_get(host, target, &rq, &k))
+        return false; /* nothing kept: not a fresh route, or not yet */
+    bool is_cur;
+    int64_t fresh_s = route_fresh_s(r, &rq, &k, gen, &is_cur);
+    if (fresh_s == 0 || !is_cur) {
+        nm_log(NM_LOG_DEBUG, "fd %d: to the server: %s", nm_conn_fd(c),
+               fresh_s == 0 ? "off" : "not the store's current tag");
         return false;
     }
     nm_cond_input_t cond;

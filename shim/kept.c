@@ -39,8 +39,13 @@ struct kept {
     int64_t last_modified;
     bool is_lm_exact;
     uint64_t body_len;
+    uint64_t view_gen; /* nm_kept_head's */
+    int64_t view_fresh_s;
+    bool is_view_current;
+    size_t tmpl_len;
+    char tmpl[NM_KEPT_304_MAX]; /* its 304 (nm_kept_head) */
     size_t head_len;
-    char head[NM_KEPT_HEAD_MAX];
+    char head[NM_KEPT_HEAD_MAX]; /* nm_fresh_store_head's */
 };
 
 struct nm_kept_cand {
@@ -82,11 +87,23 @@ static void unlock_set(struct set *s)
     atomic_flag_clear_explicit(&s->busy, memory_order_release);
 }
 
-/* Copies what a head uses of src (not the unused tail of its buffer). */
+/* Copies what a head uses of src (not the unused tails of its buffers). */
 static void copy_kept(struct kept *dst, const struct kept *src)
 {
-    memcpy(dst, src, offsetof(struct kept, head));
+    memcpy(dst, src, offsetof(struct kept, tmpl));
+    memcpy(dst->tmpl, src->tmpl, src->tmpl_len);
+    dst->head_len = src->head_len;
     memcpy(dst->head, src->head, src->head_len);
+}
+
+/* Builds e's 304 once, at age 0 (restamped per use); false when it cannot
+ * be built: then the head is not kept. */
+static bool build_tmpl(struct kept *e, int64_t now_unix)
+{
+    long n = nm_fresh_build_304(e->head, e->head_len, 0, now_unix, e->tmpl,
+                                sizeof(e->tmpl));
+    e->tmpl_len = n > 0 ? (size_t)n : 0;
+    return n > 0;
 }
 
 void nm_kept_note_request(struct nm_kept_req *kr, const char *head, size_t len)
@@ -162,6 +179,11 @@ struct nm_kept_cand *nm_kept_offer(const nm_req_t *req,
         return NULL;
     }
     e->head_len = (size_t)n;
+    e->view_gen = 0;
+    if (!build_tmpl(e, now_unix)) {
+        free(cand);
+        return NULL;
+    }
     e->st.req = kr->rq;
     e->st.is_synth_on_head = false;
     e->st.request_unix = kr->request_unix;
@@ -246,6 +268,11 @@ struct nm_kept_cand *nm_kept_offer_304(const nm_req_t *req,
     }
     memcpy(e->head, merged, (size_t)n);
     e->head_len = (size_t)n;
+    e->view_gen = 0;
+    if (!build_tmpl(e, now_unix)) {
+        free(cand);
+        return NULL;
+    }
     /* The stored response is the same one, selected by its tag: the
      * request it answered stays; its times are this exchange's. */
     e->st.req = stored_req;
@@ -320,27 +347,36 @@ void nm_kept_forget(const nm_req_t *req)
     unlock_set(s);
 }
 
+/* The way of s holding the head a request of encoding hash ae selects
+ * for the URL (key, check); NULL when none. s locked. */
+static struct kept *way_of(struct set *s, uint64_t key, uint64_t check,
+                           uint64_t ae)
+{
+    for (int i = 0; i < WAYS; i++) {
+        struct kept *w = &s->ways[i];
+        if (w->url_key == key && w->url_check == check &&
+            (w->ae_hash == 0 || w->ae_hash == ae))
+            return w;
+    }
+    return NULL;
+}
+
 bool nm_kept_get(nm_slice_t host, nm_slice_t target, const nm_fresh_req_t *rq,
                  struct nm_kept_head *out)
 {
     if (table == NULL)
         return false;
     uint64_t key = nm_snapshot_url_key(host, target);
+    struct set *s = &table[key & (SETS - 1)];
+    if (s->tick == 0) /* a set no URL ever used: no lock, no page */
+        return false;
     uint64_t check = url_check(host, target);
     uint64_t ae = rq->is_ae_keyed ? ae_hash(rq) : 0;
-    struct set *s = lock_set(key);
-    if (s == NULL)
+    if ((s = lock_set(key)) == NULL)
         return false;
-    const struct kept *e = NULL;
-    for (int i = 0; i < WAYS && e == NULL; i++) {
-        struct kept *w = &s->ways[i];
-        if (w->url_key == key && w->url_check == check &&
-            (w->ae_hash == 0 || w->ae_hash == ae)) {
-            w->last_use = ++s->tick;
-            e = w;
-        }
-    }
+    struct kept *e = way_of(s, key, check, ae);
     if (e != NULL) {
+        e->last_use = ++s->tick;
         out->st = e->st;
         memcpy(out->tag, e->tag, e->tag_len + 1);
         out->tag_len = e->tag_len;
@@ -348,8 +384,34 @@ bool nm_kept_get(nm_slice_t host, nm_slice_t target, const nm_fresh_req_t *rq,
         out->is_lm_exact = e->is_lm_exact;
         out->body_len = e->body_len;
         out->head_len = e->head_len;
-        memcpy(out->head, e->head, e->head_len);
+        out->view_gen = e->view_gen;
+        out->view_fresh_s = e->view_fresh_s;
+        out->is_view_current = e->is_view_current;
+        out->tmpl_len = e->tmpl_len;
+        memcpy(out->tmpl, e->tmpl, e->tmpl_len);
     }
     unlock_set(s);
     return e != NULL;
+}
+
+void nm_kept_set_view(nm_slice_t host, nm_slice_t target,
+                      const nm_fresh_req_t *rq, nm_slice_t tag, uint64_t gen,
+                      int64_t fresh_s, bool is_current)
+{
+    if (table == NULL)
+        return;
+    uint64_t key = nm_snapshot_url_key(host, target);
+    uint64_t check = url_check(host, target);
+    struct set *s = lock_set(key);
+    if (s == NULL)
+        return;
+    struct kept *e = way_of(s, key, check, rq->is_ae_keyed ? ae_hash(rq) : 0);
+    /* The same head still: a newer one was never judged by this view. */
+    if (e != NULL && e->tag_len == tag.len &&
+        memcmp(e->tag, tag.ptr, tag.len) == 0) {
+        e->view_gen = gen;
+        e->view_fresh_s = fresh_s;
+        e->is_view_current = is_current;
+    }
+    unlock_set(s);
 }

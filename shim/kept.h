@@ -46,7 +46,11 @@ struct nm_kept_offer {
 /* A head offered, kept once its response ended whole. */
 struct nm_kept_cand;
 
-/* A head kept, as a lookup copies it out. */
+/* Room for a kept head's 304: the head's lines and Date, Age. */
+#define NM_KEPT_304_MAX (NM_KEPT_HEAD_MAX + 128)
+
+/* A head kept, as a lookup copies it out: its facts and its 304, built
+ * once (nm_fresh_build_304 at age 0, nm_fresh_restamp_304 per use). */
 struct nm_kept_head {
     nm_fresh_stored_t st;
     char tag[NM_SNAPSHOT_TAG_MAX + 1];
@@ -54,8 +58,15 @@ struct nm_kept_head {
     int64_t last_modified;
     bool is_lm_exact;
     uint64_t body_len;
-    size_t head_len;
-    char head[NM_KEPT_HEAD_MAX]; /* nm_fresh_store_head's */
+    size_t head_len; /* the stored head's, for the bytes saved */
+    /* What the snapshot of generation view_gen (0: none yet) said of it:
+     * its route's freshness (0: none, or disabled), and whether the URL's
+     * current tag is its tag (nm_kept_set_view). */
+    uint64_t view_gen;
+    int64_t view_fresh_s;
+    bool is_view_current;
+    size_t tmpl_len;
+    char tmpl[NM_KEPT_304_MAX];
 };
 
 /* Notes the facts of a request head (len bytes, whole) read on a route
@@ -97,6 +108,14 @@ void nm_kept_forget(const nm_req_t *req);
  * copied into *out. False when none. */
 bool nm_kept_get(nm_slice_t host, nm_slice_t target, const nm_fresh_req_t *rq,
                  struct nm_kept_head *out);
+
+/* Remembers, with the head nm_kept_get found for the same arguments (if
+ * it is still there with tag), what the snapshot of generation gen says of
+ * it: one snapshot answers alike every time, so the route and tag checks
+ * are made once per snapshot, not per request. */
+void nm_kept_set_view(nm_slice_t host, nm_slice_t target,
+                      const nm_fresh_req_t *rq, nm_slice_t tag, uint64_t gen,
+                      int64_t fresh_s, bool is_current);
 
 /* Maps the shared table; called once from the shim's constructor, before
  * the server forks. Without it nothing is kept. */

@@ -177,3 +177,9 @@ void nm_storeview_before_fork(void)
 {
     (void)get_view();
 }
+
+uint64_t nm_storeview_generation(void)
+{
+    const struct view *v = get_view();
+    return v != NULL ? v->generation : 0;
+}

@@ -29,6 +29,10 @@ bool nm_storeview_may_be_fresh(void);
 int64_t nm_storeview_fresh_for(const char *host, size_t host_len,
                                const char *target, size_t target_len);
 
+/* The generation of the copy lookups read now (0: none): two lookups of
+ * one generation answer alike. Refreshes the copy when due. */
+uint64_t nm_storeview_generation(void);
+
 /* Before fork: a copy due for a refresh is refreshed here, once, so that
  * the children of a server that forks per connection inherit a current
  * one instead of each reading the whole file (a parent that only accepts

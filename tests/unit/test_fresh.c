@@ -627,6 +627,43 @@ static void fresh_build_304_sends_date_now_and_age(void **state)
                      NM_E_NOSPACE);
 }
 
+static void fresh_restamp_304_equals_a_full_build(void **state)
+{
+    (void)state;
+    static const char *const heads[] = {
+        "HTTP/1.1 200 OK\r\nDate: " D0 "\r\nServer: x\r\nContent-Length: 5\r\n"
+        "Age: 3\r\nCache-Control: max-age=60\r\nETag: \"a\"\r\n\r\n",
+        "HTTP/1.1 200 OK\r\nETag: \"b\"\r\n\r\n",
+        "HTTP/1.1 200 OK\nContent-Type: text/plain\nETag: \"c\"\n\n",
+    };
+    static const int64_t ages[] = {0, 8, 59, 1234567, 31536000};
+    for (size_t i = 0; i < sizeof(heads) / sizeof(heads[0]); i++) {
+        char tmpl[512], want[512], got[512];
+        print_message("head %zu\n", i);
+        long tl = nm_fresh_build_304(heads[i], strlen(heads[i]), 0, T0, tmpl,
+                                     sizeof(tmpl));
+        assert_true(tl > 0);
+        for (size_t j = 0; j < sizeof(ages) / sizeof(ages[0]); j++) {
+            long wl = nm_fresh_build_304(heads[i], strlen(heads[i]), ages[j],
+                                         T0 + 5, want, sizeof(want));
+            long gl = nm_fresh_restamp_304(tmpl, (size_t)tl, ages[j], T0 + 5,
+                                           got, sizeof(got));
+            assert_int_equal(gl, wl);
+            assert_memory_equal(got, want, (size_t)wl);
+            assert_int_equal(nm_fresh_restamp_304(tmpl, (size_t)tl, ages[j],
+                                                  T0 + 5, got, (size_t)wl - 1),
+                             NM_E_NOSPACE);
+        }
+        /* Not what nm_fresh_build_304 made: refused, never patched. */
+        assert_int_equal(nm_fresh_restamp_304(heads[i], strlen(heads[i]), 1, T0,
+                                              got, sizeof(got)),
+                         NM_E_INVAL);
+        assert_int_equal(
+            nm_fresh_restamp_304(tmpl, (size_t)tl, -1, T0, got, sizeof(got)),
+            NM_E_INVAL);
+    }
+}
+
 static void fresh_setting_reads_what_operators_write(void **state)
 {
     (void)state;
@@ -690,6 +727,7 @@ int main(void)
         cmocka_unit_test(fresh_store_head_drops_hop_by_hop_fields),
         cmocka_unit_test(fresh_freshen_head_takes_the_304s_fields),
         cmocka_unit_test(fresh_build_304_sends_date_now_and_age),
+        cmocka_unit_test(fresh_restamp_304_equals_a_full_build),
         cmocka_unit_test(fresh_setting_reads_what_operators_write),
         cmocka_unit_test(fresh_verdict_names_are_stable),
     };
