@@ -336,7 +336,7 @@ void nm_kept_forget(const nm_req_t *req)
     uint64_t key = nm_snapshot_url_key(host, target);
     struct set *s = &table[key & (SETS - 1)];
     /* A set no URL ever used is left untouched (and unpaged). */
-    if (s->tick == 0)
+    if (__atomic_load_n(&s->tick, __ATOMIC_RELAXED) == 0)
         return;
     uint64_t check = url_check(host, target);
     if ((s = lock_set(key)) == NULL)
@@ -368,7 +368,7 @@ bool nm_kept_get(nm_slice_t host, nm_slice_t target, const nm_fresh_req_t *rq,
         return false;
     uint64_t key = nm_snapshot_url_key(host, target);
     struct set *s = &table[key & (SETS - 1)];
-    if (s->tick == 0) /* a set no URL ever used: no lock, no page */
+    if (__atomic_load_n(&s->tick, __ATOMIC_RELAXED) == 0) /* unused: no lock */
         return false;
     uint64_t check = url_check(host, target);
     uint64_t ae = rq->is_ae_keyed ? ae_hash(rq) : 0;
