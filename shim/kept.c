@@ -138,7 +138,8 @@ static size_t assemble(const struct nm_kept_offer *o, char *out)
     size_t cut = o->head_len >= 2 && o->head[o->head_len - 2] == '\r' ? 2 : 1;
     size_t n = o->head_len - cut;
     memcpy(out, o->head, n);
-    memcpy(out + n, o->lines, o->lines_len);
+    if (o->lines_len > 0) /* lines may be NULL then */
+        memcpy(out + n, o->lines, o->lines_len);
     memcpy(out + n + o->lines_len, o->head + n, cut);
     return o->head_len + o->lines_len;
 }
@@ -179,7 +180,9 @@ struct nm_kept_cand *nm_kept_offer(const nm_req_t *req,
         return NULL;
     }
     e->head_len = (size_t)n;
-    e->view_gen = 0;
+    e->view_gen = 0; /* no snapshot has judged it yet */
+    e->view_fresh_s = 0;
+    e->is_view_current = false;
     if (!build_tmpl(e, now_unix)) {
         free(cand);
         return NULL;
@@ -268,7 +271,9 @@ struct nm_kept_cand *nm_kept_offer_304(const nm_req_t *req,
     }
     memcpy(e->head, merged, (size_t)n);
     e->head_len = (size_t)n;
-    e->view_gen = 0;
+    e->view_gen = 0; /* no snapshot has judged it yet */
+    e->view_fresh_s = 0;
+    e->is_view_current = false;
     if (!build_tmpl(e, now_unix)) {
         free(cand);
         return NULL;
