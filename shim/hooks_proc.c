@@ -23,6 +23,7 @@
 #include <pthread.h>
 #include <sched.h>
 #include <stdatomic.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 bool nm_hooks_is_armed;
@@ -145,12 +146,72 @@ __attribute__((destructor)) static void nm_shim_fini(void)
 
 /* ---- processes ---- */
 
-/* vfork's child shares our memory and would run hooks on the parent's
- * table; fork gives the same semantics to a correct vfork user. */
-EXPORT pid_t vfork(void)
+/* vfork's child shares our memory until it execs. Once the shim is
+ * active it follows connections whose state that child must not touch, so
+ * vfork becomes fork (the same semantics for a correct vfork user, and the
+ * atfork handlers settle the child). Before that (armed, as in every shell
+ * a CGI runs) a real vfork is kept: fork costs each such spawn about
+ * 110 us more CPU here (tools/bench/RESULTS.md), and its child's hooks
+ * pass everything straight to libc (its thread's nm_hooks_in_shim, which
+ * it shares with the suspended parent thread, is raised until the parent
+ * resumes). */
+__attribute__((used)) pid_t nm_vfork_as_fork(void)
 {
     return nm_real_fork();
 }
+
+#if defined(__x86_64__) && defined(__linux__)
+/* 1: a real vfork; 0: nm_vfork_as_fork. */
+__attribute__((used)) int nm_vfork_is_real(void)
+{
+    return !__atomic_load_n(&nm_hooks_is_active, __ATOMIC_ACQUIRE);
+}
+
+/* The syscall failed with -err: errno, -1 (a tail call from vfork). */
+__attribute__((used)) pid_t nm_vfork_failed(long err)
+{
+    errno = (int)-err;
+    return -1;
+}
+
+/* In assembly because vfork's child returns through the caller's stack
+ * frame: a wrapper's own frame would be gone by the time the parent
+ * returns through it (glibc's vfork keeps the return address in a
+ * register across the syscall; so does this). */
+/* The child returns at 1 with its mark raised: its hooks pass through
+ * until exec. */
+_Static_assert(SYS_vfork == 58, "the syscall number in the code below");
+__asm__(".text\n"
+        ".globl vfork\n"
+        ".type vfork, @function\n"
+        "vfork:\n"
+        "    subq $8, %rsp\n"
+        "    call nm_vfork_is_real\n"
+        "    addq $8, %rsp\n"
+        "    testl %eax, %eax\n"
+        "    jz nm_vfork_as_fork\n"
+        "    movq nm_hooks_in_shim@gottpoff(%rip), %rcx\n"
+        "    addl $1, %fs:(%rcx)\n"
+        "    popq %rdi\n"
+        "    movl $58, %eax\n"
+        "    syscall\n"
+        "    pushq %rdi\n"
+        "    testq %rax, %rax\n"
+        "    jz 1f\n"
+        "    movq nm_hooks_in_shim@gottpoff(%rip), %rcx\n"
+        "    subl $1, %fs:(%rcx)\n"
+        "    cmpq $-4095, %rax\n"
+        "    jae 2f\n"
+        "1:  ret\n"
+        "2:  movq %rax, %rdi\n"
+        "    jmp nm_vfork_failed\n"
+        ".size vfork, .-vfork\n");
+#else
+EXPORT pid_t vfork(void)
+{
+    return nm_vfork_as_fork();
+}
+#endif
 
 /* Nothing held may cross exec: the new image has no shim state. */
 static void before_exec(void)

@@ -117,6 +117,27 @@ class ShimLazy(unittest.TestCase):
         self.assertEqual(p.stdout, BODY_4K)
         self.assertFalse(os.path.exists(log))
 
+    def test_shell_spawns_as_bare(self):
+        """dash spawns each command with vfork: armed, the shim keeps it a
+        real vfork whose child passes everything through until exec."""
+        script = ("for i in 1 2 3; do echo line$i | cat; done; "
+                  "cat \"$1\" | wc -c; x=$(echo sub); echo $x; "
+                  "/nonexistent/program 2>/dev/null; echo status=$?; "
+                  "python3 -c 'import subprocess; "
+                  "print(subprocess.run([\"echo\", \"py\"], "
+                  "capture_output=True).stdout)'")
+        args = ["sh", "-c", script, "sh",
+                os.path.join(self.docroot, "four.txt")]
+        log = os.path.join(self.base, "shell.log")
+        bare = subprocess.run(args, env=clean_env(), capture_output=True,
+                              timeout=60)
+        shim = subprocess.run(args, env=self.shim_env(log),
+                              capture_output=True, timeout=60)
+        self.assertEqual(shim.returncode, bare.returncode)
+        self.assertEqual(shim.stdout, bare.stdout)
+        self.assertIn(b"status=127", shim.stdout)
+        self.assertFalse(os.path.exists(log))
+
     def serve(self, cmd, log):
         """Runs cmd (PORT replaced) under the shim; its port and process."""
         port = free_port()
