@@ -60,6 +60,8 @@ int nm_event_encode(void *buf, size_t cap, const nm_event_t *ev)
         return NM_E_INVAL;
     if (ev->outcome >= NM_OUTCOME_COUNT_ || (ev->flags & ~NM_EVENT_F_ALL))
         return NM_E_INVAL;
+    if ((ev->flags & NM_EVENT_F_TLS_FIRST) && !(ev->flags & NM_EVENT_F_TLS))
+        return NM_E_INVAL;
     /* Version 1 while the record fits it: older daemons keep reading. */
     bool is_v2 = ev->outcome == NM_OUTCOME_ACCELERATED_304 ||
                  (ev->flags & ~NM_EVENT_F_ALL_V1);
@@ -165,7 +167,9 @@ int nm_event_decode(const void *buf, size_t len, nm_event_t *ev)
     /* A version 2 record uses what only version 2 has: one record, one
      * encoding. */
     if (is_v2 && ev->outcome != NM_OUTCOME_ACCELERATED_304 &&
-        !(ev->flags & NM_EVENT_F_TIMED))
+        !(ev->flags & ~NM_EVENT_F_ALL_V1))
+        return NM_E_PARSE;
+    if ((ev->flags & NM_EVENT_F_TLS_FIRST) && !(ev->flags & NM_EVENT_F_TLS))
         return NM_E_PARSE;
 
     cursor_t c = {p + NM_EVENT_FIXED_LEN, len - NM_EVENT_FIXED_LEN};

@@ -16,10 +16,11 @@
  *  then u32 server_us         (only with NM_EVENT_F_TIMED, version 2)
  *  then u8 validator_len, validator; u8 host_len, host; u16 path_len, path
  * The record must end exactly after path: trailing bytes are malformed.
- * Version 2 adds the outcome NM_OUTCOME_ACCELERATED_304 and the flag
- * NM_EVENT_F_TIMED; a record is written as version 2 only when it uses one
- * of them, so a notmodd that reads version 1 only still gets every other
- * record of a newer shim (and counts those as malformed). */
+ * Version 2 adds the outcome NM_OUTCOME_ACCELERATED_304 and the flags
+ * NM_EVENT_F_TIMED, NM_EVENT_F_TLS and NM_EVENT_F_TLS_FIRST; a record is
+ * written as version 2 only when it uses one of them, so a notmodd that reads
+ * version 1 only still gets every other record of a newer shim (and counts
+ * those as malformed). */
 #define NM_EVENT_MAGIC 0x56454d4eu /* "NMEV" read little-endian */
 #define NM_EVENT_VERSION 2         /* the newest this code reads and writes */
 #define NM_EVENT_FIXED_LEN 32
@@ -41,8 +42,13 @@
 /* server_us present: how long the server took over this response
  * (version 2) */
 #define NM_EVENT_F_TIMED (1u << 4)
+/* the response went inside the server's own TLS (version 2) */
+#define NM_EVENT_F_TLS (1u << 5)
+/* with NM_EVENT_F_TLS: the first response of its TLS connection, so that
+ * connections followed over TLS can be counted (version 2) */
+#define NM_EVENT_F_TLS_FIRST (1u << 6)
 #define NM_EVENT_F_ALL_V1 0x0fu
-#define NM_EVENT_F_ALL 0x1fu
+#define NM_EVENT_F_ALL 0x7fu
 
 /* What the shim did with the response. */
 typedef enum nm_event_outcome {

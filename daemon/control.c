@@ -107,7 +107,8 @@ static int cmd_status(nm_daemon_t *d, int argc, char **argv,
         "snapshot_generation: %" PRIu64 "\nmetrics: %s\nsecret: %s\n"
         "state_file: %s\nevents_received: %" PRIu64
         "\nevents_accepted: %" PRIu64 "\nevents_malformed: %" PRIu64
-        "\nevents_rejected: %" PRIu64 "\nevents_without_url: %" PRIu64 "\n",
+        "\nevents_rejected: %" PRIu64 "\nevents_without_url: %" PRIu64
+        "\ntls_requests: %" PRIu64 "\ntls_connections: %" PRIu64 "\n",
         (int)getpid(), (int64_t)(time(NULL) - d->started_unix), store,
         nm_store_count(d->store), nm_store_disabled_count(d->store),
         nm_store_fresh_count(d->store),
@@ -115,7 +116,9 @@ static int cmd_status(nm_daemon_t *d, int argc, char **argv,
         d->cfg->control, d->cfg->snapshot, nm_snapw_generation(d->snapw),
         metrics, d->cfg->has_secret ? "required" : "off",
         d->cfg->state ? d->cfg->state : "none", ec->received, ec->accepted,
-        ec->malformed, ec->rejected, d->events_without_url);
+        ec->malformed, ec->rejected, d->events_without_url,
+        nm_stats_totals(d->stats)->tls_requests,
+        nm_stats_totals(d->stats)->tls_connections);
     fresh_lines(d, out);
     return 0;
 }
@@ -171,11 +174,13 @@ static void counters_text(const nm_counters_t *c, struct evbuffer *out)
         "validator coverage    %.1f%%\n"
         "bytes saved           %" PRIu64 "\n"
         "not handled           %" PRIu64 "\n"
-        "server time avoided   %.3f s (estimated)\n",
+        "server time avoided   %.3f s (estimated)\n"
+        "followed inside TLS   %" PRIu64 " requests, %" PRIu64 " connections\n",
         c->requests, c->revalidations, nm_stats_hits(c), c->hits_served,
         c->hits_substituted, c->hits_accelerated, 100 * nm_stats_hit_rate(c),
         c->missed, c->tags_added, 100 * coverage(c), c->bytes_saved,
-        c->not_handled, (double)c->server_time_avoided_us / 1e6);
+        c->not_handled, (double)c->server_time_avoided_us / 1e6,
+        c->tls_requests, c->tls_connections);
 }
 
 static int cmd_stats(nm_daemon_t *d, int argc, char **argv,

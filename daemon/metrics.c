@@ -154,6 +154,12 @@ static void render(nm_daemon_t *d, struct evbuffer *out)
             OFF(not_handled));
     counter(out, "notmod_get_200_total", "200 responses to GET.", src, n,
             OFF(get_200));
+    counter(out, "notmod_tls_requests_total",
+            "Responses followed inside the server's own TLS.", src, n,
+            OFF(tls_requests));
+    counter(out, "notmod_tls_connections_total",
+            "TLS connections followed (counted at their first response).", src,
+            n, OFF(tls_connections));
     counter(out, "notmod_get_200_validated_total",
             "200 responses to GET that carried a validator.", src, n,
             OFF(get_200_validated));

@@ -80,6 +80,8 @@ static void count(nm_counters_t *c, const nm_event_t *ev, uint64_t avoided_us)
         c->server_time_us += ev->server_us;
         c->server_timed++;
     }
+    c->tls_requests += (ev->flags & NM_EVENT_F_TLS) != 0;
+    c->tls_connections += (ev->flags & NM_EVENT_F_TLS_FIRST) != 0;
     /* Validator coverage: 200s to GET and whether a validator left. */
     if (ev->method == NM_METHOD_GET && ev->status == 200) {
         c->get_200++;

@@ -14,7 +14,9 @@
 #define NM_STATS_ROUTES_MAX 10000
 
 /* X-macro: field name (used in JSON, Redis hashes and metric names). */
-/* server_time_us / server_timed: the server's time over the responses it
+/* tls_requests / tls_connections: responses, and connections (at their
+ * first response), that a shim followed inside the server's own TLS.
+ * server_time_us / server_timed: the server's time over the responses it
  * produced that a shim timed (event.h server_us), summed and counted: a
  * route's average. server_time_avoided_us: for each accelerated 304, that
  * average of its route when it came (an estimate, README "Acceleration"). */
@@ -32,7 +34,9 @@
     X(get_200_validated)                                                       \
     X(server_time_us)                                                          \
     X(server_timed)                                                            \
-    X(server_time_avoided_us)
+    X(server_time_avoided_us)                                                  \
+    X(tls_requests)                                                            \
+    X(tls_connections)
 
 typedef struct nm_counters {
 #define NM_STATS_DECL(f) uint64_t f;

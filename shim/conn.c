@@ -220,6 +220,8 @@ void nm_conn_release_overdue(struct nm_conn *c, uint64_t now_ms)
 
 bool nm_conn_watch(struct nm_conn *c)
 {
+    if (c->link.tp->is_inside_tls)
+        return true; /* the server's own calls keep the deadline */
     if (!c->is_in_flusher)
         c->is_in_flusher = nm_flusher_add(c);
     return c->is_in_flusher;

@@ -139,8 +139,9 @@ void nm_conn_release_overdue(struct nm_conn *c, uint64_t now_ms);
 
 /* ---- what the shim sends itself (deliver.h, over c's transport) ---- */
 
-/* Puts c under the flusher's watch; false when that is impossible (then
- * nothing may be held). */
+/* Puts c under the flusher's watch (not a link only the server's thread
+ * may use: its own calls keep the deadline); false when that is
+ * impossible (then nothing may be held). */
 bool nm_conn_watch(struct nm_conn *c);
 
 /* Appends bytes to the owed queue; false when memory is short. */

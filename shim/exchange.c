@@ -153,6 +153,9 @@ static void report(const struct nm_conn *c, const nm_req_t *r,
         ev.flags |= NM_EVENT_F_COND_IMS;
     if (c->is_synth)
         ev.flags |= NM_EVENT_F_SYNTH_TAG;
+    if (c->link.tp->is_inside_tls)
+        ev.flags |=
+            NM_EVENT_F_TLS | (c->has_exchanged ? 0 : NM_EVENT_F_TLS_FIRST);
     if (c->is_synth)
         ev.validator = (nm_slice_t){c->vtag, strlen(c->vtag)};
     else if (resp->flags & NM_RESP_HAS_ETAG)

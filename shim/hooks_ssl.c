@@ -6,7 +6,9 @@
  * first application data the connection gets its verdict: followed when it
  * is the server side of an HTTP/1.x connection (no ALPN, or http/1.1 or
  * http/1.0), with OpenSSL 3 and no early data; otherwise passed through
- * untouched for life.
+ * untouched for life. A followed connection's plaintext goes through the
+ * connection logic (tlsconn.c): what the server reads feeds its requests,
+ * what it writes is tagged, held or replaced by a 304.
  *
  * Calls libssl makes to its own exported functions (SSL_new calls
  * SSL_clear, SSL_set_fd calls SSL_set_bio, the SSL BIO calls SSL_read_ex)
@@ -16,11 +18,12 @@
 #include "hooks_ssl.h"
 
 #include "config.h"
-#include "track.h"
 #include "fdtable.h"
 #include "log.h"
 #include "ssl_real.h"
+#include "tlsconn.h"
 #include "tlstable.h"
+#include "track.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -157,16 +160,24 @@ static void decide(struct nm_tls *t, SSL *s)
 /* The server read n > 0 bytes of plaintext from s into buf. */
 static void saw_plaintext(SSL *s, const void *buf, size_t n)
 {
-    (void)buf;
-    (void)n;
     struct nm_tls *t = nm_tls_get_or_add(s);
     if (t == NULL)
         return;
-    if (t->verdict == NM_TLS_UNDECIDED)
+    if (t->verdict == NM_TLS_UNDECIDED) {
         decide(t, s);
-    /* The connection logic is fed here once the TLS transport exists
-     * (docs/tls.md, "What is left"); until then a followed connection
-     * passes through as every other. */
+        if (t->verdict == NM_TLS_FOLLOW && !nm_tlsconn_follow(t))
+            set_aside(t, "out of memory");
+    }
+    if (t->conn != NULL)
+        nm_tlsconn_on_read(t, buf, n);
+}
+
+/* The server is about to read from s: see nm_tlsconn_before_read. */
+static void before_read(SSL *s)
+{
+    struct nm_tls *t = nm_tls_get(s);
+    if (t != NULL && t->conn != NULL)
+        nm_tlsconn_before_read(t);
 }
 
 /* ---- read side ---- */
@@ -179,10 +190,11 @@ EXPORT int SSL_read(SSL *s, void *buf, int num)
     if (!is_looked_at)
         return nm_ssl.read(s, buf, num);
     in_ssl++;
+    QUIETLY(before_read(s));
     int r = nm_ssl.read(s, buf, num);
-    in_ssl--;
     if (r > 0)
         QUIETLY(saw_plaintext(s, buf, (size_t)r));
+    in_ssl--;
     return r;
 }
 
@@ -194,10 +206,11 @@ EXPORT int SSL_read_ex(SSL *s, void *buf, size_t num, size_t *readbytes)
     if (!is_looked_at)
         return nm_ssl.read_ex(s, buf, num, readbytes);
     in_ssl++;
+    QUIETLY(before_read(s));
     int r = nm_ssl.read_ex(s, buf, num, readbytes);
-    in_ssl--;
     if (r == 1 && readbytes != NULL && *readbytes > 0)
         QUIETLY(saw_plaintext(s, buf, *readbytes));
+    in_ssl--;
     return r;
 }
 
@@ -245,33 +258,99 @@ EXPORT int SSL_read_early_data(SSL *s, void *buf, size_t num, size_t *readbytes)
 
 /* ---- write side ---- */
 
+/* The followed connection of s, or NULL: its calls go straight through. */
+static struct nm_tls *followed(SSL *s)
+{
+    struct nm_tls *t = nm_tls_get(s);
+    return t != NULL && t->conn != NULL ? t : NULL;
+}
+
+/* The server writes n > 0 bytes on s: true when the connection logic took
+ * the call, with *out what to return (see nm_tlsconn_write). errno is the
+ * server's, or on -1 what the failed real call left. */
+static bool write_followed(SSL *s, const void *buf, size_t n, ssize_t *out)
+{
+    struct nm_tls *t = followed(s);
+    if (t == NULL)
+        return false;
+    int saved = errno;
+    in_ssl++;
+    bool is_handled = nm_tlsconn_write(t, buf, n, out);
+    in_ssl--;
+    if (!is_handled || *out >= 0)
+        errno = saved;
+    return is_handled;
+}
+
 EXPORT int SSL_write(SSL *s, const void *buf, int num)
 {
-    (void)may_look(CALLER);
+    bool is_looked_at = may_look(CALLER);
     if (nm_ssl.write == NULL)
         return no_libssl();
+    ssize_t r;
+    if (is_looked_at && num > 0 && write_followed(s, buf, (size_t)num, &r))
+        return r > 0 ? (int)r : -1;
     return nm_ssl.write(s, buf, num);
 }
 
 EXPORT int SSL_write_ex(SSL *s, const void *buf, size_t num, size_t *written)
 {
-    (void)may_look(CALLER);
+    bool is_looked_at = may_look(CALLER);
     if (nm_ssl.write_ex == NULL)
         return no_libssl() + 1;
+    ssize_t r;
+    if (is_looked_at && num > 0 && write_followed(s, buf, num, &r)) {
+        if (r <= 0)
+            return 0;
+        if (written != NULL)
+            *written = (size_t)r;
+        return 1;
+    }
     return nm_ssl.write_ex(s, buf, num, written);
 }
 
-/* kTLS: the kernel encrypts a file's bytes the shim never sees. */
+/* Ends the shim's part before a call that sends the server's own bytes
+ * or ends the stream (why: SSL_sendfile's reason, NULL: SSL_shutdown).
+ * False when some of the shim's bytes cannot go now: the hook fails the
+ * call, with errno as the shim's real call left it and the SSL's state
+ * answering SSL_get_error with WANT_WRITE (or WANT_READ). */
+static bool clear_before(struct nm_tls *t, const char *why)
+{
+    int saved = errno;
+    in_ssl++;
+    bool is_clear =
+        why != NULL ? nm_tlsconn_stand_aside(t, why) : nm_tlsconn_drain(t);
+    in_ssl--;
+    if (is_clear)
+        errno = saved;
+    return is_clear;
+}
+
+/* kTLS: the kernel encrypts a file's bytes the shim never sees, so the
+ * connection is passed through from here on (docs/tls.md, kTLS). */
 EXPORT ssize_t SSL_sendfile(SSL *s, int fd, off_t offset, size_t size,
                             int flags)
 {
-    (void)may_look(CALLER);
+    bool is_looked_at = may_look(CALLER);
     if (nm_ssl.sendfile == NULL)
         return no_libssl();
+    struct nm_tls *t = is_looked_at ? followed(s) : NULL;
+    if (t != NULL && !clear_before(t, "SSL_sendfile (kTLS) is not followed"))
+        return -1;
     return nm_ssl.sendfile(s, fd, offset, size, flags);
 }
 
 /* ---- what binds a connection's life ---- */
+
+/* An entry taken out of the table: its connection ends, then it goes.
+ * is_closing: the SSL still works (see nm_tlsconn_forget). */
+static void forget(struct nm_tls *t, bool is_closing)
+{
+    if (t == NULL)
+        return;
+    nm_tlsconn_forget(t, is_closing);
+    nm_tls_free(t);
+}
 
 EXPORT SSL *SSL_new(SSL_CTX *ctx)
 {
@@ -287,7 +366,7 @@ EXPORT SSL *SSL_new(SSL_CTX *ctx)
     in_ssl--;
     /* A new SSL at the address of one freed unseen: forget the old. */
     if (s != NULL)
-        QUIETLY(nm_tls_free(nm_tls_take(s)));
+        QUIETLY(forget(nm_tls_take(s), false));
     return s;
 }
 
@@ -298,8 +377,14 @@ EXPORT void SSL_free(SSL *s)
     enum nm_ssl_lib lib = nm_ssl_resolve(CALLER);
     if (nm_ssl.free == NULL)
         return;
-    if (lib == NM_SSL_OPENSSL_3 && is_active && s != NULL)
-        QUIETLY(nm_tls_free(nm_tls_take(s)));
+    if (lib == NM_SSL_OPENSSL_3 && is_active && s != NULL) {
+        /* The server's own SSL_free: what is owed goes first. One libssl
+         * makes inside a hooked call: the SSL may be half made. */
+        bool is_closing = in_ssl == 0;
+        in_ssl++;
+        QUIETLY(forget(nm_tls_take(s), is_closing));
+        in_ssl--;
+    }
     in_ssl++;
     nm_ssl.free(s);
     in_ssl--;
@@ -337,12 +422,22 @@ EXPORT void SSL_set_bio(SSL *s, BIO *rbio, BIO *wbio)
     QUIETLY(learn_fds(s));
 }
 
+/* The TLS close: a close-delimited response ends, and what the shim owes
+ * goes out before the close_notify (docs/tls.md rule 7). */
 EXPORT int SSL_shutdown(SSL *s)
 {
-    (void)may_look(CALLER);
+    bool is_looked_at = may_look(CALLER);
     if (nm_ssl.shutdown == NULL)
         return no_libssl();
-    return nm_ssl.shutdown(s);
+    struct nm_tls *t = is_looked_at ? followed(s) : NULL;
+    if (t != NULL && !clear_before(t, NULL))
+        return -1;
+    if (!is_looked_at)
+        return nm_ssl.shutdown(s);
+    in_ssl++;
+    int r = nm_ssl.shutdown(s);
+    in_ssl--;
+    return r;
 }
 
 /* The SSL is reused for a new connection: what was known is stale. */
@@ -353,11 +448,17 @@ EXPORT int SSL_clear(SSL *s)
         return no_libssl() + 1;
     if (!is_looked_at)
         return nm_ssl.clear(s);
+    struct nm_tls *t = followed(s);
+    if (t != NULL) {
+        in_ssl++;
+        QUIETLY(nm_tlsconn_forget(t, true));
+        in_ssl--;
+    }
     in_ssl++;
     int r = nm_ssl.clear(s);
     in_ssl--;
     int saved = errno;
-    struct nm_tls *t = nm_tls_get(s);
+    t = nm_tls_get(s);
     if (t != NULL) {
         t->verdict = NM_TLS_UNDECIDED;
         t->has_early_data = false;

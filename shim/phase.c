@@ -392,6 +392,19 @@ static void gather(const struct nm_conn *c, nm_decide_in_t *in)
     in->can_hold = admit == NM_HOLD_ADMITTED;
 }
 
+/* An interim head (100 Continue to a request with Expect, 103 Early
+ * Hints): it goes out now, in order, and the final head of the same
+ * response is still to come, so the phase stays NM_PHASE_HEAD. Sent as
+ * the shim's own bytes (owed if the socket cannot take them), since the
+ * final head may be held behind it. */
+static enum step pass_interim(struct wctx *w, const char *head, size_t head_len)
+{
+    struct iovec v = {(void *)head, head_len};
+    nm_conn_send_own(w->c, &v, 1);
+    w->c->head_len = 0;
+    return STEP_NEXT;
+}
+
 /* NM_PHASE_HEAD: gathers the head; when complete, decides and answers. */
 static enum step phase_head(struct wctx *w)
 {
@@ -425,6 +438,8 @@ static enum step phase_head(struct wctx *w)
     w->done += (size_t)m;
     const char *head = is_contiguous ? p : c->head;
     size_t head_len = is_contiguous ? (size_t)m : c->head_len;
+    if (c->resp->status < 200)
+        return pass_interim(w, head, head_len);
     nm_decide_in_t in = {
         .req = &c->q_head->req, .resp = c->resp, .now = time(NULL)};
     gather(c, &in);

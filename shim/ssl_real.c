@@ -63,6 +63,7 @@ static bool fill_from(void *handle)
     GET(get_rfd, "SSL_get_rfd");
     GET(get_wfd, "SSL_get_wfd");
     GET(get_error, "SSL_get_error");
+    GET(pending, "SSL_pending");
     GET(ctrl, "SSL_ctrl");
     GET(version_num, "OpenSSL_version_num");
     GET(err_set_mark, "ERR_set_mark");
@@ -78,8 +79,9 @@ static bool has_all(void)
            nm_ssl.write && nm_ssl.write_ex && nm_ssl.new_ && nm_ssl.free &&
            nm_ssl.set_fd && nm_ssl.set_bio && nm_ssl.shutdown && nm_ssl.clear &&
            nm_ssl.get0_alpn_selected && nm_ssl.is_server && nm_ssl.get_rfd &&
-           nm_ssl.get_wfd && nm_ssl.get_error && nm_ssl.ctrl &&
-           nm_ssl.version_num && nm_ssl.err_set_mark && nm_ssl.err_pop_to_mark;
+           nm_ssl.get_wfd && nm_ssl.get_error && nm_ssl.pending &&
+           nm_ssl.ctrl && nm_ssl.version_num && nm_ssl.err_set_mark &&
+           nm_ssl.err_pop_to_mark;
 }
 
 static bool fill_from_caller(const void *caller)

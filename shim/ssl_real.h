@@ -2,7 +2,7 @@
  * found at the first interposed SSL_* call (libssl is often loaded after
  * the shim's constructor, by Apache's mod_ssl, or privately, by python's
  * _ssl with RTLD_LOCAL). The shim never links libssl: a process without
- * it loads nothing more. Used by hooks_ssl.c and tlsconn.c. */
+ * it loads nothing more. Used by hooks_ssl.c and transport_tls.c. */
 #ifndef NM_SHIM_SSL_REAL_H
 #define NM_SHIM_SSL_REAL_H
 
@@ -22,6 +22,7 @@ typedef struct bio_st BIO;
 #define NM_SSL_MODE_ENABLE_PARTIAL_WRITE 0x1L
 #define NM_SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER 0x2L
 #define NM_SSL_CTRL_MODE 33
+#define NM_SSL_CTRL_CLEAR_MODE 78
 #define NM_SSL_READ_EARLY_DATA_SUCCESS 1
 
 struct nm_ssl_fns {
@@ -47,6 +48,7 @@ struct nm_ssl_fns {
     int (*get_rfd)(const SSL *);
     int (*get_wfd)(const SSL *);
     int (*get_error)(const SSL *, int);
+    int (*pending)(const SSL *);
     long (*ctrl)(SSL *, int, long, void *);
     unsigned long (*version_num)(void); /* OpenSSL_version_num, libcrypto */
     int (*err_set_mark)(void);

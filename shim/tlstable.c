@@ -106,6 +106,8 @@ struct nm_tls *nm_tls_take(const void *ssl)
 
 void nm_tls_free(struct nm_tls *t)
 {
+    if (t != NULL)
+        free(t->pending.buf);
     free(t);
 }
 

@@ -1,14 +1,14 @@
 /* transport.h - what carries a connection's bytes, as the connection logic
  * sees it: it sends through this interface and never calls send(), write()
- * or sendfile() itself. One implementation today: a socket fd
- * (transport_sock.c). A second one (TLS inside the server's OpenSSL, keyed
- * by SSL *) is a new file and its hooks; the contract below is written for
- * both. The shim never reads on its own: the hooks tell the connection
- * logic what the server received (nm_exchange_on_read), whatever the
- * transport.
+ * or sendfile() itself. Two implementations: a socket fd
+ * (transport_sock.c) and TLS inside the server's own OpenSSL, keyed by its
+ * SSL * (transport_tls.c); the contract below is written for both. The shim
+ * never reads on its own: the hooks tell the connection logic what the server
+ * received (nm_exchange_on_read), whatever the transport.
  *
  * Every function gets the connection's handle, the opaque name of what
- * carries it; none takes a lock or allocates. errno after -1: EAGAIN or
+ * carries it; none takes a lock, and none allocates but the TLS transport
+ * (a copy of a write OpenSSL must be offered again). errno after -1: EAGAIN or
  * EWOULDBLOCK means "nothing can go now, try later" on every transport (a
  * TLS hook answers SSL_get_error with WANT_WRITE for it); EINTR means "try
  * again now"; anything else means the peer is gone. */
@@ -81,6 +81,13 @@ struct nm_transport {
 
     /* The fd underneath, for logs; -1 when there is none. */
     int (*fd_of)(nm_handle_t h);
+
+    /* The link is the server's own TLS (an SSL *). Only the server's own
+     * calls may send on it (an SSL must not be used from two threads, and
+     * its state answers SSL_get_error): no flusher thread watches it;
+     * holds and owed bytes are released from the server's next call on
+     * the connection. Its responses are counted apart (event.h). */
+    bool is_inside_tls;
 };
 
 /* A connection's transport and handle. */

@@ -436,6 +436,33 @@ class PythonSynth(SynthMixin, unittest.TestCase):
         self.assert_304("/s.txt", tag,
                         [("If-Modified-Since", http_date(T0 - 3600))])
 
+    def test_expect_continue_interim_then_tag_and_304(self):
+        """python at HTTP/1.1 answers Expect: 100-continue with an interim
+        100 even to a GET: the interim goes out unchanged and first, the
+        final 200 behind it is tagged, and a matching If-None-Match gets
+        100 then 304, on one kept-alive connection."""
+        tag = self.tag_of("/s.txt")
+        exp = [("Expect", "100-continue")]
+        reqs = [Request("GET", "/s.txt", headers=exp),
+                Request("GET", "/s.txt", headers=exp + [("If-None-Match", tag)]),
+                Request("GET", "/s.txt")]
+        for pipelined in (False, True):
+            with self.subTest(pipelined=pipelined):
+                b = exchange(self.bare.port, reqs, pipelined=pipelined)
+                s = exchange(self.shim.port, reqs, pipelined=pipelined)
+                self.assertEqual([r.status for r in b.responses],
+                                 [100, 200, 100, 200, 200])
+                self.assertEqual([r.status for r in s.responses],
+                                 [100, 200, 100, 304, 200])
+                self.assertEqual(s.responses[0].raw, b.responses[0].raw)
+                self.assertEqual(s.responses[2].raw, b"HTTP/1.1 100 Continue\r\n\r\n")
+                for i in (1, 4):
+                    self.assertEqual(s.responses[i].first("ETag"), tag)
+                    self.assertEqual(s.responses[i].body, b.responses[i].body)
+                self.assertEqual(s.responses[3].first("ETag"), tag)
+                self.assertEqual(s.responses[3].body, b"")
+                self.assertEqual(s.leftover, b"")
+
 
 if __name__ == "__main__":
     unittest.main()

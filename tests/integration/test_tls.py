@@ -11,6 +11,11 @@ after decryption:
   pipelined          200, 304, 200 sent in one TLS record
   20 MiB             a body over NOTMOD_HOLD_MAX passes untagged, byte for
                      byte
+  slow reader        a client that stops reading with a 3 MiB body (held,
+                     tagged) due, then a 304 and the body again pipelined
+                     behind it: every write the socket refuses is retried
+                     (WANT_WRITE on the non-blocking servers) and every byte
+                     arrives
   TLS 1.2 / 1.3      the tag and the 304 with each version pinned
   resumption         a resumed session (ticket or id) gets the 304 too
   curl, s_client     curl over https and openssl s_client see the tag / 304
@@ -34,6 +39,7 @@ import time
 import unittest
 
 import compat_servers as cs
+import daemon_util as du
 import docroots
 import model
 import servers
@@ -65,9 +71,11 @@ SERVERS = [
 STATIC = "/s.txt"
 BIG = "/big20.bin"
 BIG_BYTES = 20 * 1024 * 1024
+MID = "/mid3.bin"
+MID_BYTES = 3 * 1024 * 1024
 HOLD_MS = 3000
 COLUMNS = ["static tag", "static 304", "dynamic tag", "dynamic 304",
-           "keep-alive", "pipelined", "20 MiB untagged", "TLS 1.2",
+           "keep-alive", "pipelined", "slow reader", "20 MiB untagged", "TLS 1.2",
            "TLS 1.3", "resumed", "curl", "s_client"]
 MATRIX = {}
 EXTRA = {}  # once-only cases -> result, printed under the matrix
@@ -80,10 +88,13 @@ def missing_of(needs):
 
 
 def make_fixture(base):
-    """The compat docroot plus a 20 MiB file, and the certificate."""
+    """The compat docroot plus a 20 MiB and a 3 MiB file, and the
+    certificate."""
     doc = cs.make_docroot(base)
     docroots.write_file(os.path.join(doc, BIG.lstrip("/")),
                        docroots.deterministic_bytes(BIG_BYTES, 9), docroots.T0)
+    docroots.write_file(os.path.join(doc, MID.lstrip("/")),
+                        docroots.deterministic_bytes(MID_BYTES, 5), docroots.T0)
     pki = os.path.join(base, "pki")
     os.makedirs(pki)
     return doc, ts.make_cert(pki)
@@ -244,6 +255,25 @@ class TlsCase:
         self.assertEqual(finals[2].body, bex.final()[2].body)
         self.assertEqual(ex.leftover, b"")
         self.cell("pipelined", "✓")
+
+    def test_slow_reader_gets_every_byte(self):
+        self.cell("slow reader", "✗")
+        _, s, tag = self.tagged_200(MID)
+        reqs = [Request("GET", MID),
+                Request("GET", MID, headers=[("If-None-Match", tag)]),
+                Request("GET", MID, headers=[("Connection", "close")])]
+        ex = ts.slow_reader_exchange(self.shim.port, reqs)
+        self.assertIsNone(ex.error, ex.error)
+        finals = ex.final()
+        self.assertEqual([r.status for r in finals], [200, 304, 200],
+                         ex.raw[:300])
+        self.assertEqual([r.first("ETag") for r in finals], [tag] * 3)
+        for r in (finals[0], finals[2]):
+            self.assertEqual(hashlib.sha256(r.body).digest(),
+                             hashlib.sha256(s.body).digest(),
+                             "a slow reader's body differs")
+        self.assertEqual(ex.leftover, b"")
+        self.cell("slow reader", "✓")
 
     def test_20mib_over_hold_limit_passes_untagged(self):
         self.cell("20 MiB untagged", "✗")
@@ -458,6 +488,50 @@ class Ktls(PairCase):
                         [("If-None-Match", tag)])
         self.assertEqual(r.status, 304, ex.raw[:300])
         EXTRA["nginx kTLS (SSL_sendfile)"] = "✓"
+
+
+class TlsCountedByNotmodd(unittest.TestCase):
+    """notmodctl status and stats say how many requests and connections a
+    shim followed inside the server's own TLS (the events carry it)."""
+
+    @classmethod
+    def setUpClass(cls):
+        if missing_of(["python3", "openssl"]):
+            raise unittest.SkipTest("missing python3 or openssl")
+        cls.base = tempfile.mkdtemp(prefix="nm-tlsctr-")
+        os.chmod(cls.base, 0o755)
+        cls.docroot, (cert, key) = make_fixture(cls.base)
+        cls.daemon = du.Daemon(cls.base).start()
+        server_cls = type("PythonTls", (ts.PythonTlsServer,),
+                          {"cert": cert, "key": key})
+        cls.server = server_cls(cls.docroot, shim=True, shim_env={
+            "NOTMOD_SOCKET": cls.daemon.socket,
+            "NOTMOD_SNAPSHOT": cls.daemon.snapshot}, tag="-ctr").start()
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.server.cleanup()
+        cls.daemon.stop()
+        shutil.rmtree(cls.base, ignore_errors=True)
+
+    def test_status_and_stats_count_tls(self):
+        # two connections: one with two requests, one with one
+        ex = ts.tls_exchange(self.server.port, [
+            Request("GET", STATIC), Request("GET", "/index.html", headers=[
+                ("Connection", "close")])], timeout=10)
+        self.assertEqual([r.status for r in ex.final()], [200, 200])
+        request(self.server.port, "GET", STATIC, close=True)
+        du.wait_for(lambda: self.daemon.stats()["tls_requests"] == 3,
+                    what="3 requests counted over TLS")
+        s = self.daemon.stats()
+        self.assertEqual((s["tls_requests"], s["tls_connections"]), (3, 2))
+        rc, out, err = du.ctl("stats", control=self.daemon.control)
+        self.assertEqual(rc, 0, err)
+        self.assertIn("followed inside TLS   3 requests, 2 connections",
+                      out)
+        rc, out, err = du.ctl("status", control=self.daemon.control)
+        self.assertEqual(rc, 0, err)
+        self.assertIn("tls_requests: 3\ntls_connections: 2\n", out)
 
 
 def print_matrix():

@@ -1,6 +1,5 @@
 """HTTPS servers under the shim keep working, and the shim's SSL_* hooks see
-what they must (runs by default; test_tls.py asserts the tags and 304s
-and runs only with -DNOTMOD_TLS_TESTS=ON until the TLS transport lands).
+what they must (test_tls.py asserts the tags and 304s).
 
 Per server (python http.server + ssl, nginx ssl, lighttpd mod_openssl,
 Apache event + mod_ssl), bare and shimmed side by side over TLS:

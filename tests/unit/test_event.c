@@ -169,6 +169,7 @@ static const struct bad_row bad_rows[] = {
     {"version_1_with_accelerated_outcome", 7, NM_OUTCOME_ACCELERATED_304,
      NM_E_PARSE},
     {"version_1_with_timed_flag", 5, NM_EVENT_F_TIMED, NM_E_PARSE},
+    {"version_1_with_tls_flag", 5, NM_EVENT_F_TLS, NM_E_PARSE},
     {"unknown_flag_bit", 5, 0x80, NM_E_PARSE},
     {"method_out_of_range", 6, 200, NM_E_PARSE},
     {"outcome_out_of_range", 7, NM_OUTCOME_COUNT_, NM_E_PARSE},
@@ -271,7 +272,11 @@ static const struct encode_err_row encode_err_rows[] = {
      NM_EVENT_F_TOKEN | NM_EVENT_F_TIMED, NM_EVENT_MAX_LEN},
     {"bad_outcome", NM_EVENT_MAX_LEN, 1, 1, 1, NM_OUTCOME_COUNT_, 0,
      NM_E_INVAL},
-    {"bad_flags", NM_EVENT_MAX_LEN, 1, 1, 1, 0, 0x40, NM_E_INVAL},
+    {"bad_flags", NM_EVENT_MAX_LEN, 1, 1, 1, 0, 0x80, NM_E_INVAL},
+    {"tls_first_without_tls", NM_EVENT_MAX_LEN, 1, 1, 1, 0,
+     NM_EVENT_F_TLS_FIRST, NM_E_INVAL},
+    {"tls_first_with_tls", NM_EVENT_FIXED_LEN + 4 + 3, 1, 1, 1, 0,
+     NM_EVENT_F_TLS | NM_EVENT_F_TLS_FIRST, NM_EVENT_FIXED_LEN + 7},
 };
 
 static void event_encode_checks_limits(void **state)

@@ -41,6 +41,7 @@ sys.path.insert(0, os.path.join(REPO, "tests", "integration"))
 import daemon_util  # noqa: E402  (the tests' fixtures, from the path above)
 import docroots  # noqa: E402
 import servers  # noqa: E402
+import tls_servers  # noqa: E402
 import wire  # noqa: E402
 
 CLK_TCK = os.sysconf("SC_CLK_TCK")
@@ -189,6 +190,24 @@ def nginx_legacy(shim=False, sendfile=True):
 def nginx_etag(shim=False):
     """nginx with its own ETag and Last-Modified."""
     return BenchNginx("on", shim=shim, tag="-etag")
+
+
+class BenchNginxTls(tls_servers.NginxTlsServer):
+    """The legacy nginx (no validators, sendfile on) serving HTTPS with its
+    own OpenSSL, tuned for load as BenchNginx. Without kTLS nginx reads
+    the file and encrypts it with SSL_write: the shim holds and hashes
+    the body (it cannot with sendfile in plaintext, where it hashes the
+    file by pread instead)."""
+
+    error_log_level = BenchNginx.error_log_level
+    worker_connections = BenchNginx.worker_connections
+    access_log = BenchNginx.access_log
+    main_conf = BenchNginx.main_conf
+    http_conf = BenchNginx.http_conf
+
+    def __init__(self, shim=False):
+        super().__init__(ARGS.docroot, shim=shim, workdir=ARGS.work,
+                         tag="-tls-shim" if shim else "-tls")
 
 
 class CallgrindNginx(BenchNginx):
@@ -452,6 +471,42 @@ def section_passthrough(t):
                      ("shim", bb_shim, CGI_PATH, None)], scaled(2000), False)
     bb.stop()
     bb_shim.stop()
+
+
+def section_tls(t):
+    """§8: the legacy nginx serving HTTPS itself, alone vs under the shim
+    (keep-alive, 16 KiB), next to the same figure in plaintext measured
+    in the same run: the shim's ratio over TLS must be no worse."""
+    pki = os.path.join(ARGS.work, "pki")
+    os.makedirs(pki, exist_ok=True)
+    BenchNginxTls.cert, BenchNginxTls.key = tls_servers.make_cert(pki)
+    label, name, _ = SIZES[1]
+    n = scaled(20000)
+    bare, shim = nginx_legacy().start(), nginx_legacy(shim=True).start()
+    t[("tls", "plain")] = compare(
+        "plain %s ka" % label, [("bare", bare, "/" + name, None),
+                                ("shim", shim, "/" + name, None)], n, True)
+    bare.stop()
+    shim.stop()
+    bare, shim = BenchNginxTls().start(), BenchNginxTls(shim=True).start()
+    s = get_tls(shim.port, "/" + name)
+    if not (s.first("ETag") or "").startswith('"nm-'):
+        raise RuntimeError("no nm- tag over TLS: %r" % s.head_raw)
+    t[("tls", "tls")] = compare(
+        "tls %s ka" % label, [("bare", bare, "/" + name, None),
+                              ("shim", shim, "/" + name, None)], n, True)
+    bare.stop()
+    shim.stop()
+
+
+def get_tls(port, path):
+    """One GET over TLS on a fresh connection: its final response."""
+    ex = tls_servers.tls_exchange(port, [wire.Request(
+        "GET", path, headers=[("Connection", "close")])], timeout=10)
+    if ex.error or not ex.final():
+        raise RuntimeError("GET %s over TLS on port %d: %r" % (path, port,
+                                                               ex))
+    return ex.final()[0]
 
 
 def section_revalidation(t):
@@ -734,7 +789,7 @@ def section_instructions(t):
 
 
 def section_exec(t):
-    """§8: what loading the shim costs a process that never follows a
+    """§9: what loading the shim costs a process that never follows a
     connection (each program a CGI execs): CPU of a fork + exec + exit of
     /bin/true, bare against preloaded, batches alternating
     (tools/bench/exec_bench.c)."""
@@ -908,9 +963,24 @@ def table(t):
                 ins["bare"], ins["shim"], ins["shim"] - ins["bare"],
                 verdict(ins["shim"] - ins["bare"] <= 3000),
                 ins["own304"], ins["shim304"])}, "≤ +3,000")
+    tls = t.get(("tls", "tls"))
+    if tls:
+        plain = t[("tls", "plain")]
+        row("8", "HTTPS inside nginx (its own OpenSSL), keep-alive: CPU "
+            "µs/req bare → shim, ratio; the same in plaintext, ratio",
+            {"16 KiB": "%.1f → %.1f, **%.3f**; plain %.1f → %.1f, **%.3f** %s"
+             % (tls["bare"]["cpu_us"], tls["shim"]["cpu_us"],
+                tls["shim"]["ratio"], plain["bare"]["cpu_us"],
+                plain["shim"]["cpu_us"], plain["shim"]["ratio"],
+                verdict(tls["shim"]["ratio"] <= plain["shim"]["ratio"]))},
+            "TLS ratio ≤ plaintext ratio")
+        row("8", "HTTPS inside nginx: req/s bare → shim; p99 ms bare → shim",
+            {"16 KiB": "%.0f → %.0f; %.2f → %.2f" % (
+                tls["bare"]["rps"], tls["shim"]["rps"], tls["bare"]["p99"],
+                tls["shim"]["p99"])})
     ex = t.get(("exec",))
     if ex:
-        row("8", "fork + exec + exit of /bin/true (a process that never "
+        row("9", "fork + exec + exit of /bin/true (a process that never "
             "follows): CPU µs bare → shim preloaded, ratio",
             {one: "%.0f → %.0f, **%.3f** %s" % (
                 ex["exec_bare_us"], ex["exec_preload_us"], ex["exec_ratio"],
@@ -928,7 +998,7 @@ def main():
     ap.add_argument("--out")
     ap.add_argument("--rounds", type=int, default=4)
     ap.add_argument("--scale", type=float, default=1.0)
-    ap.add_argument("--sections", default="1,2,3,4,5,6,7,8")
+    ap.add_argument("--sections", default="1,2,3,4,5,6,7,8,9")
     ARGS = ap.parse_args()
     servers.use_build_dir(ARGS.build)
     ARGS.work = os.path.abspath(ARGS.work)
@@ -943,7 +1013,8 @@ def main():
     steps = [("1", section_passthrough), ("2", section_revalidation),
              ("3", section_synthesis), ("4", section_memory),
              ("5", section_daemon), ("6", section_micro),
-             ("7", section_instructions), ("8", section_exec)]
+             ("7", section_instructions), ("8", section_tls),
+             ("9", section_exec)]
     try:
         for sec, fn in steps:
             if sec in wanted or (sec == "6" and "5" in wanted):
