@@ -33,6 +33,30 @@ static inline void before_read(int fd, int flags)
         QUIETLY(nm_track_before_read(fd, flags));
 }
 
+/* Armed: is fd, which a read just took bytes from, the first TCP socket
+ * this process meets? Then the shim becomes active and follows it. An fd
+ * that is not (a file, a pipe, a Unix socket) is marked so: asked once. */
+static __attribute__((noinline)) bool is_first_socket(int fd)
+{
+    if (nm_fdtable_get(fd) != NM_FD_UNKNOWN)
+        return false;
+    int saved = errno;
+    nm_hooks_in_shim++;
+    bool is_tcp = nm_track_is_tcp(fd);
+    if (!is_tcp)
+        nm_fdtable_set(fd, NM_FD_IGNORED);
+    nm_hooks_in_shim--;
+    errno = saved;
+    return is_tcp && nm_hooks_activate();
+}
+
+/* Do the n > 0 bytes just read from fd go to the tracker? */
+static inline bool follows_read(int fd)
+{
+    return nm_hooks_should_follow() ||
+           (nm_hooks_is_looking() && is_first_socket(fd));
+}
+
 /* One read call of the server's, to make again when acceleration took
  * all it returned (the server must see what the real call would have
  * given it after its own 304: the next bytes, or -1/EAGAIN, or a wait). */
@@ -142,7 +166,7 @@ EXPORT ssize_t read(int fd, void *buf, size_t len)
 {
     before_read(fd, 0);
     ssize_t r = nm_real_read(fd, buf, len);
-    if (r > 0 && nm_hooks_should_follow()) {
+    if (r > 0 && follows_read(fd)) {
         struct iovec v = {.iov_base = buf, .iov_len = len};
         struct rd a = {.op = RD_READ, .iov = &v, .cnt = 1};
         r = saw_read(fd, &a, r);
@@ -163,7 +187,7 @@ EXPORT ssize_t readv(int fd, const struct iovec *iov, int cnt)
 {
     before_read(fd, 0);
     ssize_t r = nm_real_readv(fd, iov, cnt);
-    if (r > 0 && nm_hooks_should_follow()) {
+    if (r > 0 && follows_read(fd)) {
         struct rd a = {.op = RD_READV, .iov = iov, .cnt = cnt};
         r = saw_read(fd, &a, r);
     }
@@ -176,7 +200,7 @@ EXPORT ssize_t recvfrom(int fd, void *buf, size_t len, int flags,
     before_read(fd, flags);
     ssize_t r = nm_real_recvfrom(fd, buf, len, flags, addr, alen);
     /* MSG_PEEK bytes will be read again: never count them twice. */
-    if (r > 0 && !(flags & MSG_PEEK) && nm_hooks_should_follow()) {
+    if (r > 0 && !(flags & MSG_PEEK) && follows_read(fd)) {
         struct iovec v = {.iov_base = buf, .iov_len = len};
         struct rd a = {.op = RD_RECVFROM,
                        .iov = &v,
@@ -214,7 +238,7 @@ EXPORT ssize_t recvmsg(int fd, struct msghdr *msg, int flags)
 {
     before_read(fd, flags);
     ssize_t r = nm_real_recvmsg(fd, msg, flags);
-    if (r > 0 && !(flags & MSG_PEEK) && nm_hooks_should_follow()) {
+    if (r > 0 && !(flags & MSG_PEEK) && follows_read(fd)) {
         struct rd a = {.op = RD_RECVMSG,
                        .iov = msg->msg_iov,
                        .cnt = (int)msg->msg_iovlen,
@@ -322,8 +346,8 @@ EXPORT ssize_t sendmsg(int fd, const struct msghdr *msg, int flags)
 }
 
 /* sendfile and sendfile64 are distinct imports (docs/interposition.md);
- * real is the one the server called, or its raw syscall before
- * resolution. */
+ * real is the one the server called, or its raw syscall before our
+ * constructor. */
 static ssize_t do_sendfile(int out, int in, off_t *off, size_t count,
                            ssize_t (*real)(int, int, off_t *, size_t))
 {
@@ -347,13 +371,12 @@ static ssize_t do_sendfile(int out, int in, off_t *off, size_t count,
 
 EXPORT ssize_t sendfile(int out, int in, off_t *off, size_t count)
 {
-    return do_sendfile(out, in, off, count,
-                       nm_real.sendfile ? nm_real.sendfile : nm_raw_sendfile);
+    ssize_t (*real)(int, int, off_t *, size_t) = nm_real_fn_sendfile();
+    return do_sendfile(out, in, off, count, real ? real : nm_raw_sendfile);
 }
 
 EXPORT ssize_t sendfile64(int out, int in, off_t *off, size_t count)
 {
-    return do_sendfile(out, in, off, count,
-                       nm_real.sendfile64 ? nm_real.sendfile64
-                                          : nm_raw_sendfile64);
+    ssize_t (*real)(int, int, off_t *, size_t) = nm_real_fn_sendfile64();
+    return do_sendfile(out, in, off, count, real ? real : nm_raw_sendfile64);
 }

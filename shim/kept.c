@@ -58,13 +58,19 @@ struct set {
     struct kept ways[WAYS];
 };
 
-static struct set *table;
+static struct set *_Atomic table;
 
 void nm_kept_init(void)
 {
+    if (atomic_load(&table) != NULL)
+        return; /* once per process image: its forks share it */
     void *p = mmap(NULL, SETS * sizeof(struct set), PROT_READ | PROT_WRITE,
                    MAP_SHARED | MAP_ANONYMOUS, -1, 0);
-    table = p == MAP_FAILED ? NULL : p;
+    if (p == MAP_FAILED)
+        return;
+    struct set *none = NULL;
+    if (!atomic_compare_exchange_strong(&table, &none, (struct set *)p))
+        munmap(p, SETS * sizeof(struct set)); /* another thread's won */
 }
 
 /* The set of url_key, locked; NULL when there is no table or the set

@@ -91,9 +91,10 @@ void nm_tlsconn_on_read(struct nm_tls *t, const void *buf, size_t n)
 }
 
 /* Where the server's retry of a failed write starts: after the bytes the
- * failed call took. A call that is not the retry OpenSSL requires (other
- * length, or other address without the moving mode) breaks the contract
- * the shim relied on: the connection is given up, its bytes pass. */
+ * failed call took. OpenSSL lets the retry grow (nginx adds what came
+ * meanwhile behind the same buffer), never shrink or move without the
+ * moving mode: a call that is not such a retry breaks the contract the
+ * shim relied on, and the connection is given up (its bytes pass). */
 static size_t resume_at(struct nm_conn *c, struct nm_tls *t, const void *buf,
                         size_t n)
 {
@@ -101,7 +102,7 @@ static size_t resume_at(struct nm_conn *c, struct nm_tls *t, const void *buf,
     if (!m->is_set)
         return 0;
     m->is_set = false;
-    if (m->len == n && (m->buf == buf || nm_transport_tls_is_moving(t)))
+    if (n >= m->len && (m->buf == buf || nm_transport_tls_is_moving(t)))
         return m->done;
     nm_conn_give_up(c, "a failed TLS write was not retried as OpenSSL asks");
     return 0;
@@ -183,8 +184,6 @@ bool nm_tlsconn_drain(struct nm_tls *t)
         nm_phase_drain(c, nm_transport_tls_handle(t), true);
         is_clear = flush(c, t);
     }
-    if (is_clear)
-        nm_conn_give_up(c, "TLS shutdown");
     nm_conn_unlock(c);
     nm_report_flush(); /* a shutdown usually precedes the process's end */
     return is_clear;

@@ -80,8 +80,9 @@ class LoadGen:
     stray bytes) are recorded with the item's name.  Latency is measured
     from the first request byte to the last response byte."""
 
-    def __init__(self, port, plan, threads=8, timeout=5.0):
+    def __init__(self, port, plan, threads=8, timeout=5.0, tls=None):
         self.port = port
+        self.tls = tls  # an ssl.SSLContext: the requests go inside TLS
         self.plan = list(plan)
         self.n_threads = threads
         self.timeout = timeout
@@ -109,7 +110,7 @@ class LoadGen:
         s = socket.create_connection(("127.0.0.1", self.port),
                                      timeout=self.timeout)
         s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        return s
+        return self.tls.wrap_socket(s) if self.tls is not None else s
 
     def _roundtrip(self, s, data, method):
         """(response, server closed?) for one request on s."""

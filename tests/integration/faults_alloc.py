@@ -4,7 +4,8 @@ NOTMOD_TEST_FAIL_ALLOC=N fails every Nth allocation the shim makes).
 Whatever fails, every response must be one of: the bare server's bytes,
 the same with notmod's ETag line added, or a correct 304 where the request
 allows one. The server keeps running and logs nothing wrong (ASan
-included)."""
+included). Also with nginx and python serving HTTPS with their own OpenSSL
+(the shim inside their TLS)."""
 
 import os
 import shutil
@@ -13,9 +14,11 @@ import unittest
 
 import docroots
 import model
+import tls_servers
 from model import SYNTH_ETAG_RE, check_304_shape
 from servers import BusyboxServer, NginxServer, PythonServer
-from wire import Request, exchange, insert_line_before_end, normalize_head
+from wire import Request, insert_line_before_end, normalize_head
+from wire import exchange as plain
 
 
 def requests_for(tag):
@@ -28,7 +31,8 @@ def requests_for(tag):
 
 class AllocFaults(unittest.TestCase):
     server_classes = [(BusyboxServer, {}), (NginxServer, {"validators": "off"}),
-                      (PythonServer, {})]
+                      (PythonServer, {}), (tls_servers.NginxTlsServer, {}),
+                      (tls_servers.PythonTlsServer, {})]
 
     def check(self, bare, shim, req_headers):
         if shim.status == 304 and bare.status != 304:
@@ -50,8 +54,15 @@ class AllocFaults(unittest.TestCase):
         base = tempfile.mkdtemp(prefix="nm-faults-")
         self.addCleanup(shutil.rmtree, base, True)
         docroot = docroots.make_docroot(base, cgi=True)
+        os.makedirs(os.path.join(base, "pki"))
+        cert, key = tls_servers.make_cert(os.path.join(base, "pki"))
         for every in ("2", "3", "7"):
             for cls, kw in self.server_classes:
+                is_tls = getattr(cls, "scheme", "http") == "https"
+                if is_tls:
+                    cls = type(cls.__name__, (cls,), {"cert": cert,
+                                                      "key": key})
+                exchange = tls_servers.tls_exchange if is_tls else plain
                 with self.subTest(server=cls.name, every=every):
                     bare = cls(docroot, shim=False, tag="-bare", **kw).start()
                     self.addCleanup(bare.cleanup)
@@ -61,7 +72,8 @@ class AllocFaults(unittest.TestCase):
                     probe = exchange(shim.port, [Request("GET", "/s.txt")])
                     tag = probe.final()[0].first("ETag") or '"none"'
                     for path, hs in requests_for(tag):
-                        if cls is NginxServer and path.startswith("/cgi"):
+                        if (issubclass(cls, NginxServer) and
+                                path.startswith("/cgi")):
                             continue
                         b = exchange(bare.port, [Request("GET", path,
                                                          headers=hs)])

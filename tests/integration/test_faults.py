@@ -6,7 +6,10 @@ what it depends on fails around it.
   by a garbage file, removed, while the shim maps it;
 - memfd_create failing (NOTMOD_TEST_NO_MEMFD=1): bodies over 64 KiB pass
   untagged and intact, small ones are still tagged and answered 304;
-- Redis SIGSTOPped for 5 s, and killed and restarted, under notmodd --redis.
+- Redis SIGSTOPped for 5 s, and killed and restarted, under notmodd --redis;
+- notmodd killed and the snapshot damaged, and memfd_create failing, with
+  the servers serving HTTPS with their own OpenSSL (the shim inside their
+  TLS: nginx ssl, python http.server + ssl).
 
 Load: python client threads on keep-alive connections (clients.LoadGen);
 every response is checked (status, body SHA-256 against the file, ETag, 304
@@ -22,6 +25,7 @@ import time
 import unittest
 
 import docroots
+import tls_servers
 import wire
 from clients import LoadGen, body_check
 from daemon_util import Daemon, Redis, tempdir, wait_for
@@ -49,6 +53,21 @@ def get(port, path, headers=()):
 
 
 class FaultMixin:
+    tls = None  # an ssl.SSLContext when the servers speak HTTPS
+
+    def get(self, port, path, headers=()):
+        """One GET on a fresh connection (inside TLS when self.tls)."""
+        if self.tls is None:
+            return get(port, path, headers)
+        ex = tls_servers.tls_exchange(port, [Request(
+            "GET", path, headers=list(headers) + [("Connection", "close")])],
+            ctx=self.tls, timeout=10)
+        assert ex.error is None and len(ex.final()) == 1, ex
+        return ex.final()[0]
+
+    def load(self, port, plan, threads):
+        return LoadGen(port, plan, threads=threads, tls=self.tls).start()
+
     def docroot(self):
         base = tempdir(self)
         d = docroots.make_docroot(base)
@@ -67,7 +86,7 @@ class FaultMixin:
         from the files, so they need no daemon)."""
         plan = []
         for path in ("/s.txt", "/big.bin", "/meta/m.txt"):
-            tag = get(srv.port, path).first("ETag")
+            tag = self.get(srv.port, path).first("ETag")
             self.assertRegex(tag or "", r'^"nm-')
             h = sha(self.files[path])
             plan += [
@@ -110,8 +129,7 @@ class DaemonFaults(FaultMixin, unittest.TestCase):
                                           tag="-faults"))
 
     def test_notmodd_killed_and_restarted_during_load(self):
-        load = LoadGen(self.srv.port, self.nginx_off_plan(self.srv),
-                       threads=8).start()
+        load = self.load(self.srv.port, self.nginx_off_plan(self.srv), 8)
         try:
             time.sleep(1.0)
             for _ in range(2):
@@ -124,7 +142,7 @@ class DaemonFaults(FaultMixin, unittest.TestCase):
         self.report("notmodd SIGKILL x2 + restart", load)
         # The restarted daemon hears from the shim again.
         def heard():
-            get(self.srv.port, "/s.txt")
+            self.get(self.srv.port, "/s.txt")
             return int(self.daemon.fields("status")["events_accepted"]) > 0
         wait_for(heard, timeout=10, what="events at the restarted notmodd")
         self.assert_clean(self.srv)
@@ -135,15 +153,15 @@ class DaemonFaults(FaultMixin, unittest.TestCase):
         plan = self.nginx_off_plan(self.srv)
         # Let the store learn the URLs so the snapshot has entries (and the
         # responses gain the store's Last-Modified).
-        wait_for(lambda: get(self.srv.port, "/s.txt").first("Last-Modified"),
-                 what="Last-Modified from the store")
+        wait_for(lambda: self.get(self.srv.port, "/s.txt").first(
+            "Last-Modified"), what="Last-Modified from the store")
         snap = self.daemon.snapshot
         size = os.path.getsize(snap)
         self.assertGreater(size, 0)
         os.kill(self.daemon.proc.pid, signal.SIGSTOP)  # no repairs meanwhile
         self.addCleanup(lambda: self.daemon.proc.poll() is None and os.kill(
             self.daemon.proc.pid, signal.SIGCONT))
-        load = LoadGen(self.srv.port, plan, threads=6).start()
+        load = self.load(self.srv.port, plan, 6)
         try:
             for fault in faults:
                 fault(snap, size)
@@ -156,7 +174,7 @@ class DaemonFaults(FaultMixin, unittest.TestCase):
             load.stop()
         self.report("snapshot: " + ", ".join(f.__name__ for f in faults),
                     load)
-        lm = get(self.srv.port, "/s.txt").first("Last-Modified")
+        lm = self.get(self.srv.port, "/s.txt").first("Last-Modified")
         if lm is not None:
             self.assertIsNotNone(wire.parse_http_date(lm), lm)
         self.assert_clean(self.srv)
@@ -210,21 +228,30 @@ def removed(snap, size):
 
 
 class MemfdFails(FaultMixin, unittest.TestCase):
+    server_cls = PythonServer
+
     def test_bodies_over_64k_pass_untagged_with_correct_bytes(self):
-        """python http.server writes bodies with send(): the shim holds
-        them; beyond 64 KiB it would spill to a memfd, which fails here."""
-        _, root = self.docroot()
-        srv = self.start(PythonServer(root, shim=True, tag="-nomemfd",
-                                      shim_env={"NOTMOD_TEST_NO_MEMFD": "1"}))
-        ok = self.start(PythonServer(root, shim=True, tag="-memfd"))
-        big = get(srv.port, "/big.bin")
+        """python http.server writes bodies with send() (or SSL_write):
+        the shim holds them; beyond 64 KiB it would spill to a memfd,
+        which fails here."""
+        base, root = self.docroot()
+        if self.tls is not None:
+            os.makedirs(os.path.join(base, "pki"))
+            cert, key = tls_servers.make_cert(os.path.join(base, "pki"))
+            self.server_cls = type("PythonTls", (self.server_cls,), {
+                "cert": cert, "key": key})
+        srv = self.start(self.server_cls(
+            root, shim=True, tag="-nomemfd",
+            shim_env={"NOTMOD_TEST_NO_MEMFD": "1"}))
+        ok = self.start(self.server_cls(root, shim=True, tag="-memfd"))
+        big = self.get(srv.port, "/big.bin")
         self.assertEqual(big.status, 200)
         self.assertIsNone(big.first("ETag"), "tagged without a memfd?")
         self.assertEqual(big.body, self.files["/big.bin"])
         # the control: with a memfd the same body is tagged
-        self.assertRegex(get(ok.port, "/big.bin").first("ETag") or "",
+        self.assertRegex(self.get(ok.port, "/big.bin").first("ETag") or "",
                          r'^"nm-')
-        small_tag = get(srv.port, "/s.txt").first("ETag")
+        small_tag = self.get(srv.port, "/s.txt").first("ETag")
         self.assertRegex(small_tag or "", r'^"nm-')
         plan = [
             ("GET big", req("/big.bin"), "GET",
@@ -237,12 +264,39 @@ class MemfdFails(FaultMixin, unittest.TestCase):
              "GET", body_check(200, sha(self.files["/big.bin"]),
                                no_etag=True)),
         ]
-        load = LoadGen(srv.port, plan, threads=6).start()
+        load = self.load(srv.port, plan, 6)
         time.sleep(3.0)
         load.stop()
-        self.report("no memfd (python http.server)", load)
+        self.report("no memfd (%s)" % srv.name, load)
         self.assert_clean(srv)
         self.assert_clean(ok)
+
+
+class DaemonFaultsTls(DaemonFaults):
+    """DaemonFaults with nginx serving HTTPS itself: the shim follows the
+    plaintext inside its OpenSSL."""
+
+    def setUp(self):
+        self.base, self.root = self.docroot()
+        pki = os.path.join(self.base, "pki")
+        os.makedirs(pki)
+        cert, key = tls_servers.make_cert(pki)
+        self.tls = tls_servers.client_context()
+        self.daemon = Daemon(self.base).start()
+        self.addCleanup(self.daemon.stop)
+        env = {"NOTMOD_SOCKET": self.daemon.socket,
+               "NOTMOD_SNAPSHOT": self.daemon.snapshot}
+        cls = type("NginxTls", (tls_servers.NginxTlsServer,),
+                   {"cert": cert, "key": key})
+        self.srv = self.start(cls(self.root, workers=2, shim=True,
+                                  shim_env=env, tag="-faults"))
+
+
+class MemfdFailsTls(MemfdFails):
+    """MemfdFails with python's server wrapped by ssl."""
+
+    server_cls = tls_servers.PythonTlsServer
+    tls = tls_servers.client_context()
 
 
 class RedisFaults(FaultMixin, unittest.TestCase):

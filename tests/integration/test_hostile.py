@@ -10,7 +10,10 @@ normal request, never echo the unique marker the case put in its request,
 and their logs have no error lines.
 
 Vehicles: nginx with validators off and on, busybox httpd (fork per
-connection, CGIs).  Cases: 1 MiB header line, 10,000 header fields,
+connection, CGIs), and nginx with validators off serving HTTPS with its own
+OpenSSL (the same bytes inside TLS: the shim follows them through the
+SSL_* hooks; a half-close is the TCP's, a reset the TCP's, with no TLS
+close).  Cases: 1 MiB header line, 10,000 header fields,
 If-None-Match of 100 KiB and of 10,000 tags, NUL and non-ASCII bytes,
 invalid chunk sizes, Content-Length + Transfer-Encoding shapes, bodies on GET
 (one that looks like a conditional request), slowloris, a TLS ClientHello and
@@ -29,6 +32,7 @@ import unittest
 import uuid
 
 import docroots
+import tls_servers
 from docroots import T0
 from model import check_304_shape, synth_block_of, synth_line_of
 from servers import BusyboxServer, NginxServer
@@ -89,6 +93,10 @@ class Vehicle:
         self.name = name
         self.bare = cls(docroot, shim=False, tag="-bare", **kw)
         self.shim = cls(docroot, shim=True, tag="-shim", **kw)
+        self.is_tls = getattr(cls, "scheme", "http") == "https"
+        # one raw connection: the bytes as they are, or inside TLS
+        self.session = (tls_servers.tls_raw_session if self.is_tls else
+                        raw_session)
 
     def start(self):
         self.bare.start()
@@ -166,13 +174,19 @@ class HostileTraffic(unittest.TestCase):
             with open(os.path.join(cls.docroot, name), "rb") as f:
                 cls.files["/" + name] = f.read()
         cls.vehicles = []
+        pki = os.path.join(cls.base, "pki")
+        os.makedirs(pki)
+        cert, key = tls_servers.make_cert(pki)
+        tls = type("NginxTls", (tls_servers.NginxTlsServer,),
+                   {"cert": cert, "key": key})
         try:
             for name, scls, kw in (
                     ("nginx-off", NginxServer,
                      {"validators": "off", "extra_server": NGINX_BUFFERS}),
                     ("nginx-on", NginxServer,
                      {"validators": "on", "extra_server": NGINX_BUFFERS}),
-                    ("busybox", BusyboxServer, {})):
+                    ("busybox", BusyboxServer, {}),
+                    ("nginx-off-tls", tls, {"extra_server": NGINX_BUFFERS})):
                 v = Vehicle(name, scls, kw, cls.docroot)
                 cls.vehicles.append(v)
                 v.start()
@@ -192,7 +206,7 @@ class HostileTraffic(unittest.TestCase):
         out = {}
 
         def run(which, srv):
-            out[which] = raw_session(srv.port, data, timeout=timeout, **kw)
+            out[which] = v.session(srv.port, data, timeout=timeout, **kw)
         ts = [threading.Thread(target=run, args=(w, s))
               for w, s in (("bare", v.bare), ("shim", v.shim))]
         for t in ts:
@@ -225,7 +239,7 @@ class HostileTraffic(unittest.TestCase):
         """Both instances are running and serve /s.txt exactly."""
         for srv in (v.bare, v.shim):
             self.assertIsNone(srv.proc.poll(), "%s exited" % srv.name)
-            sess = raw_session(srv.port, req_bytes("GET", "/s.txt"))
+            sess = v.session(srv.port, req_bytes("GET", "/s.txt"))
             rs, _, err = frame(sess, ["GET"])
             self.assertIsNone(err, "%s: %r" % (srv.name, sess))
             self.assertEqual(len(rs), 1, "%s: %r" % (srv.name, sess))
@@ -286,7 +300,7 @@ class HostileTraffic(unittest.TestCase):
         m = marker()
 
         def run(v):
-            first = raw_session(v.shim.port, req_bytes("GET", "/s.txt"))
+            first = v.session(v.shim.port, req_bytes("GET", "/s.txt"))
             rs, _, err = frame(first, ["GET"])
             self.assertIsNone(err)
             tag = rs[0].first("ETag")
@@ -325,7 +339,7 @@ class HostileTraffic(unittest.TestCase):
         only where the full list really holds the current tag and no
         If-Match fails."""
         def run(v):
-            first = raw_session(v.shim.port, req_bytes("GET", "/s.txt"))
+            first = v.session(v.shim.port, req_bytes("GET", "/s.txt"))
             tag = frame(first, ["GET"])[0][0].first("ETag")
             pad = ", ".join('"p%03d"' % i for i in range(100))  # 698 bytes
             cases = [
@@ -549,19 +563,24 @@ class HostileTraffic(unittest.TestCase):
             s.close()
             return got
 
-        def full(port, path, headers=()):
-            sess = raw_session(port, req_bytes("GET", path, headers),
-                               timeout=20)
-            rs, _, err = frame(sess, ["GET"])
-            self.assertIsNone(err, sess)
-            return rs[0]
-
         def run(v):
+            def full(port, path, headers=()):
+                sess = v.session(port, req_bytes("GET", path, headers),
+                                 timeout=20)
+                rs, _, err = frame(sess, ["GET"])
+                self.assertIsNone(err, sess)
+                return rs[0]
+
+            def rst(port, path):
+                if v.is_tls:
+                    return tls_servers.tls_rst_after(
+                        port, req_bytes("GET", path), 256 * 1024)
+                return rst_once(port, path)
             for srv in (v.bare, v.shim):
                 for i in range(3):
-                    self.assertGreaterEqual(rst_once(srv.port, "/huge.bin"),
+                    self.assertGreaterEqual(rst(srv.port, "/huge.bin"),
                                             256 * 1024)
-                    rst_once(srv.port, "/big.bin")
+                    rst(srv.port, "/big.bin")
                 r = full(srv.port, "/huge.bin")
                 self.assertEqual(r.status, 200)
                 self.assertEqual(hashlib.sha256(r.body).hexdigest(), want,
@@ -571,7 +590,7 @@ class HostileTraffic(unittest.TestCase):
                          [("If-Modified-Since", http_date(T0 + 10))])
                 if srv.shim_active or v.name == "nginx-on":
                     self.assertIn(r.status, (200, 304))
-                    if srv.shim_active and v.name != "nginx-off":
+                    if srv.shim_active and not v.name.startswith("nginx-off"):
                         self.assertEqual(r.status, 304, srv.name)
                 if r.status == 200:
                     self.assertEqual(r.body, self.files["/big.bin"])

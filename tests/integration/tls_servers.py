@@ -12,9 +12,11 @@ a switch, on a 127.0.0.1 ephemeral port, stopped by process group):
 
 import os
 import re
+import select
 import shutil
 import socket
 import ssl
+import struct
 import subprocess
 import time
 
@@ -108,10 +110,12 @@ class NginxTlsServer(TlsMixin, servers.NginxServer):
 
     binary = "nginx"
 
-    def __init__(self, docroot, http2=False, ktls=False, **kw):
+    def __init__(self, docroot, http2=False, ktls=False, extra_server="",
+                 **kw):
         super().__init__(docroot, validators="off", **kw)
         self.http2 = http2
         self.ktls = ktls
+        self.extra_tls = extra_server
         self.name = "nginx-tls" + ("-h2" if http2 else "") + \
             ("-ktls" if ktls else "")
 
@@ -121,8 +125,10 @@ class NginxTlsServer(TlsMixin, servers.NginxServer):
         ssl_protocols TLSv1.2 TLSv1.3;
         ssl_session_cache shared:SSL:1m;
         ssl_session_tickets on;
+        %s
         %s""" % (self.cert, self.key,
-                 "ssl_conf_command Options KTLS;" if self.ktls else "")
+                 "ssl_conf_command Options KTLS;" if self.ktls else "",
+                 self.extra_tls)
         super().write_conf()
         with open(self.conf_path()) as f:
             conf = f.read()
@@ -346,6 +352,92 @@ def slow_reader_exchange(port, requests, stall=1.0, rcvbuf=4096,
     except wire.FramingError as e:
         ex.error = (ex.error or "") + " framing: %s" % e
     return ex
+
+
+def tls_raw_session(port, data, pieces=None, piece_delay=0.0, shut_wr=False,
+                    timeout=5.0):
+    """wire.raw_session inside TLS: `data` on a fresh TLS connection (all
+    at once, or `pieces` bytes per record with `piece_delay` seconds
+    between), reading everything until the server closes or `timeout`
+    seconds pass; shut_wr: shutdown(SHUT_WR) of the socket after the last
+    byte (no close_notify: a client that half-closes its TCP). One thread,
+    a non-blocking loop: an SSL object is not for two threads at once."""
+    res = wire.RawSession()
+    raw = socket.create_connection(("127.0.0.1", port), timeout=timeout)
+    raw.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    s = client_context().wrap_socket(raw)
+    s.setblocking(False)
+    step = pieces or (1 << 16)
+    chunks = [data[i:i + step] for i in range(0, len(data), step)]
+    ci, pos, next_at = 0, 0, 0.0
+    buf = bytearray()
+    deadline = time.monotonic() + timeout
+    try:
+        while not (res.eof or res.reset):
+            now = time.monotonic()
+            if now >= deadline:
+                res.timed_out = True
+                break
+            sending = ci < len(chunks) and now >= next_at
+            select.select([s], [s] if sending else [], [],
+                          min(deadline - now, 0.02))
+            if sending:
+                try:
+                    pos += s.send(chunks[ci][pos:])
+                    if pos >= len(chunks[ci]):
+                        ci, pos = ci + 1, 0
+                        next_at = time.monotonic() + (
+                            piece_delay if pieces else 0)
+                        if ci == len(chunks) and shut_wr:
+                            half_close(s)
+                except (ssl.SSLWantWriteError, ssl.SSLWantReadError):
+                    pass
+                except (OSError, ssl.SSLError) as e:
+                    res.send_error = e.__class__.__name__
+                    ci = len(chunks)
+            try:
+                while True:
+                    b = s.recv(1 << 20)
+                    if not b:
+                        res.eof = True
+                        break
+                    buf.extend(b)
+            except (ssl.SSLWantReadError, ssl.SSLWantWriteError):
+                pass
+            except ssl.SSLEOFError:
+                res.eof = True  # closed without close_notify
+            except (ConnectionResetError, ssl.SSLError):
+                res.reset = True
+    finally:
+        s.close()
+    res.raw = bytes(buf)
+    return res
+
+
+def half_close(s):
+    """shutdown(SHUT_WR) of the TCP under the TLS socket s, which keeps its
+    SSL (SSLSocket.shutdown would drop it): through a duplicate of the fd,
+    since shutdown acts on the connection."""
+    with socket.fromfd(s.fileno(), socket.AF_INET, socket.SOCK_STREAM) as d:
+        d.shutdown(socket.SHUT_WR)
+
+
+def tls_rst_after(port, data, least):
+    """Sends data over TLS, reads at least `least` bytes, then resets the
+    TCP connection (SO_LINGER 0) with no TLS close. Returns bytes read."""
+    raw = socket.create_connection(("127.0.0.1", port), timeout=5)
+    s = client_context().wrap_socket(raw)
+    s.sendall(data)
+    got = 0
+    while got < least:
+        b = s.recv(65536)
+        if not b:
+            break
+        got += len(b)
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER,
+                 struct.pack("ii", 1, 0))
+    s.close()
+    return got
 
 
 def curl(url, headers=(), http2=False, tls_max=None, timeout=10):
