@@ -53,16 +53,22 @@ struct opened {
     char path[PATH_CAP];
 };
 
-static struct entry *table;
+static struct entry *_Atomic table;
 static __thread struct opened recent[RECENT] = {
     {-1, ""}, {-1, ""}, {-1, ""}, {-1, ""}};
 static __thread unsigned recent_next;
 
 void nm_headcache_init(void)
 {
+    if (atomic_load(&table) != NULL)
+        return;
     void *p = mmap(NULL, SLOTS * sizeof(struct entry), PROT_READ | PROT_WRITE,
                    MAP_SHARED | MAP_ANONYMOUS, -1, 0);
-    table = p == MAP_FAILED ? NULL : p;
+    if (p == MAP_FAILED)
+        return;
+    struct entry *none = NULL;
+    if (!atomic_compare_exchange_strong(&table, &none, p))
+        munmap(p, SLOTS * sizeof(struct entry)); /* another thread's won */
 }
 
 static bool try_lock(struct entry *e)

@@ -21,8 +21,10 @@
 #include "http_req.h"
 #include "http_resp.h"
 
-/* Maps the shared table; called once from the shim's constructor, before
- * the server forks. Without it nothing is remembered. */
+/* Maps the shared table, once (later calls return): before the server's
+ * first fork (the shim may have followed nothing yet) and when the shim
+ * becomes active in the process that loaded it, as tagwatch.h. Without it
+ * nothing is remembered. */
 void nm_headcache_init(void);
 
 /* Notes that this thread opened fd read-only by path (relative to the
