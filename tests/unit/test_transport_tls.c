@@ -283,6 +283,29 @@ static void tls_transport_keeps_the_write_contract(void **state)
     }
 }
 
+/* A head in front of a body leaves as one full record (the head and the
+ * start of the body, gathered) and then the rest of the body from where
+ * it is, as a server's own buffered writes do. */
+static void tls_head_and_body_fill_one_record_first(void **state)
+{
+    (void)state;
+    static char body[20000];
+    static const enum outcome script[] = {TAKEN, TAKEN, END};
+    memset(body, 'b', sizeof(body));
+    memset(&fake, 0, sizeof(fake));
+    fake.script = script;
+    struct nm_tls t = {.ssl = (void *)&fake, .rfd = -1, .wfd = -1};
+    struct iovec v[3] = {{"HTTP/1.1 200 OK\r\n", 17},
+                         {"ETag: \"x\"\r\n\r\n", 15},
+                         {body, sizeof(body)}};
+    ssize_t got = nm_transport_tls.send_own(nm_transport_tls_handle(&t), v, 3);
+    assert_int_equal(got, 17 + 15 + sizeof(body));
+    assert_int_equal(fake.calls, 2);
+    assert_int_equal(fake.len[0], 16384);
+    assert_memory_equal(fake.bytes[0], "HTTP/1.1 200 OK\r\nETag: \"x\"", 25);
+    assert_int_equal(fake.len[1], 17 + 15 + sizeof(body) - 16384);
+}
+
 /* The shim's own bytes go at most 64 KiB per real call, so a copy kept
  * for a repeat stays small. */
 static void tls_own_writes_are_cut_to_64k(void **state)
@@ -347,6 +370,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(tls_transport_keeps_the_write_contract),
         cmocka_unit_test(tls_own_writes_are_cut_to_64k),
+        cmocka_unit_test(tls_head_and_body_fill_one_record_first),
         cmocka_unit_test(tls_pass_leaves_the_error_queue_alone),
         cmocka_unit_test(tls_a_write_to_repeat_goes_before_anything_else),
     };
