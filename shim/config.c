@@ -11,6 +11,61 @@
 
 struct nm_config nm_cfg;
 
+/* ---- the environment, captured at load ---- */
+
+static const char *const captured_names[] = {
+    "NOTMOD_DISABLE",    "NOTMOD_PORTS",    "NOTMOD_HOLD_MAX",
+    "NOTMOD_HOLD_TOTAL", "NOTMOD_HOLD_MS",  "NOTMOD_SOCKET",
+    "NOTMOD_SNAPSHOT",   "NOTMOD_SECRET",   "NOTMOD_LOG",
+    "NOTMOD_LOG_LEVEL",  "XDG_RUNTIME_DIR",
+};
+#define CAPTURED (sizeof(captured_names) / sizeof(captured_names[0]))
+/* Values live in one static pool: no malloc at load (the first one would
+ * set up the heap of a process that may never need it). */
+static char pool[4096];
+static const char *captured[CAPTURED];
+
+extern char **environ;
+
+/* Copies value into the pool; NULL when it does not fit. */
+static const char *keep(const char *value, size_t *used)
+{
+    size_t n = strlen(value);
+    if (n > NM_CONFIG_VALUE_MAX || *used + n + 1 > sizeof(pool))
+        return NULL;
+    char *out = pool + *used;
+    memcpy(out, value, n + 1);
+    *used += n + 1;
+    return out;
+}
+
+void nm_config_capture(void)
+{
+    size_t used = 0;
+    for (char **e = environ; e != NULL && *e != NULL; e++) {
+        const char *v = *e;
+        if (v[0] != 'N' && v[0] != 'X') /* spares most entries the loop */
+            continue;
+        for (size_t i = 0; i < CAPTURED; i++) {
+            size_t n = strlen(captured_names[i]);
+            if (strncmp(v, captured_names[i], n) == 0 && v[n] == '=') {
+                captured[i] = keep(v + n + 1, &used);
+                break;
+            }
+        }
+    }
+}
+
+const char *nm_config_env(const char *name)
+{
+    for (size_t i = 0; i < CAPTURED; i++)
+        if (strcmp(name, captured_names[i]) == 0)
+            return captured[i];
+    return NULL;
+}
+
+/* ---- parsing ---- */
+
 int64_t nm_config_parse_size(const char *s)
 {
     char *end;
@@ -54,7 +109,7 @@ int64_t nm_config_parse_ms(const char *s)
 /* Reads a size variable; a malformed value keeps the default, logged. */
 static uint64_t size_var(const char *name, uint64_t dflt)
 {
-    const char *s = getenv(name);
+    const char *s = nm_config_env(name);
     if (s == NULL || *s == '\0')
         return dflt;
     int64_t v = nm_config_parse_size(s);
@@ -70,7 +125,7 @@ static uint64_t size_var(const char *name, uint64_t dflt)
  * logged. */
 static uint64_t ms_var(const char *name, uint64_t dflt)
 {
-    const char *s = getenv(name);
+    const char *s = nm_config_env(name);
     if (s == NULL || *s == '\0')
         return dflt;
     int64_t v = nm_config_parse_ms(s);
@@ -86,7 +141,7 @@ static uint64_t ms_var(const char *name, uint64_t dflt)
  * (and is logged); an empty result means "all ports". */
 static void load_ports(void)
 {
-    const char *s = getenv("NOTMOD_PORTS");
+    const char *s = nm_config_env("NOTMOD_PORTS");
     nm_cfg.port_count = 0;
     while (s != NULL && *s != '\0' && nm_cfg.port_count < NM_PORTS_MAX) {
         char *end;
@@ -106,7 +161,7 @@ static void load_ports(void)
  * writable, else $XDG_RUNTIME_DIR, else /tmp. */
 static void default_socket(char *out, size_t cap)
 {
-    const char *xdg = getenv("XDG_RUNTIME_DIR");
+    const char *xdg = nm_config_env("XDG_RUNTIME_DIR");
     if (access("/run/notmod", W_OK) == 0)
         snprintf(out, cap, "/run/notmod/notmodd.sock");
     else if (xdg != NULL && *xdg == '/' && strlen(xdg) < cap - 16)
@@ -120,7 +175,7 @@ static void default_socket(char *out, size_t cap)
  * so every host of the fleet derives the same tag for the same bytes. */
 static void load_secret(void)
 {
-    const char *s = getenv("NOTMOD_SECRET");
+    const char *s = nm_config_env("NOTMOD_SECRET");
     nm_cfg.has_secret = false;
     nm_cfg.secret = nm_cfg.seed = 0;
     if (s == NULL || *s == '\0')
@@ -138,7 +193,7 @@ static void load_secret(void)
 
 void nm_config_load(void)
 {
-    const char *s = getenv("NOTMOD_DISABLE");
+    const char *s = nm_config_env("NOTMOD_DISABLE");
     nm_cfg.is_disabled = s != NULL && strcmp(s, "1") == 0;
     load_ports();
     nm_cfg.hold_max_bytes = size_var("NOTMOD_HOLD_MAX", 8u << 20);
@@ -149,12 +204,12 @@ void nm_config_load(void)
         ms = 200;
     }
     nm_cfg.hold_ms = (uint32_t)ms;
-    s = getenv("NOTMOD_SOCKET");
+    s = nm_config_env("NOTMOD_SOCKET");
     if (s != NULL && *s != '\0' && strlen(s) < sizeof(nm_cfg.socket_path))
         snprintf(nm_cfg.socket_path, sizeof(nm_cfg.socket_path), "%s", s);
     else
         default_socket(nm_cfg.socket_path, sizeof(nm_cfg.socket_path));
-    s = getenv("NOTMOD_SNAPSHOT");
+    s = nm_config_env("NOTMOD_SNAPSHOT");
     if (s != NULL && *s != '\0' && strlen(s) < sizeof(nm_cfg.snapshot_path))
         snprintf(nm_cfg.snapshot_path, sizeof(nm_cfg.snapshot_path), "%s", s);
     else /* next to the socket, as notmodd publishes it */

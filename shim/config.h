@@ -1,6 +1,8 @@
-/* config.h - the shim's configuration, read once from the environment at
- * load (every NOTMOD_* variable: libnotmod(7)). Absurd values fall back to
- * defaults with a logged warning; nothing here ever fails the server. */
+/* config.h - the shim's configuration (every NOTMOD_* variable:
+ * libnotmod(7)), captured from the environment when the shim is loaded
+ * (a server may empty its environment before it serves: nginx's workers
+ * keep only TZ) and parsed when it becomes active. Absurd values fall back
+ * to defaults with a logged warning; nothing here ever fails the server. */
 #ifndef NM_SHIM_CONFIG_H
 #define NM_SHIM_CONFIG_H
 
@@ -26,7 +28,17 @@ struct nm_config {
 
 extern struct nm_config nm_cfg;
 
-/* Reads NOTMOD_* from the environment into nm_cfg. */
+/* Copies the variables the shim reads out of the environment, in one pass
+ * and without allocating (the constructor's one piece of work). */
+void nm_config_capture(void);
+
+/* A captured variable's value (NOTMOD_LOG...), or NULL when it was unset,
+ * or longer than NM_CONFIG_VALUE_MAX (taken as unset). */
+const char *nm_config_env(const char *name);
+
+#define NM_CONFIG_VALUE_MAX 1024
+
+/* Parses the captured variables into nm_cfg (logging what it rejects). */
 void nm_config_load(void);
 
 /* True when local TCP port is one the shim should handle. */

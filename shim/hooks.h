@@ -1,8 +1,9 @@
 /* hooks.h - what the hook files (hooks_io.c, hooks_fd.c, hooks_proc.c)
- * share: whether the shim is active, the per-thread mark of calls the shim
- * makes itself (never followed), and QUIETLY, which runs the shim's own
- * work inside a hook keeping the server's errno. The top layer: the hooks
- * are the only symbols libnotmod.so exports (exports.map). */
+ * share: whether the shim is armed or active (and the step from one to the
+ * other), the per-thread mark of calls the shim makes itself (never
+ * followed), and QUIETLY, which runs the shim's own work inside a hook
+ * keeping the server's errno. The top layer: the hooks are the only
+ * symbols libnotmod.so exports (exports.map). */
 #ifndef NM_SHIM_HOOKS_H
 #define NM_SHIM_HOOKS_H
 
@@ -13,7 +14,15 @@
 
 #define EXPORT __attribute__((visibility("default")))
 
-/* Set once the constructor resolved everything and config allows work. */
+/* Loading the shim costs a process almost nothing: the constructor only
+ * arms it. Armed, the hooks pass every call through and keep the fd
+ * table's marks (files, client sockets, fds found not to be TCP); the
+ * first accept, or the first read on an unmarked TCP socket, activates
+ * it (nm_hooks_activate: configuration, log, libc's functions, the tag
+ * table), and only then does it follow connections. A process that never
+ * meets a TCP socket (each program a CGI execs) never activates it. */
+extern bool nm_hooks_is_armed __attribute__((visibility("hidden")));
+/* Set once activated and the configuration allows work. */
 extern bool nm_hooks_is_active __attribute__((visibility("hidden")));
 /* Calls made by the shim itself on this thread are never followed. */
 extern __thread int nm_hooks_in_shim __attribute__((visibility("hidden")));
@@ -23,6 +32,17 @@ static inline bool nm_hooks_should_follow(void)
     return nm_hooks_is_active && nm_hooks_in_shim == 0;
 }
 
+/* Armed and not inside the shim: a hook may look for the first socket. */
+static inline bool nm_hooks_is_looking(void)
+{
+    return nm_hooks_is_armed && nm_hooks_in_shim == 0;
+}
+
+/* Activates the shim (once per process; hooks_proc.c) when armed; true
+ * when it is active. Called by a hook at a call that may carry HTTP,
+ * outside QUIETLY. */
+bool nm_hooks_activate(void);
+
 /* For the fd-lifecycle hooks (close, shutdown, dup, close_range, open):
  * nm_hooks_in_shim > 0 means this thread is already inside the shim,
  * typically a signal handler that interrupted a hook (Apache destroys a
@@ -30,10 +50,10 @@ static inline bool nm_hooks_should_follow(void)
  * async-signal-safe in libc and must stay so here: they go straight to
  * libc, taking no lock the interrupted code may hold. A stale entry left
  * for that fd number is dropped when the number comes back (open, accept,
- * dup). */
+ * dup). Armed, they keep the marks the fd table already has. */
 static inline bool nm_hooks_may_touch_state(void)
 {
-    return nm_hooks_should_follow();
+    return nm_hooks_should_follow() || nm_hooks_is_looking();
 }
 
 /* Runs the shim's own work inside a hook: the server's errno is kept, and

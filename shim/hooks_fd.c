@@ -33,10 +33,11 @@ static void forget(int fd)
                 nm_track_forget_fd(fd));
 }
 
-/* A connection accepted on listen_fd: follow it if the listener is ours. */
+/* A connection accepted on listen_fd: follow it if the listener is ours.
+ * The first accept activates an armed shim. */
 static int accepted(int listen_fd, int r)
 {
-    if (r >= 0 && nm_hooks_may_touch_state())
+    if (r >= 0 && nm_hooks_may_touch_state() && nm_hooks_activate())
         QUIETLY(nm_hooks_forget_cached(r); nm_track_on_accept(listen_fd, r));
     return r;
 }
@@ -57,7 +58,7 @@ EXPORT int accept(int fd, struct sockaddr *addr, socklen_t *alen)
 EXPORT int connect(int fd, const struct sockaddr *addr, socklen_t len)
 {
     int r = nm_real_connect(fd, addr, len);
-    if (fd >= 0 && nm_hooks_should_follow())
+    if (fd >= 0 && nm_hooks_may_touch_state())
         QUIETLY(nm_hooks_forget_cached(fd); nm_track_drop_stale_fd(fd);
                 nm_fdtable_set(fd, NM_FD_IGNORED));
     return r;

@@ -29,6 +29,30 @@ static inline void before_read(int fd, int flags)
         QUIETLY(nm_track_before_read(fd, flags));
 }
 
+/* Armed: is fd, which a read just took bytes from, the first TCP socket
+ * this process meets? Then the shim becomes active and follows it. An fd
+ * that is not (a file, a pipe, a Unix socket) is marked so: asked once. */
+static __attribute__((noinline)) bool is_first_socket(int fd)
+{
+    if (nm_fdtable_get(fd) != NM_FD_UNKNOWN)
+        return false;
+    int saved = errno;
+    nm_hooks_in_shim++;
+    bool is_tcp = nm_track_is_tcp(fd);
+    if (!is_tcp)
+        nm_fdtable_set(fd, NM_FD_IGNORED);
+    nm_hooks_in_shim--;
+    errno = saved;
+    return is_tcp && nm_hooks_activate();
+}
+
+/* Do the n > 0 bytes just read from fd go to the tracker? */
+static inline bool follows_read(int fd)
+{
+    return nm_hooks_should_follow() ||
+           (nm_hooks_is_looking() && is_first_socket(fd));
+}
+
 /* The server read n > 0 bytes from fd: let the tracker see them. */
 static void saw_read(int fd, const struct iovec *iov, int cnt, ssize_t n)
 {
@@ -49,7 +73,7 @@ EXPORT ssize_t read(int fd, void *buf, size_t len)
 {
     before_read(fd, 0);
     ssize_t r = nm_real_read(fd, buf, len);
-    if (r > 0 && nm_hooks_should_follow()) {
+    if (r > 0 && follows_read(fd)) {
         struct iovec v = {.iov_base = buf, .iov_len = (size_t)r};
         saw_read(fd, &v, 1, r);
     }
@@ -69,7 +93,7 @@ EXPORT ssize_t readv(int fd, const struct iovec *iov, int cnt)
 {
     before_read(fd, 0);
     ssize_t r = nm_real_readv(fd, iov, cnt);
-    if (r > 0 && nm_hooks_should_follow())
+    if (r > 0 && follows_read(fd))
         saw_read(fd, iov, cnt, r);
     return r;
 }
@@ -80,7 +104,7 @@ EXPORT ssize_t recvfrom(int fd, void *buf, size_t len, int flags,
     before_read(fd, flags);
     ssize_t r = nm_real_recvfrom(fd, buf, len, flags, addr, alen);
     /* MSG_PEEK bytes will be read again: never count them twice. */
-    if (r > 0 && !(flags & MSG_PEEK) && nm_hooks_should_follow()) {
+    if (r > 0 && !(flags & MSG_PEEK) && follows_read(fd)) {
         struct iovec v = {.iov_base = buf, .iov_len = (size_t)r};
         saw_read(fd, &v, 1, r);
     }
@@ -112,7 +136,7 @@ EXPORT ssize_t recvmsg(int fd, struct msghdr *msg, int flags)
 {
     before_read(fd, flags);
     ssize_t r = nm_real_recvmsg(fd, msg, flags);
-    if (r > 0 && !(flags & MSG_PEEK) && nm_hooks_should_follow())
+    if (r > 0 && !(flags & MSG_PEEK) && follows_read(fd))
         saw_read(fd, msg->msg_iov, (int)msg->msg_iovlen, r);
     return r;
 }
@@ -214,8 +238,8 @@ EXPORT ssize_t sendmsg(int fd, const struct msghdr *msg, int flags)
 }
 
 /* sendfile and sendfile64 are distinct imports (docs/interposition.md);
- * real is the one the server called, or its raw syscall before
- * resolution. */
+ * real is the one the server called, or its raw syscall before our
+ * constructor. */
 static ssize_t do_sendfile(int out, int in, off_t *off, size_t count,
                            ssize_t (*real)(int, int, off_t *, size_t))
 {
@@ -239,13 +263,12 @@ static ssize_t do_sendfile(int out, int in, off_t *off, size_t count,
 
 EXPORT ssize_t sendfile(int out, int in, off_t *off, size_t count)
 {
-    return do_sendfile(out, in, off, count,
-                       nm_real.sendfile ? nm_real.sendfile : nm_raw_sendfile);
+    ssize_t (*real)(int, int, off_t *, size_t) = nm_real_fn_sendfile();
+    return do_sendfile(out, in, off, count, real ? real : nm_raw_sendfile);
 }
 
 EXPORT ssize_t sendfile64(int out, int in, off_t *off, size_t count)
 {
-    return do_sendfile(out, in, off, count,
-                       nm_real.sendfile64 ? nm_real.sendfile64
-                                          : nm_raw_sendfile64);
+    ssize_t (*real)(int, int, off_t *, size_t) = nm_real_fn_sendfile64();
+    return do_sendfile(out, in, off, count, real ? real : nm_raw_sendfile64);
 }

@@ -1,7 +1,9 @@
-/* hooks_proc.c - the shim's life in the process: the constructor (resolve
- * libc, read the configuration, give the flusher its callbacks), the
- * pthread_atfork handlers, the destructor, and the hooks of vfork and exec
- * (nothing held may cross them). Thin doors to process.c. */
+/* hooks_proc.c - the shim's life in the process: the constructor (arm
+ * the hooks, give the flusher its callbacks), the activation at the first
+ * call that may carry HTTP (read the configuration, open the log, resolve
+ * libc, map the tag table), the pthread_atfork handlers, the destructor,
+ * and the hooks of vfork and exec (nothing held may cross them). Thin
+ * doors to process.c. */
 #include "hooks.h"
 #include "hooks_ssl.h"
 
@@ -19,16 +21,31 @@
 
 #include <errno.h>
 #include <pthread.h>
+#include <sched.h>
+#include <stdatomic.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
+bool nm_hooks_is_armed;
 bool nm_hooks_is_active;
 __thread int nm_hooks_in_shim;
+
+/* The process that ran our constructor: only it may map the tag table at
+ * activation (tagwatch.h). */
+static pid_t loader_pid;
+
+/* Activation runs once: nm_hooks_activate. */
+enum { SETUP_NONE, SETUP_RUNNING, SETUP_DONE };
+static _Atomic int setup_state = SETUP_NONE;
 
 /* ---- lifecycle ---- */
 
 static void before_fork(void)
 {
     nm_hooks_in_shim++;
+    /* A server may fork its workers before it follows anything (nginx's
+     * master never accepts): their shared table must exist by then. */
+    nm_tagwatch_init();
     nm_process_before_fork();
     nm_hooks_in_shim--;
 }
@@ -40,6 +57,12 @@ static void after_fork_parent(void)
 
 static void after_fork_child(void)
 {
+    /* Forked while another thread was setting up: this copy of the shim
+     * would wait for it forever; it stays out of the way instead. */
+    if (atomic_load(&setup_state) == SETUP_RUNNING) {
+        nm_hooks_is_armed = false;
+        atomic_store(&setup_state, SETUP_DONE);
+    }
     nm_filehash_after_fork_child();
     nm_headcache_after_fork_child();
     nm_flusher_after_fork_child();
@@ -58,23 +81,60 @@ static const struct nm_flusher_ops flusher_ops = {
     .before_start = nm_report_open,
 };
 
+/* ---- arming and activation ---- */
+
+/* Arms the hooks, and no more: every program a CGI execs loads the shim
+ * (tools/bench/RESULTS.md, "A process that never follows"). */
 __attribute__((constructor)) static void nm_shim_init(void)
 {
-    nm_log_open();
+    nm_config_capture();
+    loader_pid = getpid();
+    nm_flusher_init(&flusher_ops);
+    pthread_atfork(before_fork, after_fork_parent, after_fork_child);
+    nm_symbols_allow_lookup();
+    __atomic_store_n(&nm_hooks_is_armed, true, __ATOMIC_RELEASE);
+}
+
+/* Sets everything up; true when the shim may work. */
+static bool set_up(void)
+{
+    nm_log_open(nm_config_env("NOTMOD_LOG"), nm_config_env("NOTMOD_LOG_LEVEL"));
     nm_config_load();
     if (nm_symbols_resolve() != 0) {
         nm_log(NM_LOG_ERROR, "libnotmod.so loaded twice: staying inert");
-        return;
+        return false;
     }
     if (nm_cfg.is_disabled)
-        return;
-    nm_flusher_init(&flusher_ops);
-    pthread_atfork(before_fork, after_fork_parent, after_fork_child);
-    nm_tagwatch_init(); /* before the server forks: shared by its workers */
-    nm_hooks_is_active = true;
+        return false;
+    if (getpid() == loader_pid)
+        nm_tagwatch_init();
     nm_hooks_ssl_enable();
     nm_log(NM_LOG_INFO, "active (hold max %llu bytes, %u ms)",
            (unsigned long long)nm_cfg.hold_max_bytes, (unsigned)nm_cfg.hold_ms);
+    return true;
+}
+
+bool nm_hooks_activate(void)
+{
+    if (__atomic_load_n(&nm_hooks_is_active, __ATOMIC_ACQUIRE))
+        return true;
+    int none = SETUP_NONE;
+    if (atomic_compare_exchange_strong(&setup_state, &none, SETUP_RUNNING)) {
+        int saved_errno = errno;
+        nm_hooks_in_shim++;
+        bool is_ok = set_up();
+        nm_hooks_in_shim--;
+        errno = saved_errno;
+        __atomic_store_n(&nm_hooks_is_active, is_ok, __ATOMIC_RELEASE);
+        __atomic_store_n(&nm_hooks_is_armed, false, __ATOMIC_RELEASE);
+        atomic_store(&setup_state, SETUP_DONE);
+        return is_ok;
+    }
+    /* Another thread sets up (a few syscalls): wait for it, boundedly;
+     * a call that gives up passes through. */
+    for (int n = 0; n < 10000 && atomic_load(&setup_state) != SETUP_DONE; n++)
+        sched_yield();
+    return __atomic_load_n(&nm_hooks_is_active, __ATOMIC_ACQUIRE);
 }
 
 /* exit() (not _exit) after writing a response: deliver what is held. */
@@ -86,17 +146,77 @@ __attribute__((destructor)) static void nm_shim_fini(void)
 
 /* ---- processes ---- */
 
-/* vfork's child shares our memory and would run hooks on the parent's
- * table; fork gives the same semantics to a correct vfork user. */
-EXPORT pid_t vfork(void)
+/* vfork's child shares our memory until it execs. Once the shim is
+ * active it follows connections whose state that child must not touch, so
+ * vfork becomes fork (the same semantics for a correct vfork user, and the
+ * atfork handlers settle the child). Before that (armed, as in every shell
+ * a CGI runs) a real vfork is kept: fork costs each such spawn about
+ * 110 us more CPU here (tools/bench/RESULTS.md), and its child's hooks
+ * pass everything straight to libc (its thread's nm_hooks_in_shim, which
+ * it shares with the suspended parent thread, is raised until the parent
+ * resumes). */
+__attribute__((used)) pid_t nm_vfork_as_fork(void)
 {
     return nm_real_fork();
 }
 
+#if defined(__x86_64__) && defined(__linux__)
+/* 1: a real vfork; 0: nm_vfork_as_fork. */
+__attribute__((used)) int nm_vfork_is_real(void)
+{
+    return !__atomic_load_n(&nm_hooks_is_active, __ATOMIC_ACQUIRE);
+}
+
+/* The syscall failed with -err: errno, -1 (a tail call from vfork). */
+__attribute__((used)) pid_t nm_vfork_failed(long err)
+{
+    errno = (int)-err;
+    return -1;
+}
+
+/* In assembly because vfork's child returns through the caller's stack
+ * frame: a wrapper's own frame would be gone by the time the parent
+ * returns through it (glibc's vfork keeps the return address in a
+ * register across the syscall; so does this). */
+/* The child returns at 1 with its mark raised: its hooks pass through
+ * until exec. */
+_Static_assert(SYS_vfork == 58, "the syscall number in the code below");
+__asm__(".text\n"
+        ".globl vfork\n"
+        ".type vfork, @function\n"
+        "vfork:\n"
+        "    subq $8, %rsp\n"
+        "    call nm_vfork_is_real\n"
+        "    addq $8, %rsp\n"
+        "    testl %eax, %eax\n"
+        "    jz nm_vfork_as_fork\n"
+        "    movq nm_hooks_in_shim@gottpoff(%rip), %rcx\n"
+        "    addl $1, %fs:(%rcx)\n"
+        "    popq %rdi\n"
+        "    movl $58, %eax\n"
+        "    syscall\n"
+        "    pushq %rdi\n"
+        "    testq %rax, %rax\n"
+        "    jz 1f\n"
+        "    movq nm_hooks_in_shim@gottpoff(%rip), %rcx\n"
+        "    subl $1, %fs:(%rcx)\n"
+        "    cmpq $-4095, %rax\n"
+        "    jae 2f\n"
+        "1:  ret\n"
+        "2:  movq %rax, %rdi\n"
+        "    jmp nm_vfork_failed\n"
+        ".size vfork, .-vfork\n");
+#else
+EXPORT pid_t vfork(void)
+{
+    return nm_vfork_as_fork();
+}
+#endif
+
 /* Nothing held may cross exec: the new image has no shim state. */
 static void before_exec(void)
 {
-    if (nm_hooks_may_touch_state())
+    if (nm_hooks_should_follow())
         QUIETLY(nm_process_before_exec());
 }
 

@@ -6,7 +6,6 @@
 #include <fcntl.h>
 #include <stdarg.h>
 #include <stdio.h>
-#include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 #include <syslog.h>
@@ -27,10 +26,8 @@ static int move_high(int fd)
     return hi;
 }
 
-void nm_log_open(void)
+void nm_log_open(const char *target, const char *level)
 {
-    const char *target = getenv("NOTMOD_LOG");
-    const char *level = getenv("NOTMOD_LOG_LEVEL");
     if (target == NULL || *target == '\0')
         return;
     nm_log_level = NM_LOG_WARN;

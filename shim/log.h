@@ -9,8 +9,9 @@ enum { NM_LOG_ERROR = 0, NM_LOG_WARN, NM_LOG_INFO, NM_LOG_DEBUG };
 
 extern int nm_log_level; /* -1 when logging is off */
 
-/* Opens the log target named by the environment. */
-void nm_log_open(void);
+/* Opens the log: target is NOTMOD_LOG's value, level NOTMOD_LOG_LEVEL's
+ * (either may be NULL), as config.c captured them. */
+void nm_log_open(const char *target, const char *level);
 
 void nm_log_write(int level, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));

@@ -1,14 +1,42 @@
-/* symbols.c - resolution of the real libc functions (see symbols.h). */
+/* symbols.c - lookup of the real libc functions (see symbols.h). */
 #include "symbols.h"
 
 #include <dlfcn.h>
+#include <stdbool.h>
+#include <stdint.h>
 
 struct nm_real_fns nm_real;
+
+static bool may_look_up;
+static uint64_t absent_mask; /* entries dlsym did not find */
+_Static_assert(NM_SYM_COUNT <= 64, "absent_mask has a bit per entry");
+/* > 0 while this thread is inside dlsym: a hook it reaches (an allocator
+ * reading a file) takes the raw syscall. */
+static __thread int looking_up;
+
+void nm_symbols_allow_lookup(void)
+{
+    __atomic_store_n(&may_look_up, true, __ATOMIC_RELEASE);
+}
+
+void *nm_symbols_lookup(int index, const char *name)
+{
+    uint64_t bit = (uint64_t)1 << index;
+    if (!__atomic_load_n(&may_look_up, __ATOMIC_ACQUIRE) || looking_up > 0 ||
+        (__atomic_load_n(&absent_mask, __ATOMIC_RELAXED) & bit))
+        return NULL;
+    looking_up++;
+    void *fn = dlsym(RTLD_NEXT, name);
+    looking_up--;
+    if (fn == NULL)
+        __atomic_fetch_or(&absent_mask, bit, __ATOMIC_RELAXED);
+    return fn;
+}
 
 int nm_symbols_resolve(void)
 {
 #define NM_RESOLVE_(ret, name, params, args, fallback)                         \
-    nm_real.name = (__typeof__(nm_real.name))dlsym(RTLD_NEXT, #name);
+    (void)nm_real_fn_##name();
     NM_REAL_FUNCS(NM_RESOLVE_)
 #undef NM_RESOLVE_
     /* Our own write behind us: the shim is loaded twice. */

@@ -1,8 +1,12 @@
 /* symbols.h - the one way the shim reaches the libc functions it hooks.
- * One list (NM_REAL_FUNCS) makes the table of real functions, resolved once
- * with dlsym(RTLD_NEXT) by the constructor, and for each one an nm_real_x()
- * that calls it, or before resolution the raw syscall (hooks can run before
- * our constructor: docs/interposition.md), never dlsym or malloc.
+ * One list (NM_REAL_FUNCS) makes the table of real functions and for each
+ * one an nm_real_x() that calls it. An entry is looked up with
+ * dlsym(RTLD_NEXT) at its first use, or all at once when the shim becomes
+ * active (nm_symbols_resolve): a process that never follows a connection
+ * (each program a CGI execs) pays for the few functions it calls, not for
+ * the whole list. Before our constructor ran, and inside a lookup, the
+ * raw syscall stands in (hooks can run before our constructor:
+ * docs/interposition.md), never dlsym or malloc.
  *
  * The rule: a function the shim exports as a hook is reached only through
  * nm_real_x(), by the hooks and by every call the shim makes for itself (a
@@ -98,7 +102,7 @@
     X(int, execvp, (const char *file, char *const argv[]), (file, argv),       \
       ((void)file, (void)argv, errno = ENOSYS, -1))
 
-/* The resolved functions, each of libc's type; NULL until resolution. */
+/* The resolved functions, each of libc's type; NULL until looked up. */
 #define NM_REAL_ENTRY_(ret, name, params, args, fallback)                      \
     __typeof__(name) *name;
 struct nm_real_fns {
@@ -109,20 +113,48 @@ struct nm_real_fns {
 /* Hidden: the hooks read it on every call, without a GOT load. */
 extern struct nm_real_fns nm_real __attribute__((visibility("hidden")));
 
-/* Resolves every entry; called from the constructor. Returns 0, or -1 when
- * a lookup returned our own hook (shim loaded twice): then stay inert. */
+/* Called by the constructor: from now on entries may be looked up. */
+void nm_symbols_allow_lookup(void);
+
+/* Looks every entry up; called when the shim becomes active, so that a
+ * server meets no lookup later. Returns 0, or -1 when a lookup returned
+ * our own hook (shim loaded twice): then stay inert. */
 int nm_symbols_resolve(void);
 
-/* nm_raw_x: the fallback alone (a raw syscall). nm_real_x: the real
- * function once resolved, the fallback before. Inline: the hooks' path. */
+/* Each entry's index, for nm_symbols_lookup. */
+#define NM_REAL_INDEX_(ret, name, params, args, fallback) NM_SYM_##name,
+enum { NM_REAL_FUNCS(NM_REAL_INDEX_) NM_SYM_COUNT };
+#undef NM_REAL_INDEX_
+
+/* The real function called name, entry index (dlsym(RTLD_NEXT)), or NULL
+ * before the constructor, inside another lookup on this thread, or when
+ * libc has none (asked once: a failing dlsym allocates). */
+void *nm_symbols_lookup(int index, const char *name);
+
+/* nm_raw_x: the fallback alone (a raw syscall). nm_real_fn_x: the real
+ * function, looked up at its first use, or NULL (then use nm_raw_x).
+ * nm_real_x: calls the real function, or the fallback. Inline: the
+ * hooks' path. A racing first use stores the same pointer twice. */
 #define NM_REAL_CALLS_(ret, name, params, args, fallback)                      \
     static inline ret nm_raw_##name params                                     \
     {                                                                          \
         return (ret)(fallback);                                                \
     }                                                                          \
+    static inline __typeof__(name) *nm_real_fn_##name(void)                    \
+    {                                                                          \
+        __typeof__(name) *fn =                                                 \
+            __atomic_load_n(&nm_real.name, __ATOMIC_RELAXED);                  \
+        if (__builtin_expect(fn == NULL, 0)) {                                 \
+            fn = (__typeof__(name) *)nm_symbols_lookup(NM_SYM_##name, #name);  \
+            if (fn != NULL)                                                    \
+                __atomic_store_n(&nm_real.name, fn, __ATOMIC_RELAXED);         \
+        }                                                                      \
+        return fn;                                                             \
+    }                                                                          \
     static inline ret nm_real_##name params                                    \
     {                                                                          \
-        return nm_real.name ? nm_real.name args : nm_raw_##name args;          \
+        __typeof__(name) *fn = nm_real_fn_##name();                            \
+        return fn != NULL ? fn args : nm_raw_##name args;                      \
     }
 NM_REAL_FUNCS(NM_REAL_CALLS_)
 #undef NM_REAL_CALLS_

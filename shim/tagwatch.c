@@ -28,13 +28,19 @@ struct slot {
     int64_t last_unix;   /* last serve */
 };
 
-static struct slot *table;
+static _Atomic(struct slot *) table;
 
 void nm_tagwatch_init(void)
 {
+    if (atomic_load(&table) != NULL)
+        return;
     void *p = mmap(NULL, SLOTS * sizeof(struct slot), PROT_READ | PROT_WRITE,
                    MAP_SHARED | MAP_ANONYMOUS, -1, 0);
-    table = p == MAP_FAILED ? NULL : p;
+    if (p == MAP_FAILED)
+        return;
+    struct slot *none = NULL;
+    if (!atomic_compare_exchange_strong(&table, &none, p))
+        munmap(p, SLOTS * sizeof(struct slot)); /* another thread's won */
 }
 
 static bool try_lock(struct slot *s)
@@ -49,9 +55,10 @@ static bool try_lock(struct slot *s)
 
 int64_t nm_tagwatch_served(uint64_t url_key, uint64_t tag_key, int64_t now_unix)
 {
-    if (table == NULL || url_key == 0)
+    struct slot *t = atomic_load_explicit(&table, memory_order_acquire);
+    if (t == NULL || url_key == 0)
         return INT64_MAX;
-    struct slot *s = &table[url_key % SLOTS];
+    struct slot *s = &t[url_key % SLOTS];
     if (!try_lock(s))
         return INT64_MAX;
     int64_t since = INT64_MAX;

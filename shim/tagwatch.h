@@ -11,8 +11,12 @@
 
 #include <stdint.h>
 
-/* Maps the shared table; called once from the shim's constructor, before
- * the server forks. Without it every answer is "unknown". */
+/* Maps the shared table unless it is mapped. Called before every fork (so
+ * that the table exists before a server forks its workers, even one that
+ * followed nothing yet) and when the shim becomes active in the process
+ * that loaded it; never in a child forked without the atfork handlers
+ * (its siblings would each have a table of their own). Without it every
+ * answer is "unknown". */
 void nm_tagwatch_init(void);
 
 /* Records that tag_key is served for url_key at now_unix (seconds) and

@@ -58,9 +58,9 @@ struct nm_conn *nm_track_acquire(int fd)
 
 /* ---- which sockets are ours ---- */
 
-/* A TCP socket (v4 or v6) whose local port is handled. One getsockname; the
- * answer is cached in the fd table by the callers. */
-static bool is_handled_tcp(int fd)
+/* The local port of fd when it is a TCP socket (v4 or v6), else -1. One
+ * getsockopt and one getsockname. */
+static int tcp_port(int fd)
 {
     struct sockaddr_storage ss;
     socklen_t len = sizeof(ss);
@@ -68,17 +68,27 @@ static bool is_handled_tcp(int fd)
     socklen_t tlen = sizeof(type);
     if (getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &tlen) != 0 ||
         type != SOCK_STREAM)
-        return false;
+        return -1;
     if (getsockname(fd, (struct sockaddr *)&ss, &len) != 0)
-        return false;
-    uint16_t port;
+        return -1;
     if (ss.ss_family == AF_INET)
-        port = ntohs(((struct sockaddr_in *)&ss)->sin_port);
-    else if (ss.ss_family == AF_INET6)
-        port = ntohs(((struct sockaddr_in6 *)&ss)->sin6_port);
-    else
-        return false;
-    return nm_config_port_ok(port);
+        return ntohs(((struct sockaddr_in *)&ss)->sin_port);
+    if (ss.ss_family == AF_INET6)
+        return ntohs(((struct sockaddr_in6 *)&ss)->sin6_port);
+    return -1;
+}
+
+bool nm_track_is_tcp(int fd)
+{
+    return tcp_port(fd) >= 0;
+}
+
+/* A TCP socket whose local port is handled; the answer is cached in the
+ * fd table by the callers. */
+static bool is_handled_tcp(int fd)
+{
+    int port = tcp_port(fd);
+    return port >= 0 && nm_config_port_ok((uint16_t)port);
 }
 
 static struct nm_conn *track(int fd)

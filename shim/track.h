@@ -25,6 +25,10 @@ static inline void nm_track_release(struct nm_conn *c)
  * handled TCP socket (checked once per listener, cached). */
 void nm_track_on_accept(int listen_fd, int fd);
 
+/* Is fd a TCP socket (v4 or v6), whatever its port? Asks the kernel; needs
+ * no configuration (an armed shim's first-socket test). */
+bool nm_track_is_tcp(int fd);
+
 /* First read on an unknown fd: adopt it if it is a connected TCP socket on
  * a handled port (inetd-style servers, CGI children). Returns it locked or
  * NULL. */
