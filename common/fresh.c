@@ -597,6 +597,129 @@ long nm_fresh_store_head(const char *head, size_t len, char *out, size_t cap)
     return (long)(n + end_len);
 }
 
+/* Does a 304's field f update the stored head (RFC 9111 §3.2)? Not its
+ * hop-by-hop fields, nor Content-Length (a 304 has no content to measure). */
+static bool is_update(const nm_hdr_field_t *f, const nm_slice_t *listed,
+                      size_t nlisted)
+{
+    return !is_hop_by_hop(f, listed, nlisted) &&
+           !nm_hdr_name_is(f->name.ptr, f->name.len, "content-length");
+}
+
+/* Do two field names match, ignoring case? */
+static bool same_name(nm_slice_t a, nm_slice_t b)
+{
+    if (a.len != b.len)
+        return false;
+    for (size_t k = 0; k < a.len; k++)
+        if (nm_http_lower((unsigned char)a.ptr[k]) !=
+            nm_http_lower((unsigned char)b.ptr[k]))
+            return false;
+    return true;
+}
+
+/* Does the 304 (h, len) carry an updating field named like f? */
+static bool is_updated(const nm_hdr_field_t *f, const char *h, size_t len,
+                       const nm_slice_t *listed, size_t nlisted)
+{
+    size_t pos = 0;
+    nm_hdr_field_t u;
+    while (nm_hdr_next(h, len, &pos, &u) == 1)
+        if (same_name(u.name, f->name) && is_update(&u, listed, nlisted))
+            return true;
+    return false;
+}
+
+/* Appends n bytes at *at; NM_E_NOSPACE when they do not fit. */
+static int put(char *out, size_t cap, size_t *at, const char *p, size_t n)
+{
+    if (n > cap - *at)
+        return NM_E_NOSPACE;
+    memcpy(out + *at, p, n);
+    *at += n;
+    return NM_OK;
+}
+
+long nm_fresh_freshen_head(const char *stored, size_t len, const char *h304,
+                           size_t len304, char *out, size_t cap)
+{
+    if (!stored || !h304 || !out)
+        return NM_E_INVAL;
+    nm_slice_t listed[CONN_TOKENS_MAX];
+    size_t nlisted, line, next, l304, n304, at = 0, pos = 0;
+    if (!first_line(stored, len, &line, &next) ||
+        !first_line(h304, len304, &l304, &n304) ||
+        connection_tokens(h304, len304, listed, &nlisted) < 0)
+        return NM_E_PARSE;
+    if (put(out, cap, &at, stored, next) < 0)
+        return NM_E_NOSPACE;
+    nm_hdr_field_t f;
+    int rc;
+    size_t end = next;
+    while ((rc = nm_hdr_next(stored, len, &pos, &f)) == 1) {
+        end = pos;
+        if (!is_updated(&f, h304, len304, listed, nlisted) &&
+            put(out, cap, &at, f.line.ptr, f.line.len) < 0)
+            return NM_E_NOSPACE;
+    }
+    if (rc < 0 || pos == end) /* no empty line: not a whole head */
+        return NM_E_PARSE;
+    size_t end_len = pos - end;
+    pos = 0;
+    while ((rc = nm_hdr_next(h304, len304, &pos, &f)) == 1)
+        if (is_update(&f, listed, nlisted) &&
+            put(out, cap, &at, f.line.ptr, f.line.len) < 0)
+            return NM_E_NOSPACE;
+    if (rc < 0 || put(out, cap, &at, stored + end, end_len) < 0)
+        return rc < 0 ? NM_E_PARSE : NM_E_NOSPACE;
+    return (long)at;
+}
+
+/* What nm_fresh_build_304 ends its 304 with: "Date: <IMF-fixdate>\r\n",
+ * "Age: <n>\r\n", the empty line. */
+#define STAMP_DATE "Date: "
+#define STAMP_AGE0 "\r\nAge: 0\r\n\r\n"
+#define STAMP_LEN                                                              \
+    (sizeof(STAMP_DATE) - 1 + NM_HTTPDATE_LEN + sizeof(STAMP_AGE0) - 1)
+
+long nm_fresh_restamp_304(const char *tmpl, size_t len, int64_t age_s,
+                          int64_t now_unix, char *out, size_t cap)
+{
+    char date[NM_HTTPDATE_LEN + 1], age[24];
+    if (!tmpl || !out || age_s < 0 || len <= STAMP_LEN ||
+        tmpl[len - STAMP_LEN - 1] != '\n' ||
+        memcmp(tmpl + len - STAMP_LEN, STAMP_DATE, sizeof(STAMP_DATE) - 1) ||
+        memcmp(tmpl + len - sizeof(STAMP_AGE0) + 1, STAMP_AGE0,
+               sizeof(STAMP_AGE0) - 1) ||
+        nm_httpdate_format(now_unix, date) != NM_HTTPDATE_LEN)
+        return NM_E_INVAL;
+    /* The age's digits, backwards: no printf on the per-request path. */
+    size_t na = 0;
+    char rev[24];
+    uint64_t a = (uint64_t)age_s;
+    do {
+        rev[na++] = (char)('0' + a % 10);
+        a /= 10;
+    } while (a > 0);
+    for (size_t i = 0; i < na; i++)
+        age[i] = rev[na - 1 - i];
+    size_t keep = len - STAMP_LEN;
+    size_t n = keep + STAMP_LEN - 1 + na; /* "0" becomes the digits */
+    if (n > cap)
+        return NM_E_NOSPACE;
+    char *p = out;
+    memcpy(p, tmpl, keep + sizeof(STAMP_DATE) - 1);
+    p += keep + sizeof(STAMP_DATE) - 1;
+    memcpy(p, date, NM_HTTPDATE_LEN);
+    p += NM_HTTPDATE_LEN;
+    memcpy(p, "\r\nAge: ", 7);
+    p += 7;
+    memcpy(p, age, na);
+    p += na;
+    memcpy(p, "\r\n\r\n", 4);
+    return (long)n;
+}
+
 long nm_fresh_build_304(const char *stored_head, size_t len, int64_t age_s,
                         int64_t now_unix, char *out, size_t cap)
 {

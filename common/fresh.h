@@ -143,10 +143,27 @@ const char *nm_fresh_verdict_name(unsigned verdict);
  * NM_E_NOSPACE. */
 long nm_fresh_store_head(const char *head, size_t len, char *out, size_t cap);
 
+/* The stored head updated by a 304 that validated it (RFC 9111 §4.3.4,
+ * §3.2): every field line of the 304 (h304) but its hop-by-hop ones and
+ * Content-Length replaces the stored lines of the same name (Date, ETag,
+ * Cache-Control, Expires...); the stored status line and other lines
+ * stay, in order, the 304's come after them. Returns the length written,
+ * NM_E_PARSE or NM_E_NOSPACE. */
+long nm_fresh_freshen_head(const char *stored, size_t len, const char *h304,
+                           size_t len304, char *out, size_t cap);
+
 /* The accelerated 304: nm_resp304_build over the stored head, with
  * "Date: <now>" and "Age: <age_s>" replacing the head's own. Returns its
  * length or nm_resp304_build's errors. */
 long nm_fresh_build_304(const char *stored_head, size_t len, int64_t age_s,
                         int64_t now_unix, char *out, size_t cap);
+
+/* The same 304 at another age and time, from one nm_fresh_build_304 made
+ * with age 0 (tmpl, len bytes): only its closing Date and Age lines change,
+ * so a kept head's 304 is built once, not parsed again per request.
+ * Returns its length, NM_E_INVAL for a tmpl that does not end as
+ * nm_fresh_build_304 ends it (build it in full then), NM_E_NOSPACE. */
+long nm_fresh_restamp_304(const char *tmpl, size_t len, int64_t age_s,
+                          int64_t now_unix, char *out, size_t cap);
 
 #endif

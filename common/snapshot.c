@@ -314,6 +314,14 @@ int64_t nm_snapshot_fresh_for(const void *map, size_t len, nm_slice_t host,
     return 0;
 }
 
+bool nm_snapshot_may_be_fresh(const void *map, size_t len)
+{
+    const snap_header_t *h = header_of(map, len);
+    return h && (__atomic_load_n(&h->fresh, __ATOMIC_RELAXED) != 0 ||
+                 (__atomic_load_n(&h->flags, __ATOMIC_RELAXED) &
+                  NM_SNAPSHOT_F_ACCELERATE_ORIGIN));
+}
+
 uint64_t nm_snapshot_generation(const void *map, size_t len)
 {
     const snap_header_t *h = header_of(map, len);

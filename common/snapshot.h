@@ -97,6 +97,11 @@ bool nm_snapshot_is_disabled(const void *map, size_t len, nm_slice_t host,
 int64_t nm_snapshot_fresh_for(const void *map, size_t len, nm_slice_t host,
                               nm_slice_t target);
 
+/* Could any route be fresh (a fresh prefix, or the origin default)?
+ * False lets a reader skip parsing a request to ask nm_snapshot_fresh_for;
+ * true is only a hint (a racy look). */
+bool nm_snapshot_may_be_fresh(const void *map, size_t len);
+
 /* Generation of the snapshot (bumped by every publish), 0 for a map that
  * is not a valid snapshot. A cheap "did anything change" check. */
 uint64_t nm_snapshot_generation(const void *map, size_t len);

@@ -9,6 +9,7 @@
 
 #include "event.h"
 #include "http_hdr.h"
+#include "httpdate.h"
 #include "resp304.h"
 
 #include <stdlib.h>
@@ -118,6 +119,26 @@ static void release_with_tag(struct nm_conn *c, const char *head,
     c->note.outcome = NM_OUTCOME_TAG_ADDED;
 }
 
+/* The 200 as it leaves with sy (or would have, before its 304): a head
+ * acceleration may keep (a no-op off routes with freshness). */
+static void offer_ours(struct nm_conn *c, const char *head, size_t head_len,
+                       const nm_synth_t *sy, int64_t now)
+{
+    if (!c->q_head->kept.is_fresh)
+        return;
+    char line[256];
+    size_t n = nm_decide_synth_lines(sy, true, line, sizeof(line));
+    int64_t lm = sy->last_modified;
+    if (lm < 0 && (c->resp->flags & NM_RESP_HAS_LAST_MODIFIED) &&
+        nm_httpdate_parse(c->resp->last_modified, c->resp->last_modified_len,
+                          now, &lm) != 0)
+        lm = -1;
+    if (n > 0)
+        nm_conn_offer_head(c, head, head_len, line, n,
+                           (nm_slice_t){sy->tag, sy->tag_len}, lm,
+                           sy->last_modified >= 0);
+}
+
 bool nm_answer_with_tag(struct nm_conn *c, const char *head, size_t head_len,
                         const char *tag, const nm_snapshot_hit_t *hit,
                         int64_t now)
@@ -125,6 +146,7 @@ bool nm_answer_with_tag(struct nm_conn *c, const char *head, size_t head_len,
     const nm_req_t *req = &c->q_head->req;
     nm_synth_t sy;
     synth_for(&sy, req, c->resp, tag, hit, now);
+    offer_ours(c, head, head_len, &sy, now);
     c->is_synth = true;
     memcpy(c->vtag, sy.tag, sy.tag_len + 1);
     nm_decide_in_t in = {.req = req, .resp = c->resp, .now = now};

@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <time.h>
 
 /* Request and response captures are recycled through small pools: a
  * malloc per request would cost more than parsing it (tools/bench). The
@@ -177,6 +178,8 @@ void nm_conn_release_state(struct nm_conn *c)
     free_head(c);
     nm_hold_free(c->hold);
     c->hold = NULL;
+    nm_kept_cand_free(c->kept_cand);
+    c->kept_cand = NULL;
 }
 
 /* ---- the ways out ---- */
@@ -287,4 +290,38 @@ void nm_conn_drop_claim(struct nm_conn *c)
         c->takeover = NULL;
         c->is_claimed_by_write = false;
     }
+}
+
+void nm_conn_offer_head(struct nm_conn *c, const char *head, size_t head_len,
+                        const char *lines, size_t lines_len, nm_slice_t tag,
+                        int64_t last_modified, bool is_lm_exact)
+{
+    const struct nm_pending *p = c->q_head;
+    if (p == NULL || !p->kept.is_fresh || c->resp == NULL)
+        return; /* the common case: no freshness on this route */
+    struct nm_kept_offer o = {
+        .head = head,
+        .head_len = head_len,
+        .lines = lines,
+        .lines_len = lines_len,
+        .tag = tag.ptr,
+        .tag_len = tag.len,
+        .last_modified = last_modified,
+        .is_lm_exact = is_lm_exact,
+        .body_len =
+            (c->resp->flags & NM_RESP_HAS_CL) ? c->resp->content_length : 0,
+    };
+    nm_kept_cand_free(c->kept_cand);
+    c->kept_cand = nm_kept_offer(&p->req, &p->kept, &o, time(NULL));
+}
+
+void nm_conn_offer_304(struct nm_conn *c, const char *head, size_t head_len,
+                       nm_slice_t tag)
+{
+    const struct nm_pending *p = c->q_head;
+    if (p == NULL || !p->kept.is_fresh)
+        return;
+    nm_kept_cand_free(c->kept_cand);
+    c->kept_cand =
+        nm_kept_offer_304(&p->req, &p->kept, head, head_len, tag, time(NULL));
 }

@@ -20,6 +20,7 @@
 #include "cursor.h"
 #include "decide.h"
 #include "deliver.h"
+#include "kept.h"
 #include "transport.h"
 
 #include "http_req.h"
@@ -44,6 +45,7 @@ enum nm_take { NM_TAKE_OPEN = 0, NM_TAKE_CHILD = 1, NM_TAKE_PARENT = 2 };
 struct nm_pending {
     struct nm_pending *next;
     nm_req_t req;
+    struct nm_kept_req kept; /* on a route with freshness: its facts */
 };
 
 struct nm_conn {
@@ -86,6 +88,9 @@ struct nm_conn {
     uint64_t body_bytes; /* de-chunked body bytes of a held response */
     char vtag[NM_SNAPSHOT_TAG_MAX + 1]; /* validator that left, if ours */
     struct nm_owed owed;                /* bytes the shim owes the client */
+    /* The current response's head, kept for acceleration if it ends
+     * whole (kept.h). */
+    struct nm_kept_cand *kept_cand;
 };
 
 /* ---- life: connections are type-stable (recycled, never freed), so a
@@ -164,6 +169,21 @@ static inline bool nm_conn_flush_owed(struct nm_conn *c, bool may_block)
     return nm_deliver_is_done(&c->owed) ||
            nm_deliver_flush(&c->owed, &c->link, may_block);
 }
+
+/* The current response's head (head_len bytes, as the server wrote it)
+ * leaves with notmod's validator lines (lines_len bytes, 0 for none) or
+ * as it is; tag and last_modified (-1: none) are the validators that
+ * leave, is_lm_exact when that date is notmod's. On a route with
+ * freshness the head becomes a candidate for acceleration (kept.h). */
+void nm_conn_offer_head(struct nm_conn *c, const char *head, size_t head_len,
+                        const char *lines, size_t lines_len, nm_slice_t tag,
+                        int64_t last_modified, bool is_lm_exact);
+
+/* The current response is the server's own 304 (head, head_len bytes; tag
+ * its ETag): on a route with freshness it renews the head kept with that
+ * tag (kept.h). */
+void nm_conn_offer_304(struct nm_conn *c, const char *head, size_t head_len,
+                       nm_slice_t tag);
 
 /* Appends n head bytes from k to the held head; false when memory is
  * short. */

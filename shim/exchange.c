@@ -1,6 +1,7 @@
 /* exchange.c - see exchange.h. */
 #include "exchange.h"
 
+#include "kept.h"
 #include "report.h"
 #include "storeview.h"
 
@@ -8,6 +9,7 @@
 #include "origin.h"
 
 #include <string.h>
+#include <time.h>
 
 /* Requests read but not yet answered; beyond this the client is pipelining
  * more than any real client does, and we stop following. */
@@ -42,7 +44,7 @@ static void pop_request(struct nm_conn *c)
  * the request's Host and target as the store knows them. A target that is
  * neither origin- nor absolute-form keeps its spelling, which no store key
  * and no route has. */
-static void canon_origin(nm_req_t *r)
+void nm_exchange_canon_origin(nm_req_t *r)
 {
     if (r->flags & (NM_REQ_TRUNCATED_HOST | NM_REQ_TRUNCATED_TARGET))
         return;
@@ -52,6 +54,22 @@ static void canon_origin(nm_req_t *r)
         r->host_len = (uint16_t)host_len;
         r->target_len = (uint16_t)target_len;
     }
+}
+
+/* A request on a route with freshness (docs/acceleration.md) carries the
+ * facts its 200 would be kept with, and the time it was read. Its head
+ * must have come whole in one read (head NULL: it did not); else its 200
+ * is not kept, which only costs a later acceleration. */
+static void note_fresh(struct nm_pending *p, const char *head, size_t len)
+{
+    const nm_req_t *r = &p->req;
+    p->kept.is_fresh = false;
+    if (head == NULL || !nm_storeview_may_be_fresh() ||
+        (r->method != NM_METHOD_GET && r->method != NM_METHOD_HEAD) ||
+        nm_storeview_fresh_for(r->host, r->host_len, r->target,
+                               r->target_len) == 0)
+        return;
+    nm_kept_note_request(&p->kept, head, len);
 }
 
 static void feed_requests(struct nm_conn *c, const char *p, size_t len)
@@ -66,10 +84,13 @@ static void feed_requests(struct nm_conn *c, const char *p, size_t len)
         }
         nm_req_event_t ev;
         long r = nm_http_req_feed(&c->reqp, &c->req_cur->req, p, len, &ev);
+        /* The head ended in these bytes and began in them too? */
+        bool is_whole = r > 0 && (size_t)r == c->reqp.lex.head_len;
         if (r < 0) {
             nm_conn_give_up(c, "request is not plain HTTP/1.x");
             return;
         }
+        const char *head = is_whole ? p : NULL;
         p += r;
         len -= (size_t)r;
         if (ev == NM_REQ_EV_HEAD_DONE) {
@@ -79,7 +100,8 @@ static void feed_requests(struct nm_conn *c, const char *p, size_t len)
                 nm_conn_give_up(c, "CONNECT or Upgrade");
                 return;
             }
-            canon_origin(&c->req_cur->req);
+            nm_exchange_canon_origin(&c->req_cur->req);
+            note_fresh(c->req_cur, head, c->reqp.lex.head_len);
             queue_request(c);
             if (c->q_len > PENDING_MAX)
                 nm_conn_give_up(c, "too many pipelined requests");
@@ -136,7 +158,7 @@ void nm_exchange_start(struct nm_conn *c)
 
 /* Tells notmodd what became of one response (its "Figures"). */
 static void report(const struct nm_conn *c, const nm_req_t *r,
-                   const nm_resp_t *resp)
+                   const struct nm_kept_req *kr, const nm_resp_t *resp)
 {
     nm_event_t ev = {
         .method = (uint8_t)r->method,
@@ -153,6 +175,14 @@ static void report(const struct nm_conn *c, const nm_req_t *r,
         ev.flags |= NM_EVENT_F_COND_IMS;
     if (c->is_synth)
         ev.flags |= NM_EVENT_F_SYNTH_TAG;
+    if (kr->is_fresh) { /* the estimate of server time avoided */
+        struct timespec ts;
+        clock_gettime(CLOCK_MONOTONIC, &ts);
+        uint64_t us = (uint64_t)ts.tv_sec * 1000000 +
+                      (uint64_t)ts.tv_nsec / 1000 - kr->read_us;
+        ev.flags |= NM_EVENT_F_TIMED;
+        ev.server_us = us > UINT32_MAX ? UINT32_MAX : (uint32_t)us;
+    }
     if (c->link.tp->is_inside_tls)
         ev.flags |=
             NM_EVENT_F_TLS | (c->has_exchanged ? 0 : NM_EVENT_F_TLS_FIRST);
@@ -180,10 +210,39 @@ static void report(const struct nm_conn *c, const nm_req_t *r,
     nm_report_send(&ev);
 }
 
+/* Is this method one a response to may change the resource (RFC 9111
+ * §4.4: a cache invalidates on an unsafe method's non-error response)? */
+static bool is_unsafe(nm_method_t m)
+{
+    return m != NM_METHOD_GET && m != NM_METHOD_HEAD &&
+           m != NM_METHOD_OPTIONS && m != NM_METHOD_TRACE;
+}
+
+/* The response ended whole: its head is kept for acceleration when it was
+ * offered (a 200 on a route with freshness); any other answer ends what
+ * is kept of the URL (not a 200, an unsafe method that succeeded, a 200
+ * that could not be kept), except a 304, which confirms a validator (and
+ * renews the head it validated, when it was offered). */
+static void keep_or_forget(struct nm_conn *c, const nm_req_t *r)
+{
+    int status = c->resp->status;
+    if (c->kept_cand != NULL && (status == 200 || status == 304)) {
+        nm_kept_commit(c->kept_cand, time(NULL));
+        c->kept_cand = NULL;
+        return;
+    }
+    nm_kept_cand_free(c->kept_cand);
+    c->kept_cand = NULL;
+    bool is_safe_answer = !is_unsafe(r->method) || status >= 400;
+    if (!is_safe_answer || (status != 304 && !is_unsafe(r->method)))
+        nm_kept_forget(r);
+}
+
 void nm_exchange_end(struct nm_conn *c)
 {
     if (c->resp != NULL && c->resp->status >= 200 && c->q_head != NULL) {
-        report(c, &c->q_head->req, c->resp);
+        report(c, &c->q_head->req, &c->q_head->kept, c->resp);
+        keep_or_forget(c, &c->q_head->req);
         pop_request(c);
         c->has_exchanged = true;
         if (c->q_head == NULL)

@@ -18,6 +18,10 @@
 void nm_exchange_on_read(struct nm_conn *c, const struct iovec *iov, int iovcnt,
                          size_t n);
 
+/* One identity per origin (origin.h) for store keys, counters and routes:
+ * r's Host and target as the store knows them (in place). */
+void nm_exchange_canon_origin(nm_req_t *r);
+
 /* The next byte the server writes starts a response: pair it with its
  * request and choose the phase it begins in (gives up when there is no
  * request). */

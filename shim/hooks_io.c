@@ -1,20 +1,24 @@
 /* hooks_io.c - the hooks of the data path: reads (and polls for input),
  * writes and sendfile. Each one is a thin door: untracked fds go straight
  * to the real function with a single table load; tracked ones go to the
- * connection layer (track.c finds the connection, exchange.c takes what
- * the server read, phase.c what it writes). errno is the real call's on
+ * connection layer (track.c finds the connection, accel.c answers what
+ * it may before the server sees it, exchange.c takes what the server read,
+ * phase.c what it writes). errno is the real call's on
  * failure and left as it was on success. */
 #include "hooks.h"
 
+#include "accel.h"
 #include "exchange.h"
 #include "fdtable.h"
 #include "phase.h"
+#include "report.h"
 #include "symbols.h"
 #include "track.h"
 
 #include <errno.h>
 #include <poll.h>
 #include <stdbool.h>
+#include <string.h>
 #include <sys/sendfile.h>
 #include <sys/socket.h>
 #include <sys/uio.h>
@@ -53,20 +57,109 @@ static inline bool follows_read(int fd)
            (nm_hooks_is_looking() && is_first_socket(fd));
 }
 
-/* The server read n > 0 bytes from fd: let the tracker see them. */
-static void saw_read(int fd, const struct iovec *iov, int cnt, ssize_t n)
+/* One read call of the server's, to make again when acceleration took
+ * all it returned (the server must see what the real call would have
+ * given it after its own 304: the next bytes, or -1/EAGAIN, or a wait). */
+enum rd_op { RD_READ, RD_READV, RD_RECVFROM, RD_RECVMSG };
+struct rd {
+    enum rd_op op;
+    const struct iovec *iov; /* where the bytes went */
+    int cnt;
+    int flags;
+    struct sockaddr *addr;
+    socklen_t *alen;
+    struct msghdr *msg;
+};
+
+static ssize_t read_again(int fd, const struct rd *a)
+{
+    switch (a->op) {
+    case RD_READ:
+        return nm_real_read(fd, a->iov[0].iov_base, a->iov[0].iov_len);
+    case RD_READV:
+        return nm_real_readv(fd, a->iov, a->cnt);
+    case RD_RECVFROM:
+        return nm_real_recvfrom(fd, a->iov[0].iov_base, a->iov[0].iov_len,
+                                a->flags, a->addr, a->alen);
+    default:
+        return nm_real_recvmsg(fd, a->msg, a->flags);
+    }
+}
+
+/* May acceleration take bytes from this read? Not from a peek (nothing was
+ * consumed), nor from calls whose semantics a second read would change. */
+static bool may_accelerate(const struct rd *a)
+{
+    return !(a->flags & (MSG_PEEK | MSG_WAITALL | MSG_OOB)) &&
+           (a->op != RD_RECVMSG || a->msg->msg_controllen == 0);
+}
+
+/* Moves bytes [skip, n) of iov to its start; returns n - skip. */
+static size_t shift_left(const struct iovec *iov, int cnt, size_t skip,
+                         size_t n)
+{
+    int di = 0, si = 0;
+    size_t doff = 0, soff = skip, left = n - skip;
+    while (si < cnt && soff >= iov[si].iov_len)
+        soff -= iov[si++].iov_len;
+    while (left > 0 && si < cnt && di < cnt) {
+        size_t k = iov[si].iov_len - soff;
+        if (iov[di].iov_len - doff < k)
+            k = iov[di].iov_len - doff;
+        if (left < k)
+            k = left;
+        memmove((char *)iov[di].iov_base + doff,
+                (char *)iov[si].iov_base + soff, k);
+        left -= k;
+        if ((doff += k) == iov[di].iov_len)
+            di++, doff = 0;
+        if ((soff += k) == iov[si].iov_len)
+            si++, soff = 0;
+    }
+    return n - skip;
+}
+
+/* The server read n > 0 bytes from fd: requests the shim answers itself
+ * come out of them (accel.h), reading again when nothing is left; the
+ * tracker sees the rest. Returns what the server's call returns. */
+static ssize_t saw_read(int fd, const struct rd *a, ssize_t n)
 {
     int saved = errno;
     nm_hooks_in_shim++;
     struct nm_conn *c = nm_track_acquire(fd);
     if (c == NULL && nm_fdtable_get(fd) == NM_FD_UNKNOWN)
         c = nm_track_adopt(fd);
+    while (c != NULL && n > 0 && may_accelerate(a)) {
+        c->link.h.fd = fd; /* the 304 leaves by the fd the server reads */
+        size_t took = nm_accel_take(c, a->iov, a->cnt, (size_t)n);
+        if (took == 0)
+            break;
+        n = (ssize_t)shift_left(a->iov, a->cnt, took, (size_t)n);
+        if (n > 0)
+            continue;
+        /* Nothing left for the server: it gets what its call would have
+         * given after its own 304. A blocking socket waits for the next
+         * request; a non-blocking one gets EAGAIN only from the kernel. */
+        nm_track_release(c);
+        nm_hooks_in_shim--;
+        errno = saved;
+        before_read(fd, a->flags); /* the 304 goes out before any wait */
+        n = read_again(fd, a);
+        if (n == 0 && nm_hooks_should_follow())
+            QUIETLY(nm_report_flush()); /* the process may _exit next */
+        if (n <= 0 || !nm_hooks_should_follow())
+            return n; /* errno as the real call left it */
+        saved = errno;
+        nm_hooks_in_shim++;
+        c = nm_track_acquire(fd);
+    }
     if (c != NULL) {
-        nm_exchange_on_read(c, iov, cnt, (size_t)n);
+        nm_exchange_on_read(c, a->iov, a->cnt, (size_t)n);
         nm_track_release(c);
     }
     nm_hooks_in_shim--;
     errno = saved;
+    return n;
 }
 
 EXPORT ssize_t read(int fd, void *buf, size_t len)
@@ -74,8 +167,9 @@ EXPORT ssize_t read(int fd, void *buf, size_t len)
     before_read(fd, 0);
     ssize_t r = nm_real_read(fd, buf, len);
     if (r > 0 && follows_read(fd)) {
-        struct iovec v = {.iov_base = buf, .iov_len = (size_t)r};
-        saw_read(fd, &v, 1, r);
+        struct iovec v = {.iov_base = buf, .iov_len = len};
+        struct rd a = {.op = RD_READ, .iov = &v, .cnt = 1};
+        r = saw_read(fd, &a, r);
     }
     return r;
 }
@@ -93,8 +187,10 @@ EXPORT ssize_t readv(int fd, const struct iovec *iov, int cnt)
 {
     before_read(fd, 0);
     ssize_t r = nm_real_readv(fd, iov, cnt);
-    if (r > 0 && follows_read(fd))
-        saw_read(fd, iov, cnt, r);
+    if (r > 0 && follows_read(fd)) {
+        struct rd a = {.op = RD_READV, .iov = iov, .cnt = cnt};
+        r = saw_read(fd, &a, r);
+    }
     return r;
 }
 
@@ -105,8 +201,14 @@ EXPORT ssize_t recvfrom(int fd, void *buf, size_t len, int flags,
     ssize_t r = nm_real_recvfrom(fd, buf, len, flags, addr, alen);
     /* MSG_PEEK bytes will be read again: never count them twice. */
     if (r > 0 && !(flags & MSG_PEEK) && follows_read(fd)) {
-        struct iovec v = {.iov_base = buf, .iov_len = (size_t)r};
-        saw_read(fd, &v, 1, r);
+        struct iovec v = {.iov_base = buf, .iov_len = len};
+        struct rd a = {.op = RD_RECVFROM,
+                       .iov = &v,
+                       .cnt = 1,
+                       .flags = flags,
+                       .addr = addr,
+                       .alen = alen};
+        r = saw_read(fd, &a, r);
     }
     return r;
 }
@@ -136,8 +238,14 @@ EXPORT ssize_t recvmsg(int fd, struct msghdr *msg, int flags)
 {
     before_read(fd, flags);
     ssize_t r = nm_real_recvmsg(fd, msg, flags);
-    if (r > 0 && !(flags & MSG_PEEK) && follows_read(fd))
-        saw_read(fd, msg->msg_iov, (int)msg->msg_iovlen, r);
+    if (r > 0 && !(flags & MSG_PEEK) && follows_read(fd)) {
+        struct rd a = {.op = RD_RECVMSG,
+                       .iov = msg->msg_iov,
+                       .cnt = (int)msg->msg_iovlen,
+                       .flags = flags,
+                       .msg = msg};
+        r = saw_read(fd, &a, r);
+    }
     return r;
 }
 

@@ -11,6 +11,7 @@
 #include "filehash.h"
 #include "flusher.h"
 #include "headcache.h"
+#include "kept.h"
 #include "log.h"
 #include "process.h"
 #include "report.h"
@@ -46,7 +47,10 @@ static void before_fork(void)
     /* A server may fork its workers before it follows anything (nginx's
      * master never accepts): their shared table must exist by then. */
     nm_tagwatch_init();
+    nm_kept_init();
     nm_process_before_fork();
+    if (nm_hooks_is_active)
+        nm_storeview_before_fork();
     nm_hooks_in_shim--;
 }
 
@@ -106,8 +110,10 @@ static bool set_up(void)
     }
     if (nm_cfg.is_disabled)
         return false;
-    if (getpid() == loader_pid)
+    if (getpid() == loader_pid) {
         nm_tagwatch_init();
+        nm_kept_init(); /* shared by the workers it forks, as the tag table */
+    }
     nm_hooks_ssl_enable();
     nm_log(NM_LOG_INFO, "active (hold max %llu bytes, %u ms)",
            (unsigned long long)nm_cfg.hold_max_bytes, (unsigned)nm_cfg.hold_ms);
@@ -140,8 +146,12 @@ bool nm_hooks_activate(void)
 /* exit() (not _exit) after writing a response: deliver what is held. */
 __attribute__((destructor)) static void nm_shim_fini(void)
 {
-    if (nm_hooks_is_active)
+    if (nm_hooks_is_active) {
         QUIETLY(nm_process_at_exit());
+        /* A process that answered only from the read side (accelerated
+         * 304s) closes nothing before it exits: its events go now. */
+        QUIETLY(nm_report_flush());
+    }
 }
 
 /* ---- processes ---- */

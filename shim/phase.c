@@ -20,6 +20,7 @@
 #include "storeview.h"
 
 #include "bodyhash.h"
+#include "httpdate.h"
 
 #include <errno.h>
 #include <limits.h>
@@ -392,6 +393,31 @@ static void gather(const struct nm_conn *c, nm_decide_in_t *in)
     in->can_hold = admit == NM_HOLD_ADMITTED;
 }
 
+/* A 200 leaving with the server's own ETag (or replaced by a 304 built
+ * from it), or the server's own 304: a head acceleration may keep, or
+ * renew (a no-op off routes with freshness). */
+static void offer_servers(struct nm_conn *c, const char *head, size_t head_len,
+                          int64_t now)
+{
+    const nm_resp_t *r = c->resp;
+    if (!c->q_head->kept.is_fresh || (r->status != 200 && r->status != 304) ||
+        (r->flags & NM_RESP_TRUNCATED_VALIDATOR) ||
+        !(r->flags & NM_RESP_HAS_ETAG))
+        return;
+    if (r->status == 304) { /* it renews the head it validated */
+        nm_conn_offer_304(c, head, head_len,
+                          (nm_slice_t){r->etag, r->etag_len});
+        return;
+    }
+    int64_t lm = -1;
+    if ((r->flags & NM_RESP_HAS_LAST_MODIFIED) &&
+        nm_httpdate_parse(r->last_modified, r->last_modified_len, now, &lm) !=
+            0)
+        lm = -1;
+    nm_conn_offer_head(c, head, head_len, NULL, 0,
+                       (nm_slice_t){r->etag, r->etag_len}, lm, false);
+}
+
 /* An interim head (100 Continue to a request with Expect, 103 Early
  * Hints): it goes out now, in order, and the final head of the same
  * response is still to come, so the phase stays NM_PHASE_HEAD. Sent as
@@ -444,6 +470,8 @@ static enum step phase_head(struct wctx *w)
         .req = &c->q_head->req, .resp = c->resp, .now = time(NULL)};
     gather(c, &in);
     nm_verdict_t v = nm_decide_head(&in, &c->note);
+    if (v != NM_VERDICT_OURS)
+        offer_servers(c, head, head_len, in.now);
     if (v == NM_VERDICT_NOT_MODIFIED) {
         if (nm_answer_304(c, head, head_len, NULL, in.now)) {
             c->head_len = 0;

@@ -158,3 +158,28 @@ void nm_storeview_after_fork_child(void)
 {
     pthread_mutex_init(&refresh_lock, NULL);
 }
+
+bool nm_storeview_may_be_fresh(void)
+{
+    const struct view *v = get_view();
+    return v != NULL && nm_snapshot_may_be_fresh(v->buf, v->len);
+}
+
+int64_t nm_storeview_fresh_for(const char *host, size_t host_len,
+                               const char *target, size_t target_len)
+{
+    const struct view *v = get_view();
+    nm_slice_t h = {host, host_len}, t = {target, target_len};
+    return v != NULL ? nm_snapshot_fresh_for(v->buf, v->len, h, t) : 0;
+}
+
+void nm_storeview_before_fork(void)
+{
+    (void)get_view();
+}
+
+uint64_t nm_storeview_generation(void)
+{
+    const struct view *v = get_view();
+    return v != NULL ? v->generation : 0;
+}

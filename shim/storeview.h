@@ -2,7 +2,8 @@
  * (common/snapshot.h): a private copy refreshed from the file at most every
  * 50 ms, looked up with no syscall and no lock. No snapshot, or a damaged
  * one, means an empty store. Used by phase.c for disabled routes, pins and the
- * Last-Modified the store remembers for a tag. */
+ * Last-Modified the store remembers for a tag, and by acceleration for
+ * the routes' freshness and the URLs' current tags. */
 #ifndef NM_SHIM_STOREVIEW_H
 #define NM_SHIM_STOREVIEW_H
 
@@ -18,6 +19,25 @@ bool nm_storeview_is_disabled(const char *host, size_t host_len,
 /* Looks host + target up; true and *hit filled when present. */
 bool nm_storeview_lookup(const char *host, size_t host_len, const char *target,
                          size_t target_len, nm_snapshot_hit_t *hit);
+
+/* Might any route be fresh? False: no request needs looking at for
+ * acceleration (nm_snapshot_may_be_fresh). */
+bool nm_storeview_may_be_fresh(void);
+
+/* The configured freshness of host + target (nm_snapshot_fresh_for): 0
+ * when none, or without a snapshot. */
+int64_t nm_storeview_fresh_for(const char *host, size_t host_len,
+                               const char *target, size_t target_len);
+
+/* The generation of the copy lookups read now (0: none): two lookups of
+ * one generation answer alike. Refreshes the copy when due. */
+uint64_t nm_storeview_generation(void);
+
+/* Before fork: a copy due for a refresh is refreshed here, once, so that
+ * the children of a server that forks per connection inherit a current
+ * one instead of each reading the whole file (a parent that only accepts
+ * never looks anything up itself). */
+void nm_storeview_before_fork(void);
 
 /* In a fork child: the refresh lock may have been held by another thread. */
 void nm_storeview_after_fork_child(void);

@@ -551,6 +551,60 @@ static void fresh_store_head_drops_hop_by_hop_fields(void **state)
     }
 }
 
+static void fresh_freshen_head_takes_the_304s_fields(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *what, *stored, *h304, *out; /* out NULL: NM_E_PARSE */
+    } rows[] = {
+        {"replaces_date_cache_control_and_keeps_the_rest",
+         "HTTP/1.1 200 OK\r\nDate: " D0 "\r\nContent-Type: text/html\r\n"
+         "Content-Length: 5\r\nCache-Control: max-age=60\r\nETag: \"a\"\r\n"
+         "\r\n",
+         "HTTP/1.1 304 Not Modified\r\nDate: " D0_PLUS5 "\r\n"
+         "Cache-Control: max-age=30\r\nETag: \"a\"\r\n\r\n",
+         "HTTP/1.1 200 OK\r\nContent-Type: text/html\r\nContent-Length: 5\r\n"
+         "Date: " D0_PLUS5 "\r\nCache-Control: max-age=30\r\nETag: \"a\"\r\n"
+         "\r\n"},
+        {"field_names_match_in_any_case",
+         "HTTP/1.1 200 OK\r\ndate: " D0 "\r\nETag: \"a\"\r\n\r\n",
+         "HTTP/1.1 304 Not Modified\r\nDATE: " D0_PLUS5 "\r\n\r\n",
+         "HTTP/1.1 200 OK\r\nETag: \"a\"\r\nDATE: " D0_PLUS5 "\r\n\r\n"},
+        {"never_the_304s_content_length_nor_hop_by_hop_fields",
+         "HTTP/1.1 200 OK\r\nContent-Length: 5\r\nETag: \"a\"\r\n\r\n",
+         "HTTP/1.1 304 Not Modified\r\nContent-Length: 0\r\n"
+         "Connection: keep-alive, X-Hop\r\nKeep-Alive: timeout=5\r\n"
+         "X-Hop: 1\r\nETag: \"a\"\r\n\r\n",
+         "HTTP/1.1 200 OK\r\nContent-Length: 5\r\nETag: \"a\"\r\n\r\n"},
+        {"all_lines_of_a_name_are_replaced",
+         "HTTP/1.1 200 OK\r\nX-A: 1\r\nX-A: 2\r\nETag: \"a\"\r\n\r\n",
+         "HTTP/1.1 304 Not Modified\r\nX-A: 3\r\n\r\n",
+         "HTTP/1.1 200 OK\r\nETag: \"a\"\r\nX-A: 3\r\n\r\n"},
+        {"stored_head_not_whole", "HTTP/1.1 200 OK\r\nETag: \"a\"\r\n",
+         "HTTP/1.1 304 Not Modified\r\n\r\n", NULL},
+        {"304_not_a_head", "HTTP/1.1 200 OK\r\n\r\n", "HTTP/1.1 304", NULL},
+    };
+    for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
+        char out[512];
+        print_message("%s\n", rows[i].what);
+        long n = nm_fresh_freshen_head(rows[i].stored, strlen(rows[i].stored),
+                                       rows[i].h304, strlen(rows[i].h304), out,
+                                       sizeof(out));
+        if (!rows[i].out) {
+            assert_int_equal(n, NM_E_PARSE);
+            continue;
+        }
+        assert_int_equal(n, (long)strlen(rows[i].out));
+        assert_memory_equal(out, rows[i].out, (size_t)n);
+        /* One byte short of what it needs: no space, never a cut head. */
+        assert_int_equal(
+            nm_fresh_freshen_head(rows[i].stored, strlen(rows[i].stored),
+                                  rows[i].h304, strlen(rows[i].h304), out,
+                                  (size_t)n - 1),
+            NM_E_NOSPACE);
+    }
+}
+
 static void fresh_build_304_sends_date_now_and_age(void **state)
 {
     (void)state;
@@ -571,6 +625,43 @@ static void fresh_build_304_sends_date_now_and_age(void **state)
         NM_E_INVAL);
     assert_int_equal(nm_fresh_build_304(stored, strlen(stored), 1, T0, out, 10),
                      NM_E_NOSPACE);
+}
+
+static void fresh_restamp_304_equals_a_full_build(void **state)
+{
+    (void)state;
+    static const char *const heads[] = {
+        "HTTP/1.1 200 OK\r\nDate: " D0 "\r\nServer: x\r\nContent-Length: 5\r\n"
+        "Age: 3\r\nCache-Control: max-age=60\r\nETag: \"a\"\r\n\r\n",
+        "HTTP/1.1 200 OK\r\nETag: \"b\"\r\n\r\n",
+        "HTTP/1.1 200 OK\nContent-Type: text/plain\nETag: \"c\"\n\n",
+    };
+    static const int64_t ages[] = {0, 8, 59, 1234567, 31536000};
+    for (size_t i = 0; i < sizeof(heads) / sizeof(heads[0]); i++) {
+        char tmpl[512], want[512], got[512];
+        print_message("head %zu\n", i);
+        long tl = nm_fresh_build_304(heads[i], strlen(heads[i]), 0, T0, tmpl,
+                                     sizeof(tmpl));
+        assert_true(tl > 0);
+        for (size_t j = 0; j < sizeof(ages) / sizeof(ages[0]); j++) {
+            long wl = nm_fresh_build_304(heads[i], strlen(heads[i]), ages[j],
+                                         T0 + 5, want, sizeof(want));
+            long gl = nm_fresh_restamp_304(tmpl, (size_t)tl, ages[j], T0 + 5,
+                                           got, sizeof(got));
+            assert_int_equal(gl, wl);
+            assert_memory_equal(got, want, (size_t)wl);
+            assert_int_equal(nm_fresh_restamp_304(tmpl, (size_t)tl, ages[j],
+                                                  T0 + 5, got, (size_t)wl - 1),
+                             NM_E_NOSPACE);
+        }
+        /* Not what nm_fresh_build_304 made: refused, never patched. */
+        assert_int_equal(nm_fresh_restamp_304(heads[i], strlen(heads[i]), 1, T0,
+                                              got, sizeof(got)),
+                         NM_E_INVAL);
+        assert_int_equal(
+            nm_fresh_restamp_304(tmpl, (size_t)tl, -1, T0, got, sizeof(got)),
+            NM_E_INVAL);
+    }
 }
 
 static void fresh_setting_reads_what_operators_write(void **state)
@@ -634,7 +725,9 @@ int main(void)
         cmocka_unit_test(fresh_parse_rejects_malformed_heads),
         cmocka_unit_test(fresh_ae_key_normalizes_accept_encoding),
         cmocka_unit_test(fresh_store_head_drops_hop_by_hop_fields),
+        cmocka_unit_test(fresh_freshen_head_takes_the_304s_fields),
         cmocka_unit_test(fresh_build_304_sends_date_now_and_age),
+        cmocka_unit_test(fresh_restamp_304_equals_a_full_build),
         cmocka_unit_test(fresh_setting_reads_what_operators_write),
         cmocka_unit_test(fresh_verdict_names_are_stable),
     };

@@ -390,21 +390,29 @@ def scaled(n):
     return max(200, int(n * ARGS.scale))
 
 
-def compare(label, cases, n, keepalive):
+def compare(label, cases, n, keepalive, runner=None):
     """cases: list of (name, server, path, headers). Rounds alternate the
     order (ABCD, DCBA, ...). Returns {name: {metric: median}, name+'/ratio':
-    geometric mean of per-round cpu ratios against cases[0]}."""
+    geometric mean of per-round cpu ratios against cases[0]}. runner:
+    runner(server, path, n, headers) in place of ab (run_one)."""
     runs = {name: [] for name, *_ in cases}
     for r in range(ARGS.rounds):
         order = cases if r % 2 == 0 else list(reversed(cases))
         for name, server, path, headers in order:
-            runs[name].append(run_one(server, path, n, keepalive, headers))
+            if runner:
+                runs[name].append(runner(server, path, n, headers))
+            else:
+                runs[name].append(run_one(server, path, n, keepalive,
+                                          headers))
     res = {}
     base = cases[0][0]
     for name in runs:
         rs = runs[name]
         res[name] = {k: statistics.median(x[k] for x in rs)
                      for k in ("cpu_us", "rps", "p50", "p99", "bytes")}
+        if "user_us" in rs[0]:
+            res[name]["user_us"] = statistics.median(x["user_us"]
+                                                     for x in rs)
         res[name]["non2xx"] = sum(x["non2xx"] for x in rs)
         res[name]["failed"] = sum(x["failed"] for x in rs)
         ratios = [b["cpu_us"] / a["cpu_us"]
@@ -809,6 +817,404 @@ def section_exec(t):
 # the table
 
 
+
+# --------------------------------------------------------------------------
+# §10 acceleration: HTTP/1.1 clients (ab speaks HTTP/1.0, which is never
+# accelerated: RFC 9112 §9.3 persistence needs a keep-alive the 304 cannot
+# promise the way the server would)
+
+
+def tree_user_sys_ticks(root):
+    """(user, system) clock ticks of every live thread under root."""
+    u = k = 0
+    for pid in servers.tree_pids(root):
+        try:
+            for tid in os.listdir("/proc/%d/task" % pid):
+                with open("/proc/%d/task/%s/stat" % (pid, tid)) as f:
+                    st = f.read()
+                fields = st[st.rindex(")") + 2:].split()
+                u += int(fields[11])
+                k += int(fields[12])
+        except OSError:
+            continue
+    return u, k
+
+
+def wrk_run(server, path, secs, headers=None):
+    """wrk -c 16 keep-alive HTTP/1.1 for secs seconds; server CPU per
+    request like run_one."""
+    cmd = ["wrk", "-t1", "-c%d" % CONCURRENCY, "-d%ds" % secs, "--latency"]
+    for k, v in (headers or {}).items():
+        cmd += ["-H", "%s: %s" % (k, v)]
+    cmd.append(server.url(path))
+    us0 = tree_user_sys_ticks(server.proc.pid)
+    cpu0 = server_cpu_ns(server)
+    out = subprocess.run(cmd, capture_output=True, text=True,
+                         timeout=secs + 60)
+    cpu1 = server_cpu_ns(server)
+    us1 = tree_user_sys_ticks(server.proc.pid)
+    m = re.search(r"(\d+) requests in", out.stdout)
+    if out.returncode != 0 or not m:
+        raise RuntimeError("wrk failed: %s %s" % (out.stdout[-500:],
+                                                   out.stderr[-500:]))
+    n = int(m.group(1))
+    bad = re.search(r"Non-2xx or 3xx responses: (\d+)", out.stdout)
+    errs = re.search(r"Socket errors: (.*)", out.stdout)
+
+    def ms(label):
+        mm = re.search(r"^\s+%s\s+([\d.]+)(us|ms|s)" % label, out.stdout,
+                       re.M)
+        if not mm:
+            return 0.0
+        return float(mm.group(1)) * {"us": 0.001, "ms": 1, "s": 1000}[
+            mm.group(2)]
+    rps = re.search(r"Requests/sec:\s+([\d.]+)", out.stdout)
+    # user / system split from clock ticks: coarse, but over seconds of
+    # a busy worker it says where the time goes
+    ticks = us1[0] - us0[0] + us1[1] - us0[1]
+    cpu_us = (cpu1 - cpu0) / 1000.0 / max(n, 1)
+    user_share = (us1[0] - us0[0]) / ticks if ticks else 0.0
+    return {"cpu_us": cpu_us, "user_us": cpu_us * user_share,
+            "rps": float(rps.group(1)) if rps else 0.0,
+            "p50": ms("50%"), "p99": ms("99%"), "bytes": 0.0,
+            "complete": n, "failed": 1 if errs else 0,
+            "non2xx": int(bad.group(1)) if bad else 0}
+
+
+def oneshot_run(server, path, n, headers=None):
+    """n HTTP/1.1 requests, one per connection, closed by the client after
+    its response (no Connection: close, which is never accelerated), 8 at
+    a time; server CPU per request like run_one."""
+    host = "127.0.0.1:%d" % server.port
+    data = wire.request_bytes("GET", path, host,
+                              list((headers or {}).items()))
+    left = [n]
+    lock = threading.Lock()
+    fails = [0]
+
+    def worker():
+        while True:
+            with lock:
+                if left[0] == 0:
+                    return
+                left[0] -= 1
+            try:
+                with socket.create_connection(("127.0.0.1", server.port),
+                                              timeout=10) as s:
+                    s.sendall(data)
+                    buf = b""
+                    while True:
+                        r, used = wire.parse_one(buf, "GET", eof=False)
+                        if r is not None:
+                            break
+                        chunk = s.recv(65536)
+                        if not chunk:
+                            r, _ = wire.parse_one(buf, "GET", eof=True)
+                            break
+                        buf += chunk
+                    if r is None or r.status != 304:
+                        fails[0] += 1
+            except OSError:
+                fails[0] += 1
+    cpu0 = server_cpu_ns(server)
+    t0 = time.monotonic()
+    ths = [threading.Thread(target=worker) for _ in range(8)]
+    for th in ths:
+        th.start()
+    for th in ths:
+        th.join()
+    took = time.monotonic() - t0
+    time.sleep(0.3)  # let the last children exit and be reaped
+    cpu1 = server_cpu_ns(server)
+    return {"cpu_us": (cpu1 - cpu0) / 1000.0 / n, "rps": n / took,
+            "p50": 0.0, "p99": 0.0, "bytes": 0.0, "complete": n,
+            "failed": fails[0], "non2xx": fails[0]}
+
+
+def prime(srv, path, accelerated=False):
+    """A GET with the Host wrk and oneshot_run send; returns its tag. With
+    accelerated, waits until a revalidation is answered before the server
+    (its 304 carries Age)."""
+    host = "127.0.0.1:%d" % srv.port
+
+    def one(headers=()):
+        req = wire.Request("GET", path, host=False,
+                           headers=[("Host", host)] + list(headers))
+        ex = wire.exchange(srv.port, [req], timeout=10)
+        if ex.error or not ex.final():
+            raise RuntimeError("GET %s on %s: %r" % (path, srv.name, ex))
+        return ex.final()[0]
+    tag = one().first("ETag")
+    if not tag:
+        raise RuntimeError("no tag from %s%s" % (srv.name, path))
+    deadline = time.monotonic() + 10
+    while accelerated:
+        r = one([("If-None-Match", tag)])
+        if r.status == 304 and r.first("Age") is not None:
+            break
+        if time.monotonic() > deadline:
+            raise RuntimeError("%s%s never accelerated: %r" % (
+                srv.name, path, r))
+        time.sleep(0.1)
+    return tag
+
+
+def accel_daemon():
+    d = daemon_util.Daemon(ARGS.work, name="accel").start()
+    env = {"NOTMOD_SOCKET": d.socket, "NOTMOD_SNAPSHOT": d.snapshot}
+    return d, env
+
+
+def fresh(d, prefix, setting):
+    rc, _, err = daemon_util.ctl("fresh", prefix, setting, control=d.control)
+    if rc != 0:
+        raise RuntimeError("notmodctl fresh: " + err)
+    time.sleep(0.2)
+
+
+def keepalive_requests(port, path, n, headers):
+    """n HTTP/1.1 requests on one keep-alive connection, one at a time."""
+    host = "127.0.0.1:%d" % port
+    data = wire.request_bytes("GET", path, host, list(headers.items()))
+    with socket.create_connection(("127.0.0.1", port), timeout=60) as s:
+        buf = b""
+        for _ in range(n):
+            s.sendall(data)
+            while True:
+                r, used = wire.parse_one(buf, "GET", eof=False)
+                if r is not None:
+                    buf = buf[used:]
+                    break
+                chunk = s.recv(65536)
+                if not chunk:
+                    raise RuntimeError("closed during the callgrind run")
+                buf += chunk
+
+
+def cg_accel(d, env, n):
+    """User-space instructions nginx executes for n accelerated 304s (1 KiB
+    file), start and stop included."""
+    out = os.path.join(ARGS.work, "cg-accel-%d.out" % n)
+    srv = CallgrindNginx("off", out, shim=True, shim_env=env, tag="-cg-accel")
+    srv.start()
+    try:
+        tag = prime(srv, "/f1k.bin", accelerated=True)
+        keepalive_requests(srv.port, "/f1k.bin", n, {"If-None-Match": tag})
+    finally:
+        srv.stop()
+    return cg_total(out)
+
+
+def section_accel(t):
+    """§10: an accelerated 304 on legacy nginx against nginx's own 304,
+    proxy_cache's and Varnish's (keep-alive, wrk); on a busybox CGI
+    against the substituted 304 (a connection per request)."""
+    d, env = accel_daemon()
+    fresh(d, "/", "3600")
+    accel = BenchNginx("off", shim=True, shim_env=env,
+                       tag="-accel").start()
+    own = nginx_etag().start()
+    origin = nginx_legacy(shim=True).start()
+    varnish = Varnish(origin.port, tag="-accel").start()
+    pcache = ProxyCacheNginx(origin.port, tag="-proxycache-accel").start()
+    secs = max(2, int(5 * ARGS.scale))
+    for label, name, size in SIZES[:2]:
+        path = "/" + name
+        tag = prime(accel, path, accelerated=True)
+        cases = [("accel", accel, path, {"If-None-Match": tag}),
+                 ("nginx", own, path,
+                  {"If-None-Match": prime(own, path)})]
+        otag = prime(origin, path)
+        for name_, srv in (("proxy_cache", pcache), ("varnish", varnish)):
+            prime(srv, path)
+            prime(srv, path)  # filled
+            cases.append((name_, srv, path, {"If-None-Match": otag}))
+        t[("accel", label)] = compare("accel %s" % label, cases, secs, True,
+                                      runner=wrk_run)
+    for s in (accel, own, origin, varnish, pcache):
+        s.stop()
+    if servers.have("valgrind"):
+        n1, n2 = 300, 1300  # exact counts: no need to scale
+        a, b = cg_accel(d, env, n1), cg_accel(d, env, n2)
+        t[("accel_instr",)] = (b - a) / float(n2 - n1)
+        log("accelerated 304: %.0f instructions/request" %
+            t[("accel_instr",)])
+    bb_accel = servers.BusyboxServer(ARGS.docroot, verbose=False, shim=True,
+                                     shim_env=env, workdir=ARGS.work,
+                                     tag="-accel").start()
+    bb_subst = busybox(shim=True).start()
+    # The floor of a connection per request: bare busybox answering a
+    # static file's revalidation itself (fork, parse, stat, 304, exit).
+    bb_bare = busybox().start()
+    fresh(d, "/", "off")
+    fresh(d, "/cgi-bin", "3600")
+    tag = prime(bb_accel, CGI_PATH, accelerated=True)
+    stag = prime(bb_subst, CGI_PATH)
+    btag = prime(bb_bare, "/page.html")
+    bbs = (bb_accel, bb_subst, bb_bare)
+    try:
+        t[("accel", "CGI")] = compare(
+            "accel CGI", [("accel", bb_accel, CGI_PATH,
+                           {"If-None-Match": tag}),
+                          ("subst", bb_subst, CGI_PATH,
+                           {"If-None-Match": stag}),
+                          ("floor", bb_bare, "/page.html",
+                           {"If-None-Match": btag})],
+            scaled(1500), False, runner=oneshot_run)
+    finally:
+        for srv in bbs:
+            srv.stop()
+    d.stop()
+
+
+# The API-polling run: POLL_CLIENTS keep-alive clients each revalidate
+# POLL_URLS URLs once a second with If-None-Match; 1% of the URLs change
+# every second; the route is fresh 1 s.
+POLL_CLIENTS = 64
+POLL_URLS = 100
+
+
+def poll_body(i, version):
+    return b'{"url": %d, "version": %d}\n' % (i, version)
+
+
+class PollClient:
+    """One keep-alive client: its URLs in order, one request at a time."""
+
+    def __init__(self, port, host, urls):
+        self.sock = socket.create_connection(("127.0.0.1", port))
+        self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        self.sock.setblocking(False)
+        self.host, self.urls = host, urls
+        self.buf = b""
+        self.next_i = 0
+        self.round_start = 0.0
+        self.pending = None  # (url index, version of the tag sent, when)
+
+
+def poll_run(port, docroot, secs, fresh_s):
+    """The polling run; returns requests, 304s and the 304s answered later
+    than fresh_s after their content changed (measured against the change
+    times recorded before each rename), and within it."""
+    import selectors
+    host = "127.0.0.1:%d" % port
+    tags = {}       # url index -> (tag, version) the clients last got
+    changes = {}    # (url index, version) -> when that version was replaced
+    version = {i: 0 for i in range(POLL_URLS)}
+    stop = threading.Event()
+
+    def changer():
+        k = 0
+        while not stop.wait(1.0 / max(1, POLL_URLS // 100)):
+            i = (k * 37) % POLL_URLS
+            k += 1
+            v = version[i]
+            changes[(i, v)] = time.time()
+            p = os.path.join(docroot, "api", "u%d.json" % i)
+            docroots.write_file(p + ".tmp", poll_body(i, v + 1))
+            os.rename(p + ".tmp", p)
+            version[i] = v + 1
+
+    sel = selectors.DefaultSelector()
+    clients = [PollClient(port, host, list(range(POLL_URLS)))
+               for _ in range(POLL_CLIENTS)]
+    stats = {"requests": 0, "304": 0, "200": 0, "stale_outside": 0,
+             "stale_within": 0}
+    lock = threading.Lock()
+
+    def send(c, now):
+        i = c.urls[c.next_i]
+        tag, v = tags.get(i, (None, None))
+        hdrs = [("If-None-Match", tag)] if tag else []
+        c.sock.send(wire.request_bytes("GET", "/api/u%d.json" % i, c.host,
+                                       hdrs))
+        c.pending = (i, v, time.time())
+
+    def on_response(c, r):
+        i, v, sent = c.pending
+        c.pending = None
+        stats["requests"] += 1
+        if r.status == 304:
+            stats["304"] += 1
+            replaced = changes.get((i, v))
+            if replaced is not None and sent > replaced:
+                stats["stale_outside" if sent > replaced + fresh_s
+                      else "stale_within"] += 1
+        elif r.status == 200:
+            stats["200"] += 1
+            m = re.match(rb'\{"url": (\d+), "version": (\d+)\}', r.body)
+            tags[i] = (r.first("ETag"), int(m.group(2)))
+
+    t_end = time.monotonic() + secs
+    th = threading.Thread(target=changer)
+    th.start()
+    for c in clients:
+        c.round_start = time.monotonic()
+        sel.register(c.sock, selectors.EVENT_READ, c)
+        send(c, c.round_start)
+    try:
+        while time.monotonic() < t_end:
+            for key, _ in sel.select(timeout=0.05):
+                c = key.data
+                chunk = c.sock.recv(65536)
+                if not chunk:
+                    raise RuntimeError("server closed a polling connection")
+                c.buf += chunk
+                r, used = wire.parse_one(c.buf, "GET", eof=False)
+                if r is None:
+                    continue
+                c.buf = c.buf[used:]
+                with lock:
+                    on_response(c, r)
+                c.next_i += 1
+                if c.next_i == len(c.urls):  # a round done: wait its second
+                    c.next_i = 0
+                    c.round_start += 1.0
+                if time.monotonic() >= c.round_start or c.next_i:
+                    send(c, time.monotonic())
+            now = time.monotonic()
+            for c in clients:
+                if c.pending is None and now >= c.round_start:
+                    send(c, now)
+    finally:
+        stop.set()
+        th.join()
+        for c in clients:
+            c.sock.close()
+    return stats
+
+
+def section_poll(t):
+    """§10: the API-polling run, accelerated (fresh 1 s) and not (the
+    shim substitutes the 304 after the server ran)."""
+    api = os.path.join(ARGS.docroot, "api")
+    os.makedirs(api, exist_ok=True)
+    for i in range(POLL_URLS):
+        docroots.write_file(os.path.join(api, "u%d.json" % i),
+                            poll_body(i, 0))
+    d, env = accel_daemon()
+    srv = BenchNginx("off", shim=True, shim_env=env, tag="-poll").start()
+    secs = max(5, int(10 * ARGS.scale))
+    res = {}
+    for mode in ("substituted", "accelerated"):
+        fresh(d, "/api", "1" if mode == "accelerated" else "off")
+        before = d.stats()
+        cpu0 = tree_cpu_ns(srv.proc.pid)
+        st = poll_run(srv.port, ARGS.docroot, secs, 1.0)
+        cpu1 = tree_cpu_ns(srv.proc.pid)
+        time.sleep(0.5)  # the last events reach notmodd
+        after = d.stats()
+        for k in ("hits_accelerated", "hits_substituted"):
+            st[k] = after[k] - before[k]
+        st["cpu_us"] = (cpu1 - cpu0) / 1000.0 / max(st["requests"], 1)
+        st["rps"] = st["requests"] / secs
+        res[mode] = st
+        log("poll %s: %r" % (mode, st))
+    t[("poll",)] = res
+    srv.stop()
+    d.stop()
+
+
 def verdict(ok):
     return "met" if ok else "**MISSED**"
 
@@ -985,6 +1391,55 @@ def table(t):
             {one: "%.0f → %.0f, **%.3f** %s" % (
                 ex["exec_bare_us"], ex["exec_preload_us"], ex["exec_ratio"],
                 verdict(ex["exec_ratio"] <= 1.10))}, "≤ 1.10")
+    # §10
+    for who, tgt, lim in (("nginx", "≤ 0.5", 0.5), ("proxy_cache", "≤ 0.4",
+                                                     0.4),
+                          ("varnish", "≤ 0.3", 0.3)):
+        def acell(v, who=who, lim=lim):
+            r = v[who]["ratio"]  # other / accel
+            return "%.1f vs %.1f, **%.3f** %s" % (
+                v["accel"]["cpu_us"], v[who]["cpu_us"], 1.0 / r,
+                verdict(1.0 / r <= lim))
+        row("10", "accelerated 304 (keep-alive, wrk): CPU µs/req accel vs "
+            "%s, ratio accel/%s" % (who, who),
+            each(lambda c: ("accel", c) if c != "CGI" else None, acell), tgt)
+    row("10", "accelerated 304: user-space CPU µs/req (the rest is the "
+        "kernel's): accel / nginx / proxy_cache / varnish",
+        each(lambda c: ("accel", c) if c != "CGI" else None,
+             lambda v: " / ".join("%.1f" % v[k]["user_us"] for k in (
+                 "accel", "nginx", "proxy_cache", "varnish"))))
+    ai = t.get(("accel_instr",))
+    if ai:
+        row("10", "user-space instructions per accelerated 304 (callgrind, "
+            "nginx 1 KiB keep-alive; §7 has nginx's own 304 and the "
+            "substituted one)", {cols[0]: "%.0f" % ai})
+    row("10", "accelerated 304 req/s: accel / nginx / proxy_cache / varnish",
+        each(lambda c: ("accel", c) if c != "CGI" else None,
+             lambda v: " / ".join("%.0f" % v[k]["rps"] for k in (
+                 "accel", "nginx", "proxy_cache", "varnish"))))
+    row("10", "busybox CGI, a connection per request: CPU µs/req accelerated "
+        "vs substituted 304, ratio",
+        each(lambda c: ("accel", c) if c == "CGI" else None,
+             lambda v: "%.0f vs %.0f, **%.3f** %s (busybox's own 304 "
+             "for a static file, bare: %.0f)" % (
+                 v["accel"]["cpu_us"], v["subst"]["cpu_us"],
+                 1.0 / v["subst"]["ratio"],
+                 verdict(1.0 / v["subst"]["ratio"] <= 0.05),
+                 v["floor"]["cpu_us"])), "≤ 0.05")
+    p = t.get(("poll",))
+    if p:
+        a, s_ = p["accelerated"], p["substituted"]
+        row("10", "API polling (%d clients x %d URLs, If-None-Match, 1%% "
+            "changing per s, fresh 1 s): requests/s; server CPU µs/req "
+            "without acceleration → with; 304s accelerated / substituted; "
+            "stale 304s outside / within the freshness" % (POLL_CLIENTS,
+                                                          POLL_URLS),
+            {one: "%.0f/s; %.1f → %.1f; %d / %d; **%d** %s / %d" % (
+                a["rps"], s_["cpu_us"], a["cpu_us"], a["hits_accelerated"],
+                a["hits_substituted"], a["stale_outside"],
+                verdict(a["stale_outside"] == 0 and
+                        s_["stale_outside"] == 0), a["stale_within"])},
+            "0 outside")
     head = ("| § | measurement | %s | target |\n|---|---|%s---|" %
             (" | ".join(cols), "---|" * len(cols)))
     return head + "\n" + "\n".join(rows) + "\n"
@@ -998,7 +1453,7 @@ def main():
     ap.add_argument("--out")
     ap.add_argument("--rounds", type=int, default=4)
     ap.add_argument("--scale", type=float, default=1.0)
-    ap.add_argument("--sections", default="1,2,3,4,5,6,7,8,9")
+    ap.add_argument("--sections", default="1,2,3,4,5,6,7,8,9,10")
     ARGS = ap.parse_args()
     servers.use_build_dir(ARGS.build)
     ARGS.work = os.path.abspath(ARGS.work)
@@ -1014,7 +1469,8 @@ def main():
              ("3", section_synthesis), ("4", section_memory),
              ("5", section_daemon), ("6", section_micro),
              ("7", section_instructions), ("8", section_tls),
-             ("9", section_exec)]
+             ("9", section_exec), ("10", section_accel),
+             ("10", section_poll)]
     try:
         for sec, fn in steps:
             if sec in wanted or (sec == "6" and "5" in wanted):

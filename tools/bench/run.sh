@@ -12,7 +12,7 @@
 #
 # Usage: tools/bench/run.sh [--no-install] [--no-record]
 # Environment: BENCH_ROUNDS (default 4), BENCH_SCALE (request counts x F,
-# default 1), BENCH_SECTIONS (default 1,2,3,4,5,6,7,8,9).
+# default 1), BENCH_SECTIONS (default 1,2,3,4,5,6,7,8,9,10).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 NM_ROOT=$PWD
@@ -73,7 +73,7 @@ started=$(date +%s)
 timeout --signal=TERM --kill-after=20 900 \
     python3 tools/bench/bench.py --build build --work "$WORK" \
     --rounds "${BENCH_ROUNDS:-4}" --scale "${BENCH_SCALE:-1}" \
-    --sections "${BENCH_SECTIONS:-1,2,3,4,5,6,7,8,9}" --out "$WORK/table.md" &
+    --sections "${BENCH_SECTIONS:-1,2,3,4,5,6,7,8,9,10}" --out "$WORK/table.md" &
 bench_pid=$!
 wait "$bench_pid"
 bench_pid=""
