@@ -547,7 +547,11 @@ ssize_t nm_phase_write(struct nm_conn *c, nm_handle_t h, enum nm_write_op op,
         struct nm_cursor peek = w.k;
         bool has_input = nm_cursor_piece(&peek, &p) > 0;
         bool has_prefix = w.prefix_held + w.prefix_input > 0;
-        if (!has_input && !has_prefix)
+        /* Out of bytes: done, except that a body held for its tag may be
+         * whole already (Content-Length: 0; nginx writes an empty file's
+         * head and nothing more): phase_hold answers it now, not at the
+         * hold's deadline, or returns. */
+        if (!has_input && !has_prefix && c->phase != NM_PHASE_HOLD)
             return (ssize_t)w.done;
         enum step s;
         switch (c->phase) {

@@ -489,6 +489,42 @@ class OwnNginx(AccelNginx):
             '"max-age=2"; }', **kw)
 
 
+class TwoWorkers(DaemonFixture):
+    """nginx with two workers forked by its master (which never accepts):
+    a head one worker kept answers the revalidations the other reads."""
+
+    @classmethod
+    def start_servers(cls):
+        cls.server = cls.start(servers.NginxServer(
+            docroots.make_docroot(cls.base), validators="off", workers=2,
+            shim=True, shim_env=cls.shim_env))
+        cls.fresh("/", "60")
+
+    def test_workers_share_what_is_kept(self):
+        c = Conn(self.server.port)
+        tag = c.request("GET", "/index.html", HOST).first("ETag")
+        c.close()
+        self.wait_current("/index.html", tag)
+        with open(os.path.join(self.server.tmp, "access.log")) as f:
+            n = len(f.read().splitlines())
+        # New connections land on either worker (nginx's accept_mutex is
+        # off): a worker that did not keep the head would substitute, and
+        # its 304 would carry no Age.
+        for _ in range(20):
+            s = socket.create_connection(("127.0.0.1", self.server.port),
+                                         timeout=5)
+            s.sendall(request_bytes("GET", "/index.html", HOST,
+                                    [("If-None-Match", tag)]))
+            r = parse_responses(s.recv(65536), ["GET"])[0][0]
+            s.close()
+            self.assert_304_of(r, tag)
+        with open(os.path.join(self.server.tmp, "access.log")) as f:
+            self.assertEqual(len(f.read().splitlines()), n)
+        workers = [p for p in servers.tree_pids(self.server.proc.pid)
+                   if p != self.server.proc.pid]
+        self.assertEqual(len(workers), 2, workers)
+
+
 class CgiMixin:
     """A CGI that counts its runs, on a server that runs it its way."""
 
