@@ -27,15 +27,19 @@ extern bool nm_hooks_is_active __attribute__((visibility("hidden")));
 /* Calls made by the shim itself on this thread are never followed. */
 extern __thread int nm_hooks_in_shim __attribute__((visibility("hidden")));
 
+/* Relaxed loads (plain moves): activation sets the flags from whichever
+ * thread meets the first socket while others read them. */
 static inline bool nm_hooks_should_follow(void)
 {
-    return nm_hooks_is_active && nm_hooks_in_shim == 0;
+    return __atomic_load_n(&nm_hooks_is_active, __ATOMIC_RELAXED) &&
+           nm_hooks_in_shim == 0;
 }
 
 /* Armed and not inside the shim: a hook may look for the first socket. */
 static inline bool nm_hooks_is_looking(void)
 {
-    return nm_hooks_is_armed && nm_hooks_in_shim == 0;
+    return __atomic_load_n(&nm_hooks_is_armed, __ATOMIC_RELAXED) &&
+           nm_hooks_in_shim == 0;
 }
 
 /* Activates the shim (once per process; hooks_proc.c) when armed; true

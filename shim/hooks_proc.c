@@ -64,7 +64,7 @@ static void after_fork_child(void)
     /* Forked while another thread was setting up: this copy of the shim
      * would wait for it forever; it stays out of the way instead. */
     if (atomic_load(&setup_state) == SETUP_RUNNING) {
-        nm_hooks_is_armed = false;
+        __atomic_store_n(&nm_hooks_is_armed, false, __ATOMIC_RELAXED);
         atomic_store(&setup_state, SETUP_DONE);
     }
     nm_filehash_after_fork_child();
@@ -146,7 +146,7 @@ bool nm_hooks_activate(void)
 /* exit() (not _exit) after writing a response: deliver what is held. */
 __attribute__((destructor)) static void nm_shim_fini(void)
 {
-    if (nm_hooks_is_active) {
+    if (__atomic_load_n(&nm_hooks_is_active, __ATOMIC_RELAXED)) {
         QUIETLY(nm_process_at_exit());
         /* A process that answered only from the read side (accelerated
          * 304s) closes nothing before it exits: its events go now. */

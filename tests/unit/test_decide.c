@@ -394,11 +394,50 @@ static void synth_lines_in_order_and_bounded(void **state)
     assert_int_equal(nm_decide_synth_lines(&sy, true, out, 20), 0);
 }
 
+/* The response's Date, in each form, one after the other: a Date seen
+ * before (kept from the last parse) never stands for another. */
+static void response_date_of_each_response(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *date;
+        int64_t expected; /* -1: unreadable */
+    } rows[] = {
+        {D_NOW, NOW},
+        {D_NOW, NOW},
+        {D_LM, 784111777},
+        {D_NOW, NOW},
+        {"Sunday, 06-Nov-94 08:49:37 GMT", 784111777},
+        {"Sun Nov  6 08:49:37 1994", 784111777},
+        {"Tue, 14 Nov 2023 22:13:21 GMT", NOW + 1},
+        {"Tue, 14 Nov 2023 22:13:2x GMT", -1},
+        {D_NOW, NOW},
+    };
+    int failures = 0;
+    for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
+        static nm_resp_t resp;
+        char text[160];
+        snprintf(text, sizeof text,
+                 "HTTP/1.1 200 OK\r\nDate: %s\r\nContent-Length: 5\r\n",
+                 rows[i].date);
+        assert_true(parse_resp(text, false, &resp));
+        nm_synth_t sy;
+        nm_decide_synth_start(&sy, &resp, TAG, NOW);
+        if (sy.date != rows[i].expected) {
+            print_error("row %zu (%s): got %lld, want %lld\n", i, rows[i].date,
+                        (long long)sy.date, (long long)rows[i].expected);
+            failures++;
+        }
+    }
+    assert_int_equal(failures, 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(decision_rows),
         cmocka_unit_test(synth_lines_in_order_and_bounded),
+        cmocka_unit_test(response_date_of_each_response),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
