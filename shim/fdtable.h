@@ -13,7 +13,10 @@
 #define NM_FD_UNKNOWN ((uintptr_t)0)   /* never looked at: may adopt lazily */
 #define NM_FD_IGNORED ((uintptr_t)1)   /* not ours: pass through for life */
 #define NM_FD_LISTEN_OK ((uintptr_t)2) /* a TCP listener on a handled port */
-#define NM_FD_IS_CONN(v) ((v) > NM_FD_LISTEN_OK)
+/* the ciphertext socket of a TLS connection (its SSL is followed): passed
+ * through as ignored, but its close or shutdown ends that connection */
+#define NM_FD_TLS ((uintptr_t)3)
+#define NM_FD_IS_CONN(v) ((v) > NM_FD_TLS)
 
 /* Highest fd number tracked (+1); others always pass through. */
 #define NM_FD_MAX (1 << 20)

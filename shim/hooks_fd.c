@@ -1,11 +1,13 @@
 /* hooks_fd.c - the hooks of fd lifecycles: accept and connect (which
  * sockets to follow), close, shutdown, dup and close_range (an fd stops or
- * starts naming a connection; what the shim holds or owes goes out first),
- * and open (a file is never a connection). Thin doors to track.c. */
+ * starts naming a connection; what the shim holds or owes goes out first,
+ * through the SSL for a TLS connection's socket), and open (a file is
+ * never a connection). Thin doors to track.c and hooks_ssl.c. */
 #include "hooks.h"
 
 #include "fdtable.h"
 #include "headcache.h"
+#include "hooks_ssl.h"
 #include "report.h"
 #include "symbols.h"
 #include "track.h"
@@ -17,10 +19,19 @@
 
 /* ---- fd lifecycle ---- */
 
+/* fd's socket ends (close, shutdown): a TLS connection carried on it is
+ * drained through its SSL first. */
+static void tls_socket_ends(int fd)
+{
+    if (nm_fdtable_get(fd) == NM_FD_TLS)
+        nm_hooks_ssl_socket_ends(fd);
+}
+
 static void forget(int fd)
 {
     if (nm_hooks_may_touch_state())
-        QUIETLY(nm_hooks_forget_cached(fd); nm_track_forget_fd(fd));
+        QUIETLY(tls_socket_ends(fd); nm_hooks_forget_cached(fd);
+                nm_track_forget_fd(fd));
 }
 
 /* A connection accepted on listen_fd: follow it if the listener is ours.
@@ -63,7 +74,7 @@ EXPORT int close(int fd)
 EXPORT int shutdown(int fd, int how)
 {
     if (nm_hooks_may_touch_state() && how != SHUT_RD)
-        QUIETLY(nm_track_drain(fd));
+        QUIETLY(tls_socket_ends(fd); nm_track_drain(fd));
     return nm_real_shutdown(fd, how);
 }
 

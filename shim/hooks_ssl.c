@@ -75,14 +75,17 @@ static int no_libssl(void)
 
 /* ---- the ciphertext socket ---- */
 
-/* fd carries this SSL's records: the plain socket hooks must never follow
- * it (its bytes are not HTTP), whatever they adopted at accept. */
-static void mark_ciphertext(int fd)
+/* fd carries the records of t's SSL: the plain socket hooks must never
+ * follow it (its bytes are not HTTP), whatever they adopted at accept; its
+ * close or shutdown ends t's connection (nm_hooks_ssl_socket_ends). */
+static void mark_ciphertext(struct nm_tls *t, int fd)
 {
     if (fd < 0)
         return;
     nm_track_drop_stale_fd(fd);
-    nm_fdtable_set(fd, NM_FD_IGNORED);
+    nm_fdtable_set(fd, t != NULL ? NM_FD_TLS : NM_FD_IGNORED);
+    if (t != NULL)
+        nm_tls_set_fd(t, fd);
 }
 
 static void learn_fds(SSL *s)
@@ -94,9 +97,19 @@ static void learn_fds(SSL *s)
         t->rfd = rfd;
         t->wfd = wfd;
     }
-    mark_ciphertext(rfd);
+    mark_ciphertext(t, rfd);
     if (wfd != rfd)
-        mark_ciphertext(wfd);
+        mark_ciphertext(t, wfd);
+}
+
+void nm_hooks_ssl_socket_ends(int fd)
+{
+    struct nm_tls *t = nm_tls_of_fd(fd);
+    if (t == NULL || t->conn == NULL)
+        return;
+    in_ssl++;
+    nm_tlsconn_forget(t, true);
+    in_ssl--;
 }
 
 /* ---- the verdict ---- */

@@ -9,6 +9,7 @@
 
 #include <stddef.h>
 #include <stdlib.h>
+#include <string.h>
 
 #define BUCKETS_FIRST 256
 
@@ -16,6 +17,11 @@ static nm_spin_t table_lock = NM_SPIN_INIT;
 static struct nm_tls **buckets;
 static size_t bucket_count; /* a power of two, or 0 before the first add */
 static uint64_t entry_count;
+/* fd -> the entry whose ciphertext socket it is: the socket's close must
+ * find its SSL (python closes the socket without SSL_shutdown). Grown to
+ * the highest fd seen, under the same lock. */
+static struct nm_tls **by_fd;
+static size_t by_fd_len;
 
 static size_t bucket_of(const void *ssl, size_t count)
 {
@@ -85,6 +91,45 @@ struct nm_tls *nm_tls_get_or_add(const void *ssl)
     return t;
 }
 
+/* Forgets the sockets that name t (its entry goes); a number already
+ * reused by another entry stays that one's. */
+static void unname_locked(const struct nm_tls *t)
+{
+    int fds[2] = {t->rfd, t->wfd};
+    for (int i = 0; i < 2; i++)
+        if (fds[i] >= 0 && (size_t)fds[i] < by_fd_len && by_fd[fds[i]] == t)
+            by_fd[fds[i]] = NULL;
+}
+
+void nm_tls_set_fd(struct nm_tls *t, int fd)
+{
+    if (fd < 0 || fd >= (1 << 20))
+        return;
+    nm_spin_lock(&table_lock);
+    if ((size_t)fd >= by_fd_len) {
+        size_t n = by_fd_len ? by_fd_len : 64;
+        while (n <= (size_t)fd)
+            n *= 2;
+        struct nm_tls **grown = nm_realloc(by_fd, n * sizeof(*grown));
+        if (grown != NULL) {
+            memset(grown + by_fd_len, 0, (n - by_fd_len) * sizeof(*grown));
+            by_fd = grown;
+            by_fd_len = n;
+        }
+    }
+    if ((size_t)fd < by_fd_len)
+        by_fd[fd] = t;
+    nm_spin_unlock(&table_lock);
+}
+
+struct nm_tls *nm_tls_of_fd(int fd)
+{
+    nm_spin_lock(&table_lock);
+    struct nm_tls *t = fd >= 0 && (size_t)fd < by_fd_len ? by_fd[fd] : NULL;
+    nm_spin_unlock(&table_lock);
+    return t;
+}
+
 struct nm_tls *nm_tls_take(const void *ssl)
 {
     nm_spin_lock(&table_lock);
@@ -98,6 +143,7 @@ struct nm_tls *nm_tls_take(const void *ssl)
             *pp = t->next;
             t->next = NULL;
             entry_count--;
+            unname_locked(t);
         }
     }
     nm_spin_unlock(&table_lock);

@@ -60,6 +60,12 @@ struct nm_tls *nm_tls_get_or_add(const void *ssl);
 struct nm_tls *nm_tls_take(const void *ssl);
 void nm_tls_free(struct nm_tls *t);
 
+/* fd is t's ciphertext socket (SSL_set_fd, a socket BIO). */
+void nm_tls_set_fd(struct nm_tls *t, int fd);
+
+/* The entry whose ciphertext socket is fd, or NULL. */
+struct nm_tls *nm_tls_of_fd(int fd);
+
 /* Entries in the table (for the log and the tests). */
 uint64_t nm_tls_count(void);
 

@@ -120,29 +120,48 @@ bool nm_transport_tls_finish(struct nm_tls *t)
     return true;
 }
 
-/* The next run of iov from i into one real write: pieces adjacent in
- * memory as they are, small ones gathered through stage (RECORD_MAX
- * bytes). Returns the index after the run. */
-static int next_run(const struct iovec *iov, int cnt, int i, char *stage,
-                    const char **p, size_t *len)
+/* Where send_iov stands in its iovecs. */
+struct at {
+    int i;      /* the piece */
+    size_t off; /* bytes of it already written */
+};
+
+/* The next real write of iov from *a, which it advances past it: the
+ * pieces from there that are adjacent in memory, as they are, when they
+ * fill a record or end the iovecs; else pieces gathered through stage up
+ * to one full record (RECORD_MAX), the last one cut where the record is
+ * full. A head in front of a body thus leaves as the server's own
+ * buffered writes would (one full record, then the rest), not as a small
+ * record the client wakes up for alone. */
+static void next_run(const struct iovec *iov, int cnt, struct at *a,
+                     char *stage, const char **p, size_t *len)
 {
-    *p = iov[i].iov_base;
-    *len = iov[i].iov_len;
-    for (i++; i < cnt && iov[i].iov_len > 0 &&
-              (const char *)iov[i].iov_base == *p + *len;
-         i++)
-        *len += iov[i].iov_len;
-    if (i == cnt || *len + iov[i].iov_len > RECORD_MAX)
-        return i;
-    memcpy(stage, *p, *len);
-    size_t n = *len;
-    for (; i < cnt && n + iov[i].iov_len <= RECORD_MAX; i++) {
-        memcpy(stage + n, iov[i].iov_base, iov[i].iov_len);
-        n += iov[i].iov_len;
+    *len = iov[a->i].iov_len - a->off;
+    if (*len == 0) { /* an empty piece, maybe with no buffer at all */
+        *a = (struct at){a->i + 1, 0};
+        return;
+    }
+    *p = (const char *)iov[a->i].iov_base + a->off;
+    int next = a->i + 1;
+    while (next < cnt && (const char *)iov[next].iov_base == *p + *len)
+        *len += iov[next++].iov_len;
+    if (*len >= RECORD_MAX || next == cnt) {
+        *a = (struct at){next, 0};
+        return;
+    }
+    size_t got = 0;
+    while (a->i < cnt && got < RECORD_MAX) {
+        size_t take = iov[a->i].iov_len - a->off;
+        if (take > RECORD_MAX - got)
+            take = RECORD_MAX - got;
+        memcpy(stage + got, (const char *)iov[a->i].iov_base + a->off, take);
+        got += take;
+        a->off += take;
+        if (a->off == iov[a->i].iov_len)
+            *a = (struct at){a->i + 1, 0};
     }
     *p = stage;
-    *len = n;
-    return i;
+    *len = got;
 }
 
 /* "The peer is gone" for the caller (transport.h), whatever errno the
@@ -166,15 +185,13 @@ static ssize_t send_iov(struct nm_tls *t, const struct iovec *iov, int cnt,
     }
     size_t total = 0;
     char stage[RECORD_MAX];
-    int i = 0;
-    while (i < cnt) {
-        if (iov[i].iov_len == 0) {
-            i++;
-            continue;
-        }
+    struct at a = {0, 0};
+    while (a.i < cnt) {
         const char *p;
         size_t len;
-        i = next_run(iov, cnt, i, stage, &p, &len);
+        next_run(iov, cnt, &a, stage, &p, &len);
+        if (len == 0)
+            continue;
         size_t want = is_own && len > OWN_WRITE_MAX ? OWN_WRITE_MAX : len;
         if (is_own)
             nm_ssl.err_set_mark();

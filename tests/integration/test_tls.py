@@ -470,6 +470,35 @@ class Renegotiation(PairCase):
         EXTRA["TLS 1.2 renegotiation mid-connection (python)"] = "✓"
 
 
+class CloseDelimitedPython(PairCase):
+    """python's server ends a body without length or chunks by closing its
+    socket, with no SSL_shutdown (the ssl module frees the SSL as it shuts
+    the socket down): the shim holds such a body for its tag and must send
+    it through the SSL before either goes."""
+
+    base_cls = ts.PythonTlsServer
+    extra_kw = {}
+    needs = ["python3"]
+
+    def test_close_delimited_body_tagged_and_revalidated(self):
+        what = "close-delimited body, socket closed without SSL_shutdown " \
+               "(python)"
+        EXTRA[what] = "✗"
+        b, _ = request(self.bare.port, "GET", "/app/close", close=True)
+        s, _ = request(self.shim.port, "GET", "/app/close", close=True)
+        self.assertEqual((b.status, s.status), (200, 200))
+        self.assertEqual(b.framing, "close")
+        self.assertEqual(s.body, b.body)
+        self.assertGreater(len(b.body), 0)
+        tag = s.first("ETag")
+        self.assertTrue(tag and tag.startswith('"nm-'), s.head_raw)
+        r, ex = request(self.shim.port, "GET", "/app/close",
+                        [("If-None-Match", tag)], close=True)
+        self.assertEqual(r.status, 304, ex.raw[:300])
+        self.assertIn("close", (r.first("Connection") or "").lower())
+        EXTRA[what] = "✓"
+
+
 class Ktls(PairCase):
     """nginx with `ssl_conf_command Options KTLS`: bodies go through
     SSL_sendfile, which the shim follows like sendfile."""

@@ -1,7 +1,9 @@
 """python3's http.server with its sockets wrapped by ssl (the TLS suite,
 test_tls.py): HTTP/1.1 keep-alive, files under the docroot with
-Last-Modified and no ETag, and /app/stream, a body written in two parts
-50 ms apart (chunked, no length).
+Last-Modified and no ETag, /app/stream, a body written in two parts
+50 ms apart (chunked, no length), and /app/close, a body without length
+or chunks whose end is the connection's close (which the ssl module makes
+without SSL_shutdown).
 
 usage: tls_http_server.py PORT DOCROOT CERT KEY [--alpn P1,P2]
                           [--allow-client-renegotiation]
@@ -38,6 +40,13 @@ class Handler(http.server.SimpleHTTPRequestHandler):
                 self.wfile.flush()
                 time.sleep(0.05)
             self.wfile.write(b"0\r\n\r\n")
+            return
+        if self.path == "/app/close":
+            self.send_response(200)
+            self.send_header("Content-Type", "text/plain")
+            self.end_headers()
+            self.wfile.write(b"a body whose end is the close\n" * 20)
+            self.close_connection = True
             return
         super().do_GET()
 
