@@ -3,6 +3,7 @@
  * most requests fail (not conditional, no route with freshness) first. */
 #include "accel.h"
 
+#include "decide.h"
 #include "exchange.h"
 #include "kept.h"
 #include "log.h"
@@ -46,35 +47,17 @@ static bool is_candidate(const nm_req_t *r)
            !(r->flags & (cut | NM_REQ_UPGRADE));
 }
 
-static nm_slice_t field(const char *p, size_t len, bool is_present)
-{
-    nm_slice_t s = {is_present ? p : NULL, len};
-    return s;
-}
-
 /* The request's conditions against the kept 200's validators, as a
  * substitution would judge them (nm_decide_not_modified). */
 static void cond_of(const nm_req_t *r, const struct nm_kept_head *k,
                     int64_t now, nm_cond_input_t *in)
 {
-    *in = (nm_cond_input_t){
-        .method = r->method,
-        .status = 200,
-        .if_match =
-            field(r->if_match, r->if_match_len, r->flags & NM_REQ_HAS_IF_MATCH),
-        .if_none_match = field(r->inm, r->inm_len, r->flags & NM_REQ_HAS_INM),
-        .if_modified_since =
-            field(r->ims, r->ims_len, r->flags & NM_REQ_HAS_IMS),
-        .if_unmodified_since =
-            field(r->ius, r->ius_len, r->flags & NM_REQ_HAS_IUS),
-        .is_ims_multi = r->flags & NM_REQ_IMS_MULTI,
-        .is_ius_multi = r->flags & NM_REQ_IUS_MULTI,
-        .is_cond_truncated = r->flags & NM_REQ_TRUNCATED_COND,
-        .etag = field(k->tag, k->tag_len, true),
-        .last_modified = k->last_modified,
-        .is_lm_exact = k->is_lm_exact,
-        .now = now,
-    };
+    nm_decide_cond_request(r, in);
+    in->status = 200;
+    in->etag = (nm_slice_t){k->tag, k->tag_len};
+    in->last_modified = k->last_modified;
+    in->is_lm_exact = k->is_lm_exact;
+    in->now = now;
 }
 
 /* Rule 4 of "Deciding on a read": the store's current tag for the URL is

@@ -23,19 +23,10 @@ static nm_slice_t field(const char *p, size_t len, bool is_present)
     return s;
 }
 
-bool nm_decide_not_modified(const nm_req_t *r, const nm_resp_t *resp,
-                            const nm_synth_t *sy, int64_t now)
+void nm_decide_cond_request(const nm_req_t *r, nm_cond_input_t *in)
 {
-    if (resp->status != 200 || (resp->flags & NM_RESP_TRUNCATED_VALIDATOR))
-        return false;
-    if (!nm_decide_is_conditional(r))
-        return false;
-    if (sy == NULL &&
-        !(resp->flags & (NM_RESP_HAS_ETAG | NM_RESP_HAS_LAST_MODIFIED)))
-        return false;
-    nm_cond_input_t in = {
+    *in = (nm_cond_input_t){
         .method = r->method,
-        .status = resp->status,
         .if_match =
             field(r->if_match, r->if_match_len, r->flags & NM_REQ_HAS_IF_MATCH),
         .if_none_match = field(r->inm, r->inm_len, r->flags & NM_REQ_HAS_INM),
@@ -46,13 +37,29 @@ bool nm_decide_not_modified(const nm_req_t *r, const nm_resp_t *resp,
         .is_ims_multi = r->flags & NM_REQ_IMS_MULTI,
         .is_ius_multi = r->flags & NM_REQ_IUS_MULTI,
         .is_cond_truncated = r->flags & NM_REQ_TRUNCATED_COND,
-        .etag = sy ? field(sy->tag, sy->tag_len, true)
-                   : field(resp->etag, resp->etag_len,
-                           resp->flags & NM_RESP_HAS_ETAG),
-        .last_modified = sy ? sy->last_modified : -1,
-        .is_lm_exact = sy != NULL && sy->last_modified >= 0,
-        .now = now,
+        .last_modified = -1,
     };
+}
+
+bool nm_decide_not_modified(const nm_req_t *r, const nm_resp_t *resp,
+                            const nm_synth_t *sy, int64_t now)
+{
+    if (resp->status != 200 || (resp->flags & NM_RESP_TRUNCATED_VALIDATOR))
+        return false;
+    if (!nm_decide_is_conditional(r))
+        return false;
+    if (sy == NULL &&
+        !(resp->flags & (NM_RESP_HAS_ETAG | NM_RESP_HAS_LAST_MODIFIED)))
+        return false;
+    nm_cond_input_t in;
+    nm_decide_cond_request(r, &in);
+    in.status = resp->status;
+    in.etag =
+        sy ? field(sy->tag, sy->tag_len, true)
+           : field(resp->etag, resp->etag_len, resp->flags & NM_RESP_HAS_ETAG);
+    in.last_modified = sy ? sy->last_modified : -1;
+    in.is_lm_exact = sy != NULL && sy->last_modified >= 0;
+    in.now = now;
     int64_t lm;
     if ((resp->flags & NM_RESP_HAS_LAST_MODIFIED) &&
         nm_httpdate_parse(resp->last_modified, resp->last_modified_len, now,

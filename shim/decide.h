@@ -13,6 +13,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "cond.h"
 #include "http_req.h"
 #include "http_resp.h"
 #include "snapshot.h"
@@ -58,6 +59,11 @@ typedef struct nm_synth {
 /* Is this request one a 304 could answer (GET/HEAD with If-None-Match or
  * If-Modified-Since, none of it truncated)? */
 bool nm_decide_is_conditional(const nm_req_t *req);
+
+/* The request's side of a condition check (method and the four
+ * conditional fields, with their truncation and multiple-line flags);
+ * the caller fills the response's validators, status and now. */
+void nm_decide_cond_request(const nm_req_t *req, nm_cond_input_t *in);
 
 /* RFC 9110 §13.2.2: may this 200 become a 304? With sy, the validators
  * are notmod's (its Last-Modified matched exactly); without, the

@@ -8,7 +8,7 @@
 #include "headcache.h"
 
 #include "config.h"
-#include "spin.h"
+#include "shared_map.h"
 #include "symbols.h"
 
 #include "bodyhash.h"
@@ -20,15 +20,13 @@
 #include <stdio.h>
 #include <string.h>
 #include <strings.h>
-#include <sys/mman.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
 #define SLOTS 1024
 #define PATH_CAP 256 /* longer paths are not remembered */
-#define LOCK_TRIES 256
-#define RECENT 4 /* files a thread opened that a body may be */
+#define RECENT 4     /* files a thread opened that a body may be */
 
 /* What a slot remembers of one URL's 200. */
 struct rec {
@@ -53,37 +51,20 @@ struct opened {
     char path[PATH_CAP];
 };
 
-static struct entry *_Atomic table;
+static _Atomic(void *) table;
+
+/* The shared table, or NULL before (or without) nm_headcache_init. */
+static struct entry *entries(void)
+{
+    return nm_shared_map_get(&table);
+}
 static __thread struct opened recent[RECENT] = {
     {-1, ""}, {-1, ""}, {-1, ""}, {-1, ""}};
 static __thread unsigned recent_next;
 
 void nm_headcache_init(void)
 {
-    if (atomic_load(&table) != NULL)
-        return;
-    void *p = mmap(NULL, SLOTS * sizeof(struct entry), PROT_READ | PROT_WRITE,
-                   MAP_SHARED | MAP_ANONYMOUS, -1, 0);
-    if (p == MAP_FAILED)
-        return;
-    struct entry *none = NULL;
-    if (!atomic_compare_exchange_strong(&table, &none, p))
-        munmap(p, SLOTS * sizeof(struct entry)); /* another thread's won */
-}
-
-static bool try_lock(struct entry *e)
-{
-    for (int n = 0; n < LOCK_TRIES; n++) {
-        if (!atomic_flag_test_and_set_explicit(&e->busy, memory_order_acquire))
-            return true;
-        NM_CPU_RELAX();
-    }
-    return false;
-}
-
-static void unlock(struct entry *e)
-{
-    atomic_flag_clear_explicit(&e->busy, memory_order_release);
+    nm_shared_map_once(&table, SLOTS * sizeof(struct entry));
 }
 
 /* XXH3 (libxxhash, already here for body tags): a keyed FNV walked the
@@ -185,12 +166,12 @@ static bool has_vary(const nm_resp_t *resp, const char *head, size_t head_len)
 /* Is slot e already n (path aside)? The steady state: no syscall. */
 static bool is_known(struct entry *e, const struct rec *n)
 {
-    if (!try_lock(e))
+    if (!nm_shared_try_lock(&e->busy))
         return true; /* busy: leave it to the other writer */
     bool same =
         e->r.url_hash == n->url_hash && e->r.meta_hash == n->meta_hash &&
         nm_file_id_equal(&e->r.id, &n->id) && strcmp(e->r.tag, n->tag) == 0;
-    unlock(e);
+    nm_shared_unlock(&e->busy);
     return same;
 }
 
@@ -198,7 +179,8 @@ void nm_headcache_put_file(const nm_req_t *req, const nm_resp_t *resp,
                            const char *head, size_t head_len, const char *tag,
                            int fd, const nm_file_id_t *id)
 {
-    if (table == NULL || !is_usable(req) || !(resp->flags & NM_RESP_HAS_CL) ||
+    if (entries() == NULL || !is_usable(req) ||
+        !(resp->flags & NM_RESP_HAS_CL) ||
         resp->content_length != (uint64_t)id->size ||
         has_vary(resp, head, head_len))
         return;
@@ -207,17 +189,17 @@ void nm_headcache_put_file(const nm_req_t *req, const nm_resp_t *resp,
     n.meta_hash = meta_hash(resp);
     n.id = *id;
     memcpy(n.tag, tag, sizeof(n.tag));
-    struct entry *e = &table[n.url_hash % SLOTS];
+    struct entry *e = &entries()[n.url_hash % SLOTS];
     if (is_known(e, &n))
         return;
     n.lm_unix = lm_of(resp);
     n.has_encoding = (resp->flags & NM_RESP_HAS_CONTENT_ENCODING) != 0;
     /* The path is what a HEAD or a 304 will stat; the fd is gone by
      * then. */
-    if (!path_of(fd, id, n.path) || !try_lock(e))
+    if (!path_of(fd, id, n.path) || !nm_shared_try_lock(&e->busy))
         return;
     e->r = n;
-    unlock(e);
+    nm_shared_unlock(&e->busy);
 }
 
 /* Records the URL's file when fd holds exactly the body: body_len bytes
@@ -267,16 +249,16 @@ void nm_headcache_put_held(const nm_req_t *req, const nm_resp_t *resp,
 /* A copy of the URL's entry; false when there is none (or it is busy). */
 static bool find(const nm_req_t *req, struct rec *copy)
 {
-    if (table == NULL || !is_usable(req))
+    if (entries() == NULL || !is_usable(req))
         return false;
     uint64_t u = url_hash(req);
-    struct entry *e = &table[u % SLOTS];
-    if (!try_lock(e))
+    struct entry *e = &entries()[u % SLOTS];
+    if (!nm_shared_try_lock(&e->busy))
         return false;
     bool is_hit = e->r.url_hash == u;
     if (is_hit)
         *copy = e->r;
-    unlock(e);
+    nm_shared_unlock(&e->busy);
     return is_hit;
 }
 

@@ -12,7 +12,7 @@
 #include "kept.h"
 
 #include "alloc.h"
-#include "spin.h"
+#include "shared_map.h"
 
 #include "http_hdr.h"
 #include "httpdate.h"
@@ -20,13 +20,11 @@
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/mman.h>
 #include <time.h>
 #include <xxhash.h>
 
 #define SETS 1024 /* power of two */
 #define WAYS 4
-#define LOCK_TRIES 256
 
 /* A head and its facts: a way of the table, and a candidate. */
 struct kept {
@@ -58,39 +56,33 @@ struct set {
     struct kept ways[WAYS];
 };
 
-static struct set *_Atomic table;
+static _Atomic(void *) table;
+
+/* The shared sets, or NULL before (or without) nm_kept_init. */
+static struct set *all_sets(void)
+{
+    return nm_shared_map_get(&table);
+}
 
 void nm_kept_init(void)
 {
-    if (atomic_load(&table) != NULL)
-        return; /* once per process image: its forks share it */
-    void *p = mmap(NULL, SETS * sizeof(struct set), PROT_READ | PROT_WRITE,
-                   MAP_SHARED | MAP_ANONYMOUS, -1, 0);
-    if (p == MAP_FAILED)
-        return;
-    struct set *none = NULL;
-    if (!atomic_compare_exchange_strong(&table, &none, (struct set *)p))
-        munmap(p, SETS * sizeof(struct set)); /* another thread's won */
+    nm_shared_map_once(&table, SETS * sizeof(struct set)); /* forks share it */
 }
 
 /* The set of url_key, locked; NULL when there is no table or the set
  * stays busy. */
 static struct set *lock_set(uint64_t url_key)
 {
-    if (table == NULL)
+    struct set *sets = all_sets();
+    if (sets == NULL)
         return NULL;
-    struct set *s = &table[url_key & (SETS - 1)];
-    for (int n = 0; n < LOCK_TRIES; n++) {
-        if (!atomic_flag_test_and_set_explicit(&s->busy, memory_order_acquire))
-            return s;
-        NM_CPU_RELAX();
-    }
-    return NULL;
+    struct set *s = &sets[url_key & (SETS - 1)];
+    return nm_shared_try_lock(&s->busy) ? s : NULL;
 }
 
 static void unlock_set(struct set *s)
 {
-    atomic_flag_clear_explicit(&s->busy, memory_order_release);
+    nm_shared_unlock(&s->busy);
 }
 
 /* Copies what a head uses of src (not the unused tails of its buffers). */
@@ -165,7 +157,7 @@ struct nm_kept_cand *nm_kept_offer(const nm_req_t *req,
                                    int64_t now_unix)
 {
     bool is_head = req->method == NM_METHOD_HEAD;
-    if (table == NULL || kr == NULL || !kr->is_fresh ||
+    if (all_sets() == NULL || kr == NULL || !kr->is_fresh ||
         (req->method != NM_METHOD_GET && !is_head) ||
         (is_head && o->lines_len > 0) || /* a HEAD's tag of our own */
         (req->flags & (NM_REQ_TRUNCATED_HOST | NM_REQ_TRUNCATED_TARGET)) ||
@@ -252,7 +244,7 @@ struct nm_kept_cand *nm_kept_offer_304(const nm_req_t *req,
                                        const char *h304, size_t len,
                                        nm_slice_t tag, int64_t now_unix)
 {
-    if (table == NULL || kr == NULL || !kr->is_fresh || tag.len == 0 ||
+    if (all_sets() == NULL || kr == NULL || !kr->is_fresh || tag.len == 0 ||
         tag.len > NM_SNAPSHOT_TAG_MAX ||
         (req->flags & (NM_REQ_TRUNCATED_HOST | NM_REQ_TRUNCATED_TARGET)))
         return NULL;
@@ -339,13 +331,13 @@ void nm_kept_commit(struct nm_kept_cand *cand, int64_t now_unix)
 
 void nm_kept_forget(const nm_req_t *req)
 {
-    if (table == NULL ||
+    if (all_sets() == NULL ||
         (req->flags & (NM_REQ_TRUNCATED_HOST | NM_REQ_TRUNCATED_TARGET)))
         return;
     nm_slice_t host = {req->host, req->host_len};
     nm_slice_t target = {req->target, req->target_len};
     uint64_t key = nm_snapshot_url_key(host, target);
-    struct set *s = &table[key & (SETS - 1)];
+    struct set *s = &all_sets()[key & (SETS - 1)];
     /* A set no URL ever used is left untouched (and unpaged). */
     if (__atomic_load_n(&s->tick, __ATOMIC_RELAXED) == 0)
         return;
@@ -375,10 +367,10 @@ static struct kept *way_of(struct set *s, uint64_t key, uint64_t check,
 bool nm_kept_get(nm_slice_t host, nm_slice_t target, const nm_fresh_req_t *rq,
                  struct nm_kept_head *out)
 {
-    if (table == NULL)
+    if (all_sets() == NULL)
         return false;
     uint64_t key = nm_snapshot_url_key(host, target);
-    struct set *s = &table[key & (SETS - 1)];
+    struct set *s = &all_sets()[key & (SETS - 1)];
     if (__atomic_load_n(&s->tick, __ATOMIC_RELAXED) == 0) /* unused: no lock */
         return false;
     uint64_t check = url_check(host, target);
@@ -409,7 +401,7 @@ void nm_kept_set_view(nm_slice_t host, nm_slice_t target,
                       const nm_fresh_req_t *rq, nm_slice_t tag, uint64_t gen,
                       int64_t fresh_s, bool is_current)
 {
-    if (table == NULL)
+    if (all_sets() == NULL)
         return;
     uint64_t key = nm_snapshot_url_key(host, target);
     uint64_t check = url_check(host, target);

@@ -10,15 +10,13 @@
  * last switch, and its dates say so. */
 #include "tagwatch.h"
 
-#include "spin.h"
+#include "shared_map.h"
 
 #include <stdatomic.h>
 #include <stdbool.h>
-#include <sys/mman.h>
 
 #define SLOTS 8192
 #define STALE_S 60
-#define LOCK_TRIES 256
 
 struct slot {
     atomic_flag busy;
@@ -28,38 +26,20 @@ struct slot {
     int64_t last_unix;   /* last serve */
 };
 
-static _Atomic(struct slot *) table;
+static _Atomic(void *) table;
 
 void nm_tagwatch_init(void)
 {
-    if (atomic_load(&table) != NULL)
-        return;
-    void *p = mmap(NULL, SLOTS * sizeof(struct slot), PROT_READ | PROT_WRITE,
-                   MAP_SHARED | MAP_ANONYMOUS, -1, 0);
-    if (p == MAP_FAILED)
-        return;
-    struct slot *none = NULL;
-    if (!atomic_compare_exchange_strong(&table, &none, p))
-        munmap(p, SLOTS * sizeof(struct slot)); /* another thread's won */
-}
-
-static bool try_lock(struct slot *s)
-{
-    for (int n = 0; n < LOCK_TRIES; n++) {
-        if (!atomic_flag_test_and_set_explicit(&s->busy, memory_order_acquire))
-            return true;
-        NM_CPU_RELAX();
-    }
-    return false;
+    nm_shared_map_once(&table, SLOTS * sizeof(struct slot));
 }
 
 int64_t nm_tagwatch_served(uint64_t url_key, uint64_t tag_key, int64_t now_unix)
 {
-    struct slot *t = atomic_load_explicit(&table, memory_order_acquire);
+    struct slot *t = nm_shared_map_get(&table);
     if (t == NULL || url_key == 0)
         return INT64_MAX;
     struct slot *s = &t[url_key % SLOTS];
-    if (!try_lock(s))
+    if (!nm_shared_try_lock(&s->busy))
         return INT64_MAX;
     int64_t since = INT64_MAX;
     if (s->url_key != url_key) {
@@ -79,6 +59,6 @@ int64_t nm_tagwatch_served(uint64_t url_key, uint64_t tag_key, int64_t now_unix)
         s->last_unix = now_unix;
         since = s->switch_unix;
     }
-    atomic_flag_clear_explicit(&s->busy, memory_order_release);
+    nm_shared_unlock(&s->busy);
     return since;
 }

@@ -35,7 +35,7 @@ LAYERS = [
     ("leaves", ["decide", "deliver", "hold", "headcache", "report",
                 "storeview", "tagwatch", "transport_sock", "transport_tls",
                 "kept"]),
-    ("leaves' leaves", ["filehash", "flusher", "tlstable"]),
+    ("leaves' leaves", ["filehash", "flusher", "tlstable", "shared_map"]),
     ("configuration", ["config"]),
     ("OpenSSL, found at run time", ["ssl_real"]),
     ("base", ["log", "fdtable", "alloc", "clock", "spin", "cursor",
