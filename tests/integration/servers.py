@@ -187,9 +187,10 @@ def wait_accepting(port, proc, timeout=10.0):
     return False
 
 
-def proc_children():
-    """{pid: [child pids]} from one pass over /proc."""
-    kids = {}
+def proc_stats():
+    """(pid, fields of /proc/pid/stat after the command name) for every
+    process, in one pass over /proc: fields[0] is the state, [1] the
+    parent, [2] the process group."""
     for name in os.listdir("/proc"):
         if not name.isdigit():
             continue
@@ -198,8 +199,14 @@ def proc_children():
                 stat = f.read()
         except OSError:
             continue
-        ppid = int(stat.rpartition(")")[2].split()[1])
-        kids.setdefault(ppid, []).append(int(name))
+        yield int(name), stat.rpartition(")")[2].split()
+
+
+def proc_children():
+    """{pid: [child pids]} from one pass over /proc."""
+    kids = {}
+    for pid, fields in proc_stats():
+        kids.setdefault(int(fields[1]), []).append(pid)
     return kids
 
 

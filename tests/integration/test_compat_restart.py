@@ -77,19 +77,8 @@ def reload_signal(server):
 
 def group_pids(pgid):
     """Live (not zombie) processes of process group pgid."""
-    out = []
-    for name in os.listdir("/proc"):
-        if not name.isdigit():
-            continue
-        try:
-            with open("/proc/%s/stat" % name) as f:
-                stat = f.read()
-        except OSError:
-            continue
-        fields = stat.rpartition(")")[2].split()
-        if int(fields[2]) == pgid and fields[0] != "Z":
-            out.append(int(name))
-    return out
+    return [pid for pid, fields in servers.proc_stats()
+            if int(fields[2]) == pgid and fields[0] != "Z"]
 
 
 def describe(pids):
