@@ -58,6 +58,7 @@ static struct entry *entries(void)
 {
     return nm_shared_map_get(&table);
 }
+
 static __thread struct opened recent[RECENT] = {
     {-1, ""}, {-1, ""}, {-1, ""}, {-1, ""}};
 static __thread unsigned recent_next;
