@@ -274,30 +274,9 @@ def tls_exchange(port, requests, pipelined=False, ctx=None, session=None,
     try:
         ex.version = s.version()
         ex.alpn = s.selected_alpn_protocol()
-        if pipelined:
-            s.sendall(b"".join(r.to_bytes() for r in requests))
-            read_until(len(requests), time.monotonic() + timeout)
-        else:
-            for i, req in enumerate(requests):
-                if ex.eof:
-                    break
-                try:
-                    s.sendall(req.to_bytes())
-                except (OSError, ssl.SSLError):
-                    ex.error = "send failed on request %d" % i
-                    break
-                read_until(i + 1, time.monotonic() + timeout)
-                if ex.error:
-                    break
-        if not ex.error and not ex.eof:
-            if requests and requests[-1].wants_close():
-                read_until(None, time.monotonic() + timeout)
-                if ex.error and ex.error.startswith("timeout"):
-                    ex.error = "server did not close after Connection: close"
-            else:
-                read_until(None, time.monotonic() + linger)
-                if ex.error and ex.error.startswith("timeout"):
-                    ex.error = None
+        wire.drive_requests(ex, requests, pipelined, s.sendall, read_until,
+                            timeout, linger,
+                            send_errors=(OSError, ssl.SSLError))
         # TLS 1.3 tickets arrive after the handshake: read by now
         ex.session = s.session
         ex.session_reused = s.session_reused

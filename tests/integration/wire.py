@@ -265,6 +265,39 @@ class Exchange:
             len(self.responses), self.eof, len(self.leftover), self.error)
 
 
+def drive_requests(ex, requests, pipelined, send, read_until, timeout,
+                   linger, send_errors=(BrokenPipeError, ConnectionResetError)):
+    """The client's side of one connection, whatever carries it: the
+    requests in one send (pipelined) or one at a time, each waiting for its
+    final response; then the close a last `Connection: close` asks for, or
+    `linger` seconds of stray bytes. send(bytes) and read_until(count,
+    deadline) are the carrier's; errors land in ex.error."""
+    if pipelined:
+        send(b"".join(r.to_bytes() for r in requests))
+        read_until(len(requests), time.monotonic() + timeout)
+    else:
+        for i, req in enumerate(requests):
+            if ex.eof:
+                break
+            try:
+                send(req.to_bytes())
+            except send_errors:
+                ex.error = "send failed on request %d" % i
+                break
+            read_until(i + 1, time.monotonic() + timeout)
+            if ex.error:
+                break
+    if not ex.error and not ex.eof:
+        if requests and requests[-1].wants_close():
+            read_until(None, time.monotonic() + timeout)
+            if ex.error and ex.error.startswith("timeout"):
+                ex.error = "server did not close after Connection: close"
+        else:
+            read_until(None, time.monotonic() + linger)
+            if ex.error and ex.error.startswith("timeout"):
+                ex.error = None
+
+
 def exchange(port, requests, pipelined=False, split=None, split_delay=0.02,
              timeout=5.0, linger=0.05):
     """Run requests on one TCP connection.
@@ -326,30 +359,8 @@ def exchange(port, requests, pipelined=False, split=None, split_delay=0.02,
             ex.timings.append((time.monotonic() - t0, len(buf)))
 
     try:
-        if pipelined:
-            send(b"".join(r.to_bytes() for r in requests))
-            read_until(len(requests), time.monotonic() + timeout)
-        else:
-            for i, req in enumerate(requests):
-                if ex.eof:
-                    break
-                try:
-                    send(req.to_bytes())
-                except (BrokenPipeError, ConnectionResetError):
-                    ex.error = "send failed on request %d" % i
-                    break
-                read_until(i + 1, time.monotonic() + timeout)
-                if ex.error:
-                    break
-        if not ex.error and not ex.eof:
-            if requests and requests[-1].wants_close():
-                read_until(None, time.monotonic() + timeout)
-                if ex.error and ex.error.startswith("timeout"):
-                    ex.error = "server did not close after Connection: close"
-            else:
-                read_until(None, time.monotonic() + linger)
-                if ex.error and ex.error.startswith("timeout"):
-                    ex.error = None
+        drive_requests(ex, requests, pipelined, send, read_until, timeout,
+                       linger)
     finally:
         s.close()
     ex.raw = bytes(buf)
