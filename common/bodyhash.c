@@ -4,6 +4,25 @@
  * the tag needs no escaping anywhere. */
 #include "bodyhash.h"
 
+#ifdef NM_BODYHASH_AVX2
+#include "bodyhash_avx2.h"
+
+_Static_assert(sizeof(XXH3_state_t) == NM_BODYHASH_STATE_BYTES,
+               "the state libxxhash and bodyhash_avx2.c share");
+
+/* glibc's loader has read the CPU (and whether the kernel saves the AVX
+ * registers) already: asking it costs a call, where libgcc's model would
+ * add a constructor running cpuid to every process the shim is loaded
+ * into (as head_scan.c). */
+#if defined(__GLIBC__) &&                                                      \
+    (__GLIBC__ > 2 || (__GLIBC__ == 2 && __GLIBC_MINOR__ >= 33))
+#include <sys/platform/x86.h>
+#define HAS_AVX2() CPU_FEATURE_ACTIVE(AVX2)
+#else
+#define HAS_AVX2() __builtin_cpu_supports("avx2")
+#endif
+#endif
+
 static const char b64url[64] = {
     'A', 'B', 'C', 'D', 'E', 'F', 'G', 'H', 'I', 'J', 'K', 'L', 'M',
     'N', 'O', 'P', 'Q', 'R', 'S', 'T', 'U', 'V', 'W', 'X', 'Y', 'Z',
@@ -11,13 +30,10 @@ static const char b64url[64] = {
     'n', 'o', 'p', 'q', 'r', 's', 't', 'u', 'v', 'w', 'x', 'y', 'z',
     '0', '1', '2', '3', '4', '5', '6', '7', '8', '9', '-', '_'};
 
-/* 16 bytes -> 22 chars: five 3-byte groups (20 chars) and one last byte
- * (2 chars, the low 4 bits of the second are zero). */
-static void write_tag(XXH128_hash_t hash, char *out)
+/* 16 canonical bytes -> 22 chars: five 3-byte groups (20 chars) and one
+ * last byte (2 chars, the low 4 bits of the second are zero). */
+static void write_tag(const unsigned char b[16], char *out)
 {
-    XXH128_canonical_t c;
-    XXH128_canonicalFromHash(&c, hash);
-    const unsigned char *b = c.digest;
     char *p = out;
 
     *p++ = '"';
@@ -37,25 +53,81 @@ static void write_tag(XXH128_hash_t hash, char *out)
     *p = '\0';
 }
 
+static void write_hash_tag(XXH128_hash_t hash, char *out)
+{
+    XXH128_canonical_t c;
+    XXH128_canonicalFromHash(&c, hash);
+    write_tag(c.digest, out);
+}
+
+bool nm_bodyhash_has_avx2(void)
+{
+#ifdef NM_BODYHASH_AVX2
+    return HAS_AVX2();
+#else
+    return false;
+#endif
+}
+
+void nm_bodyhash_init_using(nm_bodyhash_t *h, uint64_t seed, bool use_avx2)
+{
+#ifdef NM_BODYHASH_AVX2
+    h->is_avx2 = use_avx2;
+    if (use_avx2) {
+        nm_bodyhash_avx2_reset(&h->state, seed);
+        return;
+    }
+#else
+    (void)use_avx2;
+    h->is_avx2 = false;
+#endif
+    XXH3_128bits_reset_withSeed(&h->state, seed);
+}
+
 void nm_bodyhash_init(nm_bodyhash_t *h, uint64_t seed)
 {
-    XXH3_128bits_reset_withSeed(&h->state, seed);
+    nm_bodyhash_init_using(h, seed, nm_bodyhash_has_avx2());
 }
 
 void nm_bodyhash_update(nm_bodyhash_t *h, const void *data, size_t len)
 {
-    if (len > 0)
-        XXH3_128bits_update(&h->state, data, len);
+    if (len == 0)
+        return;
+#ifdef NM_BODYHASH_AVX2
+    if (h->is_avx2) {
+        nm_bodyhash_avx2_update(&h->state, data, len);
+        return;
+    }
+#endif
+    XXH3_128bits_update(&h->state, data, len);
 }
 
 void nm_bodyhash_final(nm_bodyhash_t *h, char *out)
 {
-    write_tag(XXH3_128bits_digest(&h->state), out);
+#ifdef NM_BODYHASH_AVX2
+    if (h->is_avx2) {
+        unsigned char digest[16];
+        nm_bodyhash_avx2_digest(&h->state, digest);
+        write_tag(digest, out);
+        return;
+    }
+#endif
+    write_hash_tag(XXH3_128bits_digest(&h->state), out);
 }
 
 /* The one-shot function gives the same hash as the streaming state for the
  * same seed (xxhash guarantees it; test_bodyhash checks every split). */
 void nm_bodyhash_tag(const void *data, size_t len, uint64_t seed, char *out)
 {
-    write_tag(XXH3_128bits_withSeed(len > 0 ? data : "", len, seed), out);
+    if (len == 0)
+        data = "";
+#ifdef NM_BODYHASH_AVX2
+    if (nm_bodyhash_has_avx2()) {
+        unsigned char digest[16];
+        nm_bodyhash_avx2_oneshot(data, len, seed, digest);
+        write_tag(digest, out);
+        return;
+    }
+#endif
+    write_hash_tag(XXH3_128bits_withSeed(data, len, seed), out);
 }

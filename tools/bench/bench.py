@@ -1360,6 +1360,11 @@ def table(t):
             {one: "%.1f / %.1f / %.1f" % (mi["hash_1k_gbps"],
                                           mi["hash_1m_gbps"],
                                           mi["hash_16m_gbps"])})
+    if "hash_16k_lib_gbps" in mi:
+        row("6", "body hash GB/s, 16 KiB (§8's body): the shim's (AVX2 "
+            "build where the CPU has it) → libxxhash's own",
+            {one: "%.1f → %.1f" % (mi["hash_16k_gbps"],
+                                   mi["hash_16k_lib_gbps"])})
     ins = t.get(("instr",))
     if ins:
         row("7", "user-space instructions per request (callgrind, nginx "
