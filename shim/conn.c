@@ -252,7 +252,9 @@ void nm_conn_send_own(struct nm_conn *c, const struct iovec *iov, int cnt)
 
 void nm_conn_send_with_held_body(struct nm_conn *c, struct iovec *v, int cnt)
 {
-    if (c->hold != NULL && c->hold->mem_len > 0) {
+    if (c->hold != NULL && nm_hold_join_front(c->hold, v, cnt, &v[0])) {
+        cnt = 1; /* one piece: over TLS, no copy to gather a record */
+    } else if (c->hold != NULL && c->hold->mem_len > 0) {
         v[cnt].iov_base = c->hold->mem;
         v[cnt++].iov_len = c->hold->mem_len;
     }

@@ -120,6 +120,39 @@ static bool spill(struct nm_hold *h)
     return true;
 }
 
+/* Room for at least want held bytes in memory, behind the front room. */
+static bool grow(struct nm_hold *h, size_t want)
+{
+    size_t cap = h->mem_cap ? h->mem_cap : 4096;
+    while (cap < want)
+        cap *= 2;
+    char *block = h->mem != NULL ? h->mem - NM_HOLD_FRONT_BYTES : NULL;
+    char *grown = nm_realloc(block, NM_HOLD_FRONT_BYTES + cap);
+    if (grown == NULL)
+        return false;
+    h->mem = grown + NM_HOLD_FRONT_BYTES;
+    h->mem_cap = cap;
+    return true;
+}
+
+bool nm_hold_join_front(struct nm_hold *h, const struct iovec *v, int cnt,
+                        struct iovec *out)
+{
+    size_t front = 0;
+    for (int i = 0; i < cnt; i++)
+        front += v[i].iov_len;
+    if (h->mem_len == 0 || front > NM_HOLD_FRONT_BYTES)
+        return false;
+    char *at = h->mem - front;
+    for (int i = 0; i < cnt; i++) {
+        memcpy(at, v[i].iov_base, v[i].iov_len);
+        at += v[i].iov_len;
+    }
+    out->iov_base = h->mem - front;
+    out->iov_len = front + h->mem_len;
+    return true;
+}
+
 bool nm_hold_append(struct nm_hold *h, const char *p, size_t n)
 {
     if (n == 0)
@@ -129,16 +162,8 @@ bool nm_hold_append(struct nm_hold *h, const char *p, size_t n)
         atomic_load(&held_total) + n > nm_cfg.hold_total_bytes)
         return false;
     if (h->memfd < 0 && h->mem_len + n <= NM_HOLD_MEM_BYTES) {
-        if (h->mem_len + n > h->mem_cap) {
-            size_t cap = h->mem_cap ? h->mem_cap : 4096;
-            while (cap < h->mem_len + n)
-                cap *= 2;
-            char *grown = nm_realloc(h->mem, cap);
-            if (grown == NULL)
-                return false;
-            h->mem = grown;
-            h->mem_cap = cap;
-        }
+        if (h->mem_len + n > h->mem_cap && !grow(h, h->mem_len + n))
+            return false;
         memcpy(h->mem + h->mem_len, p, n);
         h->mem_len += n;
     } else {
@@ -166,7 +191,8 @@ void nm_hold_free(struct nm_hold *h)
     atomic_fetch_sub(&held_total, nm_hold_len(h));
     if (h->memfd >= 0)
         nm_real_close(h->memfd);
-    free(h->mem);
+    if (h->mem != NULL)
+        free(h->mem - NM_HOLD_FRONT_BYTES);
     struct nm_hold *none = NULL;
     if (!atomic_compare_exchange_strong(&spare, &none, h))
         free(h);

@@ -10,6 +10,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/uio.h>
 
 #include "bodyhash.h"
 #include "http_resp.h"
@@ -17,12 +18,15 @@
 
 /* Held bytes kept in memory before spilling to a memfd. */
 #define NM_HOLD_MEM_BYTES (64 * 1024)
+/* Room in front of them for a head and its validator lines. */
+#define NM_HOLD_FRONT_BYTES 1024
 
 struct nm_hold {
     nm_bodyhash_t hash; /* first: XXH3 state wants 64-byte alignment */
     uint64_t seed;
     bool is_hashing; /* hash is started: on the first body byte */
-    char *mem;
+    char *mem;       /* the bytes held in memory, after NM_HOLD_FRONT_BYTES of
+                        room for what goes in front of them (nm_hold_join_front) */
     size_t mem_len, mem_cap;
     int memfd;         /* -1 until spilled */
     uint64_t file_len; /* bytes in the memfd (they follow mem) */
@@ -65,6 +69,15 @@ void nm_hold_tag(struct nm_hold *h, char *out);
 /* Keeps n raw server bytes. False when a limit is passed or the spill
  * fails: the caller then releases what is held unchanged. */
 bool nm_hold_append(struct nm_hold *h, const char *p, size_t n);
+
+/* Makes the cnt pieces of v (a head, its validator lines) and the bytes
+ * held in memory one piece, *out, by copying the pieces into the room in
+ * front of those bytes: a response then leaves in one write from where it
+ * is (over TLS, records cut from it, instead of a copy gathering small
+ * pieces into a full record). False when they do not fit there or
+ * nothing is in memory: the caller sends the pieces apart. */
+bool nm_hold_join_front(struct nm_hold *h, const struct iovec *v, int cnt,
+                        struct iovec *out);
 
 /* Total raw bytes held. */
 uint64_t nm_hold_len(const struct nm_hold *h);
