@@ -83,15 +83,17 @@ static bool hash_region(int fd, off_t off, uint64_t len, uint64_t seed,
     return is_ok;
 }
 
-bool nm_filehash_tag(int fd, off_t off, uint64_t len, uint64_t seed, char *out,
-                     nm_file_id_t *id)
+/* nm_filehash_tag; is_whole: only a file of exactly off + len bytes. */
+static bool tag_of(int fd, off_t off, uint64_t len, uint64_t seed,
+                   bool is_whole, char *out, nm_file_id_t *id)
 {
     /* Our own fstat, not one the server made earlier: a server that keeps
      * files open (nginx open_file_cache) would show the identity the file
      * had then, and a cached tag would name bytes the file no longer has. */
     struct stat st;
     if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode) || off < 0 ||
-        (uint64_t)st.st_size < (uint64_t)off + len)
+        (uint64_t)st.st_size < (uint64_t)off + len ||
+        (is_whole && (uint64_t)st.st_size != (uint64_t)off + len))
         return false;
     nm_file_id_of(&st, id);
     unsigned slot = (unsigned)((st.st_ino * 31 + (uint64_t)off) % CACHE_SLOTS);
@@ -122,6 +124,18 @@ bool nm_filehash_tag(int fd, off_t off, uint64_t len, uint64_t seed, char *out,
     memcpy(e->tag, out, sizeof(e->tag));
     nm_spin_unlock(&cache_lock);
     return true;
+}
+
+bool nm_filehash_tag(int fd, off_t off, uint64_t len, uint64_t seed, char *out,
+                     nm_file_id_t *id)
+{
+    return tag_of(fd, off, len, seed, false, out, id);
+}
+
+bool nm_filehash_tag_whole(int fd, uint64_t len, uint64_t seed, char *out,
+                           nm_file_id_t *id)
+{
+    return tag_of(fd, 0, len, seed, true, out, id);
 }
 
 void nm_filehash_after_fork_child(void)

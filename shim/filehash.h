@@ -28,6 +28,11 @@ typedef struct nm_file_id {
 bool nm_filehash_tag(int fd, off_t off, uint64_t len, uint64_t seed, char *out,
                      nm_file_id_t *id);
 
+/* As nm_filehash_tag for a whole file, and only when it is exactly len
+ * bytes long: one fstat says so before anything is hashed. */
+bool nm_filehash_tag_whole(int fd, uint64_t len, uint64_t seed, char *out,
+                           nm_file_id_t *id);
+
 /* The identity of st. */
 void nm_file_id_of(const struct stat *st, nm_file_id_t *id);
 

@@ -205,17 +205,15 @@ void nm_headcache_put_file(const nm_req_t *req, const nm_resp_t *resp,
 
 /* Records the URL's file when fd holds exactly the body: body_len bytes
  * whose hash is tag. Only a file of that very length is hashed (once per
- * identity, filehash.c), and only an equal hash names it. */
+ * identity, filehash.c), and only an equal hash names it. One fstat per
+ * response, as for a body sent with sendfile. */
 static bool put_if_body(const nm_req_t *req, const nm_resp_t *resp,
                         const char *head, size_t head_len, const char *tag,
                         uint64_t body_len, int fd)
 {
-    struct stat st;
     char file_tag[NM_BODYHASH_TAG_LEN + 1];
     nm_file_id_t id;
-    if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode) ||
-        (uint64_t)st.st_size != body_len ||
-        !nm_filehash_tag(fd, 0, body_len, nm_cfg.seed, file_tag, &id) ||
+    if (!nm_filehash_tag_whole(fd, body_len, nm_cfg.seed, file_tag, &id) ||
         strcmp(file_tag, tag) != 0)
         return false;
     nm_headcache_put_file(req, resp, head, head_len, tag, fd, &id);
