@@ -7,6 +7,7 @@
  * which makes its URLs misses (no tag), never wrong ones. */
 #include "headcache.h"
 
+#include "clock.h"
 #include "config.h"
 #include "shared_map.h"
 #include "symbols.h"
@@ -27,6 +28,8 @@
 #define SLOTS 1024
 #define PATH_CAP 256 /* longer paths are not remembered */
 #define RECENT 4     /* files a thread opened that a body may be */
+#define MEMOS 16     /* held 200s a thread recorded lately */
+#define RECHECK_MS 1000
 
 /* What a slot remembers of one URL's 200. */
 struct rec {
@@ -62,6 +65,14 @@ static struct entry *entries(void)
 static __thread struct opened recent[RECENT] = {
     {-1, ""}, {-1, ""}, {-1, ""}, {-1, ""}};
 static __thread unsigned recent_next;
+
+/* A held 200 this thread recorded from its file (nm_headcache_put_held). */
+struct memo {
+    uint64_t url_hash, meta_hash;
+    uint64_t at_ms;
+    char tag[NM_BODYHASH_TAG_LEN + 1];
+};
+static __thread struct memo memos[MEMOS];
 
 void nm_headcache_init(void)
 {
@@ -220,27 +231,69 @@ static bool put_if_body(const nm_req_t *req, const nm_resp_t *resp,
     return true;
 }
 
+/* The memo slot of req's URL; *u and *m: its URL and head hashes. */
+static struct memo *memo_of(const nm_req_t *req, const nm_resp_t *resp,
+                            uint64_t *u, uint64_t *m)
+{
+    *u = url_hash(req);
+    *m = meta_hash(resp);
+    return &memos[*u % MEMOS];
+}
+
+/* Did this thread record req's 200, with these head facts and this tag,
+ * less than RECHECK_MS ago? Then it is not looked at again: a record is a
+ * hint that a HEAD or a 304 checks against the file by path first
+ * (file_unchanged), so a refresh skipped can cost a tag for a while, never
+ * give a wrong one; and what it skips (an fstat, the file's tag) is most
+ * of what recording costs a held response. */
+static bool is_recorded_lately(const nm_req_t *req, const nm_resp_t *resp,
+                               const char *tag)
+{
+    uint64_t u, m;
+    const struct memo *e = memo_of(req, resp, &u, &m);
+    return is_usable(req) && e->url_hash == u && e->meta_hash == m &&
+           nm_now_ms() - e->at_ms < RECHECK_MS && strcmp(e->tag, tag) == 0;
+}
+
+static void note_recorded(const nm_req_t *req, const nm_resp_t *resp,
+                          const char *tag)
+{
+    uint64_t u, m;
+    struct memo *e = memo_of(req, resp, &u, &m);
+    e->url_hash = u;
+    e->meta_hash = m;
+    e->at_ms = nm_now_ms();
+    memcpy(e->tag, tag, sizeof(e->tag));
+}
+
 void nm_headcache_put_held(const nm_req_t *req, const nm_resp_t *resp,
                            const char *head, size_t head_len, const char *tag,
                            uint64_t body_len)
 {
-    for (unsigned i = 0; i < RECENT && body_len > 0; i++) {
+    bool is_recorded = body_len == 0 || is_recorded_lately(req, resp, tag);
+    bool is_new = false;
+    for (unsigned i = 0; i < RECENT && !is_recorded; i++) {
         const struct opened *o = &recent[i];
         struct stat st;
-        if (o->fd < 0 ||
-            put_if_body(req, resp, head, head_len, tag, body_len, o->fd))
+        if (o->fd < 0)
             continue;
+        is_recorded =
+            put_if_body(req, resp, head, head_len, tag, body_len, o->fd);
+        is_new = is_recorded;
         /* Closed already (python reads a file whole, closes it, then
          * writes): the path it was opened by, if it holds those bytes. */
-        if (o->path[0] != '/' || stat(o->path, &st) != 0 ||
+        if (is_recorded || o->path[0] != '/' || stat(o->path, &st) != 0 ||
             (uint64_t)st.st_size != body_len)
             continue;
         int fd = nm_real_open(o->path, O_RDONLY | O_CLOEXEC, 0);
         if (fd < 0)
             continue;
-        put_if_body(req, resp, head, head_len, tag, body_len, fd);
+        is_recorded = is_new =
+            put_if_body(req, resp, head, head_len, tag, body_len, fd);
         nm_real_close(fd);
     }
+    if (is_new)
+        note_recorded(req, resp, tag);
     for (unsigned i = 0; i < RECENT; i++)
         recent[i].fd = -1;
 }
