@@ -146,12 +146,11 @@ bool nm_storeview_is_disabled(const char *host, size_t host_len,
     return nm_snapshot_is_disabled(v ? v->buf : NULL, v ? v->len : 0, h, t);
 }
 
-bool nm_storeview_lookup(const char *host, size_t host_len, const char *target,
-                         size_t target_len, nm_snapshot_hit_t *hit)
+bool nm_storeview_lookup(uint64_t url_key, nm_snapshot_hit_t *hit)
 {
     const struct view *v = get_view();
-    nm_slice_t h = {host, host_len}, t = {target, target_len};
-    return v != NULL && nm_snapshot_lookup(v->buf, v->len, h, t, hit) == 1;
+    return v != NULL && url_key != 0 &&
+           nm_snapshot_lookup_key(v->buf, v->len, url_key, hit) == 1;
 }
 
 void nm_storeview_after_fork_child(void)

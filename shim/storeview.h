@@ -16,9 +16,9 @@
 bool nm_storeview_is_disabled(const char *host, size_t host_len,
                               const char *target, size_t target_len);
 
-/* Looks host + target up; true and *hit filled when present. */
-bool nm_storeview_lookup(const char *host, size_t host_len, const char *target,
-                         size_t target_len, nm_snapshot_hit_t *hit);
+/* Looks the URL of url_key (nm_snapshot_url_key; 0: none) up; true and
+ * *hit filled when present. */
+bool nm_storeview_lookup(uint64_t url_key, nm_snapshot_hit_t *hit);
 
 /* Might any route be fresh? False: no request needs looking at for
  * acceleration (nm_snapshot_may_be_fresh). */
