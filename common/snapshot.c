@@ -49,30 +49,6 @@ _Static_assert(sizeof(snap_entry_t) == NM_SNAPSHOT_ENTRY_LEN, "entry layout");
 #define URL_SEED 0x6e6d2d75726c0001ull
 #define PREFIX_SEED 0x6e6d2d7072650002ull
 
-/* Copies n bytes of src to dst, ASCII upper case folded (RFC 9110 §4.2.3:
- * the host is case-insensitive): eight bytes per word step, as a key is
- * made per request. */
-static void fold_copy(char *dst, const char *src, size_t n)
-{
-    const uint64_t lo7 = 0x7f7f7f7f7f7f7f7full, hi = 0x8080808080808080ull;
-    size_t i = 0;
-    for (; i + 8 <= n; i += 8) {
-        uint64_t w;
-        memcpy(&w, src + i, 8);
-        uint64_t low = w & lo7;
-        /* 0x80 in a byte of 'A'..'Z' with its top bit clear, else 0. */
-        uint64_t upper =
-            ((low + 0x3f3f3f3f3f3f3f3full) ^ (low + 0x2525252525252525ull)) &
-            ~w & hi;
-        w |= upper >> 2; /* 0x20: to lower case */
-        memcpy(dst + i, &w, 8);
-    }
-    for (; i < n; i++) {
-        char c = src[i];
-        dst[i] = (c >= 'A' && c <= 'Z') ? (char)(c - 'A' + 'a') : c;
-    }
-}
-
 /* The key hashes the folded host, a NUL (never in a Host) and s. */
 static uint64_t key_streamed(uint64_t seed, nm_slice_t host, const char *s,
                              size_t len)
@@ -82,7 +58,7 @@ static uint64_t key_streamed(uint64_t seed, nm_slice_t host, const char *s,
     char low[64];
     for (size_t off = 0; host.ptr && off < host.len; off += sizeof(low)) {
         size_t n = host.len - off < sizeof(low) ? host.len - off : sizeof(low);
-        fold_copy(low, host.ptr + off, n);
+        nm_origin_fold(low, host.ptr + off, n);
         XXH3_64bits_update(&st, low, n);
     }
     XXH3_64bits_update(&st, "", 1);
@@ -101,7 +77,7 @@ static uint64_t key_of(uint64_t seed, nm_slice_t host, const char *s,
     size_t host_len = host.ptr ? host.len : 0, tail = s ? len : 0;
     uint64_t k;
     if (host_len < sizeof(buf) && tail < sizeof(buf) - host_len) {
-        fold_copy(buf, host.ptr, host_len);
+        nm_origin_fold(buf, host.ptr, host_len);
         buf[host_len] = '\0';
         if (tail > 0)
             memcpy(buf + host_len + 1, s, tail);
