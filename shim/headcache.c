@@ -79,15 +79,6 @@ void nm_headcache_init(void)
     nm_shared_map_once(&table, SLOTS * sizeof(struct entry));
 }
 
-/* XXH3 (libxxhash, already here for body tags): a keyed FNV walked the
- * URL a byte at a time, ~250 instructions per tagged response. */
-static uint64_t url_hash(const nm_req_t *r)
-{
-    uint64_t h = XXH3_64bits_withSeed(r->target, r->target_len,
-                                      XXH3_64bits(r->host, r->host_len));
-    return h ? h : 1;
-}
-
 static uint64_t meta_hash(const nm_resp_t *p)
 {
     struct {
@@ -102,11 +93,6 @@ static uint64_t meta_hash(const nm_resp_t *p)
     if (p->flags & NM_RESP_HAS_LAST_MODIFIED)
         h = XXH3_64bits_withSeed(p->last_modified, p->last_modified_len, h);
     return h;
-}
-
-static bool is_usable(const nm_req_t *req)
-{
-    return !(req->flags & (NM_REQ_TRUNCATED_TARGET | NM_REQ_TRUNCATED_HOST));
 }
 
 static int64_t lm_of(const nm_resp_t *resp)
@@ -187,17 +173,17 @@ static bool is_known(struct entry *e, const struct rec *n)
     return same;
 }
 
-void nm_headcache_put_file(const nm_req_t *req, const nm_resp_t *resp,
+void nm_headcache_put_file(uint64_t url_key, const nm_resp_t *resp,
                            const char *head, size_t head_len, const char *tag,
                            int fd, const nm_file_id_t *id)
 {
-    if (entries() == NULL || !is_usable(req) ||
-        !(resp->flags & NM_RESP_HAS_CL) ||
+    /* The URL's store key names its entry: made once per request. */
+    if (entries() == NULL || url_key == 0 || !(resp->flags & NM_RESP_HAS_CL) ||
         resp->content_length != (uint64_t)id->size ||
         has_vary(resp, head, head_len))
         return;
     struct rec n;
-    n.url_hash = url_hash(req);
+    n.url_hash = url_key;
     n.meta_hash = meta_hash(resp);
     n.id = *id;
     memcpy(n.tag, tag, sizeof(n.tag));
@@ -218,7 +204,7 @@ void nm_headcache_put_file(const nm_req_t *req, const nm_resp_t *resp,
  * whose hash is tag. Only a file of that very length is hashed (once per
  * identity, filehash.c), and only an equal hash names it. One fstat per
  * response, as for a body sent with sendfile. */
-static bool put_if_body(const nm_req_t *req, const nm_resp_t *resp,
+static bool put_if_body(uint64_t url_key, const nm_resp_t *resp,
                         const char *head, size_t head_len, const char *tag,
                         uint64_t body_len, int fd)
 {
@@ -227,50 +213,38 @@ static bool put_if_body(const nm_req_t *req, const nm_resp_t *resp,
     if (!nm_filehash_tag_whole(fd, body_len, nm_cfg.seed, file_tag, &id) ||
         strcmp(file_tag, tag) != 0)
         return false;
-    nm_headcache_put_file(req, resp, head, head_len, tag, fd, &id);
+    nm_headcache_put_file(url_key, resp, head, head_len, tag, fd, &id);
     return true;
 }
 
-/* The memo slot of req's URL; *u and *m: its URL and head hashes. */
-static struct memo *memo_of(const nm_req_t *req, const nm_resp_t *resp,
-                            uint64_t *u, uint64_t *m)
+/* Did this thread record the 200 of url_key, with these head facts and
+ * this tag, less than RECHECK_MS ago? Then it is not looked at again: a
+ * record is a hint that a HEAD or a 304 checks against the file by path
+ * first (file_unchanged), so a refresh skipped can cost a tag for a while,
+ * never give a wrong one; and what it skips (an fstat, the file's tag) is
+ * most of what recording costs a held response. */
+static bool is_recorded_lately(uint64_t url_key, uint64_t meta, const char *tag)
 {
-    *u = url_hash(req);
-    *m = meta_hash(resp);
-    return &memos[*u % MEMOS];
-}
-
-/* Did this thread record req's 200, with these head facts and this tag,
- * less than RECHECK_MS ago? Then it is not looked at again: a record is a
- * hint that a HEAD or a 304 checks against the file by path first
- * (file_unchanged), so a refresh skipped can cost a tag for a while, never
- * give a wrong one; and what it skips (an fstat, the file's tag) is most
- * of what recording costs a held response. */
-static bool is_recorded_lately(const nm_req_t *req, const nm_resp_t *resp,
-                               const char *tag)
-{
-    uint64_t u, m;
-    const struct memo *e = memo_of(req, resp, &u, &m);
-    return is_usable(req) && e->url_hash == u && e->meta_hash == m &&
+    const struct memo *e = &memos[url_key % MEMOS];
+    return url_key != 0 && e->url_hash == url_key && e->meta_hash == meta &&
            nm_now_ms() - e->at_ms < RECHECK_MS && strcmp(e->tag, tag) == 0;
 }
 
-static void note_recorded(const nm_req_t *req, const nm_resp_t *resp,
-                          const char *tag)
+static void note_recorded(uint64_t url_key, uint64_t meta, const char *tag)
 {
-    uint64_t u, m;
-    struct memo *e = memo_of(req, resp, &u, &m);
-    e->url_hash = u;
-    e->meta_hash = m;
+    struct memo *e = &memos[url_key % MEMOS];
+    e->url_hash = url_key;
+    e->meta_hash = meta;
     e->at_ms = nm_now_ms();
     memcpy(e->tag, tag, sizeof(e->tag));
 }
 
-void nm_headcache_put_held(const nm_req_t *req, const nm_resp_t *resp,
+void nm_headcache_put_held(uint64_t url_key, const nm_resp_t *resp,
                            const char *head, size_t head_len, const char *tag,
                            uint64_t body_len)
 {
-    bool is_recorded = body_len == 0 || is_recorded_lately(req, resp, tag);
+    uint64_t meta = meta_hash(resp);
+    bool is_recorded = body_len == 0 || is_recorded_lately(url_key, meta, tag);
     bool is_new = false;
     for (unsigned i = 0; i < RECENT && !is_recorded; i++) {
         const struct opened *o = &recent[i];
@@ -278,7 +252,7 @@ void nm_headcache_put_held(const nm_req_t *req, const nm_resp_t *resp,
         if (o->fd < 0)
             continue;
         is_recorded =
-            put_if_body(req, resp, head, head_len, tag, body_len, o->fd);
+            put_if_body(url_key, resp, head, head_len, tag, body_len, o->fd);
         is_new = is_recorded;
         /* Closed already (python reads a file whole, closes it, then
          * writes): the path it was opened by, if it holds those bytes. */
@@ -289,21 +263,20 @@ void nm_headcache_put_held(const nm_req_t *req, const nm_resp_t *resp,
         if (fd < 0)
             continue;
         is_recorded = is_new =
-            put_if_body(req, resp, head, head_len, tag, body_len, fd);
+            put_if_body(url_key, resp, head, head_len, tag, body_len, fd);
         nm_real_close(fd);
     }
     if (is_new)
-        note_recorded(req, resp, tag);
+        note_recorded(url_key, meta, tag);
     for (unsigned i = 0; i < RECENT; i++)
         recent[i].fd = -1;
 }
 
 /* A copy of the URL's entry; false when there is none (or it is busy). */
-static bool find(const nm_req_t *req, struct rec *copy)
+static bool find(uint64_t u, struct rec *copy)
 {
-    if (entries() == NULL || !is_usable(req))
+    if (entries() == NULL || u == 0)
         return false;
-    uint64_t u = url_hash(req);
     struct entry *e = &entries()[u % SLOTS];
     if (!nm_shared_try_lock(&e->busy))
         return false;
@@ -326,20 +299,20 @@ static bool file_unchanged(const struct rec *e)
     return nm_file_id_equal(&e->id, &now);
 }
 
-bool nm_headcache_get(const nm_req_t *req, const nm_resp_t *resp, char *tag)
+bool nm_headcache_get(uint64_t url_key, const nm_resp_t *resp, char *tag)
 {
     struct rec copy;
-    if (!(resp->flags & NM_RESP_HAS_CL) || !find(req, &copy) ||
+    if (!(resp->flags & NM_RESP_HAS_CL) || !find(url_key, &copy) ||
         copy.meta_hash != meta_hash(resp) || !file_unchanged(&copy))
         return false;
     memcpy(tag, copy.tag, sizeof(copy.tag));
     return true;
 }
 
-bool nm_headcache_get_for_304(const nm_req_t *req, char *tag, int64_t *lm_unix)
+bool nm_headcache_get_for_304(uint64_t url_key, char *tag, int64_t *lm_unix)
 {
     struct rec copy;
-    if (!find(req, &copy) || copy.has_encoding || copy.lm_unix < 0 ||
+    if (!find(url_key, &copy) || copy.has_encoding || copy.lm_unix < 0 ||
         !file_unchanged(&copy))
         return false;
     memcpy(tag, copy.tag, sizeof(copy.tag));
