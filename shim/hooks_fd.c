@@ -45,11 +45,13 @@ static int accepted(int listen_fd, int r)
 
 EXPORT int accept4(int fd, struct sockaddr *addr, socklen_t *alen, int flags)
 {
+    nm_hooks_before_fd_wait(fd, POLLIN, 0);
     return accepted(fd, nm_real_accept4(fd, addr, alen, flags));
 }
 
 EXPORT int accept(int fd, struct sockaddr *addr, socklen_t *alen)
 {
+    nm_hooks_before_fd_wait(fd, POLLIN, 0);
     return accepted(fd, nm_real_accept(fd, addr, alen));
 }
 
@@ -58,6 +60,7 @@ EXPORT int accept(int fd, struct sockaddr *addr, socklen_t *alen)
  * replies for requests). */
 EXPORT int connect(int fd, const struct sockaddr *addr, socklen_t len)
 {
+    nm_hooks_before_fd_wait(fd, 0, 0); /* a blocking connect waits */
     int r = nm_real_connect(fd, addr, len);
     if (fd >= 0 && nm_hooks_may_touch_state())
         QUIETLY(nm_hooks_forget_cached(fd); nm_track_drop_stale_fd(fd);

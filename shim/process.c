@@ -190,7 +190,7 @@ static int relay(struct nm_conn *c, int sock, int in, pid_t child)
     }
     nm_phase_drain(c, h, true);
     int status = 0;
-    while (waitpid(child, &status, 0) < 0 && errno == EINTR)
+    while (nm_real_waitpid(child, &status, 0) < 0 && errno == EINTR)
         ;
     return WIFEXITED(status)
                ? WEXITSTATUS(status)
