@@ -29,6 +29,11 @@ extern bool nm_hooks_is_active __attribute__((visibility("hidden")));
 /* Calls made by the shim itself on this thread are never followed. */
 extern __thread int nm_hooks_in_shim __attribute__((visibility("hidden")));
 
+/* Set on a thread from just before a real vfork in an active process until
+ * the parent returns from it; its child, sharing the thread's TLS, sees it
+ * set (hooks_proc.c, process.h). */
+extern __thread bool nm_hooks_in_vfork __attribute__((visibility("hidden")));
+
 /* Relaxed loads (plain moves): activation sets the flags from whichever
  * thread meets the first socket while others read them. */
 static inline bool nm_hooks_should_follow(void)

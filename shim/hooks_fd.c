@@ -8,6 +8,7 @@
 #include "fdtable.h"
 #include "headcache.h"
 #include "hooks_ssl.h"
+#include "process.h"
 #include "report.h"
 #include "symbols.h"
 #include "track.h"
@@ -83,8 +84,12 @@ EXPORT int shutdown(int fd, int how)
 
 static void dup_to(int oldfd, int newfd)
 {
-    if (newfd >= 0 && nm_hooks_may_touch_state())
+    if (newfd < 0)
+        return;
+    if (nm_hooks_may_touch_state())
         QUIETLY(nm_hooks_forget_cached(newfd); nm_track_dup_fd(oldfd, newfd));
+    else if (nm_hooks_in_vfork) /* a name the exec'd program may inherit */
+        nm_process_vfork_child_dup(newfd);
 }
 
 EXPORT int dup(int fd)
