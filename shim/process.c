@@ -317,18 +317,32 @@ static void check_inherited(int fd)
             vnote.is_inherited[i] = true;
 }
 
+/* Adds fd to the n distinct fds of set (room for all candidates). */
+static int add_distinct(int *set, int n, int fd)
+{
+    for (int i = 0; i < n; i++)
+        if (set[i] == fd)
+            return n;
+    set[n] = fd;
+    return n + 1;
+}
+
 void nm_process_vfork_child_exec(void)
 {
     int saved = errno;
     vnote.is_checked = !vnote.has_lost_dups;
     /* The standard fds, the noted ones and the child's dups: the only
-     * names the child can have given a noted socket. */
+     * names the child can have given a noted socket. Each asked once. */
+    int fds[3 + VFORK_CONNS + VFORK_DUPS];
+    int n = 0;
     for (int fd = 0; fd <= 2; fd++)
-        check_inherited(fd);
+        n = add_distinct(fds, n, fd);
     for (int i = 0; i < vnote.n_socks; i++)
-        check_inherited(vnote.fds[i]);
+        n = add_distinct(fds, n, vnote.fds[i]);
     for (int i = 0; i < vnote.n_dups; i++)
-        check_inherited(vnote.dups[i]);
+        n = add_distinct(fds, n, vnote.dups[i]);
+    for (int i = 0; i < n; i++)
+        check_inherited(fds[i]);
     errno = saved;
 }
 
