@@ -15,6 +15,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <stdint.h>
+#include <sys/single_threaded.h>
 #include <sys/stat.h>
 
 /* The flusher thread takes over what is deferred, before a wait that may
@@ -48,11 +49,18 @@ static bool could_block(int fd, short events, int flags)
     return nm_real_poll(&p, 1, 0) == 0 && is_blocking(fd);
 }
 
+/* A thread the server started since the watch was deferred may wait
+ * where no hook sees it: the deferral assumed a single thread. */
+static bool has_more_threads(void)
+{
+    return !__libc_single_threaded;
+}
+
 void nm_hooks_wait_on_fd(int fd, short events, int flags)
 {
     int saved = errno;
     nm_hooks_in_shim++;
-    if (could_block(fd, events, flags))
+    if (has_more_threads() || could_block(fd, events, flags))
         nm_flusher_start_deferred();
     nm_hooks_in_shim--;
     errno = saved;
@@ -69,6 +77,8 @@ static int ms_left(uint64_t end_ms)
 
 int nm_hooks_poll_deferred(struct pollfd *fds, nfds_t nfds, int timeout_ms)
 {
+    if (has_more_threads())
+        QUIETLY(nm_flusher_start_deferred());
     uint64_t end =
         timeout_ms < 0 ? UINT64_MAX : nm_now_ms() + (uint64_t)timeout_ms;
     for (;;) {
