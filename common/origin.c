@@ -9,11 +9,41 @@ static char lower(char c)
     return (c >= 'A' && c <= 'Z') ? (char)(c - 'A' + 'a') : c;
 }
 
+/* One word of 8 bytes with its ASCII upper case folded. */
+static uint64_t fold_word(uint64_t w)
+{
+    const uint64_t lo7 = 0x7f7f7f7f7f7f7f7full, hi = 0x8080808080808080ull;
+    uint64_t low = w & lo7; /* no carry leaves a byte below */
+    /* 0x80 in a byte of 'A'..'Z' (0x41..0x5a, top bit clear), else 0. */
+    uint64_t upper =
+        ((low + 0x3f3f3f3f3f3f3f3full) ^ (low + 0x2525252525252525ull)) & ~w &
+        hi;
+    return w | upper >> 2; /* 0x20: to lower case */
+}
+
+void nm_origin_fold(char *dst, const char *src, size_t n)
+{
+    if (n < 8) {
+        for (size_t i = 0; i < n; i++)
+            dst[i] = lower(src[i]);
+        return;
+    }
+    uint64_t w;
+    for (size_t i = 0; i + 8 <= n; i += 8) {
+        memcpy(&w, src + i, 8);
+        w = fold_word(w);
+        memcpy(dst + i, &w, 8);
+    }
+    /* The last 8 bytes again: folding twice is folding once. */
+    memcpy(&w, src + n - 8, 8);
+    w = fold_word(w);
+    memcpy(dst + n - 8, &w, 8);
+}
+
 /* Lower-cases h[0..n) in place and drops a trailing default port. */
 static size_t canon_host(char *h, size_t n, int default_port)
 {
-    for (size_t i = 0; i < n; i++)
-        h[i] = lower(h[i]);
+    nm_origin_fold(h, h, n);
     const char *port = default_port == 443 ? ":443" : ":80";
     size_t plen = strlen(port);
     if (n > plen && memcmp(h + n - plen, port, plen) == 0)

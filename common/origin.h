@@ -9,6 +9,10 @@
 
 #include "nm.h"
 
+/* Copies n bytes of src to dst (the same buffer is fine) with ASCII upper
+ * case folded, a word at a time: hosts are folded on every request. */
+void nm_origin_fold(char *dst, const char *src, size_t n);
+
 /* Canonical form of an origin, in place: an absolute-form target
  * ("http://Host:80/p?q") moves its authority into host and keeps "/p?q";
  * the host is lower-cased and loses the scheme's default port (":80", or

@@ -78,6 +78,10 @@ uint64_t nm_snapshot_prefix_key(nm_slice_t host, nm_slice_t prefix);
 int nm_snapshot_lookup(const void *map, size_t len, nm_slice_t host,
                        nm_slice_t target, nm_snapshot_hit_t *out);
 
+/* The same for a URL whose key (nm_snapshot_url_key) is already made. */
+int nm_snapshot_lookup_key(const void *map, size_t len, uint64_t key,
+                           nm_snapshot_hit_t *out);
+
 /* True when a disabled prefix covers target's normalized path
  * (nm_origin_path) on host (or on every host), and for any target whose
  * path cannot be normalized safely, even without a valid map. Prefixes

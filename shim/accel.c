@@ -66,8 +66,7 @@ static void cond_of(const nm_req_t *r, const struct nm_kept_head *k,
 static bool is_current(const nm_req_t *r, const struct nm_kept_head *k)
 {
     nm_snapshot_hit_t hit;
-    return nm_storeview_lookup(r->host, r->host_len, r->target, r->target_len,
-                               &hit) &&
+    return nm_storeview_lookup(nm_exchange_url_key(r), &hit) &&
            (hit.flags & NM_SNAPSHOT_E_HAS_TAG) && hit.tag_len == k->tag_len &&
            memcmp(hit.tag, k->tag, k->tag_len) == 0;
 }

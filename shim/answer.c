@@ -80,26 +80,25 @@ bool nm_answer_known_tag(const struct nm_conn *c, const nm_snapshot_hit_t *hit,
         out[n] = '\0';
         return true;
     }
-    const nm_req_t *req = &c->q_head->req;
-    return req->method == NM_METHOD_HEAD && nm_headcache_get(req, c->resp, out);
+    const struct nm_pending *p = c->q_head;
+    return p->req.method == NM_METHOD_HEAD &&
+           nm_headcache_get(p->url_key, c->resp, out);
 }
 
-/* sy for tag served to req: the store's date becomes its Last-Modified
- * only if no other tag went out for the URL from this server since
- * (nm_decide_synth_date). A URL cut short has no history to trust. */
-static void synth_for(nm_synth_t *sy, const nm_req_t *req,
-                      const nm_resp_t *resp, const char *tag,
-                      const nm_snapshot_hit_t *hit, int64_t now)
+/* sy for tag served to the URL of url_key: the store's date becomes its
+ * Last-Modified only if no other tag went out for the URL from this
+ * server since (nm_decide_synth_date). A URL cut short (key 0) has no
+ * history to trust. */
+static void synth_for(nm_synth_t *sy, uint64_t url_key, const nm_resp_t *resp,
+                      const char *tag, const nm_snapshot_hit_t *hit,
+                      int64_t now)
 {
     if (!nm_decide_synth_start(sy, resp, tag, now))
         return;
-    nm_slice_t host = {req->host, req->host_len};
-    nm_slice_t target = {req->target, req->target_len};
     int64_t other_since =
-        (req->flags & (NM_REQ_TRUNCATED_HOST | NM_REQ_TRUNCATED_TARGET))
-            ? INT64_MAX
-            : nm_tagwatch_served(nm_snapshot_url_key(host, target),
-                                 XXH3_64bits(sy->tag, sy->tag_len), now);
+        url_key == 0 ? INT64_MAX
+                     : nm_tagwatch_served(
+                           url_key, XXH3_64bits(sy->tag, sy->tag_len), now);
     nm_decide_synth_date(sy, hit, other_since);
 }
 
@@ -138,7 +137,7 @@ bool nm_answer_server_304(struct nm_conn *c, const char *head, size_t head_len,
      * file's tag cannot say. */
     if (!nm_decide_server_304_needs_tag(req, c->resp) ||
         nm_hdr_find(head, head_len, "vary", &vary) != 0 ||
-        !nm_headcache_get_for_304(req, tag, &file_lm) ||
+        !nm_headcache_get_for_304(c->q_head->url_key, tag, &file_lm) ||
         !nm_decide_tag_server_304(req, c->resp, tag, file_lm, now))
         return false;
     char line[NM_SNAPSHOT_TAG_MAX + 16];
@@ -177,7 +176,7 @@ bool nm_answer_with_tag(struct nm_conn *c, const char *head, size_t head_len,
 {
     const nm_req_t *req = &c->q_head->req;
     nm_synth_t sy;
-    synth_for(&sy, req, c->resp, tag, hit, now);
+    synth_for(&sy, c->q_head->url_key, c->resp, tag, hit, now);
     offer_ours(c, head, head_len, &sy, now);
     c->is_synth = true;
     memcpy(c->vtag, sy.tag, sy.tag_len + 1);

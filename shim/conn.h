@@ -45,6 +45,10 @@ enum nm_take { NM_TAKE_OPEN = 0, NM_TAKE_CHILD = 1, NM_TAKE_PARENT = 2 };
 struct nm_pending {
     struct nm_pending *next;
     nm_req_t req;
+    /* nm_snapshot_url_key of its canonical Host and target, made once for
+     * the store, the tag tables and what acceleration keeps; 0 when
+     * either was cut short (such a URL has no key) */
+    uint64_t url_key;
     struct nm_kept_req kept; /* on a route with freshness: its facts */
 };
 

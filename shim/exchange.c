@@ -56,6 +56,14 @@ void nm_exchange_canon_origin(nm_req_t *r)
     }
 }
 
+uint64_t nm_exchange_url_key(const nm_req_t *r)
+{
+    if (r->flags & (NM_REQ_TRUNCATED_HOST | NM_REQ_TRUNCATED_TARGET))
+        return 0;
+    return nm_snapshot_url_key((nm_slice_t){r->host, r->host_len},
+                               (nm_slice_t){r->target, r->target_len});
+}
+
 /* A request on a route with freshness (docs/acceleration.md) carries the
  * facts its 200 would be kept with, and the time it was read. Its head
  * must have come whole in one read (head NULL: it did not); else its 200
@@ -101,6 +109,7 @@ static void feed_requests(struct nm_conn *c, const char *p, size_t len)
                 return;
             }
             nm_exchange_canon_origin(&c->req_cur->req);
+            c->req_cur->url_key = nm_exchange_url_key(&c->req_cur->req);
             note_fresh(c->req_cur, head, c->reqp.lex.head_len);
             queue_request(c);
             if (c->q_len > PENDING_MAX)
@@ -157,9 +166,11 @@ void nm_exchange_start(struct nm_conn *c)
 }
 
 /* Tells notmodd what became of one response (its "Figures"). */
-static void report(const struct nm_conn *c, const nm_req_t *r,
-                   const struct nm_kept_req *kr, const nm_resp_t *resp)
+static void report(const struct nm_conn *c, const struct nm_pending *p,
+                   const nm_resp_t *resp)
 {
+    const nm_req_t *r = &p->req;
+    const struct nm_kept_req *kr = &p->kept;
     nm_event_t ev = {
         .method = (uint8_t)r->method,
         .outcome = c->note.outcome,
@@ -197,8 +208,7 @@ static void report(const struct nm_conn *c, const nm_req_t *r,
     if (is_cond && resp->status == 200 && ev.validator.len > 0 &&
         (c->note.outcome == NM_OUTCOME_PASSED ||
          c->note.outcome == NM_OUTCOME_TAG_ADDED) &&
-        nm_storeview_lookup(r->host, r->host_len, r->target, r->target_len,
-                            &hit) &&
+        nm_storeview_lookup(p->url_key, &hit) &&
         (hit.flags & NM_SNAPSHOT_E_HAS_TAG) &&
         hit.tag_len == ev.validator.len &&
         memcmp(hit.tag, ev.validator.ptr, hit.tag_len) == 0)
@@ -223,8 +233,9 @@ static bool is_unsafe(nm_method_t m)
  * is kept of the URL (not a 200, an unsafe method that succeeded, a 200
  * that could not be kept), except a 304, which confirms a validator (and
  * renews the head it validated, when it was offered). */
-static void keep_or_forget(struct nm_conn *c, const nm_req_t *r)
+static void keep_or_forget(struct nm_conn *c, const struct nm_pending *p)
 {
+    const nm_req_t *r = &p->req;
     int status = c->resp->status;
     if (c->kept_cand != NULL && (status == 200 || status == 304)) {
         nm_kept_commit(c->kept_cand, time(NULL));
@@ -235,14 +246,14 @@ static void keep_or_forget(struct nm_conn *c, const nm_req_t *r)
     c->kept_cand = NULL;
     bool is_safe_answer = !is_unsafe(r->method) || status >= 400;
     if (!is_safe_answer || (status != 304 && !is_unsafe(r->method)))
-        nm_kept_forget(r);
+        nm_kept_forget(r, p->url_key);
 }
 
 void nm_exchange_end(struct nm_conn *c)
 {
     if (c->resp != NULL && c->resp->status >= 200 && c->q_head != NULL) {
-        report(c, &c->q_head->req, &c->q_head->kept, c->resp);
-        keep_or_forget(c, &c->q_head->req);
+        report(c, c->q_head, c->resp);
+        keep_or_forget(c, c->q_head);
         pop_request(c);
         c->has_exchanged = true;
         if (c->q_head == NULL)

@@ -22,6 +22,10 @@ void nm_exchange_on_read(struct nm_conn *c, const struct iovec *iov, int iovcnt,
  * r's Host and target as the store knows them (in place). */
 void nm_exchange_canon_origin(nm_req_t *r);
 
+/* The store key of r's URL (canonical already), 0 when its Host or
+ * target was cut short. */
+uint64_t nm_exchange_url_key(const nm_req_t *r);
+
 /* The next byte the server writes starts a response: pair it with its
  * request and choose the phase it begins in (gives up when there is no
  * request). */

@@ -68,15 +68,6 @@ void nm_headcache_init(void)
     nm_shared_map_once(&table, SLOTS * sizeof(struct entry));
 }
 
-/* XXH3 (libxxhash, already here for body tags): a keyed FNV walked the
- * URL a byte at a time, ~250 instructions per tagged response. */
-static uint64_t url_hash(const nm_req_t *r)
-{
-    uint64_t h = XXH3_64bits_withSeed(r->target, r->target_len,
-                                      XXH3_64bits(r->host, r->host_len));
-    return h ? h : 1;
-}
-
 static uint64_t meta_hash(const nm_resp_t *p)
 {
     struct {
@@ -91,11 +82,6 @@ static uint64_t meta_hash(const nm_resp_t *p)
     if (p->flags & NM_RESP_HAS_LAST_MODIFIED)
         h = XXH3_64bits_withSeed(p->last_modified, p->last_modified_len, h);
     return h;
-}
-
-static bool is_usable(const nm_req_t *req)
-{
-    return !(req->flags & (NM_REQ_TRUNCATED_TARGET | NM_REQ_TRUNCATED_HOST));
 }
 
 static int64_t lm_of(const nm_resp_t *resp)
@@ -176,17 +162,17 @@ static bool is_known(struct entry *e, const struct rec *n)
     return same;
 }
 
-void nm_headcache_put_file(const nm_req_t *req, const nm_resp_t *resp,
+void nm_headcache_put_file(uint64_t url_key, const nm_resp_t *resp,
                            const char *head, size_t head_len, const char *tag,
                            int fd, const nm_file_id_t *id)
 {
-    if (entries() == NULL || !is_usable(req) ||
-        !(resp->flags & NM_RESP_HAS_CL) ||
+    /* The URL's store key names its entry: made once per request. */
+    if (entries() == NULL || url_key == 0 || !(resp->flags & NM_RESP_HAS_CL) ||
         resp->content_length != (uint64_t)id->size ||
         has_vary(resp, head, head_len))
         return;
     struct rec n;
-    n.url_hash = url_hash(req);
+    n.url_hash = url_key;
     n.meta_hash = meta_hash(resp);
     n.id = *id;
     memcpy(n.tag, tag, sizeof(n.tag));
@@ -206,7 +192,7 @@ void nm_headcache_put_file(const nm_req_t *req, const nm_resp_t *resp,
 /* Records the URL's file when fd holds exactly the body: body_len bytes
  * whose hash is tag. Only a file of that very length is hashed (once per
  * identity, filehash.c), and only an equal hash names it. */
-static bool put_if_body(const nm_req_t *req, const nm_resp_t *resp,
+static bool put_if_body(uint64_t url_key, const nm_resp_t *resp,
                         const char *head, size_t head_len, const char *tag,
                         uint64_t body_len, int fd)
 {
@@ -218,11 +204,11 @@ static bool put_if_body(const nm_req_t *req, const nm_resp_t *resp,
         !nm_filehash_tag(fd, 0, body_len, nm_cfg.seed, file_tag, &id) ||
         strcmp(file_tag, tag) != 0)
         return false;
-    nm_headcache_put_file(req, resp, head, head_len, tag, fd, &id);
+    nm_headcache_put_file(url_key, resp, head, head_len, tag, fd, &id);
     return true;
 }
 
-void nm_headcache_put_held(const nm_req_t *req, const nm_resp_t *resp,
+void nm_headcache_put_held(uint64_t url_key, const nm_resp_t *resp,
                            const char *head, size_t head_len, const char *tag,
                            uint64_t body_len)
 {
@@ -230,7 +216,7 @@ void nm_headcache_put_held(const nm_req_t *req, const nm_resp_t *resp,
         const struct opened *o = &recent[i];
         struct stat st;
         if (o->fd < 0 ||
-            put_if_body(req, resp, head, head_len, tag, body_len, o->fd))
+            put_if_body(url_key, resp, head, head_len, tag, body_len, o->fd))
             continue;
         /* Closed already (python reads a file whole, closes it, then
          * writes): the path it was opened by, if it holds those bytes. */
@@ -240,7 +226,7 @@ void nm_headcache_put_held(const nm_req_t *req, const nm_resp_t *resp,
         int fd = nm_real_open(o->path, O_RDONLY | O_CLOEXEC, 0);
         if (fd < 0)
             continue;
-        put_if_body(req, resp, head, head_len, tag, body_len, fd);
+        put_if_body(url_key, resp, head, head_len, tag, body_len, fd);
         nm_real_close(fd);
     }
     for (unsigned i = 0; i < RECENT; i++)
@@ -248,11 +234,10 @@ void nm_headcache_put_held(const nm_req_t *req, const nm_resp_t *resp,
 }
 
 /* A copy of the URL's entry; false when there is none (or it is busy). */
-static bool find(const nm_req_t *req, struct rec *copy)
+static bool find(uint64_t u, struct rec *copy)
 {
-    if (entries() == NULL || !is_usable(req))
+    if (entries() == NULL || u == 0)
         return false;
-    uint64_t u = url_hash(req);
     struct entry *e = &entries()[u % SLOTS];
     if (!nm_shared_try_lock(&e->busy))
         return false;
@@ -275,20 +260,20 @@ static bool file_unchanged(const struct rec *e)
     return nm_file_id_equal(&e->id, &now);
 }
 
-bool nm_headcache_get(const nm_req_t *req, const nm_resp_t *resp, char *tag)
+bool nm_headcache_get(uint64_t url_key, const nm_resp_t *resp, char *tag)
 {
     struct rec copy;
-    if (!(resp->flags & NM_RESP_HAS_CL) || !find(req, &copy) ||
+    if (!(resp->flags & NM_RESP_HAS_CL) || !find(url_key, &copy) ||
         copy.meta_hash != meta_hash(resp) || !file_unchanged(&copy))
         return false;
     memcpy(tag, copy.tag, sizeof(copy.tag));
     return true;
 }
 
-bool nm_headcache_get_for_304(const nm_req_t *req, char *tag, int64_t *lm_unix)
+bool nm_headcache_get_for_304(uint64_t url_key, char *tag, int64_t *lm_unix)
 {
     struct rec copy;
-    if (!find(req, &copy) || copy.has_encoding || copy.lm_unix < 0 ||
+    if (!find(url_key, &copy) || copy.has_encoding || copy.lm_unix < 0 ||
         !file_unchanged(&copy))
         return false;
     memcpy(tag, copy.tag, sizeof(copy.tag));

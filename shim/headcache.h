@@ -18,7 +18,6 @@
 #include <stdint.h>
 
 #include "filehash.h"
-#include "http_req.h"
 #include "http_resp.h"
 
 /* Maps the shared table, once (later calls return): before the server's
@@ -32,27 +31,29 @@ void nm_headcache_init(void);
  * file's bytes (nm_headcache_put_held). */
 void nm_headcache_note_open(int fd, const char *path);
 
-/* Records that a GET's 200 for req (head: its head_len bytes) was the
- * whole file open as fd, of identity id, and got tag. */
-void nm_headcache_put_file(const nm_req_t *req, const nm_resp_t *resp,
+/* Records that a GET's 200 for the URL of url_key (its request's, 0:
+ * none; head: its head_len bytes) was the whole file open as fd, of
+ * identity id, and got tag. */
+void nm_headcache_put_file(uint64_t url_key, const nm_resp_t *resp,
                            const char *head, size_t head_len, const char *tag,
                            int fd, const nm_file_id_t *id);
 
 /* A GET's held 200 (head, body_len bytes of body) got tag: records it as
  * nm_headcache_put_file when a file this thread opened since the last
  * call holds exactly those bytes (same length, same hash). */
-void nm_headcache_put_held(const nm_req_t *req, const nm_resp_t *resp,
+void nm_headcache_put_held(uint64_t url_key, const nm_resp_t *resp,
                            const char *head, size_t head_len, const char *tag,
                            uint64_t body_len);
 
 /* For a HEAD's 200: true and tag filled when the same URL's GET was a
  * whole file that still has the recorded identity, with the same length,
  * Last-Modified and Content-Encoding (one stat of the file). */
-bool nm_headcache_get(const nm_req_t *req, const nm_resp_t *resp, char *tag);
+bool nm_headcache_get(uint64_t url_key, const nm_resp_t *resp, char *tag);
 
-/* For the server's own 304 to req: true, tag and the 200's Last-Modified
+/* For the server's own 304 to a request for url_key: true, tag and the 200's
+ * Last-Modified
  * (*lm_unix) filled when the same URL's GET was a whole file without
  * Content-Encoding that still has the recorded identity. */
-bool nm_headcache_get_for_304(const nm_req_t *req, char *tag, int64_t *lm_unix);
+bool nm_headcache_get_for_304(uint64_t url_key, char *tag, int64_t *lm_unix);
 
 #endif

@@ -12,6 +12,7 @@
 #include "fdtable.h"
 #include "phase.h"
 #include "report.h"
+#include "storeview.h"
 #include "symbols.h"
 #include "track.h"
 
@@ -130,6 +131,8 @@ static ssize_t saw_read(int fd, const struct rd *a, ssize_t n)
     struct nm_conn *c = nm_track_acquire(fd);
     if (c == NULL && nm_fdtable_get(fd) == NM_FD_UNKNOWN)
         c = nm_track_adopt(fd);
+    if (c != NULL)
+        nm_storeview_tick(); /* the copy these requests are judged by */
     while (c != NULL && n > 0 && may_accelerate(a)) {
         c->link.h.fd = fd; /* the 304 leaves by the fd the server reads */
         size_t took = nm_accel_take(c, a->iov, a->cnt, (size_t)n);
@@ -153,6 +156,8 @@ static ssize_t saw_read(int fd, const struct rd *a, ssize_t n)
         saved = errno;
         nm_hooks_in_shim++;
         c = nm_track_acquire(fd);
+        if (c != NULL)
+            nm_storeview_tick();
     }
     if (c != NULL) {
         nm_exchange_on_read(c, a->iov, a->cnt, (size_t)n);

@@ -329,14 +329,12 @@ void nm_kept_commit(struct nm_kept_cand *cand, int64_t now_unix)
     free(cand);
 }
 
-void nm_kept_forget(const nm_req_t *req)
+void nm_kept_forget(const nm_req_t *req, uint64_t key)
 {
-    if (all_sets() == NULL ||
-        (req->flags & (NM_REQ_TRUNCATED_HOST | NM_REQ_TRUNCATED_TARGET)))
+    if (all_sets() == NULL || key == 0)
         return;
     nm_slice_t host = {req->host, req->host_len};
     nm_slice_t target = {req->target, req->target_len};
-    uint64_t key = nm_snapshot_url_key(host, target);
     struct set *s = &all_sets()[key & (SETS - 1)];
     /* A set no URL ever used is left untouched (and unpaged). */
     if (__atomic_load_n(&s->tick, __ATOMIC_RELAXED) == 0)

@@ -99,9 +99,10 @@ void nm_kept_commit(struct nm_kept_cand *cand, int64_t now_unix);
 /* Drops a candidate not kept (NULL is fine). */
 void nm_kept_cand_free(struct nm_kept_cand *cand);
 
-/* The server answered req in a way that ends what is kept of its URL (not
- * a 200, an unsafe method, a 200 not kept): every head of it goes. */
-void nm_kept_forget(const nm_req_t *req);
+/* The server answered req (its URL key url_key, 0: none) in a way that
+ * ends what is kept of its URL (not a 200, an unsafe method, a 200 not
+ * kept): every head of it goes. */
+void nm_kept_forget(const nm_req_t *req, uint64_t url_key);
 
 /* The head kept for host + target that a request with facts rq would be
  * answered from (its Accept-Encoding's, when the 200 varied on it),

@@ -327,7 +327,7 @@ static enum step phase_hold(struct wctx *w)
     char tag[NM_BODYHASH_TAG_LEN + 1];
     nm_hold_tag(c->hold, tag);
     if (c->q_head->req.method == NM_METHOD_GET)
-        nm_headcache_put_held(&c->q_head->req, c->resp, c->head, c->head_len,
+        nm_headcache_put_held(c->q_head->url_key, c->resp, c->head, c->head_len,
                               tag, c->body_bytes);
     nm_answer_held(c, tag);
     nm_exchange_end(c);
@@ -344,10 +344,8 @@ static bool take_ours(struct wctx *w, nm_decide_in_t *in, const char *head,
                       struct nm_cursor start, size_t m)
 {
     struct nm_conn *c = w->c;
-    const nm_req_t *req = in->req;
     nm_snapshot_hit_t hit;
-    bool has_hit = nm_storeview_lookup(req->host, req->host_len, req->target,
-                                       req->target_len, &hit);
+    bool has_hit = nm_storeview_lookup(c->q_head->url_key, &hit);
     char known[NM_SNAPSHOT_TAG_MAX + 1];
     if (nm_answer_known_tag(c, has_hit ? &hit : NULL, known)) {
         bool is_304 = nm_answer_with_tag(c, head, head_len, known,
@@ -685,7 +683,7 @@ static bool hold_from_file(struct nm_conn *c, int out_fd, int in_fd,
     if (is_whole_body && pos >= 0 && nm_hold_fits(body) &&
         nm_filehash_tag(in_fd, pos, body, nm_cfg.seed, tag, &id)) {
         if (c->q_head->req.method == NM_METHOD_GET && pos == 0)
-            nm_headcache_put_file(&c->q_head->req, c->resp, c->head,
+            nm_headcache_put_file(c->q_head->url_key, c->resp, c->head,
                                   c->head_len, tag, in_fd, &id);
         c->phase = nm_answer_held(c, tag) ? NM_PHASE_SWALLOW : NM_PHASE_PASS;
         return true;

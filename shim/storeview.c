@@ -124,16 +124,20 @@ static void refresh(void)
     publish(v);
 }
 
-/* The current copy; one thread refreshes it when it is due. */
-static const struct view *get_view(void)
+void nm_storeview_tick(void)
 {
     uint64_t now = nm_now_ms();
-    if (now >= atomic_load(&next_refresh_ms) &&
+    if (now >= atomic_load_explicit(&next_refresh_ms, memory_order_relaxed) &&
         pthread_mutex_trylock(&refresh_lock) == 0) {
         atomic_store(&next_refresh_ms, now + REFRESH_MS);
         refresh();
         pthread_mutex_unlock(&refresh_lock);
     }
+}
+
+/* The current copy, as the last tick left it: no clock read per lookup. */
+static const struct view *get_view(void)
+{
     return atomic_load_explicit(&current, memory_order_acquire);
 }
 
@@ -146,12 +150,11 @@ bool nm_storeview_is_disabled(const char *host, size_t host_len,
     return nm_snapshot_is_disabled(v ? v->buf : NULL, v ? v->len : 0, h, t);
 }
 
-bool nm_storeview_lookup(const char *host, size_t host_len, const char *target,
-                         size_t target_len, nm_snapshot_hit_t *hit)
+bool nm_storeview_lookup(uint64_t url_key, nm_snapshot_hit_t *hit)
 {
     const struct view *v = get_view();
-    nm_slice_t h = {host, host_len}, t = {target, target_len};
-    return v != NULL && nm_snapshot_lookup(v->buf, v->len, h, t, hit) == 1;
+    return v != NULL && url_key != 0 &&
+           nm_snapshot_lookup_key(v->buf, v->len, url_key, hit) == 1;
 }
 
 void nm_storeview_after_fork_child(void)
@@ -175,7 +178,7 @@ int64_t nm_storeview_fresh_for(const char *host, size_t host_len,
 
 void nm_storeview_before_fork(void)
 {
-    (void)get_view();
+    nm_storeview_tick();
 }
 
 uint64_t nm_storeview_generation(void)

@@ -1,9 +1,9 @@
 /* storeview.h - the shim's read-only view of notmodd's snapshot
  * (common/snapshot.h): a private copy refreshed from the file at most every
- * 50 ms, looked up with no syscall and no lock. No snapshot, or a damaged
- * one, means an empty store. Used by phase.c for disabled routes, pins and the
- * Last-Modified the store remembers for a tag, and by acceleration for
- * the routes' freshness and the URLs' current tags. */
+ * 50 ms, looked up with no syscall, no lock and no clock read. No snapshot, or
+ * a damaged one, means an empty store. Used by phase.c for disabled routes,
+ * pins and the Last-Modified the store remembers for a tag, and by acceleration
+ * for the routes' freshness and the URLs' current tags. */
 #ifndef NM_SHIM_STOREVIEW_H
 #define NM_SHIM_STOREVIEW_H
 
@@ -12,13 +12,20 @@
 
 #include "snapshot.h"
 
+/* Refreshes the copy when it is due (one clock read): at each server read
+ * of a followed connection, so that every request, and the response paired
+ * with it, is judged by a copy at most 50 ms older than the request (or one
+ * second, with no snapshot file); the lookups below read the copy as the
+ * last tick left it. */
+void nm_storeview_tick(void);
+
 /* True when the store disables the route of host + target. */
 bool nm_storeview_is_disabled(const char *host, size_t host_len,
                               const char *target, size_t target_len);
 
-/* Looks host + target up; true and *hit filled when present. */
-bool nm_storeview_lookup(const char *host, size_t host_len, const char *target,
-                         size_t target_len, nm_snapshot_hit_t *hit);
+/* Looks the URL of url_key (nm_snapshot_url_key; 0: none) up; true and
+ * *hit filled when present. */
+bool nm_storeview_lookup(uint64_t url_key, nm_snapshot_hit_t *hit);
 
 /* Might any route be fresh? False: no request needs looking at for
  * acceleration (nm_snapshot_may_be_fresh). */
@@ -30,7 +37,7 @@ int64_t nm_storeview_fresh_for(const char *host, size_t host_len,
                                const char *target, size_t target_len);
 
 /* The generation of the copy lookups read now (0: none): two lookups of
- * one generation answer alike. Refreshes the copy when due. */
+ * one generation answer alike. */
 uint64_t nm_storeview_generation(void);
 
 /* Before fork: a copy due for a refresh is refreshed here, once, so that

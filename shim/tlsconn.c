@@ -18,6 +18,7 @@
 #include "phase.h"
 #include "report.h"
 #include "ssl_real.h"
+#include "storeview.h"
 #include "track.h"
 #include "transport_tls.h"
 
@@ -86,6 +87,7 @@ void nm_tlsconn_on_read(struct nm_tls *t, const void *buf, size_t n)
     if (c == NULL)
         return;
     struct iovec v = {.iov_base = (void *)buf, .iov_len = n};
+    nm_storeview_tick(); /* the copy this request is judged by */
     nm_exchange_on_read(c, &v, 1, n);
     nm_conn_unlock(c);
 }

@@ -152,6 +152,31 @@ static void path_output_too_small(void **state)
                      NM_E_NOSPACE);
 }
 
+/* Every byte value at every offset of inputs 0 to 40 bytes long (the
+ * word steps, the overlapping last word, the byte loop), copied and in
+ * place: only 'A'..'Z' change, to 'a'..'z'. */
+static void fold_changes_only_upper_case_ascii(void **state)
+{
+    (void)state;
+    char src[40], dst[40], want[40];
+    for (int v = 0; v < 256; v++) {
+        for (size_t n = 0; n <= sizeof(src); n++) {
+            for (size_t at = 0; at < n; at++) {
+                for (size_t i = 0; i < n; i++)
+                    src[i] = (char)(i == at ? v : 'A' + (int)(i * 7) % 60);
+                for (size_t i = 0; i < n; i++)
+                    want[i] = (src[i] >= 'A' && src[i] <= 'Z')
+                                  ? (char)(src[i] - 'A' + 'a')
+                                  : src[i];
+                nm_origin_fold(dst, src, n);
+                nm_origin_fold(src, src, n);
+                if (memcmp(dst, want, n) != 0 || memcmp(src, want, n) != 0)
+                    fail_msg("byte 0x%02x at %zu of %zu", v, at, n);
+            }
+        }
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -159,6 +184,7 @@ int main(void)
         cmocka_unit_test(canon_host_too_long_for_buffer_is_refused),
         cmocka_unit_test(path_table),
         cmocka_unit_test(path_output_too_small),
+        cmocka_unit_test(fold_changes_only_upper_case_ascii),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -18,6 +18,8 @@
 #include "fresh.h"
 #include "snapshot.h"
 
+#include <xxhash.h>
+
 static nm_slice_t S(const char *s)
 {
     nm_slice_t sl = {s, s ? strlen(s) : 0};
@@ -575,6 +577,51 @@ static void snapshot_race_accepts_no_torn_read(void **state)
     free(r.map);
 }
 
+/* The URL key as defined: XXH3 with the URL seed, streamed over the host
+ * folded a byte at a time, a NUL, and the target. */
+static uint64_t key_by_definition(const char *host, size_t hl,
+                                  const char *target, size_t tl)
+{
+    XXH3_state_t *st = XXH3_createState();
+    assert_non_null(st);
+    XXH3_64bits_reset_withSeed(st, 0x6e6d2d75726c0001ull);
+    for (size_t i = 0; i < hl; i++) {
+        char c = host[i];
+        c = (c >= 'A' && c <= 'Z') ? (char)(c - 'A' + 'a') : c;
+        XXH3_64bits_update(st, &c, 1);
+    }
+    XXH3_64bits_update(st, "", 1);
+    XXH3_64bits_update(st, target, tl);
+    uint64_t k = XXH3_64bits_digest(st);
+    XXH3_freeState(st);
+    return k ? k : 1;
+}
+
+/* Hosts of every length to 600 bytes with every byte value somewhere (the
+ * fold's word steps and tails), targets from empty to past the one-call
+ * buffer: the key never depends on how it is computed. */
+static void url_key_is_the_same_whole_or_streamed(void **state)
+{
+    (void)state;
+    char host[600], target[700];
+    for (size_t i = 0; i < sizeof(host); i++)
+        host[i] = (char)(i * 37 + 11); /* every byte value, upper case too */
+    for (size_t i = 0; i < sizeof(target); i++)
+        target[i] = (char)('A' + i % 58);
+    static const size_t tls[] = {0, 1, 9, 100, 400, 500, 511, 512, 699};
+    for (size_t hl = 0; hl <= sizeof(host); hl += hl < 80 ? 1 : 13) {
+        for (size_t j = 0; j < sizeof(tls) / sizeof(tls[0]); j++) {
+            nm_slice_t h = {host, hl}, t = {target, tls[j]};
+            if (nm_snapshot_url_key(h, t) !=
+                key_by_definition(host, hl, target, tls[j]))
+                fail_msg("host %zu bytes, target %zu bytes", hl, tls[j]);
+        }
+    }
+    nm_slice_t upper = S("EXAMPLE.com:8080"), lower = S("example.COM:8080");
+    assert_true(nm_snapshot_url_key(upper, S("/a")) ==
+                nm_snapshot_url_key(lower, S("/a")));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -591,6 +638,7 @@ int main(void)
         cmocka_unit_test(snapshot_retired_flag_is_visible),
         cmocka_unit_test(snapshot_path_follows_socket_path),
         cmocka_unit_test(snapshot_race_accepts_no_torn_read),
+        cmocka_unit_test(url_key_is_the_same_whole_or_streamed),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
