@@ -249,6 +249,7 @@ void nm_process_before_exec(void)
 struct vfork_note {
     int n_socks;
     int fds[VFORK_CONNS];
+    const struct nm_conn *conns[VFORK_CONNS];
     dev_t devs[VFORK_CONNS];
     ino_t inos[VFORK_CONNS];
     bool is_inherited[VFORK_CONNS];
@@ -258,6 +259,29 @@ struct vfork_note {
     bool has_lost_dups;
 };
 static __thread struct vfork_note vnote;
+
+/* Notes fd, a name of c's socket (asked once per connection: fd 0 and 1
+ * of busybox's child name one). False when it cannot be had. */
+static bool note_socket(int fd, const struct nm_conn *c)
+{
+    int i = vnote.n_socks;
+    vnote.fds[i] = fd;
+    vnote.conns[i] = c;
+    for (int j = 0; j < i; j++)
+        if (vnote.conns[j] == c) {
+            vnote.devs[i] = vnote.devs[j];
+            vnote.inos[i] = vnote.inos[j];
+            vnote.n_socks++;
+            return true;
+        }
+    struct stat st;
+    if (fstat(fd, &st) != 0)
+        return false;
+    vnote.devs[i] = st.st_dev;
+    vnote.inos[i] = st.st_ino;
+    vnote.n_socks++;
+    return true;
+}
 
 /* Notes fd's socket, when its connection allows a real vfork. */
 static void note_for_vfork(int fd, uintptr_t v, void *arg)
@@ -274,18 +298,12 @@ static void note_for_vfork(int fd, uintptr_t v, void *arg)
                     (c->is_given_up || c->phase == NM_PHASE_IDLE);
     bool is_followed = !c->is_given_up;
     nm_conn_unlock(c);
-    struct stat st;
-    if (!is_quiet || (is_followed &&
-                      (vnote.n_socks == VFORK_CONNS || fstat(fd, &st) != 0))) {
+    if (!is_quiet || (is_followed && vnote.n_socks == VFORK_CONNS)) {
         *is_safe = false;
         return;
     }
-    if (is_followed) {
-        int i = vnote.n_socks++;
-        vnote.fds[i] = fd;
-        vnote.devs[i] = st.st_dev;
-        vnote.inos[i] = st.st_ino;
-    }
+    if (is_followed && !note_socket(fd, c))
+        *is_safe = false;
 }
 
 bool nm_process_before_vfork(void)
@@ -304,17 +322,22 @@ void nm_process_vfork_child_dup(int newfd)
         vnote.has_lost_dups = true;
 }
 
-/* Flags the noted sockets fd names, if the exec'd image keeps fd. */
+/* Flags the noted sockets fd names, if the exec'd image keeps fd (a
+ * noted socket first: most candidates are pipes and files). */
 static void check_inherited(int fd)
 {
     struct stat st;
-    int fl = nm_real_fcntl(fd, F_GETFD, NULL);
-    if (fl < 0 || (fl & FD_CLOEXEC) || fstat(fd, &st) != 0 ||
-        !S_ISSOCK(st.st_mode))
+    if (fstat(fd, &st) != 0 || !S_ISSOCK(st.st_mode))
         return;
-    for (int i = 0; i < vnote.n_socks; i++)
-        if (vnote.inos[i] == st.st_ino && vnote.devs[i] == st.st_dev)
+    int fl = -1;
+    for (int i = 0; i < vnote.n_socks; i++) {
+        if (vnote.inos[i] != st.st_ino || vnote.devs[i] != st.st_dev)
+            continue;
+        if (fl < 0)
+            fl = nm_real_fcntl(fd, F_GETFD, NULL);
+        if (fl >= 0 && !(fl & FD_CLOEXEC))
             vnote.is_inherited[i] = true;
+    }
 }
 
 /* Adds fd to the n distinct fds of set (room for all candidates). */
