@@ -3,6 +3,7 @@
 
 #include "conn.h"
 #include "fdtable.h"
+#include "flusher.h"
 #include "hold.h"
 #include "phase.h"
 #include "report.h"
@@ -167,6 +168,9 @@ static int relay(struct nm_conn *c, int sock, int in, pid_t child)
 {
     nm_handle_t h = {.fd = sock};
     char buf[16384];
+    /* Its reads wait where no hook sees them: what it holds is the
+     * flusher thread's to release, never deferred (flusher.h). */
+    nm_flusher_note_read(true);
     for (;;) {
         /* Unlocked while waiting: the flusher may release a hold past its
          * deadline meanwhile (a script that sleeps mid-body). */
