@@ -434,6 +434,14 @@ static const row_t captures[] = {
      "Content-Type: text/html; x=text/event-stream\r\nContent-Type: "
      "multipart/mixed\r\n\r\n",
      0, false, "H(204 1.1 len=138 {nobody})M;"},
+    {"content_type_streaming_in_a_later_element",
+     "HTTP/1.1 204 No Content\r\nContent-Type: application/json, "
+     "text/event-stream\r\n\r\n",
+     0, false, "H(204 1.1 len=78 {nobody,streaming})M;"},
+    {"content_type_other_types_not_streaming",
+     "HTTP/1.1 204 No Content\r\nContent-Type: application/octet-stream\r\n"
+     "Content-Type: \tMultipart/Mixed\r\n\r\n",
+     0, false, "H(204 1.1 len=99 {nobody})M;"},
     {"content_encoding_and_range_presence",
      "HTTP/1.1 204 No Content\r\nContent-Encoding: gzip\r\nContent-Range: "
      "bytes */10\r\n\r\n",
