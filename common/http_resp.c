@@ -84,7 +84,7 @@ static bool may_stream(const char *s, size_t n)
     while (i < n && (s[i] == ' ' || s[i] == '\t'))
         i++;
     unsigned char c = i < n ? (unsigned char)(s[i] | 0x20) : 0;
-    return c == 't' || c == 'm' || memchr(s, ',', n) != NULL;
+    return c == 't' || c == 'm' || (n > 0 && memchr(s, ',', n) != NULL);
 }
 
 /* A repeated validator line: keep the first, flag the capture as unsure. */
