@@ -385,7 +385,8 @@ long nm_resp304_build(const char *head, size_t head_len, const char *extra,
 {
     out_buf_t o = {out, out_cap, 0, false};
     bool has_date = false, extra_has_date = false;
-    extra_names_t x = {.n = 0};
+    extra_names_t x;
+    x.n = 0; /* not the 16 names: a 256-byte clear per 304 */
     int rc =
         check_args(head, extra, extra_len, out, out_cap, &extra_has_date, &x);
     if (rc < 0)
@@ -412,7 +413,8 @@ long nm_resp304_build_lines(const char *head, size_t head_len,
 {
     out_buf_t o = {out, out_cap, 0, false};
     bool has_date = false, extra_has_date = false;
-    extra_names_t x = {.n = 0};
+    extra_names_t x;
+    x.n = 0; /* not the 16 names: a 256-byte clear per 304 */
     int rc =
         check_args(head, extra, extra_len, out, out_cap, &extra_has_date, &x);
     if (rc < 0)
