@@ -10,6 +10,13 @@
 #include <signal.h>
 #include <stdbool.h>
 #include <string.h>
+#include <sys/single_threaded.h>
+
+/* How often each watched item and a poke are called back. */
+#define ROUND_MS 10
+/* A round on the caller's thread takes at most this many items (a
+ * single-threaded relay watches one or two); more start the thread. */
+#define CALLER_BATCH 16
 
 static pthread_mutex_t list_lock = PTHREAD_MUTEX_INITIALIZER;
 static pthread_cond_t list_cond = PTHREAD_COND_INITIALIZER;
@@ -18,6 +25,10 @@ static void **watched; /* grows as needed, never shrinks */
 static int watched_count, watched_cap;
 static bool is_started;
 static bool is_poked; /* tick runs until it returns true */
+bool nm_flusher_is_deferred;
+/* This thread's last read took bytes from something other than a
+ * followed connection (nm_flusher_note_read). */
+static __thread bool is_relaying;
 
 void nm_flusher_init(const struct nm_flusher_ops *given)
 {
@@ -31,6 +42,53 @@ static void drop_locked(const void *item)
             watched[i] = watched[--watched_count];
             return;
         }
+}
+
+static void set_deferred(bool is_deferred)
+{
+    __atomic_store_n(&nm_flusher_is_deferred, is_deferred, __ATOMIC_RELAXED);
+}
+
+/* Nothing left for a deferred round: the hooks stop keeping anything. */
+static void settle_deferred_locked(void)
+{
+    if (!is_started && watched_count == 0 && !is_poked)
+        set_deferred(false);
+}
+
+/* May the process's own waits keep a watch (needs_relay: a connection's)
+ * instead of a thread? Its one thread is the one that will wait; a relay
+ * waits on its source through the hooks (flusher.h). A poke's deadline is
+ * a report's, not a client's: any single-threaded process may keep it. */
+static bool defer_locked(bool needs_relay)
+{
+    if (!__libc_single_threaded || (needs_relay && !is_relaying))
+        return false;
+    set_deferred(true);
+    return true;
+}
+
+/* One round: the report queue's tick when poked, then each item of
+ * batch (n, copied from the watch list), dropped when done. */
+static void call_back(void **batch, int n)
+{
+    /* Cleared before the tick: a poke racing with it sets it again. */
+    pthread_mutex_lock(&list_lock);
+    bool is_tick_due = is_poked;
+    is_poked = false;
+    pthread_mutex_unlock(&list_lock);
+    if (is_tick_due && !ops->tick(nm_now_ms())) {
+        pthread_mutex_lock(&list_lock);
+        is_poked = true;
+        pthread_mutex_unlock(&list_lock);
+    }
+    for (int i = 0; i < n; i++) {
+        if (ops->flush_item(batch[i])) {
+            pthread_mutex_lock(&list_lock);
+            drop_locked(batch[i]);
+            pthread_mutex_unlock(&list_lock);
+        }
+    }
 }
 
 /* Every 10 ms while anything is watched or poked: call back. */
@@ -55,24 +113,8 @@ static void *flusher_main(void *arg)
         if (n > 0)
             memcpy(batch, watched, sizeof(*batch) * (size_t)n);
         pthread_mutex_unlock(&list_lock);
-        nm_real_poll(NULL, 0, 10);
-        /* Cleared before the tick: a poke racing with it sets it again. */
-        pthread_mutex_lock(&list_lock);
-        bool is_tick_due = is_poked;
-        is_poked = false;
-        pthread_mutex_unlock(&list_lock);
-        if (is_tick_due && !ops->tick(nm_now_ms())) {
-            pthread_mutex_lock(&list_lock);
-            is_poked = true;
-            pthread_mutex_unlock(&list_lock);
-        }
-        for (int i = 0; i < n; i++) {
-            if (ops->flush_item(batch[i])) {
-                pthread_mutex_lock(&list_lock);
-                drop_locked(batch[i]);
-                pthread_mutex_unlock(&list_lock);
-            }
-        }
+        nm_real_poll(NULL, 0, ROUND_MS);
+        call_back(batch, n);
     }
     return NULL;
 }
@@ -90,6 +132,7 @@ static bool start_locked(void)
     if (pthread_create(&t, NULL, flusher_main, NULL) == 0) {
         pthread_detach(t);
         is_started = true;
+        set_deferred(false); /* the thread keeps all of it now */
     }
     pthread_sigmask(SIG_SETMASK, &old, NULL);
     return is_started;
@@ -98,7 +141,7 @@ static bool start_locked(void)
 bool nm_flusher_add(void *item)
 {
     pthread_mutex_lock(&list_lock);
-    bool is_ok = is_started || start_locked();
+    bool is_ok = is_started || defer_locked(true) || start_locked();
     for (int i = 0; is_ok && i < watched_count; i++)
         if (watched[i] == item)
             goto out;
@@ -123,7 +166,7 @@ out:
 void nm_flusher_poke(void)
 {
     pthread_mutex_lock(&list_lock);
-    if (is_started || start_locked()) {
+    if (is_started || defer_locked(false) || start_locked()) {
         is_poked = true;
         pthread_cond_signal(&list_cond);
     }
@@ -134,6 +177,46 @@ void nm_flusher_remove(void *item)
 {
     pthread_mutex_lock(&list_lock);
     drop_locked(item);
+    settle_deferred_locked();
+    pthread_mutex_unlock(&list_lock);
+}
+
+void nm_flusher_note_read(bool is_from_connection)
+{
+    is_relaying = !is_from_connection;
+}
+
+void nm_flusher_start_deferred(void)
+{
+    pthread_mutex_lock(&list_lock);
+    if (!is_started && nm_flusher_is_deferred && start_locked())
+        pthread_cond_signal(&list_cond);
+    pthread_mutex_unlock(&list_lock);
+}
+
+int nm_flusher_slice_ms(int timeout_ms)
+{
+    return timeout_ms < 0 || timeout_ms > ROUND_MS ? ROUND_MS : timeout_ms;
+}
+
+/* What flusher_main does each round, on the caller's thread. */
+void nm_flusher_run_round(void)
+{
+    void *batch[CALLER_BATCH];
+    pthread_mutex_lock(&list_lock);
+    if (is_started || !nm_flusher_is_deferred || watched_count > CALLER_BATCH) {
+        if (!is_started && nm_flusher_is_deferred && start_locked())
+            pthread_cond_signal(&list_cond);
+        pthread_mutex_unlock(&list_lock);
+        return;
+    }
+    int n = watched_count;
+    if (n > 0)
+        memcpy(batch, watched, sizeof(*batch) * (size_t)n);
+    pthread_mutex_unlock(&list_lock);
+    call_back(batch, n);
+    pthread_mutex_lock(&list_lock);
+    settle_deferred_locked();
     pthread_mutex_unlock(&list_lock);
 }
 
@@ -144,4 +227,5 @@ void nm_flusher_after_fork_child(void)
     watched_count = 0;
     is_started = false;
     is_poked = false;
+    set_deferred(false);
 }

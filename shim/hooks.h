@@ -7,9 +7,11 @@
 #ifndef NM_SHIM_HOOKS_H
 #define NM_SHIM_HOOKS_H
 
+#include "flusher.h"
 #include "report.h"
 
 #include <errno.h>
+#include <poll.h>
 #include <stdbool.h>
 
 #define EXPORT __attribute__((visibility("default")))
@@ -26,6 +28,11 @@ extern bool nm_hooks_is_armed __attribute__((visibility("hidden")));
 extern bool nm_hooks_is_active __attribute__((visibility("hidden")));
 /* Calls made by the shim itself on this thread are never followed. */
 extern __thread int nm_hooks_in_shim __attribute__((visibility("hidden")));
+
+/* Set on a thread from just before a real vfork in an active process until
+ * the parent returns from it; its child, sharing the thread's TLS, sees it
+ * set (hooks_proc.c, process.h). */
+extern __thread bool nm_hooks_in_vfork __attribute__((visibility("hidden")));
 
 /* Relaxed loads (plain moves): activation sets the flags from whichever
  * thread meets the first socket while others read them. */
@@ -70,6 +77,33 @@ static inline bool nm_hooks_may_touch_state(void)
         nm_hooks_in_shim--;                                                    \
         errno = saved_errno_;                                                  \
     } while (0)
+
+/* ---- waits (hooks_wait.c): keeping what the flusher deferred ---- */
+
+/* Is something watched with no flusher thread (flusher.h), which this
+ * hooked call must keep? Not from a signal handler inside the shim. */
+static inline bool nm_hooks_keeps_deferred(void)
+{
+    return __atomic_load_n(&nm_flusher_is_deferred, __ATOMIC_RELAXED) &&
+           nm_hooks_in_shim == 0;
+}
+
+/* A call on fd that waits for events (POLLIN, POLLOUT; 0: for as long as
+ * fd blocks; flags: recv's) is about to be made while something is
+ * deferred: when it could block, the flusher thread takes over. */
+void nm_hooks_wait_on_fd(int fd, short events, int flags);
+
+/* Before a call on fd that may wait (see nm_hooks_wait_on_fd). */
+static inline void nm_hooks_before_fd_wait(int fd, short events, int flags)
+{
+    if (__builtin_expect(nm_hooks_keeps_deferred(), 0))
+        nm_hooks_wait_on_fd(fd, events, flags);
+}
+
+/* poll while something is deferred: the wait goes in slices of the
+ * flusher's round, each that times out running the round here. Returns
+ * what the server's poll returns. */
+int nm_hooks_poll_deferred(struct pollfd *fds, nfds_t nfds, int timeout_ms);
 
 /* fd no longer names what it named: forget what we cached about that
  * number (our event socket may even have been closed behind our back). */

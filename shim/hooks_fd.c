@@ -8,6 +8,7 @@
 #include "fdtable.h"
 #include "headcache.h"
 #include "hooks_ssl.h"
+#include "process.h"
 #include "report.h"
 #include "symbols.h"
 #include "track.h"
@@ -45,11 +46,13 @@ static int accepted(int listen_fd, int r)
 
 EXPORT int accept4(int fd, struct sockaddr *addr, socklen_t *alen, int flags)
 {
+    nm_hooks_before_fd_wait(fd, POLLIN, 0);
     return accepted(fd, nm_real_accept4(fd, addr, alen, flags));
 }
 
 EXPORT int accept(int fd, struct sockaddr *addr, socklen_t *alen)
 {
+    nm_hooks_before_fd_wait(fd, POLLIN, 0);
     return accepted(fd, nm_real_accept(fd, addr, alen));
 }
 
@@ -58,6 +61,7 @@ EXPORT int accept(int fd, struct sockaddr *addr, socklen_t *alen)
  * replies for requests). */
 EXPORT int connect(int fd, const struct sockaddr *addr, socklen_t len)
 {
+    nm_hooks_before_fd_wait(fd, 0, 0); /* a blocking connect waits */
     int r = nm_real_connect(fd, addr, len);
     if (fd >= 0 && nm_hooks_may_touch_state())
         QUIETLY(nm_hooks_forget_cached(fd); nm_track_drop_stale_fd(fd);
@@ -80,8 +84,12 @@ EXPORT int shutdown(int fd, int how)
 
 static void dup_to(int oldfd, int newfd)
 {
-    if (newfd >= 0 && nm_hooks_may_touch_state())
+    if (newfd < 0)
+        return;
+    if (nm_hooks_may_touch_state())
         QUIETLY(nm_hooks_forget_cached(newfd); nm_track_dup_fd(oldfd, newfd));
+    else if (nm_hooks_in_vfork) /* a name the exec'd program may inherit */
+        nm_process_vfork_child_dup(newfd);
 }
 
 EXPORT int dup(int fd)

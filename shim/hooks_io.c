@@ -32,6 +32,7 @@ static inline void before_read(int fd, int flags)
 {
     if (nm_hooks_should_follow() && NM_FD_IS_CONN(nm_fdtable_get(fd)))
         QUIETLY(nm_track_before_read(fd, flags));
+    nm_hooks_before_fd_wait(fd, POLLIN, flags);
 }
 
 /* Armed: is fd, which a read just took bytes from, the first TCP socket
@@ -162,6 +163,7 @@ static ssize_t saw_read(int fd, const struct rd *a, ssize_t n)
         nm_exchange_on_read(c, a->iov, a->cnt, (size_t)n);
         nm_track_release(c);
     }
+    nm_flusher_note_read(c != NULL);
     nm_hooks_in_shim--;
     errno = saved;
     return n;
@@ -264,6 +266,8 @@ EXPORT int poll(struct pollfd *fds, nfds_t nfds, int timeout)
             if ((fds[i].events & POLLIN) &&
                 NM_FD_IS_CONN(nm_fdtable_get(fds[i].fd)))
                 QUIETLY(nm_track_before_poll(fds[i].fd));
+    if (timeout != 0 && nm_hooks_keeps_deferred())
+        return nm_hooks_poll_deferred(fds, nfds, timeout);
     return nm_real_poll(fds, nfds, timeout);
 }
 
@@ -284,6 +288,8 @@ static ssize_t do_write(int fd, enum nm_write_op op, const struct iovec *iov,
     *is_handled = false;
     if (!nm_hooks_should_follow())
         return 0;
+    if (!NM_FD_IS_CONN(nm_fdtable_get(fd)))
+        nm_hooks_before_fd_wait(fd, POLLOUT, flags);
     int saved = errno;
     nm_hooks_in_shim++;
     struct nm_conn *c = nm_track_acquire(fd);

@@ -157,32 +157,52 @@ __attribute__((destructor)) static void nm_shim_fini(void)
 
 /* ---- processes ---- */
 
-/* vfork's child shares our memory until it execs. Once the shim is
- * active it follows connections whose state that child must not touch, so
- * vfork becomes fork (the same semantics for a correct vfork user, and the
- * atfork handlers settle the child). Before that (armed, as in every shell
- * a CGI runs) a real vfork is kept: fork costs each such spawn about
- * 110 us more CPU here (tools/bench/RESULTS.md), and its child's hooks
- * pass everything straight to libc (its thread's nm_hooks_in_shim, which
- * it shares with the suspended parent thread, is raised until the parent
- * resumes). */
+/* vfork's child shares our memory until it execs, its hooks passing
+ * straight to libc (its thread's nm_hooks_in_shim, which it shares with
+ * the suspended parent thread, is raised until the parent resumes). A
+ * real vfork is kept while the shim is armed (as in every shell a CGI
+ * runs), and once it is active while no connection has a response under
+ * way (busybox's per-connection child spawns its CGI with the request
+ * read and nothing written): fork costs each such spawn about 110 us more
+ * CPU here (tools/bench/RESULTS.md). The child's exec checks which
+ * followed sockets the new image inherits, and the parent gives those up
+ * (process.h). Otherwise vfork becomes fork (the same semantics for a
+ * correct vfork user, and the atfork handlers settle the child). */
 __attribute__((used)) pid_t nm_vfork_as_fork(void)
 {
     return nm_real_fork();
 }
 
+__thread bool nm_hooks_in_vfork;
+
 #if defined(__x86_64__) && defined(__linux__)
 /* 1: a real vfork; 0: nm_vfork_as_fork. */
 __attribute__((used)) int nm_vfork_is_real(void)
 {
-    return !__atomic_load_n(&nm_hooks_is_active, __ATOMIC_ACQUIRE);
+    if (!__atomic_load_n(&nm_hooks_is_active, __ATOMIC_ACQUIRE))
+        return 1;
+    if (nm_hooks_in_shim > 0 || nm_hooks_in_vfork)
+        return 0; /* from inside the shim, or a vfork child's own vfork */
+    bool is_safe;
+    QUIETLY(is_safe = nm_process_before_vfork());
+    nm_hooks_in_vfork = is_safe;
+    return is_safe;
 }
 
-/* The syscall failed with -err: errno, -1 (a tail call from vfork). */
-__attribute__((used)) pid_t nm_vfork_failed(long err)
+/* The parent is back with the syscall's result r (a tail call from
+ * vfork): -1 and errno for an error, else the child's pid, once the
+ * connections its exec'd program inherited are given up. */
+__attribute__((used)) pid_t nm_vfork_parent_done(long r)
 {
-    errno = (int)-err;
-    return -1;
+    bool was_noted = nm_hooks_in_vfork;
+    nm_hooks_in_vfork = false;
+    if (r < 0) {
+        errno = (int)-r;
+        return -1;
+    }
+    if (was_noted)
+        QUIETLY(nm_process_after_vfork());
+    return (pid_t)r;
 }
 
 /* In assembly because vfork's child returns through the caller's stack
@@ -211,11 +231,9 @@ __asm__(".text\n"
         "    jz 1f\n"
         "    movq nm_hooks_in_shim@gottpoff(%rip), %rcx\n"
         "    subl $1, %fs:(%rcx)\n"
-        "    cmpq $-4095, %rax\n"
-        "    jae 2f\n"
+        "    movq %rax, %rdi\n"
+        "    jmp nm_vfork_parent_done\n"
         "1:  ret\n"
-        "2:  movq %rax, %rdi\n"
-        "    jmp nm_vfork_failed\n"
         ".size vfork, .-vfork\n");
 #else
 EXPORT pid_t vfork(void)
@@ -229,6 +247,8 @@ static void before_exec(void)
 {
     if (nm_hooks_should_follow())
         QUIETLY(nm_process_before_exec());
+    else if (nm_hooks_in_vfork) /* the child of a real vfork (above) */
+        nm_process_vfork_child_exec();
 }
 
 EXPORT int execve(const char *path, char *const argv[], char *const envp[])

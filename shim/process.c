@@ -3,6 +3,7 @@
 
 #include "conn.h"
 #include "fdtable.h"
+#include "flusher.h"
 #include "hold.h"
 #include "phase.h"
 #include "report.h"
@@ -10,10 +11,13 @@
 #include "track.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdint.h>
+#include <string.h>
 #include <sys/mman.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -164,6 +168,9 @@ static int relay(struct nm_conn *c, int sock, int in, pid_t child)
 {
     nm_handle_t h = {.fd = sock};
     char buf[16384];
+    /* Its reads wait where no hook sees them: what it holds is the
+     * flusher thread's to release, never deferred (flusher.h). */
+    nm_flusher_note_read(true);
     for (;;) {
         /* Unlocked while waiting: the flusher may release a hold past its
          * deadline meanwhile (a script that sleeps mid-body). */
@@ -190,7 +197,7 @@ static int relay(struct nm_conn *c, int sock, int in, pid_t child)
     }
     nm_phase_drain(c, h, true);
     int status = 0;
-    while (waitpid(child, &status, 0) < 0 && errno == EINTR)
+    while (nm_real_waitpid(child, &status, 0) < 0 && errno == EINTR)
         ;
     return WIFEXITED(status)
                ? WEXITSTATUS(status)
@@ -233,4 +240,148 @@ void nm_process_before_exec(void)
     /* Nothing held or owed may cross exec: the new image has no shim
      * state. */
     nm_fdtable_each_conn(flush_one, NULL);
+}
+
+/* ---- vfork ---- */
+
+#define VFORK_CONNS 8 /* more followed sockets than this: fork instead */
+#define VFORK_DUPS 16 /* more dups in the child: it inherits them all */
+
+/* What the parent's thread noted for its vfork child. Per thread: two
+ * threads may vfork at once; the child shares the suspended thread's TLS,
+ * so it reads and flags this very copy. */
+struct vfork_note {
+    int n_socks;
+    int fds[VFORK_CONNS];
+    const struct nm_conn *conns[VFORK_CONNS];
+    dev_t devs[VFORK_CONNS];
+    ino_t inos[VFORK_CONNS];
+    bool is_inherited[VFORK_CONNS];
+    bool is_checked; /* the child's exec went through the hook */
+    int n_dups;
+    int dups[VFORK_DUPS];
+    bool has_lost_dups;
+};
+static __thread struct vfork_note vnote;
+
+/* Notes fd, a name of c's socket (asked once per connection: fd 0 and 1
+ * of busybox's child name one). False when it cannot be had. */
+static bool note_socket(int fd, const struct nm_conn *c)
+{
+    int i = vnote.n_socks;
+    vnote.fds[i] = fd;
+    vnote.conns[i] = c;
+    for (int j = 0; j < i; j++)
+        if (vnote.conns[j] == c) {
+            vnote.devs[i] = vnote.devs[j];
+            vnote.inos[i] = vnote.inos[j];
+            vnote.n_socks++;
+            return true;
+        }
+    struct stat st;
+    if (fstat(fd, &st) != 0)
+        return false;
+    vnote.devs[i] = st.st_dev;
+    vnote.inos[i] = st.st_ino;
+    vnote.n_socks++;
+    return true;
+}
+
+/* Notes fd's socket, when its connection allows a real vfork. */
+static void note_for_vfork(int fd, uintptr_t v, void *arg)
+{
+    bool *is_safe = arg;
+    struct nm_conn *c = (struct nm_conn *)v;
+    if (!*is_safe)
+        return;
+    pthread_mutex_lock(&c->lock);
+    /* Nothing of a response under way: no hold or owed bytes to reorder
+     * with what the child's program writes, no claim cell to settle. */
+    bool is_quiet = !nm_conn_is_holding(c) && nm_deliver_is_done(&c->owed) &&
+                    c->takeover == NULL &&
+                    (c->is_given_up || c->phase == NM_PHASE_IDLE);
+    bool is_followed = !c->is_given_up;
+    nm_conn_unlock(c);
+    if (!is_quiet || (is_followed && vnote.n_socks == VFORK_CONNS)) {
+        *is_safe = false;
+        return;
+    }
+    if (is_followed && !note_socket(fd, c))
+        *is_safe = false;
+}
+
+bool nm_process_before_vfork(void)
+{
+    memset(&vnote, 0, sizeof(vnote));
+    bool is_safe = true;
+    nm_fdtable_each_conn(note_for_vfork, &is_safe);
+    return is_safe;
+}
+
+void nm_process_vfork_child_dup(int newfd)
+{
+    if (vnote.n_dups < VFORK_DUPS)
+        vnote.dups[vnote.n_dups++] = newfd;
+    else
+        vnote.has_lost_dups = true;
+}
+
+/* Flags the noted sockets fd names, if the exec'd image keeps fd (a
+ * noted socket first: most candidates are pipes and files). */
+static void check_inherited(int fd)
+{
+    struct stat st;
+    if (fstat(fd, &st) != 0 || !S_ISSOCK(st.st_mode))
+        return;
+    int fl = -1;
+    for (int i = 0; i < vnote.n_socks; i++) {
+        if (vnote.inos[i] != st.st_ino || vnote.devs[i] != st.st_dev)
+            continue;
+        if (fl < 0)
+            fl = nm_real_fcntl(fd, F_GETFD, NULL);
+        if (fl >= 0 && !(fl & FD_CLOEXEC))
+            vnote.is_inherited[i] = true;
+    }
+}
+
+/* Adds fd to the n distinct fds of set (room for all candidates). */
+static int add_distinct(int *set, int n, int fd)
+{
+    for (int i = 0; i < n; i++)
+        if (set[i] == fd)
+            return n;
+    set[n] = fd;
+    return n + 1;
+}
+
+void nm_process_vfork_child_exec(void)
+{
+    int saved = errno;
+    vnote.is_checked = !vnote.has_lost_dups;
+    /* The standard fds, the noted ones and the child's dups: the only
+     * names the child can have given a noted socket. Each asked once. */
+    int fds[3 + VFORK_CONNS + VFORK_DUPS];
+    int n = 0;
+    for (int fd = 0; fd <= 2; fd++)
+        n = add_distinct(fds, n, fd);
+    for (int i = 0; i < vnote.n_socks; i++)
+        n = add_distinct(fds, n, vnote.fds[i]);
+    for (int i = 0; i < vnote.n_dups; i++)
+        n = add_distinct(fds, n, vnote.dups[i]);
+    for (int i = 0; i < n; i++)
+        check_inherited(fds[i]);
+    errno = saved;
+}
+
+void nm_process_after_vfork(void)
+{
+    for (int i = 0; i < vnote.n_socks; i++) {
+        if (vnote.is_checked && !vnote.is_inherited[i])
+            continue;
+        struct nm_conn *c = nm_track_acquire(vnote.fds[i]);
+        if (c == NULL)
+            continue;
+        nm_conn_give_up(c, "the program a vfork child exec'd has it");
+        nm_track_release(c);
+    }
 }

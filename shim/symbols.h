@@ -19,11 +19,17 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
+#include <signal.h>
+#include <sys/epoll.h>
+#include <sys/resource.h>
+#include <sys/select.h>
 #include <sys/sendfile.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
 #include <sys/types.h>
 #include <sys/uio.h>
+#include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 /* glibc's fortified open forms, declared by <fcntl.h> only in fortified
@@ -32,6 +38,16 @@ int __open_2(const char *path, int flags);
 int __open64_2(const char *path, int flags);
 int __openat_2(int dirfd, const char *path, int flags);
 int __openat64_2(int dirfd, const char *path, int flags);
+
+/* The raw ppoll and pselect6 write the time left into their timeout, which
+ * the libc functions take const: the fallbacks pass a copy. */
+#define NM_TS_COPY_(t)                                                         \
+    ((t) != NULL ? &(struct timespec){(t)->tv_sec, (t)->tv_nsec} : NULL)
+/* pselect6's sixth argument. */
+struct nm_sigmask_arg_ {
+    const sigset_t *mask;
+    size_t size;
+};
 
 /* X(return type, name, parameters, arguments, fallback before resolution).
  * The table entry has libc's own type for name (variadic for fcntl and
@@ -110,6 +126,61 @@ int __openat64_2(int dirfd, const char *path, int flags);
       syscall(SYS_openat, dirfd, path, flags | O_LARGEFILE))                   \
     X(int, poll, (struct pollfd * fds, nfds_t nfds, int timeout),              \
       (fds, nfds, timeout), syscall(SYS_poll, fds, nfds, timeout))             \
+    X(int, ppoll,                                                              \
+      (struct pollfd * fds, nfds_t nfds, const struct timespec *tmo,           \
+       const sigset_t *mask),                                                  \
+      (fds, nfds, tmo, mask),                                                  \
+      syscall(SYS_ppoll, fds, nfds, NM_TS_COPY_(tmo), mask, _NSIG / 8))        \
+    X(int, select,                                                             \
+      (int n, fd_set *rd, fd_set *wr, fd_set *ex, struct timeval *tmo),        \
+      (n, rd, wr, ex, tmo), syscall(SYS_select, n, rd, wr, ex, tmo))           \
+    X(int, pselect,                                                            \
+      (int n, fd_set *rd, fd_set *wr, fd_set *ex, const struct timespec *tmo,  \
+       const sigset_t *mask),                                                  \
+      (n, rd, wr, ex, tmo, mask),                                              \
+      syscall(SYS_pselect6, n, rd, wr, ex, NM_TS_COPY_(tmo),                   \
+              &(struct nm_sigmask_arg_){mask, _NSIG / 8}))                     \
+    X(int, epoll_wait, (int ep, struct epoll_event *ev, int max, int tmo),     \
+      (ep, ev, max, tmo), syscall(SYS_epoll_wait, ep, ev, max, tmo))           \
+    X(int, epoll_pwait,                                                        \
+      (int ep, struct epoll_event *ev, int max, int tmo,                       \
+       const sigset_t *mask),                                                  \
+      (ep, ev, max, tmo, mask),                                                \
+      syscall(SYS_epoll_pwait, ep, ev, max, tmo, mask, _NSIG / 8))             \
+    X(int, epoll_pwait2,                                                       \
+      (int ep, struct epoll_event *ev, int max, const struct timespec *tmo,    \
+       const sigset_t *mask),                                                  \
+      (ep, ev, max, tmo, mask),                                                \
+      syscall(SYS_epoll_pwait2, ep, ev, max, tmo, mask, _NSIG / 8))            \
+    X(int, nanosleep, (const struct timespec *req, struct timespec *rem),      \
+      (req, rem), syscall(SYS_nanosleep, req, rem))                            \
+    X(int, clock_nanosleep,                                                    \
+      (clockid_t clk, int flags, const struct timespec *req,                   \
+       struct timespec *rem),                                                  \
+      (clk, flags, req, rem),                                                  \
+      syscall(SYS_clock_nanosleep, clk, flags, req, rem) == 0 ? 0 : errno)     \
+    X(unsigned, sleep, (unsigned secs), (secs),                                \
+      (syscall(SYS_nanosleep, &(struct timespec){(time_t)secs, 0}, NULL), 0u)) \
+    X(int, usleep, (useconds_t usecs), (usecs),                                \
+      syscall(SYS_nanosleep,                                                   \
+              &(struct timespec){(time_t)(usecs / 1000000),                    \
+                                 (long)(usecs % 1000000) * 1000},              \
+              NULL))                                                           \
+    X(int, pause, (void), (), syscall(SYS_pause))                              \
+    X(int, sigsuspend, (const sigset_t *mask), (mask),                         \
+      syscall(SYS_rt_sigsuspend, mask, _NSIG / 8))                             \
+    X(pid_t, wait, (int *status), (status),                                    \
+      syscall(SYS_wait4, -1, status, 0, NULL))                                 \
+    X(pid_t, waitpid, (pid_t pid, int *status, int options),                   \
+      (pid, status, options), syscall(SYS_wait4, pid, status, options, NULL))  \
+    X(pid_t, wait3, (int *status, int options, struct rusage *ru),             \
+      (status, options, ru), syscall(SYS_wait4, -1, status, options, ru))      \
+    X(pid_t, wait4, (pid_t pid, int *status, int options, struct rusage *ru),  \
+      (pid, status, options, ru),                                              \
+      syscall(SYS_wait4, pid, status, options, ru))                            \
+    X(int, waitid, (idtype_t type, id_t id, siginfo_t * info, int options),    \
+      (type, id, info, options),                                               \
+      syscall(SYS_waitid, type, id, info, options, NULL))                      \
     X(pid_t, fork, (void), (), syscall(SYS_fork))                              \
     X(int, execve, (const char *path, char *const argv[], char *const envp[]), \
       (path, argv, envp), syscall(SYS_execve, path, argv, envp))               \

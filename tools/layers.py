@@ -23,7 +23,7 @@ import sys
 # Top to bottom. A module may use only modules of later layers; modules of
 # one layer are siblings and use none of each other.
 LAYERS = [
-    ("hooks", ["hooks_io", "hooks_fd", "hooks_proc"]),
+    ("hooks", ["hooks_io", "hooks_fd", "hooks_proc", "hooks_wait"]),
     ("TLS hooks", ["hooks_ssl"]),
     ("hooks, shared", ["hooks"]),
     ("process events", ["process"]),
@@ -45,7 +45,8 @@ LAYERS = [
 
 # Files that may call hooked libc functions by name: the hooks themselves
 # (they are those names) and the table that resolves them.
-LIBC_EXEMPT = {"hooks_io", "hooks_fd", "hooks_proc", "hooks", "symbols",
+LIBC_EXEMPT = {"hooks_io", "hooks_fd", "hooks_proc", "hooks_wait", "hooks",
+               "symbols",
                "hooks_ssl", "ssl_real"}
 
 
