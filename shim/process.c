@@ -294,7 +294,7 @@ static void note_for_vfork(int fd, uintptr_t v, void *arg)
     struct nm_conn *c = (struct nm_conn *)v;
     if (!*is_safe)
         return;
-    pthread_mutex_lock(&c->lock);
+    nm_lock(&c->lock);
     /* Nothing of a response under way: no hold or owed bytes to reorder
      * with what the child's program writes, no claim cell to settle. */
     bool is_quiet = !nm_conn_is_holding(c) && nm_deliver_is_done(&c->owed) &&
