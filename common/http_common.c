@@ -612,6 +612,28 @@ void nm_tok_end(nm_lex_t *lx, const nm_tok_t *toks, unsigned ntok)
 const nm_tok_t nm_tok_chunked[1] = {NM_TOK("chunked")};
 const nm_tok_t nm_tok_conn[2] = {NM_TOK("close"), NM_TOK("keep-alive")};
 
+bool nm_conn_whole(uint32_t *framing, const char *s, size_t n)
+{
+    if (n == 0)
+        return false; /* s may be NULL then */
+    const unsigned char *a = (const unsigned char *)s, *w = a + n;
+    while (a < w && (*a == ' ' || *a == '\t'))
+        a++;
+    while (w > a && (w[-1] == ' ' || w[-1] == '\t'))
+        w--;
+    if (a == w)
+        return false;
+    if (tok_is(a, (size_t)(w - a), &nm_tok_conn[1])) {
+        *framing |= NM_FR_CONN_KEEP_ALIVE;
+        return true;
+    }
+    if (tok_is(a, (size_t)(w - a), &nm_tok_conn[0])) {
+        *framing |= NM_FR_CONN_CLOSE;
+        return true;
+    }
+    return false;
+}
+
 int nm_te_line_end(nm_lex_t *lx, uint32_t *framing)
 {
     nm_tok_end(lx, nm_tok_chunked, 1);

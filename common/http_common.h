@@ -218,6 +218,20 @@ enum {
  * *framing (NM_FR_*) and *cl; other fields are left alone. */
 extern const nm_tok_t nm_tok_conn[2];
 
+/* A Connection value (s, n bytes) that is exactly "close" or "keep-alive"
+ * (any case, OWS aside): its NM_FR_CONN_* bit into *framing and true;
+ * false for anything else, which the token list then reads. */
+bool nm_conn_whole(uint32_t *framing, const char *s, size_t n);
+
+/* A line whose value comes whole in one event: true when it is done with
+ * (a one-token Connection value, nearly every one sent), without the
+ * three calls below. */
+static inline bool nm_framing_whole(const nm_lex_t *lx, uint32_t *framing,
+                                    const char *s, size_t n)
+{
+    return lx->field == NM_FLD_CONNECTION && nm_conn_whole(framing, s, n);
+}
+
 /* The line's first event. */
 static inline void nm_framing_begin(nm_lex_t *lx)
 {

@@ -62,7 +62,7 @@ struct nm_conn *nm_conn_new(const struct nm_transport *tp, nm_handle_t h)
         c = nm_calloc(1, sizeof(*c));
         if (c == NULL)
             return NULL;
-        pthread_mutex_init(&c->lock, NULL);
+        nm_lock_init(&c->lock);
     }
     /* Everything but the mutex, which stays initialised for life. */
     memset((char *)c + offsetof(struct nm_conn, free_next), 0,
@@ -86,7 +86,7 @@ void nm_conn_unlock(struct nm_conn *c)
     bool may_owe = nm_conn_is_holding(c) || !nm_deliver_is_done(&c->owed) ||
                    c->takeover != NULL;
     atomic_store_explicit(&c->may_owe, may_owe, memory_order_relaxed);
-    pthread_mutex_unlock(&c->lock);
+    nm_unlock(&c->lock);
 }
 
 /* ---- memory of the exchange ---- */

@@ -10,7 +10,6 @@
 #ifndef NM_SHIM_CONN_H
 #define NM_SHIM_CONN_H
 
-#include <pthread.h>
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
@@ -21,6 +20,7 @@
 #include "decide.h"
 #include "deliver.h"
 #include "kept.h"
+#include "lock.h"
 #include "transport.h"
 
 #include "http_req.h"
@@ -53,7 +53,7 @@ struct nm_pending {
 };
 
 struct nm_conn {
-    pthread_mutex_t lock;
+    nm_lock_t lock;
     struct nm_conn *free_next;
     /* Read without the lock by nm_track_before_read: may something be
      * held, owed or claimable (set whenever the lock is let go)? False:

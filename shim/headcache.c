@@ -79,17 +79,17 @@ void nm_headcache_init(void)
     nm_shared_map_once(&table, SLOTS * sizeof(struct entry));
 }
 
+/* Content-Length (below 2^63: the parser's limit), whether there is a
+ * Content-Encoding (bit 63) and Last-Modified. Without Last-Modified the
+ * hash is one-to-one (an odd multiplier); with it, XXH3 of the date seeded
+ * by that. The table lives no longer than the process image: the hash
+ * only has to be the same everywhere in it. */
 static uint64_t meta_hash(const nm_resp_t *p)
 {
-    struct {
-        uint64_t cl;
-        uint32_t flags;
-    } m;
-    memset(&m, 0, sizeof(m)); /* padding too: it is hashed */
-    m.cl = (p->flags & NM_RESP_HAS_CL) ? p->content_length : ~0ull;
-    m.flags =
-        p->flags & (NM_RESP_HAS_LAST_MODIFIED | NM_RESP_HAS_CONTENT_ENCODING);
-    uint64_t h = XXH3_64bits(&m, sizeof(m));
+    uint64_t cl = (p->flags & NM_RESP_HAS_CL) ? p->content_length : ~0ull;
+    if (p->flags & NM_RESP_HAS_CONTENT_ENCODING)
+        cl ^= 1ull << 63;
+    uint64_t h = cl * 0x9e3779b97f4a7c15ull;
     if (p->flags & NM_RESP_HAS_LAST_MODIFIED)
         h = XXH3_64bits_withSeed(p->last_modified, p->last_modified_len, h);
     return h;
@@ -161,14 +161,16 @@ static bool has_vary(const nm_resp_t *resp, const char *head, size_t head_len)
     return false;
 }
 
-/* Is slot e already n (path aside)? The steady state: no syscall. */
-static bool is_known(struct entry *e, const struct rec *n)
+/* Is slot e already this URL's record (path aside)? The steady state: no
+ * syscall, no record built. */
+static bool is_known(struct entry *e, uint64_t url_hash, uint64_t meta,
+                     const nm_file_id_t *id, const char *tag)
 {
     if (!nm_shared_try_lock(&e->busy))
         return true; /* busy: leave it to the other writer */
-    bool same =
-        e->r.url_hash == n->url_hash && e->r.meta_hash == n->meta_hash &&
-        nm_file_id_equal(&e->r.id, &n->id) && strcmp(e->r.tag, n->tag) == 0;
+    bool same = e->r.url_hash == url_hash && e->r.meta_hash == meta &&
+                nm_file_id_equal(&e->r.id, id) &&
+                memcmp(e->r.tag, tag, sizeof(e->r.tag)) == 0;
     nm_shared_unlock(&e->busy);
     return same;
 }
@@ -179,17 +181,19 @@ void nm_headcache_put_file(uint64_t url_key, const nm_resp_t *resp,
 {
     /* The URL's store key names its entry: made once per request. */
     if (entries() == NULL || url_key == 0 || !(resp->flags & NM_RESP_HAS_CL) ||
-        resp->content_length != (uint64_t)id->size ||
-        has_vary(resp, head, head_len))
+        resp->content_length != (uint64_t)id->size)
+        return;
+    uint64_t meta = meta_hash(resp);
+    struct entry *e = &entries()[url_key % SLOTS];
+    /* Known already (the steady state), or a negotiated body: no write.
+     * Either way the entry stays as it was, so the cheaper test first. */
+    if (is_known(e, url_key, meta, id, tag) || has_vary(resp, head, head_len))
         return;
     struct rec n;
     n.url_hash = url_key;
-    n.meta_hash = meta_hash(resp);
+    n.meta_hash = meta;
     n.id = *id;
     memcpy(n.tag, tag, sizeof(n.tag));
-    struct entry *e = &entries()[n.url_hash % SLOTS];
-    if (is_known(e, &n))
-        return;
     n.lm_unix = lm_of(resp);
     n.has_encoding = (resp->flags & NM_RESP_HAS_CONTENT_ENCODING) != 0;
     /* The path is what a HEAD or a 304 will stat; the fd is gone by

@@ -38,7 +38,7 @@ static _Atomic int *claim_cell(void)
 static void flush_one(int fd, uintptr_t v, void *arg)
 {
     struct nm_conn *c = (struct nm_conn *)v;
-    pthread_mutex_lock(&c->lock);
+    nm_lock(&c->lock);
     if (c->takeover != NULL) {
         /* Split by an earlier fork, another thread's (python's threaded
          * server forks a CGI per request): it stays open for the side
@@ -94,8 +94,8 @@ static void settle_one(int fd, uintptr_t v, void *arg)
     (void)fd;
     (void)arg;
     struct nm_conn *c = (struct nm_conn *)v;
-    pthread_mutex_init(&c->lock, NULL);
-    pthread_mutex_lock(&c->lock);
+    nm_lock_init(&c->lock);
+    nm_lock(&c->lock);
     /* Owed bytes were the parent's to send, and were sent before fork. */
     nm_deliver_drop(&c->owed);
     if (c->takeover != NULL) {
@@ -138,7 +138,7 @@ static void deliver_one(int fd, uintptr_t v, void *arg)
 {
     (void)arg;
     struct nm_conn *c = (struct nm_conn *)v;
-    if (pthread_mutex_trylock(&c->lock) != 0)
+    if (!nm_lock_try(&c->lock))
         return;
     /* A fork-split exchange is left to the other side: it claims it at
      * its next touch or write, and sends what it holds then. */
@@ -177,7 +177,7 @@ static int relay(struct nm_conn *c, int sock, int in, pid_t child)
         nm_conn_unlock(c);
         ssize_t n = nm_real_read(in, buf, sizeof(buf));
         int err = errno;
-        pthread_mutex_lock(&c->lock);
+        nm_lock(&c->lock);
         errno = err;
         if (n < 0 && errno == EINTR)
             continue;
@@ -294,7 +294,7 @@ static void note_for_vfork(int fd, uintptr_t v, void *arg)
     struct nm_conn *c = (struct nm_conn *)v;
     if (!*is_safe)
         return;
-    pthread_mutex_lock(&c->lock);
+    nm_lock(&c->lock);
     /* Nothing of a response under way: no hold or owed bytes to reorder
      * with what the child's program writes, no claim cell to settle. */
     bool is_quiet = !nm_conn_is_holding(c) && nm_deliver_is_done(&c->owed) &&

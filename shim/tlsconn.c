@@ -51,7 +51,7 @@ static struct nm_conn *acquire(struct nm_tls *t)
     struct nm_conn *c = t->conn;
     if (c == NULL)
         return NULL;
-    pthread_mutex_lock(&c->lock);
+    nm_lock(&c->lock);
     nm_conn_touch(c);
     if (c->is_given_up && !has_unsent(c, t)) {
         nm_conn_unlock(c);
@@ -197,7 +197,7 @@ void nm_tlsconn_forget(struct nm_tls *t, bool is_closing)
     if (c == NULL)
         return;
     t->conn = NULL;
-    pthread_mutex_lock(&c->lock);
+    nm_lock(&c->lock);
     nm_conn_touch(c);
     if (is_closing) {
         nm_phase_drain(c, nm_transport_tls_handle(t), true);

@@ -47,7 +47,7 @@ struct nm_conn *nm_track_acquire(int fd)
     if (!NM_FD_IS_CONN(v))
         return NULL;
     struct nm_conn *c = (struct nm_conn *)v;
-    pthread_mutex_lock(&c->lock);
+    nm_lock(&c->lock);
     nm_conn_touch(c);
     if (nm_fdtable_get(fd) != v || (c->is_given_up && c->owed.len == 0)) {
         nm_conn_unlock(c);
@@ -127,7 +127,7 @@ struct nm_conn *nm_track_adopt(int fd)
     struct nm_conn *c = track(fd);
     if (c == NULL)
         return NULL;
-    pthread_mutex_lock(&c->lock);
+    nm_lock(&c->lock);
     return c;
 }
 
@@ -160,7 +160,7 @@ static void forget(int fd, bool is_closing)
     pthread_mutex_unlock(&table_lock);
     if (!is_last)
         return;
-    pthread_mutex_lock(&c->lock);
+    nm_lock(&c->lock);
     nm_conn_touch(c);
     if (is_closing)
         nm_phase_drain(c, fd_handle(fd), true);
@@ -280,7 +280,7 @@ void nm_track_before_poll(int fd)
 bool nm_track_flush_watched(void *item)
 {
     struct nm_conn *c = item;
-    pthread_mutex_lock(&c->lock);
+    nm_lock(&c->lock);
     uint64_t now = nm_now_ms();
     /* A fork-split exchange is claimed only when its hold is due: the
      * other side (a child about to exec) must get the chance first. */

@@ -38,7 +38,7 @@ LAYERS = [
     ("leaves' leaves", ["filehash", "flusher", "tlstable", "shared_map"]),
     ("configuration", ["config"]),
     ("OpenSSL, found at run time", ["ssl_real"]),
-    ("base", ["log", "fdtable", "alloc", "clock", "spin", "cursor",
+    ("base", ["log", "fdtable", "alloc", "clock", "spin", "lock", "cursor",
               "transport"]),
     ("libc", ["symbols"]),
 ]

@@ -44,6 +44,25 @@ typedef struct row {
 } row_t;
 
 static const row_t rows[] = {
+    /* The tag sent back byte for byte (the common revalidation), and the
+     * same bytes when they are no valid tag: only a valid one matches. */
+    {.what = "inm_same_bytes_as_weak_tag_is_304",
+     .etag = "W/\"a,b\"",
+     .inm = " W/\"a,b\"\t",
+     .expected = NM},
+    {.what = "inm_same_bytes_as_invalid_tag_passes",
+     .etag = "abc",
+     .inm = "abc",
+     .expected = PASS},
+    {.what = "inm_same_bytes_as_unterminated_tag_passes",
+     .etag = "\"abc",
+     .inm = "\"abc",
+     .expected = PASS},
+    {.what = "inm_same_tag_after_failed_if_match_passes",
+     .etag = "\"a\"",
+     .im = "\"b\"",
+     .inm = "\"a\"",
+     .expected = PASS},
     /* Only a 200 to GET or HEAD can become a 304. */
     {.what = "get_200_inm_match_is_304",
      .etag = "\"a\"",

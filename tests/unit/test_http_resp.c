@@ -422,6 +422,13 @@ static const row_t captures[] = {
      "HTTP/1.1 204 No Content\r\nConnection: keep-alive\r\nConnection: "
      "close\r\n\r\n",
      0, false, "H(204 1.1 len=70 {nobody,close,ka})M;"},
+    {"connection_one_token_any_case_with_ows",
+     "HTTP/1.1 204 No Content\r\nConnection: \tClose \r\n\r\n", 0, false,
+     "H(204 1.1 len=48 {nobody,close})M;"},
+    {"connection_lookalikes_and_lists",
+     "HTTP/1.1 204 No Content\r\nConnection: keep-alivex\r\nConnection: "
+     "close-ish\r\nConnection: Upgrade, KEEP-ALIVE\r\n\r\n",
+     0, false, "H(204 1.1 len=108 {nobody,ka})M;"},
     {"content_type_streaming_case_insensitive",
      "HTTP/1.1 204 No Content\r\nContent-Type: Text/Event-Stream\r\n\r\n", 0,
      false, "H(204 1.1 len=60 {nobody,streaming})M;"},
@@ -434,6 +441,14 @@ static const row_t captures[] = {
      "Content-Type: text/html; x=text/event-stream\r\nContent-Type: "
      "multipart/mixed\r\n\r\n",
      0, false, "H(204 1.1 len=138 {nobody})M;"},
+    {"content_type_streaming_in_a_later_element",
+     "HTTP/1.1 204 No Content\r\nContent-Type: application/json, "
+     "text/event-stream\r\n\r\n",
+     0, false, "H(204 1.1 len=78 {nobody,streaming})M;"},
+    {"content_type_other_types_not_streaming",
+     "HTTP/1.1 204 No Content\r\nContent-Type: application/octet-stream\r\n"
+     "Content-Type: \tMultipart/Mixed\r\n\r\n",
+     0, false, "H(204 1.1 len=99 {nobody})M;"},
     {"content_encoding_and_range_presence",
      "HTTP/1.1 204 No Content\r\nContent-Encoding: gzip\r\nContent-Range: "
      "bytes */10\r\n\r\n",

@@ -414,6 +414,28 @@ static const keep_row_t keep_rows[] = {
     {"Content-Typ", true},
     {"Content-Types", true},
     {"X-Custom", true},
+    /* Each dropped name in any case, and its near misses: a byte other
+     * than a letter's other case, in each word, first and last. */
+    {"cONTENT-tYPE", false},
+    {"CONTENT-LENGTH", false},
+    {"content-encoding", false},
+    {"Content-LANGUAGE", false},
+    {"content-md5", false},
+    {"Content-Disposition", false},
+    {"Trailer", false},
+    {"accept-RANGES", false},
+    {"Content_Length", true},
+    {"Content\rLength", true},
+    {"Content-Lengtx", true},
+    {"Dontent-Length", true},
+    {"Content-MD%", true},
+    {"Content-Rangez", true},
+    {"Accept-Rangez", true},
+    {"Trailers", true},
+    {"Trailed", true},
+    {"Transfer-Encodinh", true},
+    {"Content-Disposition ", true},
+    {"Content-Digesu", true},
 };
 
 static void resp304_keeps_field_exposes_the_drop_list(void **state)
