@@ -6,21 +6,10 @@
 
 #ifdef NM_BODYHASH_AVX2
 #include "bodyhash_avx2.h"
+#include "cpu.h"
 
 _Static_assert(sizeof(XXH3_state_t) == NM_BODYHASH_STATE_BYTES,
                "the state libxxhash and bodyhash_avx2.c share");
-
-/* glibc's loader has read the CPU (and whether the kernel saves the AVX
- * registers) already: asking it costs a call, where libgcc's model would
- * add a constructor running cpuid to every process the shim is loaded
- * into (as head_scan.c). */
-#if defined(__GLIBC__) &&                                                      \
-    (__GLIBC__ > 2 || (__GLIBC__ == 2 && __GLIBC_MINOR__ >= 33))
-#include <sys/platform/x86.h>
-#define HAS_AVX2() CPU_FEATURE_ACTIVE(AVX2)
-#else
-#define HAS_AVX2() __builtin_cpu_supports("avx2")
-#endif
 #endif
 
 static const char b64url[64] = {
@@ -63,7 +52,7 @@ static void write_hash_tag(XXH128_hash_t hash, char *out)
 bool nm_bodyhash_has_avx2(void)
 {
 #ifdef NM_BODYHASH_AVX2
-    return HAS_AVX2();
+    return NM_CPU_HAS_AVX2();
 #else
     return false;
 #endif

@@ -15,17 +15,7 @@
 #if defined(__x86_64__) && defined(__GNUC__)
 #define NM_HEAD_X86 1
 #include <immintrin.h>
-/* glibc's loader has read the CPU (and whether the kernel saves the AVX
- * registers) for its own string functions: asking it costs a call, and
- * no constructor of ours runs cpuid in every process the shim is loaded
- * into (glibc 2.33 on). Elsewhere, libgcc's model (one constructor). */
-#if defined(__GLIBC__) &&                                                      \
-    (__GLIBC__ > 2 || (__GLIBC__ == 2 && __GLIBC_MINOR__ >= 33))
-#include <sys/platform/x86.h>
-#define HAS_AVX2() CPU_FEATURE_ACTIVE(AVX2)
-#else
-#define HAS_AVX2() __builtin_cpu_supports("avx2")
-#endif
+#include "cpu.h"
 #endif
 
 /* One 64-byte block: bit k of *lf set when p[k] is LF, of *nc when p[k]
@@ -246,12 +236,12 @@ bool nm_head_scan(nm_head_scan_t *hs, const unsigned char *s, size_t len)
         fn = NM_HEAD_SCAN_ISA == 0 ? scan_scalar : NULL;
 #ifdef NM_HEAD_X86
         fn = NM_HEAD_SCAN_ISA == 1 ? scan_sse2 : fn;
-        fn = NM_HEAD_SCAN_ISA == 2 && HAS_AVX2() ? scan_avx2 : fn;
+        fn = NM_HEAD_SCAN_ISA == 2 && NM_CPU_HAS_AVX2() ? scan_avx2 : fn;
 #endif
         if (fn == NULL)
             fn = scan_scalar;
 #elif defined(NM_HEAD_X86)
-        fn = HAS_AVX2() ? scan_avx2 : scan_sse2;
+        fn = NM_CPU_HAS_AVX2() ? scan_avx2 : scan_sse2;
 #else
         /* Byte by byte, three bitmaps cost more than the incremental
          * states' own pass (head_bench with the portable set: about 3 x
@@ -276,7 +266,7 @@ bool nm_head_scan_isa(nm_head_scan_t *hs, const unsigned char *s, size_t len,
         fn = scan_sse2;
         break;
     case 2:
-        fn = HAS_AVX2() ? scan_avx2 : NULL;
+        fn = NM_CPU_HAS_AVX2() ? scan_avx2 : NULL;
         break;
 #endif
     default:
@@ -296,7 +286,7 @@ bool nm_head_classify(int isa, const unsigned char *p, size_t nblocks,
 #ifdef NM_HEAD_X86
     if (isa == 1)
         block = block_sse2;
-    if (isa == 2 && HAS_AVX2())
+    if (isa == 2 && NM_CPU_HAS_AVX2())
         block = block_avx2;
 #endif
     if (block == NULL)
