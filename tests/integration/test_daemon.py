@@ -243,6 +243,27 @@ class RedisStoreTest(StoreSuite, unittest.TestCase):
             {"notmod:url:" + KEY, "notmod:stats", "notmod:disabled"})
 
 
+class DatagramQueueTest(unittest.TestCase):
+    """The kernel's datagram queue (net.unix.max_dgram_qlen) bounds how
+    many events wait for notmodd whatever its buffer: notmodd says at
+    start when it is too short for a burst, and only then."""
+
+    def test_short_queue_is_named_in_the_log_at_start(self):
+        with open("/proc/sys/net/unix/max_dgram_qlen") as f:
+            qlen = int(f.read())
+        d = Daemon(tempdir(self)).start()
+        self.addCleanup(d.stop)
+        warned = [line for line in d.read_log().splitlines()
+                  if "net.unix.max_dgram_qlen is" in line]
+        if qlen < 512:
+            self.assertEqual(len(warned), 1, d.read_log())
+            self.assertIn("net.unix.max_dgram_qlen is %d: bursts" % qlen,
+                          warned[0])
+            self.assertIn("sysctl -w net.unix.max_dgram_qlen=512", warned[0])
+        else:
+            self.assertEqual(warned, [], d.read_log())
+
+
 class PersistenceTest(unittest.TestCase):
     def start(self, dir, state, extra=()):
         d = Daemon(dir, extra=["--state", state] + list(extra)).start()
