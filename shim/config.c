@@ -14,10 +14,10 @@ struct nm_config nm_cfg;
 /* ---- the environment, captured at load ---- */
 
 static const char *const captured_names[] = {
-    "NOTMOD_DISABLE",    "NOTMOD_PORTS",    "NOTMOD_HOLD_MAX",
-    "NOTMOD_HOLD_TOTAL", "NOTMOD_HOLD_MS",  "NOTMOD_SOCKET",
-    "NOTMOD_SNAPSHOT",   "NOTMOD_SECRET",   "NOTMOD_LOG",
-    "NOTMOD_LOG_LEVEL",  "XDG_RUNTIME_DIR",
+    "NOTMOD_DISABLE",    "NOTMOD_PORTS",   "NOTMOD_HOLD_MAX",
+    "NOTMOD_HOLD_TOTAL", "NOTMOD_HOLD_MS", "NOTMOD_SOCKET",
+    "NOTMOD_SNAPSHOT",   "NOTMOD_SECRET",  "NOTMOD_LOG",
+    "NOTMOD_LOG_LEVEL",  "NOTMOD_EXEC",    "XDG_RUNTIME_DIR",
 };
 #define CAPTURED (sizeof(captured_names) / sizeof(captured_names[0]))
 /* Values live in one static pool: no malloc at load (the first one would
@@ -191,10 +191,26 @@ static void load_secret(void)
     nm_cfg.secret = nm_cfg.seed = v;
 }
 
+/* NOTMOD_EXEC: "auto" (the default) takes the shim out of the
+ * environment of a program exec'd with no socket; "keep" never does. Any
+ * other value keeps it too, logged: whoever set it meant something, and
+ * keeping the shim costs CPU where taking it wrongly loses the tags. */
+static void load_exec(void)
+{
+    const char *s = nm_config_env("NOTMOD_EXEC");
+    nm_cfg.exec_keeps_shim = false;
+    if (s == NULL || *s == '\0' || strcmp(s, "auto") == 0)
+        return;
+    nm_cfg.exec_keeps_shim = true;
+    if (strcmp(s, "keep") != 0)
+        nm_log(NM_LOG_WARN, "NOTMOD_EXEC=%.32s is not auto or keep: keep", s);
+}
+
 void nm_config_load(void)
 {
     const char *s = nm_config_env("NOTMOD_DISABLE");
     nm_cfg.is_disabled = s != NULL && strcmp(s, "1") == 0;
+    load_exec();
     load_ports();
     nm_cfg.hold_max_bytes = size_var("NOTMOD_HOLD_MAX", 8u << 20);
     nm_cfg.hold_total_bytes = size_var("NOTMOD_HOLD_TOTAL", 64u << 20);

@@ -14,7 +14,9 @@
 
 struct nm_config {
     bool is_disabled; /* NOTMOD_DISABLE=1 */
-    int port_count;   /* 0: every TCP port */
+    /* NOTMOD_EXEC=keep: every program exec'd keeps the shim (execenv.h) */
+    bool exec_keeps_shim;
+    int port_count; /* 0: every TCP port */
     uint16_t ports[NM_PORTS_MAX];
     uint64_t hold_max_bytes;   /* NOTMOD_HOLD_MAX */
     uint64_t hold_total_bytes; /* NOTMOD_HOLD_TOTAL */

@@ -8,6 +8,7 @@
 #include "hooks_ssl.h"
 
 #include "config.h"
+#include "execenv.h"
 #include "filehash.h"
 #include "flusher.h"
 #include "headcache.h"
@@ -110,6 +111,7 @@ static bool set_up(void)
     }
     if (nm_cfg.is_disabled)
         return false;
+    nm_execenv_init();
     if (getpid() == loader_pid) {
         nm_tagwatch_init();
         nm_headcache_init(); /* the URLs' files, as the tag table */
@@ -251,20 +253,57 @@ static void before_exec(void)
         nm_process_vfork_child_exec();
 }
 
+/* A program exec'd by a process that follows connections, inheriting no
+ * socket, never loads the shim (execenv.h): the script's shell and what it
+ * runs cost what they cost bare. The environment is built on this frame,
+ * apart from the hooks' own: a process that is not active never touches
+ * its pages. */
+enum exec_kind { EXEC_PATH, EXEC_SEARCH };
+
+static __attribute__((noinline)) int exec_with_own_env(enum exec_kind kind,
+                                                       const char *path,
+                                                       char *const argv[],
+                                                       char *const envp[])
+{
+    struct nm_execenv env;
+    char *const *e = nm_execenv_for(envp, &env);
+    return kind == EXEC_SEARCH ? nm_real_execvpe(path, argv, e)
+                               : nm_real_execve(path, argv, e);
+}
+
+static inline bool is_active(void)
+{
+    return __atomic_load_n(&nm_hooks_is_active, __ATOMIC_RELAXED);
+}
+
 EXPORT int execve(const char *path, char *const argv[], char *const envp[])
 {
     before_exec();
+    if (is_active())
+        return exec_with_own_env(EXEC_PATH, path, argv, envp);
     return nm_real_execve(path, argv, envp);
 }
 
 EXPORT int execv(const char *path, char *const argv[])
 {
     before_exec();
+    if (is_active()) /* execv is execve with environ */
+        return exec_with_own_env(EXEC_PATH, path, argv, environ);
     return nm_real_execv(path, argv);
 }
 
 EXPORT int execvp(const char *file, char *const argv[])
 {
     before_exec();
+    if (is_active()) /* execvp is execvpe with environ */
+        return exec_with_own_env(EXEC_SEARCH, file, argv, environ);
     return nm_real_execvp(file, argv);
+}
+
+EXPORT int execvpe(const char *file, char *const argv[], char *const envp[])
+{
+    before_exec();
+    if (is_active())
+        return exec_with_own_env(EXEC_SEARCH, file, argv, envp);
+    return nm_real_execvpe(file, argv, envp);
 }

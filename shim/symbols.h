@@ -187,7 +187,11 @@ struct nm_sigmask_arg_ {
     X(int, execv, (const char *path, char *const argv[]), (path, argv),        \
       syscall(SYS_execve, path, argv, environ))                                \
     X(int, execvp, (const char *file, char *const argv[]), (file, argv),       \
-      ((void)file, (void)argv, errno = ENOSYS, -1))
+      ((void)file, (void)argv, errno = ENOSYS, -1))                            \
+    X(int, execvpe,                                                            \
+      (const char *file, char *const argv[], char *const envp[]),              \
+      (file, argv, envp),                                                      \
+      ((void)file, (void)argv, (void)envp, errno = ENOSYS, -1))
 
 /* The resolved functions, each of libc's type; NULL until looked up. */
 #define NM_REAL_ENTRY_(ret, name, params, args, fallback)                      \

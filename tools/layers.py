@@ -34,7 +34,7 @@ LAYERS = [
     ("a connection's state", ["conn"]),
     ("leaves", ["decide", "deliver", "hold", "headcache", "report",
                 "storeview", "tagwatch", "transport_sock", "transport_tls",
-                "kept"]),
+                "kept", "execenv"]),
     ("leaves' leaves", ["filehash", "flusher", "tlstable", "shared_map"]),
     ("configuration", ["config"]),
     ("OpenSSL, found at run time", ["ssl_real"]),
