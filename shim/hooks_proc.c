@@ -271,9 +271,10 @@ static __attribute__((noinline)) int exec_with_own_env(enum exec_kind kind,
                                : nm_real_execve(path, argv, e);
 }
 
+/* Acquire: what activation set up (execenv's path) is seen with it. */
 static inline bool is_active(void)
 {
-    return __atomic_load_n(&nm_hooks_is_active, __ATOMIC_RELAXED);
+    return __atomic_load_n(&nm_hooks_is_active, __ATOMIC_ACQUIRE);
 }
 
 EXPORT int execve(const char *path, char *const argv[], char *const envp[])
