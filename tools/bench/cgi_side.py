@@ -70,18 +70,18 @@ def main():
                 runs[name].append(bench.run_one(srv, path, args.requests,
                                                 False))
         base = started[0][0]
-        print("| case | CPU µs per CGI request (median) | ratio to %s |"
-              % base)
-        print("|---|---|---|")
+        print("| case | CPU µs per CGI request (median) | ratio to %s "
+              "(geometric mean) | per-round ratios, min-max |" % base)
+        print("|---|---|---|---|")
         for name in runs:
             ratios = [b["cpu_us"] / a["cpu_us"]
                       for a, b in zip(runs[base], runs[name])]
             gm = math.exp(sum(map(math.log, ratios)) / len(ratios))
             med = statistics.median(x["cpu_us"] for x in runs[name])
             bad = sum(x["non2xx"] + x["failed"] for x in runs[name])
-            print("| %s | %.0f | %.3f%s |" % (name, med, gm,
-                                                "" if not bad else
-                                                " (%d failed)" % bad))
+            print("| %s | %.0f | %.3f%s | %.3f-%.3f |" % (
+                name, med, gm, "" if not bad else " (%d failed)" % bad,
+                min(ratios), max(ratios)))
     finally:
         servers.stop_all()
         bench.release_cgroups()
