@@ -213,7 +213,8 @@ line_event(nm_req_parser_t *p, nm_req_t *req, const char *s, size_t n,
         }
         break;
     default:
-        if (is_first && is_last && nm_framing_whole(lx, &p->framing, s, n))
+        if (is_first && is_last &&
+            nm_framing_whole(lx, &p->framing, &p->content_length, s, n))
             break;
         if (is_first)
             nm_framing_begin(lx);

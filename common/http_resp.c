@@ -169,7 +169,8 @@ line_event(nm_resp_parser_t *p, nm_resp_t *resp, const char *s, size_t n,
         }
         break;
     default:
-        if (is_first && is_last && nm_framing_whole(lx, &p->framing, s, n))
+        if (is_first && is_last &&
+            nm_framing_whole(lx, &p->framing, &p->content_length, s, n))
             break;
         if (is_first)
             nm_framing_begin(lx);
