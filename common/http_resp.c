@@ -547,6 +547,14 @@ fail:
     return rc;
 }
 
+bool nm_http_resp_take_done(nm_resp_parser_t *p)
+{
+    if (p->state != RS_MSG_DONE)
+        return false;
+    msg_done(p);
+    return true;
+}
+
 uint64_t nm_http_resp_skippable(const nm_resp_parser_t *p)
 {
     switch (p->state) {

@@ -678,6 +678,58 @@ static size_t gen_many_trailers(char *b, size_t cap)
     return cat(b, n, "\r\n");
 }
 
+/* nm_http_resp_take_done against an empty feed, before every byte of
+ * input fed byte by byte: the same answer, the same parser after. */
+static int take_done_agrees(const row_t *row)
+{
+    const char *in = row->in;
+    size_t len = strlen(in), off = 0;
+    nm_resp_parser_t p, a, b;
+    static nm_resp_t resp;
+    nm_http_resp_init(&p);
+    memset(&resp, 0, sizeof(resp));
+    for (bool is_fed = false;; is_fed = true) {
+        a = p;
+        b = p;
+        nm_resp_event_t ev;
+        long r = nm_http_resp_feed(&a, &resp, "", 0, &ev);
+        bool want = r == 0 && ev == NM_RESP_EV_MSG_DONE;
+        /* Before the first feed, feed's setting of the line offsets'
+         * pointer is the one difference. */
+        if (nm_http_resp_take_done(&b) != want ||
+            (is_fed && memcmp(&a, &b, sizeof(a)) != 0)) {
+            print_error("row %s: take_done differs at byte %zu\n", row->name,
+                        off);
+            return 1;
+        }
+        if (off == len)
+            return 0;
+        r = nm_http_resp_feed(&p, &resp, in + off, 1, &ev);
+        if (r < 0 || (r == 0 && ev == NM_RESP_EV_NONE))
+            return 0;
+        off += (size_t)r;
+    }
+}
+
+static void take_done_agrees_with_an_empty_feed(void **state)
+{
+    (void)state;
+    const struct {
+        const row_t *rows;
+        size_t n;
+    } tables[] = {
+        {real_world, sizeof(real_world) / sizeof(real_world[0])},
+        {framing, sizeof(framing) / sizeof(framing[0])},
+        {captures, sizeof(captures) / sizeof(captures[0])},
+        {refused, sizeof(refused) / sizeof(refused[0])},
+    };
+    int failed = 0;
+    for (size_t t = 0; t < sizeof(tables) / sizeof(tables[0]); t++)
+        for (size_t i = 0; i < tables[t].n; i++)
+            failed += take_done_agrees(&tables[t].rows[i]);
+    assert_int_equal(failed, 0);
+}
+
 typedef struct gen_row {
     const char *name;
     size_t (*gen)(char *buf, size_t cap);
@@ -870,6 +922,7 @@ int main(void)
         cmocka_unit_test(frames_bodies_per_rfc9112),
         cmocka_unit_test(captures_validators_and_flags),
         cmocka_unit_test(refuses_ambiguous_and_non_http_responses),
+        cmocka_unit_test(take_done_agrees_with_an_empty_feed),
         cmocka_unit_test(refuses_hostile_sizes),
         cmocka_unit_test(skip_follows_sendfile_bodies),
         cmocka_unit_test(skip_more_than_skippable_is_refused),
