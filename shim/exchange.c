@@ -168,6 +168,7 @@ void nm_exchange_start(struct nm_conn *c)
     c->is_synth = false;
     c->saved_bytes = c->body_bytes = 0;
     c->vtag[0] = '\0';
+    c->vtag_len = 0;
     /* Every GET/HEAD head is looked at: it may need a 304 or a tag. */
     bool is_get_head =
         r->method == NM_METHOD_GET || r->method == NM_METHOD_HEAD;
@@ -213,7 +214,7 @@ static void report(const struct nm_conn *c, const struct nm_pending *p,
         ev.flags |=
             NM_EVENT_F_TLS | (c->has_exchanged ? 0 : NM_EVENT_F_TLS_FIRST);
     if (c->is_synth)
-        ev.validator = (nm_slice_t){c->vtag, strlen(c->vtag)};
+        ev.validator = (nm_slice_t){c->vtag, c->vtag_len};
     else if (resp->flags & NM_RESP_HAS_ETAG)
         ev.validator = (nm_slice_t){resp->etag, resp->etag_len};
     /* A "missed revalidation": a revalidation answered with a full 200
