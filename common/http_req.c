@@ -343,6 +343,14 @@ static void msg_done(nm_req_parser_t *p)
     p->lex.head_len = 0;
 }
 
+bool nm_http_req_take_done(nm_req_parser_t *p)
+{
+    if (p->state != RQ_MSG_DONE)
+        return false;
+    msg_done(p);
+    return true;
+}
+
 /* One byte of the request line, counted against the head limit. */
 #define TAKE_BYTE()                                                            \
     do {                                                                       \
