@@ -4,7 +4,6 @@
 #include "config.h"
 #include "preload.h"
 
-#include <dirent.h>
 #include <dlfcn.h>
 #include <errno.h>
 #include <fcntl.h>

@@ -22,10 +22,11 @@ struct nm_execenv {
 void nm_execenv_init(void);
 
 /* The environment to exec with in place of envp: env->envp, built in the
- * caller's env, when the process is active, NOTMOD_EXEC allows it, envp's
- * LD_PRELOAD names the shim and no fd open without close-on-exec is a
- * socket; else envp itself. No allocation, no lock, no write outside env
- * (errno is kept): fit for a vfork child. */
+ * caller's env, when the shim's path was noted (the process became
+ * active), NOTMOD_EXEC allows it, envp's LD_PRELOAD names the shim and no
+ * fd open without close-on-exec is a socket; else envp itself. For the
+ * exec hooks of an active process. No allocation, no lock, no write
+ * outside env (errno is kept): fit for a vfork child. */
 char *const *nm_execenv_for(char *const envp[], struct nm_execenv *env);
 
 #endif
