@@ -141,8 +141,13 @@ class ExecEnvironment(unittest.TestCase):
         self.body_path = os.path.join(cgi, "body.txt")
         with open(self.body_path, "wb") as f:
             f.write(b"first body\n")
+        # A hold that outlasts a slow CGI (the sanitizer build's, loaded
+        # into sh and cat with NOTMOD_EXEC=keep, on a busy machine): a
+        # response released at the deadline leaves untagged, and its
+        # revalidation gets the 200.
         srv = BusyboxServer(docroot, shim=True,
-                            shim_env=dict(LD_PRELOAD=FULL, **shim_env))
+                            shim_env=dict(LD_PRELOAD=FULL,
+                                          NOTMOD_HOLD_MS="10s", **shim_env))
         self.addCleanup(srv.cleanup)
         srv.start()
         return srv
