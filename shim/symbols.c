@@ -19,14 +19,32 @@ void nm_symbols_allow_lookup(void)
     __atomic_store_n(&may_look_up, true, __ATOMIC_RELEASE);
 }
 
-void *nm_symbols_lookup(int index, const char *name)
+/* The entries' names, one after the other. Writable on purpose: .data
+ * shares its page with what the loader writes anyway, where the names in
+ * .rodata, at the far end of the text, cost every program that calls a
+ * hooked function one more page fault (2-8 us here: tools/bench/
+ * RESULTS.md, "Loading the shim, cheaper"). */
+#define NM_REAL_NAME_(ret, name, params, args, fallback) #name "\0"
+static char names[] = NM_REAL_FUNCS(NM_REAL_NAME_);
+#undef NM_REAL_NAME_
+
+static const char *name_of(int index)
+{
+    const char *p = names;
+    for (; index > 0; index--)
+        while (*p++ != '\0')
+            ;
+    return p;
+}
+
+void *nm_symbols_lookup(int index)
 {
     uint64_t bit = (uint64_t)1 << index;
     if (!__atomic_load_n(&may_look_up, __ATOMIC_ACQUIRE) || looking_up > 0 ||
         (__atomic_load_n(&absent_mask, __ATOMIC_RELAXED) & bit))
         return NULL;
     looking_up++;
-    void *fn = dlsym(RTLD_NEXT, name);
+    void *fn = dlsym(RTLD_NEXT, name_of(index));
     looking_up--;
     if (fn == NULL)
         __atomic_fetch_or(&absent_mask, bit, __ATOMIC_RELAXED);
