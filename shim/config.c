@@ -44,22 +44,27 @@ static bool is_captured(const char *v)
 
 void nm_config_capture(void)
 {
+    /* Runs once, on an empty pool: pool_used is written only when an
+     * entry was kept (its page is touched only then). */
+    size_t used = 0;
     for (char **e = environ; e != NULL && *e != NULL; e++) {
         const char *v = *e;
         if (!is_captured(v))
             continue;
         /* Copied as it is scanned (one loop, which the compiler does not
          * turn into calls of strlen and memcpy), kept if it fit. */
-        char *out = pool + pool_used;
-        size_t room = sizeof(pool) - pool_used, n = 0, eq = 0;
+        char *out = pool + used;
+        size_t room = sizeof(pool) - used, n = 0, eq = 0;
         while (n < room && (out[n] = v[n]) != '\0') {
             if (eq == 0 && v[n] == '=')
                 eq = n;
             n++;
         }
         if (n < room && eq != 0 && n - eq - 1 <= NM_CONFIG_VALUE_MAX)
-            pool_used += n + 1;
+            used += n + 1;
     }
+    if (used != 0)
+        pool_used = used;
 }
 
 const char *nm_config_env(const char *name)
