@@ -223,12 +223,40 @@ extern const nm_tok_t nm_tok_conn[2];
  * false for anything else, which the token list then reads. */
 bool nm_conn_whole(uint32_t *framing, const char *s, size_t n);
 
-/* A line whose value comes whole in one event: true when it is done with
- * (a one-token Connection value, nearly every one sent), without the
- * three calls below. */
-static inline bool nm_framing_whole(const nm_lex_t *lx, uint32_t *framing,
-                                    const char *s, size_t n)
+/* A Content-Length value (s, n bytes) that is 1 to 18 digits and nothing
+ * else (nearly every one sent): its value into *cl and NM_FR_CL into
+ * *framing, and true; what nm_cl_feed and nm_cl_end below do with it,
+ * without their per-byte checks for lists, whitespace and overflow (18
+ * digits stay below 2^63): 94 -> about 30 instructions for "1024". False
+ * for anything else, and for a value that differs from an earlier line's:
+ * those refuse it then (RFC 9110 §8.6). */
+static inline bool nm_cl_whole(uint32_t *framing, uint64_t *cl, const char *s,
+                               size_t n)
 {
+    if (n == 0 || n > 18)
+        return false; /* s may be NULL when n is 0 */
+    uint64_t num = 0;
+    for (size_t i = 0; i < n; i++) {
+        unsigned d = (unsigned)(unsigned char)s[i] - '0';
+        if (d > 9)
+            return false;
+        num = num * 10 + d;
+    }
+    if ((*framing & NM_FR_CL) && *cl != num)
+        return false;
+    *framing |= NM_FR_CL;
+    *cl = num;
+    return true;
+}
+
+/* A line whose value comes whole in one event: true when it is done with
+ * (a one-token Connection value, a Content-Length of digits alone: nearly
+ * every one sent), without the three calls below. */
+static inline bool nm_framing_whole(const nm_lex_t *lx, uint32_t *framing,
+                                    uint64_t *cl, const char *s, size_t n)
+{
+    if (lx->field == NM_FLD_CONTENT_LENGTH)
+        return nm_cl_whole(framing, cl, s, n);
     return lx->field == NM_FLD_CONNECTION && nm_conn_whole(framing, s, n);
 }
 

@@ -213,7 +213,8 @@ line_event(nm_req_parser_t *p, nm_req_t *req, const char *s, size_t n,
         }
         break;
     default:
-        if (is_first && is_last && nm_framing_whole(lx, &p->framing, s, n))
+        if (is_first && is_last &&
+            nm_framing_whole(lx, &p->framing, &p->content_length, s, n))
             break;
         if (is_first)
             nm_framing_begin(lx);
@@ -340,6 +341,14 @@ static void msg_done(nm_req_parser_t *p)
 {
     p->state = RQ_START;
     p->lex.head_len = 0;
+}
+
+bool nm_http_req_take_done(nm_req_parser_t *p)
+{
+    if (p->state != RQ_MSG_DONE)
+        return false;
+    msg_done(p);
+    return true;
 }
 
 /* One byte of the request line, counted against the head limit. */

@@ -108,6 +108,13 @@ long nm_http_req_feed(nm_req_parser_t *p, nm_req_t *req, const char *buf,
 long nm_http_req_oneshot(nm_req_parser_t *p, nm_req_t *req, const char *buf,
                          size_t len, nm_req_event_t *ev);
 
+/* What nm_http_req_feed reports when fed no bytes, without its checks:
+ * true, the parser then at the start of the next request, when the bytes
+ * fed before ended a message (NM_REQ_EV_MSG_DONE: a request without a
+ * body ends on the call after its head); false in every other state, a
+ * failed one included. */
+bool nm_http_req_take_done(nm_req_parser_t *p);
+
 /* Maps a method token to nm_method_t (case-sensitive, RFC 9110 §9.1). */
 nm_method_t nm_http_method(const char *s, size_t len);
 

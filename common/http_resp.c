@@ -169,7 +169,8 @@ line_event(nm_resp_parser_t *p, nm_resp_t *resp, const char *s, size_t n,
         }
         break;
     default:
-        if (is_first && is_last && nm_framing_whole(lx, &p->framing, s, n))
+        if (is_first && is_last &&
+            nm_framing_whole(lx, &p->framing, &p->content_length, s, n))
             break;
         if (is_first)
             nm_framing_begin(lx);
@@ -544,6 +545,14 @@ fail:
     p->state = RS_FAILED;
     p->error = (int8_t)rc;
     return rc;
+}
+
+bool nm_http_resp_take_done(nm_resp_parser_t *p)
+{
+    if (p->state != RS_MSG_DONE)
+        return false;
+    msg_done(p);
+    return true;
 }
 
 uint64_t nm_http_resp_skippable(const nm_resp_parser_t *p)

@@ -119,6 +119,13 @@ long nm_http_resp_feed(nm_resp_parser_t *p, nm_resp_t *resp, const char *buf,
 long nm_http_resp_oneshot(nm_resp_parser_t *p, nm_resp_t *resp, const char *buf,
                           size_t len, nm_resp_event_t *ev);
 
+/* What nm_http_resp_feed reports when fed no bytes, without its checks:
+ * true, the parser then past the message, when the bytes fed before ended
+ * it (NM_RESP_EV_MSG_DONE: the parser reports an end on the call after its
+ * last byte); false in every other state, a failed one included. The shim
+ * asks after each write of a response. */
+bool nm_http_resp_take_done(nm_resp_parser_t *p);
+
 /* Body bytes that may be consumed now without being seen: what is left of a
  * Content-Length body or of the current chunk's data, UINT64_MAX for a
  * close-delimited body, 0 when the parser is not inside body data. Lets the

@@ -69,15 +69,19 @@ static uint64_t key_streamed(uint64_t seed, nm_slice_t host, const char *s,
 
 /* The same bytes hashed in one call when they fit the stack: XXH3 gives a
  * streamed input the same value, and its state costs about 500
- * instructions more per key. */
+ * instructions more per key. A host known to be in lower case already
+ * (is_lower) is copied, not folded again. */
 static uint64_t key_of(uint64_t seed, nm_slice_t host, const char *s,
-                       size_t len)
+                       size_t len, bool is_lower)
 {
     char buf[512];
     size_t host_len = host.ptr ? host.len : 0, tail = s ? len : 0;
     uint64_t k;
     if (host_len < sizeof(buf) && tail < sizeof(buf) - host_len) {
-        nm_origin_fold(buf, host.ptr, host_len);
+        if (is_lower && host_len > 0)
+            memcpy(buf, host.ptr, host_len);
+        else
+            nm_origin_fold(buf, host.ptr, host_len);
         buf[host_len] = '\0';
         if (tail > 0)
             memcpy(buf + host_len + 1, s, tail);
@@ -90,7 +94,12 @@ static uint64_t key_of(uint64_t seed, nm_slice_t host, const char *s,
 
 uint64_t nm_snapshot_url_key(nm_slice_t host, nm_slice_t target)
 {
-    return key_of(URL_SEED, host, target.ptr, target.len);
+    return key_of(URL_SEED, host, target.ptr, target.len, false);
+}
+
+uint64_t nm_snapshot_url_key_lower(nm_slice_t host, nm_slice_t target)
+{
+    return key_of(URL_SEED, host, target.ptr, target.len, true);
 }
 
 size_t nm_snapshot_prefix_len(const char *prefix, size_t len)
@@ -103,7 +112,7 @@ size_t nm_snapshot_prefix_len(const char *prefix, size_t len)
 uint64_t nm_snapshot_prefix_key(nm_slice_t host, nm_slice_t prefix)
 {
     size_t n = prefix.ptr ? nm_snapshot_prefix_len(prefix.ptr, prefix.len) : 0;
-    return key_of(PREFIX_SEED, host, prefix.ptr, n);
+    return key_of(PREFIX_SEED, host, prefix.ptr, n, false);
 }
 
 /* The header if the region looks like a snapshot we can read, else NULL. */

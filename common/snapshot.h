@@ -68,6 +68,10 @@ typedef struct nm_snapshot_hit {
  * and query, byte for byte). Never 0. */
 uint64_t nm_snapshot_url_key(nm_slice_t host, nm_slice_t target);
 
+/* The same key for a host with no byte in 'A'-'Z' (nm_origin_canon's
+ * output), which it does not fold again. */
+uint64_t nm_snapshot_url_key_lower(nm_slice_t host, nm_slice_t target);
+
 /* Key of a disabled route prefix; host len 0 means "on every host". The
  * prefix is normalized as nm_snapshot_prefix_len does. Never 0. */
 uint64_t nm_snapshot_prefix_key(nm_slice_t host, nm_slice_t prefix);

@@ -180,6 +180,7 @@ bool nm_answer_with_tag(struct nm_conn *c, const char *head, size_t head_len,
     offer_ours(c, head, head_len, &sy, now);
     c->is_synth = true;
     memcpy(c->vtag, sy.tag, sy.tag_len + 1);
+    c->vtag_len = (uint8_t)sy.tag_len; /* at most NM_SNAPSHOT_TAG_MAX */
     nm_decide_in_t in = {.req = req, .resp = c->resp, .now = now};
     bool is_304 = nm_decide_tagged(&in, &sy) == NM_VERDICT_NOT_MODIFIED &&
                   nm_answer_304(c, head, head_len, &sy, now);

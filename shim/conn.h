@@ -52,6 +52,9 @@ struct nm_pending {
     struct nm_kept_req kept; /* on a route with freshness: its facts */
 };
 
+_Static_assert(NM_SNAPSHOT_TAG_MAX <= UINT8_MAX,
+               "nm_conn.vtag_len holds a validator's length");
+
 struct nm_conn {
     nm_lock_t lock;
     struct nm_conn *free_next;
@@ -91,6 +94,7 @@ struct nm_conn {
     uint64_t saved_bytes;
     uint64_t body_bytes; /* de-chunked body bytes of a held response */
     char vtag[NM_SNAPSHOT_TAG_MAX + 1]; /* validator that left, if ours */
+    uint8_t vtag_len;                   /* its length (no strlen per report) */
     struct nm_owed owed;                /* bytes the shim owes the client */
     /* The current response's head, kept for acceleration if it ends
      * whole (kept.h). */

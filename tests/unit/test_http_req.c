@@ -858,6 +858,55 @@ static void head_done_stops_before_next_request(void **state)
     assert_memory_equal(r.target, "/a", 2);
 }
 
+/* nm_http_req_take_done against an empty feed, before every byte of a
+ * table's input fed byte by byte: the same answer, the same parser. */
+static int take_done_agrees(const row_t *row)
+{
+    size_t len = row->in_len ? row->in_len : strlen(row->in), off = 0;
+    nm_req_parser_t p, a, b;
+    static nm_req_t req;
+    nm_http_req_init(&p);
+    memset(&req, 0, sizeof(req));
+    for (;;) {
+        a = p;
+        b = p;
+        nm_req_event_t ev;
+        long r = nm_http_req_feed(&a, &req, "", 0, &ev);
+        bool want = r == 0 && ev == NM_REQ_EV_MSG_DONE;
+        if (nm_http_req_take_done(&b) != want ||
+            memcmp(&a, &b, sizeof(a)) != 0) {
+            print_error("row %s: take_done differs at byte %zu\n", row->name,
+                        off);
+            return 1;
+        }
+        if (off == len)
+            return 0;
+        r = nm_http_req_feed(&p, &req, row->in + off, 1, &ev);
+        if (r < 0 || (r == 0 && ev == NM_REQ_EV_NONE))
+            return 0;
+        off += (size_t)r;
+    }
+}
+
+static void take_done_agrees_with_an_empty_feed(void **state)
+{
+    (void)state;
+    const struct {
+        const row_t *rows;
+        size_t n;
+    } tables[] = {
+        {real_world, sizeof(real_world) / sizeof(real_world[0])},
+        {captures, sizeof(captures) / sizeof(captures[0])},
+        {bodies, sizeof(bodies) / sizeof(bodies[0])},
+        {refused, sizeof(refused) / sizeof(refused[0])},
+    };
+    int failed = 0;
+    for (size_t t = 0; t < sizeof(tables) / sizeof(tables[0]); t++)
+        for (size_t i = 0; i < tables[t].n; i++)
+            failed += take_done_agrees(&tables[t].rows[i]);
+    assert_int_equal(failed, 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -868,6 +917,7 @@ int main(void)
         cmocka_unit_test(refuses_hostile_sizes),
         cmocka_unit_test(method_table_maps_tokens),
         cmocka_unit_test(msg_done_follows_head_done_with_empty_feed),
+        cmocka_unit_test(take_done_agrees_with_an_empty_feed),
         cmocka_unit_test(head_done_stops_before_next_request),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

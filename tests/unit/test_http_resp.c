@@ -327,6 +327,25 @@ static const row_t framing[] = {
      "H(100 1.1 len=25 {nobody})H(200 1.1 cl=9 len=38 {cl,nobody})M;"},
     {"cl_zero", "HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n", 0, false,
      "H(200 1.1 cl=0 len=38 {cl})M;"},
+    /* nm_cl_whole (whole values of 1 to 18 digits) against the states
+     * (byte by byte), and what it leaves to them. */
+    {"cl_leading_zeros", "HTTP/1.1 200 OK\r\nContent-Length: 002\r\n\r\nok", 0,
+     false, "H(200 1.1 cl=2 len=40 {cl})B(ok)M;"},
+    {"cl_18_digits",
+     "HTTP/1.1 200 OK\r\nContent-Length: 999999999999999999\r\n\r\n", 0, false,
+     "H(200 1.1 cl=999999999999999999 len=55 {cl})"},
+    {"cl_19_digits",
+     "HTTP/1.1 200 OK\r\nContent-Length: 1000000000000000000\r\n\r\n", 0, false,
+     "H(200 1.1 cl=1000000000000000000 len=56 {cl})"},
+    {"cl_trailing_ows", "HTTP/1.1 200 OK\r\nContent-Length: 2 \t\r\n\r\nok", 0,
+     false, "H(200 1.1 cl=2 len=40 {cl})B(ok)M;"},
+    {"cl_identical_lines",
+     "HTTP/1.1 200 OK\r\nContent-Length: 2\r\nContent-Length: 2\r\n\r\nok", 0,
+     false, "H(200 1.1 cl=2 len=57 {cl})B(ok)M;"},
+    {"cl_line_then_same_in_list",
+     "HTTP/1.1 200 OK\r\nContent-Length: 2\r\nContent-Length: 2, 2\r\n\r\n"
+     "ok",
+     0, false, "H(200 1.1 cl=2 len=60 {cl})B(ok)M;"},
     {"cl_identical_list", "HTTP/1.1 200 OK\r\nContent-Length: 2, 2\r\n\r\nok",
      0, false, "H(200 1.1 cl=2 len=41 {cl})B(ok)M;"},
     {"cl_incomplete_then_eof_is_error",
@@ -481,6 +500,15 @@ static const row_t refused[] = {
      false, "E:AMBIGUOUS"},
     {"cl_differing_list", "HTTP/1.1 200 OK\r\nContent-Length: 3,4\r\n\r\n", 0,
      false, "E:AMBIGUOUS"},
+    {"cl_digits_then_letter", "HTTP/1.1 200 OK\r\nContent-Length: 12a\r\n\r\n",
+     0, false, "E:AMBIGUOUS"},
+    {"cl_lines_differ_in_last_digit",
+     "HTTP/1.1 200 OK\r\nContent-Length: 12\r\nContent-Length: 13\r\n\r\n", 0,
+     false, "E:AMBIGUOUS"},
+    {"cl_sign", "HTTP/1.1 200 OK\r\nContent-Length: +2\r\n\r\n", 0, false,
+     "E:AMBIGUOUS"},
+    {"cl_empty", "HTTP/1.1 200 OK\r\nContent-Length:\r\n\r\n", 0, false,
+     "E:AMBIGUOUS"},
     {"cl_with_letters", "HTTP/1.1 200 OK\r\nContent-Length: 12abc\r\n\r\n", 0,
      false, "E:AMBIGUOUS"},
     {"cl_overflow",
@@ -648,6 +676,58 @@ static size_t gen_many_trailers(char *b, size_t cap)
     for (int i = 0; i < 10000 && n + 32 < cap; i++)
         n += (size_t)snprintf(b + n, cap - n, "T-%d: v\r\n", i);
     return cat(b, n, "\r\n");
+}
+
+/* nm_http_resp_take_done against an empty feed, before every byte of
+ * input fed byte by byte: the same answer, the same parser after. */
+static int take_done_agrees(const row_t *row)
+{
+    const char *in = row->in;
+    size_t len = strlen(in), off = 0;
+    nm_resp_parser_t p, a, b;
+    static nm_resp_t resp;
+    nm_http_resp_init(&p);
+    memset(&resp, 0, sizeof(resp));
+    for (bool is_fed = false;; is_fed = true) {
+        a = p;
+        b = p;
+        nm_resp_event_t ev;
+        long r = nm_http_resp_feed(&a, &resp, "", 0, &ev);
+        bool want = r == 0 && ev == NM_RESP_EV_MSG_DONE;
+        /* Before the first feed, feed's setting of the line offsets'
+         * pointer is the one difference. */
+        if (nm_http_resp_take_done(&b) != want ||
+            (is_fed && memcmp(&a, &b, sizeof(a)) != 0)) {
+            print_error("row %s: take_done differs at byte %zu\n", row->name,
+                        off);
+            return 1;
+        }
+        if (off == len)
+            return 0;
+        r = nm_http_resp_feed(&p, &resp, in + off, 1, &ev);
+        if (r < 0 || (r == 0 && ev == NM_RESP_EV_NONE))
+            return 0;
+        off += (size_t)r;
+    }
+}
+
+static void take_done_agrees_with_an_empty_feed(void **state)
+{
+    (void)state;
+    const struct {
+        const row_t *rows;
+        size_t n;
+    } tables[] = {
+        {real_world, sizeof(real_world) / sizeof(real_world[0])},
+        {framing, sizeof(framing) / sizeof(framing[0])},
+        {captures, sizeof(captures) / sizeof(captures[0])},
+        {refused, sizeof(refused) / sizeof(refused[0])},
+    };
+    int failed = 0;
+    for (size_t t = 0; t < sizeof(tables) / sizeof(tables[0]); t++)
+        for (size_t i = 0; i < tables[t].n; i++)
+            failed += take_done_agrees(&tables[t].rows[i]);
+    assert_int_equal(failed, 0);
 }
 
 typedef struct gen_row {
@@ -842,6 +922,7 @@ int main(void)
         cmocka_unit_test(frames_bodies_per_rfc9112),
         cmocka_unit_test(captures_validators_and_flags),
         cmocka_unit_test(refuses_ambiguous_and_non_http_responses),
+        cmocka_unit_test(take_done_agrees_with_an_empty_feed),
         cmocka_unit_test(refuses_hostile_sizes),
         cmocka_unit_test(skip_follows_sendfile_bodies),
         cmocka_unit_test(skip_more_than_skippable_is_refused),

@@ -5,6 +5,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include <cmocka.h>
@@ -30,6 +31,14 @@ static const canon_row_t canon_rows[] = {
     {"port_80_kept_under_tls", "example.com:80", "/p", 443, NM_OK,
      "example.com:80", "/p"},
     {"ipv6_default_port_dropped", "[::1]:80", "/", 80, NM_OK, "[::1]", "/"},
+    {"port_alone_kept", ":80", "/", 80, NM_OK, ":80", "/"},
+    {"port_with_one_byte_host", "h:80", "/", 80, NM_OK, "h", "/"},
+    {"port_800_kept", "h:800", "/", 80, NM_OK, "h:800", "/"},
+    {"port_180_kept", "h:180", "/", 80, NM_OK, "h:180", "/"},
+    {"port_80_without_colon_kept", "h80", "/", 80, NM_OK, "h80", "/"},
+    {"tls_port_alone_kept", ":443", "/", 443, NM_OK, ":443", "/"},
+    {"tls_port_1443_kept", "h:1443", "/", 443, NM_OK, "h:1443", "/"},
+    {"tls_port_443_without_colon_kept", "h443", "/", 443, NM_OK, "h443", "/"},
     {"absolute_form_takes_its_authority", "ignored", "http://Example.com/p?q",
      80, NM_OK, "example.com", "/p?q"},
     {"absolute_form_default_port", "x", "http://example.com:80/p", 80, NM_OK,
@@ -144,6 +153,79 @@ static void path_table(void **state)
     }
 }
 
+/* nm_origin_path_is_plain as it was written first (three memchr and a
+ * loop over the slashes): the word-at-a-time pass must agree with it. */
+static bool plain_reference(const char *target, size_t len)
+{
+    const char *q = memchr(target, '?', len);
+    if (q != NULL)
+        len = (size_t)(q - target);
+    if (len == 0 || target[0] != '/')
+        return false;
+    if (memchr(target, '%', len) || memchr(target, '\\', len))
+        return false;
+    for (size_t i = 0; i + 1 < len; i++) {
+        if (target[i] != '/')
+            continue;
+        if (target[i + 1] == '/')
+            return false;
+        if (target[i + 1] == '.' &&
+            (i + 2 == len || target[i + 2] == '/' ||
+             (target[i + 2] == '.' && (i + 3 == len || target[i + 3] == '/'))))
+            return false;
+    }
+    return true;
+}
+
+/* Checks one target, copied to the end of a buffer so that a read past
+ * it would be seen by ASan. */
+static void check_plain(const char *t, size_t n)
+{
+    char *copy = malloc(n + 1);
+    assert_non_null(copy);
+    memcpy(copy, t, n);
+    bool got = nm_origin_path_is_plain(copy, n);
+    free(copy);
+    if (got != plain_reference(t, n))
+        fail_msg("\"%.*s\" (%zu bytes): plain %d", (int)n, t, n, got);
+}
+
+/* Every string of 0 to 7 bytes over the bytes the test looks at (and one
+ * it does not), then longer paths (8 to 40 bytes: the words, the
+ * overlapping last word) with one or two of them at every offset. */
+static void path_is_plain_agrees_with_reference(void **state)
+{
+    (void)state;
+    static const char alpha[] = "/.?%\\a";
+    const size_t na = sizeof(alpha) - 1;
+    char t[48];
+    for (size_t n = 0; n <= 7; n++) {
+        size_t total = 1;
+        for (size_t i = 0; i < n; i++)
+            total *= na;
+        for (size_t k = 0; k < total; k++) {
+            size_t v = k;
+            for (size_t i = 0; i < n; i++, v /= na)
+                t[i] = alpha[v % na];
+            check_plain(t, n);
+        }
+    }
+    for (size_t n = 8; n <= 40; n++) {
+        for (size_t a = 0; a < n; a++) {
+            for (size_t b = a; b < n; b++) {
+                for (size_t x = 0; x < na * na; x++) {
+                    for (size_t i = 0; i < n; i++)
+                        t[i] = (char)('a' + (int)(i % 26));
+                    t[0] = '/';
+                    t[a] = alpha[x % na];
+                    t[b] = alpha[x / na];
+                    check_plain(t, n);
+                }
+            }
+        }
+    }
+}
+
 static void path_output_too_small(void **state)
 {
     (void)state;
@@ -184,6 +266,7 @@ int main(void)
         cmocka_unit_test(canon_host_too_long_for_buffer_is_refused),
         cmocka_unit_test(path_table),
         cmocka_unit_test(path_output_too_small),
+        cmocka_unit_test(path_is_plain_agrees_with_reference),
         cmocka_unit_test(fold_changes_only_upper_case_ascii),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
