@@ -17,12 +17,39 @@
 /* The shim's path as the loader opened it; empty: match nothing. */
 static char lib_path[512];
 
+/* A syscall that writes nothing but its result: no errno (the vfork
+ * child shares the parent thread's), no lazy binding of libc's syscall()
+ * (a write to the GOT the parent shares). */
+static long raw_syscall3(long nr, long a, long b, long c)
+{
+#if defined(__x86_64__)
+    long r;
+    __asm__ volatile("syscall"
+                     : "=a"(r)
+                     : "0"(nr), "D"(a), "S"(b), "d"(c)
+                     : "rcx", "r11", "memory");
+    return r;
+#else
+    long r = syscall(nr, a, b, c);
+    return r < 0 ? -errno : r;
+#endif
+}
+
 void nm_execenv_init(void)
 {
     Dl_info info;
-    if (dladdr((void *)nm_execenv_init, &info) != 0 && info.dli_fname != NULL &&
-        strlen(info.dli_fname) < sizeof(lib_path))
-        strcpy(lib_path, info.dli_fname);
+    if (dladdr((void *)nm_execenv_init, &info) == 0 || info.dli_fname == NULL ||
+        strlen(info.dli_fname) >= sizeof(lib_path))
+        return;
+    strcpy(lib_path, info.dli_fname);
+    /* Binds now the libc functions the strip calls (string functions),
+     * so that a vfork child's first exec binds none. */
+    char var[sizeof(lib_path) + 16] = "LD_PRELOAD=a:";
+    strcat(var, lib_path);
+    char *const envp[] = {var, NULL};
+    char *out[2];
+    char buf[sizeof(var)];
+    (void)nm_preload_strip_env(envp, lib_path, out, 2, buf, sizeof(buf));
 }
 
 /* getdents64's record (the kernel's struct linux_dirent64). */
@@ -39,9 +66,9 @@ struct dirent64_rec {
 static bool is_inherited_socket(int fd)
 {
     struct stat st;
-    if (syscall(SYS_fstat, fd, &st) != 0 || !S_ISSOCK(st.st_mode))
+    if (raw_syscall3(SYS_fstat, fd, (long)&st, 0) != 0 || !S_ISSOCK(st.st_mode))
         return false;
-    long fl = syscall(SYS_fcntl, fd, F_GETFD);
+    long fl = raw_syscall3(SYS_fcntl, fd, F_GETFD, 0);
     return fl >= 0 && !(fl & FD_CLOEXEC);
 }
 
@@ -55,15 +82,15 @@ static bool is_inherited_socket(int fd)
  * syscalls: the fcntl hook is not wanted here, nor a lookup. */
 static bool inherits_socket(void)
 {
-    long dir = syscall(SYS_openat, AT_FDCWD, "/proc/self/fd",
-                       O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    long dir = raw_syscall3(SYS_openat, AT_FDCWD, (long)"/proc/self/fd",
+                            O_RDONLY | O_DIRECTORY | O_CLOEXEC);
     if (dir < 0)
         return true;
     /* 8-aligned: the records hold 64-bit fields. */
     _Alignas(8) char buf[1024];
     bool has_socket = false;
     for (;;) {
-        long n = syscall(SYS_getdents64, (int)dir, buf, sizeof(buf));
+        long n = raw_syscall3(SYS_getdents64, dir, (long)buf, sizeof(buf));
         if (n < 0)
             has_socket = true;
         if (n <= 0 || has_socket)
@@ -82,7 +109,7 @@ static bool inherits_socket(void)
             has_socket = is_inherited_socket(fd);
         }
     }
-    syscall(SYS_close, (int)dir);
+    raw_syscall3(SYS_close, dir, 0, 0);
     return has_socket;
 }
 
@@ -90,7 +117,6 @@ char *const *nm_execenv_for(char *const envp[], struct nm_execenv *env)
 {
     if (nm_cfg.exec_keeps_shim || lib_path[0] == '\0')
         return envp;
-    int saved_errno = errno;
     char *const *out = envp;
     /* The environment first: memory only, and most execs of a server
      * that loaded the shim through LD_PRELOAD name it. */
@@ -98,6 +124,5 @@ char *const *nm_execenv_for(char *const envp[], struct nm_execenv *env)
         envp, lib_path, env->envp, NM_EXECENV_VARS, env->buf, sizeof(env->buf));
     if (removed > 0 && !inherits_socket())
         out = env->envp;
-    errno = saved_errno;
     return out;
 }

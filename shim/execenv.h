@@ -26,7 +26,8 @@ void nm_execenv_init(void);
  * active), NOTMOD_EXEC allows it, envp's LD_PRELOAD names the shim and no
  * fd open without close-on-exec is a socket; else envp itself. For the
  * exec hooks of an active process. No allocation, no lock, no write
- * outside env (errno is kept): fit for a vfork child. */
+ * outside env (raw syscalls, errno untouched, libc's string functions
+ * bound at init): fit for a vfork child. */
 char *const *nm_execenv_for(char *const envp[], struct nm_execenv *env);
 
 #endif
