@@ -4,6 +4,7 @@
 #include "snapshot.h"
 
 #include <errno.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -13,55 +14,69 @@ struct nm_config nm_cfg;
 
 /* ---- the environment, captured at load ---- */
 
-static const char *const captured_names[] = {
-    "NOTMOD_DISABLE",    "NOTMOD_PORTS",    "NOTMOD_HOLD_MAX",
-    "NOTMOD_HOLD_TOTAL", "NOTMOD_HOLD_MS",  "NOTMOD_SOCKET",
-    "NOTMOD_SNAPSHOT",   "NOTMOD_SECRET",   "NOTMOD_LOG",
-    "NOTMOD_LOG_LEVEL",  "XDG_RUNTIME_DIR",
-};
-#define CAPTURED (sizeof(captured_names) / sizeof(captured_names[0]))
-/* Values live in one static pool: no malloc at load (the first one would
- * set up the heap of a process that may never need it). */
+/* Every process a CGI request execs runs this, so it calls nothing in
+ * libc (each first call of a libc function is a lazy binding, about 700
+ * instructions) and reads no table of names (the names' page of .rodata
+ * was a page fault of its own, and a fault costs 2-8 us here:
+ * tools/bench/RESULTS.md, "Loading the shim, cheaper"). The entries are
+ * copied whole ("NOTMOD_PORTS=80"), in order; names are matched when the
+ * shim activates. A value longer than NM_CONFIG_VALUE_MAX is taken as
+ * unset; a NOTMOD_ variable the shim does not know takes pool space like
+ * the others. Values live in one static pool: no malloc at load (the
+ * first one would set up the heap of a process that may never need it). */
 static char pool[4096];
-static const char *captured[CAPTURED];
+static size_t pool_used;
 
 extern char **environ;
 
-/* Copies value into the pool; NULL when it does not fit. */
-static const char *keep(const char *value, size_t *used)
+/* Is entry one of ours? Character by character, so the names are
+ * immediates in the code and the check touches no data page. */
+static bool is_captured(const char *v)
 {
-    size_t n = strlen(value);
-    if (n > NM_CONFIG_VALUE_MAX || *used + n + 1 > sizeof(pool))
-        return NULL;
-    char *out = pool + *used;
-    memcpy(out, value, n + 1);
-    *used += n + 1;
-    return out;
+    if (v[0] == 'N')
+        return v[1] == 'O' && v[2] == 'T' && v[3] == 'M' && v[4] == 'O' &&
+               v[5] == 'D' && v[6] == '_';
+    return v[0] == 'X' && v[1] == 'D' && v[2] == 'G' && v[3] == '_' &&
+           v[4] == 'R' && v[5] == 'U' && v[6] == 'N' && v[7] == 'T' &&
+           v[8] == 'I' && v[9] == 'M' && v[10] == 'E' && v[11] == '_' &&
+           v[12] == 'D' && v[13] == 'I' && v[14] == 'R' && v[15] == '=';
 }
 
 void nm_config_capture(void)
 {
+    /* Runs once, on an empty pool: pool_used is written only when an
+     * entry was kept (its page is touched only then). */
     size_t used = 0;
     for (char **e = environ; e != NULL && *e != NULL; e++) {
         const char *v = *e;
-        if (v[0] != 'N' && v[0] != 'X') /* spares most entries the loop */
+        if (!is_captured(v))
             continue;
-        for (size_t i = 0; i < CAPTURED; i++) {
-            size_t n = strlen(captured_names[i]);
-            if (strncmp(v, captured_names[i], n) == 0 && v[n] == '=') {
-                captured[i] = keep(v + n + 1, &used);
-                break;
-            }
+        /* Copied as it is scanned (one loop, which the compiler does not
+         * turn into calls of strlen and memcpy), kept if it fit. */
+        char *out = pool + used;
+        size_t room = sizeof(pool) - used, n = 0, eq = 0;
+        while (n < room && (out[n] = v[n]) != '\0') {
+            if (eq == 0 && v[n] == '=')
+                eq = n;
+            n++;
         }
+        if (n < room && eq != 0 && n - eq - 1 <= NM_CONFIG_VALUE_MAX)
+            used += n + 1;
     }
+    if (used != 0)
+        pool_used = used;
 }
 
 const char *nm_config_env(const char *name)
 {
-    for (size_t i = 0; i < CAPTURED; i++)
-        if (strcmp(name, captured_names[i]) == 0)
-            return captured[i];
-    return NULL;
+    /* The last entry of that name wins, as it did when each name was
+     * kept as it was met. */
+    const char *found = NULL;
+    size_t n = strlen(name);
+    for (size_t at = 0; at < pool_used; at += strlen(pool + at) + 1)
+        if (strncmp(pool + at, name, n) == 0 && pool[at + n] == '=')
+            found = pool + at + n + 1;
+    return found;
 }
 
 /* ---- parsing ---- */

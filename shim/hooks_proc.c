@@ -87,14 +87,55 @@ static const struct nm_flusher_ops flusher_ops = {
 
 /* ---- arming and activation ---- */
 
+/* Our pid without libc's getpid: its first call would be a lazy binding,
+ * about 700 instructions in every program a CGI execs. */
+static pid_t raw_getpid(void)
+{
+#if defined(__x86_64__)
+    long pid;
+    __asm__ volatile("syscall"
+                     : "=a"(pid)
+                     : "0"((long)SYS_getpid)
+                     : "rcx", "r11", "memory");
+    return (pid_t)pid;
+#else
+    return getpid();
+#endif
+}
+
+#ifdef NM_NO_STARTFILES
+/* The handle crtbeginS.o would define (linked without it: CMakeLists.txt):
+ * atfork handlers are registered under it. */
+__attribute__((visibility("hidden"))) void *__dso_handle = &__dso_handle;
+#endif
+
+#ifdef __GLIBC__
+/* pthread_atfork is this call, from libc_nonshared.a (glibc's
+ * nptl/pthread_atfork.c), linked at the end of our text: calling it
+ * faulted in a page of code no other load-time work touches. */
+extern int __register_atfork(void (*prepare)(void), void (*parent)(void),
+                             void (*child)(void), void *dso_handle);
+extern void *__dso_handle;
+#endif
+
+static void register_atfork(void)
+{
+#ifdef __GLIBC__
+    __register_atfork(before_fork, after_fork_parent, after_fork_child,
+                      __dso_handle);
+#else
+    pthread_atfork(before_fork, after_fork_parent, after_fork_child);
+#endif
+}
+
 /* Arms the hooks, and no more: every program a CGI execs loads the shim
  * (tools/bench/RESULTS.md, "A process that never follows"). */
 __attribute__((constructor)) static void nm_shim_init(void)
 {
     nm_config_capture();
-    loader_pid = getpid();
+    loader_pid = raw_getpid();
     nm_flusher_init(&flusher_ops);
-    pthread_atfork(before_fork, after_fork_parent, after_fork_child);
+    register_atfork();
     nm_symbols_allow_lookup();
     __atomic_store_n(&nm_hooks_is_armed, true, __ATOMIC_RELEASE);
 }
@@ -144,7 +185,9 @@ bool nm_hooks_activate(void)
     return __atomic_load_n(&nm_hooks_is_active, __ATOMIC_ACQUIRE);
 }
 
-/* exit() (not _exit) after writing a response: deliver what is held. */
+/* exit() (not _exit) after writing a response: deliver what is held,
+ * and send the events queued (only an active shim queues any: a process
+ * that never followed reads no page of the report's state at exit). */
 __attribute__((destructor)) static void nm_shim_fini(void)
 {
     if (__atomic_load_n(&nm_hooks_is_active, __ATOMIC_RELAXED)) {

@@ -206,10 +206,3 @@ void nm_report_flush(void)
     nm_unlock(&report_lock);
     errno = saved;
 }
-
-/* A process that exits normally sends what it queued. */
-__attribute__((destructor)) static void flush_at_exit(void)
-{
-    if (batch_count > 0)
-        nm_report_flush();
-}

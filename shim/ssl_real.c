@@ -27,13 +27,15 @@ static _Atomic int lib_state = LIB_UNRESOLVED;
 static pthread_mutex_t resolve_lock = PTHREAD_MUTEX_INITIALIZER;
 static _Atomic bool is_missing_logged;
 
-/* Our own hook, which a search from the main program's scope finds. */
-extern int SSL_read(SSL *, void *, int);
+/* Our own hook, which a search from the main program's scope finds: the
+ * global scope's SSL_read, asked for when resolving (taking &SSL_read
+ * was a symbol lookup at every load of the shim). */
+static void *own_hook;
 
 static void *find(void *handle, const char *name)
 {
     void *p = dlsym(handle, name);
-    return p == (void *)SSL_read ? NULL : p;
+    return p == own_hook ? NULL : p;
 }
 
 /* Fills nm_ssl from handle; true when SSL_read was found there. */
@@ -124,6 +126,7 @@ static enum nm_ssl_lib classify(const char *how)
 
 static enum nm_ssl_lib resolve_locked(const void *caller)
 {
+    own_hook = dlsym(RTLD_DEFAULT, "SSL_read");
     if (fill_from(RTLD_NEXT))
         return classify("global scope");
     void *h = dlopen("libssl.so.3", RTLD_LAZY | RTLD_NOLOAD);

@@ -213,10 +213,10 @@ int nm_symbols_resolve(void);
 enum { NM_REAL_FUNCS(NM_REAL_INDEX_) NM_SYM_COUNT };
 #undef NM_REAL_INDEX_
 
-/* The real function called name, entry index (dlsym(RTLD_NEXT)), or NULL
- * before the constructor, inside another lookup on this thread, or when
- * libc has none (asked once: a failing dlsym allocates). */
-void *nm_symbols_lookup(int index, const char *name);
+/* The real function of entry index (dlsym(RTLD_NEXT)), or NULL before the
+ * constructor, inside another lookup on this thread, or when libc has
+ * none (asked once: a failing dlsym allocates). */
+void *nm_symbols_lookup(int index);
 
 /* nm_raw_x: the fallback alone (a raw syscall). nm_real_fn_x: the real
  * function, looked up at its first use, or NULL (then use nm_raw_x).
@@ -232,7 +232,7 @@ void *nm_symbols_lookup(int index, const char *name);
         __typeof__(name) *fn =                                                 \
             __atomic_load_n(&nm_real.name, __ATOMIC_RELAXED);                  \
         if (__builtin_expect(fn == NULL, 0)) {                                 \
-            fn = (__typeof__(name) *)nm_symbols_lookup(NM_SYM_##name, #name);  \
+            fn = (__typeof__(name) *)nm_symbols_lookup(NM_SYM_##name);         \
             if (fn != NULL)                                                    \
                 __atomic_store_n(&nm_real.name, fn, __ATOMIC_RELAXED);         \
         }                                                                      \
