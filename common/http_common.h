@@ -227,7 +227,7 @@ bool nm_conn_whole(uint32_t *framing, const char *s, size_t n);
  * else (nearly every one sent): its value into *cl and NM_FR_CL into
  * *framing, and true; what nm_cl_feed and nm_cl_end below do with it,
  * without their per-byte checks for lists, whitespace and overflow (18
- * digits stay below 2^63): 94 -> about 30 instructions for "1024". False
+ * digits stay below 2^63): 94 -> about 50 instructions for "1024". False
  * for anything else, and for a value that differs from an earlier line's:
  * those refuse it then (RFC 9110 §8.6). */
 static inline bool nm_cl_whole(uint32_t *framing, uint64_t *cl, const char *s,

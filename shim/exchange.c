@@ -44,16 +44,17 @@ static void pop_request(struct nm_conn *c)
  * the request's Host and target as the store knows them. A target that is
  * neither origin- nor absolute-form keeps its spelling, which no store key
  * and no route has. */
-void nm_exchange_canon_origin(nm_req_t *r)
+bool nm_exchange_canon_origin(nm_req_t *r)
 {
     if (r->flags & (NM_REQ_TRUNCATED_HOST | NM_REQ_TRUNCATED_TARGET))
-        return;
+        return false;
     size_t host_len = r->host_len, target_len = r->target_len;
     if (nm_origin_canon(r->host, &host_len, sizeof(r->host), r->target,
-                        &target_len, 80) == NM_OK) {
-        r->host_len = (uint16_t)host_len;
-        r->target_len = (uint16_t)target_len;
-    }
+                        &target_len, 80) != NM_OK)
+        return false;
+    r->host_len = (uint16_t)host_len;
+    r->target_len = (uint16_t)target_len;
+    return true;
 }
 
 uint64_t nm_exchange_url_key(const nm_req_t *r)
@@ -64,20 +65,16 @@ uint64_t nm_exchange_url_key(const nm_req_t *r)
                                (nm_slice_t){r->target, r->target_len});
 }
 
-/* nm_exchange_canon_origin, then nm_exchange_url_key: the host the first
- * folded to lower case is not folded again for the key (the same key). */
+/* The request's canonical origin and its store key: a host made
+ * canonical is in lower case already, and is not folded again for the key
+ * (nm_snapshot_url_key_lower: the same key, about 20 instructions less). */
 static uint64_t canon_and_key(nm_req_t *r)
 {
-    if (r->flags & (NM_REQ_TRUNCATED_HOST | NM_REQ_TRUNCATED_TARGET))
-        return 0;
-    size_t host_len = r->host_len, target_len = r->target_len;
-    if (nm_origin_canon(r->host, &host_len, sizeof(r->host), r->target,
-                        &target_len, 80) != NM_OK)
-        return nm_exchange_url_key(r);
-    r->host_len = (uint16_t)host_len;
-    r->target_len = (uint16_t)target_len;
-    return nm_snapshot_url_key_lower((nm_slice_t){r->host, r->host_len},
-                                     (nm_slice_t){r->target, r->target_len});
+    return nm_exchange_canon_origin(r)
+               ? nm_snapshot_url_key_lower(
+                     (nm_slice_t){r->host, r->host_len},
+                     (nm_slice_t){r->target, r->target_len})
+               : nm_exchange_url_key(r);
 }
 
 /* A request on a route with freshness (docs/acceleration.md) carries the

@@ -19,8 +19,10 @@ void nm_exchange_on_read(struct nm_conn *c, const struct iovec *iov, int iovcnt,
                          size_t n);
 
 /* One identity per origin (origin.h) for store keys, counters and routes:
- * r's Host and target as the store knows them (in place). */
-void nm_exchange_canon_origin(nm_req_t *r);
+ * r's Host and target as the store knows them (in place). True when made
+ * so (the host is then in lower case); false for a request cut short or
+ * a target in neither origin- nor absolute-form, left as sent. */
+bool nm_exchange_canon_origin(nm_req_t *r);
 
 /* The store key of r's URL (canonical already), 0 when its Host or
  * target was cut short. */
