@@ -171,20 +171,34 @@ static inline bool path_ends_at(const unsigned char *s, size_t j, size_t len)
     return j >= len || s[j] == '?';
 }
 
+/* s[j] ends a segment: a slash, the query or the target's end. */
+static inline bool segment_ends_at(const unsigned char *s, size_t j, size_t len)
+{
+    return path_ends_at(s, j, len) || s[j] == '/';
+}
+
+/* The segment that starts at s[j] (j < len, not past the path) is empty,
+ * "." or "..": one that normalizing the path would remove. */
+static bool is_dot_or_empty_segment(const unsigned char *s, size_t j,
+                                    size_t len)
+{
+    if (s[j] == '/')
+        return true;
+    if (s[j] != '.')
+        return false;
+    return segment_ends_at(s, j + 1, len) ||
+           (s[j + 1] == '.' && segment_ends_at(s, j + 2, len));
+}
+
 bool nm_origin_path_is_plain(const char *target, size_t len)
 {
     const unsigned char *s = (const unsigned char *)target;
     if (len == 0 || s[0] != '/')
         return false;
     for (size_t i = 0;;) { /* s[i] is a slash of the path */
-        /* "//", or "/." or "/.." ending the path or a segment. */
         if (path_ends_at(s, i + 1, len))
             return true;
-        if (s[i + 1] == '/' ||
-            (s[i + 1] == '.' &&
-             (path_ends_at(s, i + 2, len) || s[i + 2] == '/' ||
-              (s[i + 2] == '.' &&
-               (path_ends_at(s, i + 3, len) || s[i + 3] == '/')))))
+        if (is_dot_or_empty_segment(s, i + 1, len))
             return false;
         i = path_next_stop(s, i + 1, len);
         if (i == len || s[i] == '?')
